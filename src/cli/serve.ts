@@ -1,0 +1,45 @@
+import { startApp } from '../app.js';
+import { ConfigError, envName, loadConfig, SERVE_FLAGS } from '../config/config.js';
+import { createLogger } from '../lib/logger.js';
+
+export const serveHelp = `Usage: ts-overlay serve [flags]
+
+Serves the Docker remote network and IPAM driver API on a Unix socket, keeping cluster
+state in etcd and wiring VXLAN devices, bridges and veth pairs on this host.
+
+Flags (each also settable by the environment variable shown):
+${Object.entries(SERVE_FLAGS)
+  .map(([flag, { help, default: d }]) => `  --${flag.padEnd(16)} ${help}${d ? ` [${d}]` : ''}\n  ${''.padEnd(18)} env ${envName(flag)}`)
+  .join('\n')}
+`;
+
+export async function serve(argv: string[]): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(argv, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ts-overlay serve: ${err.message}\n\n${serveHelp}`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  let app;
+  try {
+    app = await startApp(config, log);
+  } catch (err) {
+    log.fatal({ err }, 'could not start');
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      log.info({ signal }, 'shutting down; kernel state stays for running containers');
+      resolve();
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+  await app.stop();
+  return 0;
+}

@@ -1,0 +1,105 @@
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { parseCidr, parseIPv4, type Cidr } from '../ipam/cidr.js';
+
+/** Everything `ts-overlay serve` needs, validated and frozen. */
+export interface Config {
+  readonly socket: string;
+  readonly etcd: readonly string[];
+  /** Undefined means: find it from the default route when starting. */
+  readonly advertiseAddr: string | undefined;
+  readonly nodeName: string;
+  readonly defaultPool: Cidr;
+  readonly poolSize: number;
+  readonly vniRange: { readonly min: number; readonly max: number };
+  readonly vxlanPort: number;
+  readonly dockerHost: string;
+  readonly logLevel: string;
+}
+
+/** Flag name -> help text and default. Every flag can also come from TS_OVERLAY_<FLAG>. */
+export const SERVE_FLAGS = {
+  socket: { help: 'Unix socket the engine discovers the plugin by', default: '/run/docker/plugins/ts-overlay.sock' },
+  etcd: { help: 'comma-separated etcd endpoints', default: 'http://127.0.0.1:2379' },
+  'advertise-addr': { help: "this host's underlay IPv4, used as VTEP (default: address of the default route's interface)", default: '' },
+  'node-name': { help: 'name of this node in the cluster (default: hostname)', default: '' },
+  'default-pool': { help: 'pool that network subnets are carved from', default: '10.0.0.0/8' },
+  'pool-size': { help: 'prefix length of a subnet carved from the default pool', default: '24' },
+  'vni-range': { help: 'VXLAN network identifiers to allocate from (MIN-MAX)', default: '4096-16777215' },
+  'vxlan-port': { help: 'UDP port of VXLAN traffic on the underlay', default: '4789' },
+  'docker-host': { help: "the local engine's API", default: 'unix:///var/run/docker.sock' },
+  'log-level': { help: 'pino level: fatal, error, warn, info, debug, trace', default: 'info' },
+} as const;
+
+export type ServeFlag = keyof typeof SERVE_FLAGS;
+
+export function envName(flag: string): string {
+  return `TS_OVERLAY_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+export class ConfigError extends Error {}
+
+/** Flags win over the environment, the environment over defaults. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
+  const options = Object.fromEntries(
+    Object.keys(SERVE_FLAGS).map((flag) => [flag, { type: 'string' as const }]),
+  );
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const raw = (flag: ServeFlag): string => {
+    const fromFlag = values[flag];
+    if (typeof fromFlag === 'string') return fromFlag;
+    return env[envName(flag)] ?? SERVE_FLAGS[flag].default;
+  };
+
+  const etcd = raw('etcd').split(',').map((s) => s.trim()).filter(Boolean);
+  if (etcd.length === 0) throw new ConfigError('--etcd: give at least one endpoint');
+  for (const endpoint of etcd) {
+    if (!/^https?:\/\/[^/\s]+$/.test(endpoint)) throw new ConfigError(`--etcd: "${endpoint}" is not an http(s)://host:port endpoint`);
+  }
+
+  const advertise = raw('advertise-addr');
+  if (advertise && !parseIPv4(advertise)) throw new ConfigError(`--advertise-addr: "${advertise}" is not an IPv4 address`);
+
+  const defaultPool = parseCidr(raw('default-pool'));
+  if (!defaultPool) throw new ConfigError(`--default-pool: "${raw('default-pool')}" is not an IPv4 CIDR such as 10.0.0.0/8`);
+  const poolSize = integer('pool-size', raw('pool-size'), defaultPool.prefix, 30);
+
+  const vniMatch = /^(\d+)-(\d+)$/.exec(raw('vni-range'));
+  if (!vniMatch) throw new ConfigError(`--vni-range: "${raw('vni-range')}" is not MIN-MAX`);
+  const vniMin = integer('vni-range', vniMatch[1]!, 1, 16777215);
+  const vniMax = integer('vni-range', vniMatch[2]!, vniMin, 16777215);
+
+  const dockerHost = raw('docker-host');
+  if (!dockerHost.startsWith('unix://')) throw new ConfigError('--docker-host: only unix:// sockets are supported');
+
+  const logLevel = raw('log-level');
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError(`--log-level: "${logLevel}" is not one of fatal, error, warn, info, debug, trace, silent`);
+  }
+
+  return Object.freeze({
+    socket: raw('socket'),
+    etcd: Object.freeze(etcd),
+    advertiseAddr: advertise || undefined,
+    nodeName: raw('node-name') || hostname(),
+    defaultPool,
+    poolSize,
+    vniRange: Object.freeze({ min: vniMin, max: vniMax }),
+    vxlanPort: integer('vxlan-port', raw('vxlan-port'), 1, 65535),
+    dockerHost,
+    logLevel,
+  });
+}
+
+function integer(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > max) {
+    throw new ConfigError(`--${flag}: "${text}" must be an integer from ${min} to ${max}`);
+  }
+  return n;
+}

@@ -1,0 +1,141 @@
+import { internal } from '../lib/errors.js';
+import { Firewall } from './firewall.js';
+import { bridgeName, containerVethName, hostVethName, vxlanName } from './names.js';
+import { BROADCAST_MAC, diffPeers, type PeerState } from './peers.js';
+import type { Runner } from './runner.js';
+
+export interface NetworkDevices {
+  readonly vni: number;
+  readonly mtu: number;
+}
+
+export interface VethSpec {
+  readonly endpointId: string;
+  readonly vni: number;
+  readonly mac: string;
+  readonly mtu: number;
+}
+
+interface LinkJson {
+  ifname: string;
+  mtu: number;
+  master?: string;
+  operstate?: string;
+  flags?: string[];
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number; learning?: boolean; proxy?: boolean } };
+}
+interface FdbJson { mac: string; dst?: string; flags?: string[] }
+interface NeighJson { dst: string; lladdr?: string; state?: string[] }
+
+/**
+ * The kernel side of ts-overlay on one host: ensure/delete verbs that are safe to repeat,
+ * and peer programming by diff. It knows VNIs, MACs and addresses; nothing of Docker or etcd.
+ */
+export class Dataplane {
+  private readonly firewall: Firewall;
+
+  constructor(
+    private readonly run: Runner,
+    private readonly underlay: { readonly vtep: string; readonly port: number },
+  ) {
+    this.firewall = new Firewall(run);
+  }
+
+  /** A bridge and a VXLAN device enslaved to it, both up, and the forward rule. */
+  async ensureNetwork(net: NetworkDevices): Promise<void> {
+    const br = bridgeName(net.vni);
+    const vx = vxlanName(net.vni);
+    const existing = new Map((await this.links()).map((l) => [l.ifname, l]));
+    const lines: string[] = [];
+
+    const vxlan = existing.get(vx);
+    const vxlanMatches =
+      vxlan?.linkinfo?.info_kind === 'vxlan' &&
+      vxlan.linkinfo.info_data?.id === net.vni &&
+      vxlan.linkinfo.info_data?.local === this.underlay.vtep &&
+      vxlan.linkinfo.info_data?.port === this.underlay.port &&
+      vxlan.linkinfo.info_data?.learning === false;
+    if (vxlan && !vxlanMatches) lines.push(`link del ${vx}`);
+    if (!vxlanMatches) {
+      // nolearning: remote MACs come from the cluster, not from flooded traffic;
+      // proxy: the device answers ARP from its neighbour table instead of flooding it.
+      lines.push(`link add ${vx} mtu ${net.mtu} type vxlan id ${net.vni} local ${this.underlay.vtep} dstport ${this.underlay.port} nolearning proxy`);
+    }
+    const bridge = existing.get(br);
+    if (bridge && bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link del ${br}`);
+    if (!bridge || bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link add ${br} mtu ${net.mtu} type bridge`);
+    lines.push(`link set ${vx} mtu ${net.mtu} master ${br} up`, `link set ${br} mtu ${net.mtu} up`);
+    await this.run.batch('ip', lines);
+    await this.firewall.allowBridge(br);
+  }
+
+  /** Removes the network's devices (veths on the bridge go with their endpoints). Absent is fine. */
+  async deleteNetwork(vni: number): Promise<void> {
+    const names = new Set((await this.links()).map((l) => l.ifname));
+    const lines = [vxlanName(vni), bridgeName(vni)].filter((n) => names.has(n)).map((n) => `link del ${n}`);
+    await this.run.batch('ip', lines);
+    await this.firewall.forgetBridge(bridgeName(vni));
+  }
+
+  /**
+   * The endpoint's veth pair: the host end on the network's bridge, the container end with
+   * the endpoint's MAC, waiting for the engine to move it into the container.
+   */
+  async ensureVeth(spec: VethSpec): Promise<string> {
+    const host = hostVethName(spec.endpointId);
+    const peer = containerVethName(spec.endpointId);
+    const names = new Set((await this.links()).map((l) => l.ifname));
+    const lines: string[] = [];
+    if (names.has(host)) lines.push(`link del ${host}`); // a half-made pair from an earlier try
+    lines.push(
+      `link add ${host} mtu ${spec.mtu} type veth peer name ${peer} mtu ${spec.mtu} address ${spec.mac}`,
+      `link set ${host} master ${bridgeName(spec.vni)} up`,
+    );
+    await this.run.batch('ip', lines);
+    return peer;
+  }
+
+  async deleteVeth(endpointId: string): Promise<void> {
+    const host = hostVethName(endpointId);
+    const names = new Set((await this.links()).map((l) => l.ifname));
+    if (names.has(host)) await this.run.ip(['link', 'del', host]);
+  }
+
+  /** What the VXLAN device of `vni` knows about remote endpoints right now. */
+  async readPeers(vni: number): Promise<PeerState> {
+    const dev = vxlanName(vni);
+    const [fdb, neigh] = await Promise.all([
+      this.run.bridgeJson<FdbJson>(['fdb', 'show', 'dev', dev]),
+      this.run.ipJson<NeighJson>(['neigh', 'show', 'dev', dev]),
+    ]);
+    const unicast = new Map<string, string>();
+    const flood = new Set<string>();
+    for (const e of fdb) {
+      if (!e.dst) continue; // entries of the bridge itself, not of the VXLAN device
+      if (e.mac === BROADCAST_MAC) flood.add(e.dst);
+      else unicast.set(e.mac, e.dst);
+    }
+    const neighbours = new Map<string, string>();
+    for (const n of neigh) {
+      if (n.lladdr && n.state?.includes('PERMANENT')) neighbours.set(n.dst, n.lladdr);
+    }
+    return { unicast, flood, neighbours };
+  }
+
+  /** Brings the device's peers to `desired`; returns how many entries changed. */
+  async applyPeers(vni: number, desired: PeerState): Promise<number> {
+    const actual = await this.readPeers(vni);
+    const changes = diffPeers(vxlanName(vni), actual, desired);
+    await Promise.all([this.run.batch('bridge', changes.fdb), this.run.batch('ip', changes.neigh)]);
+    return changes.count;
+  }
+
+  /** Every link in the namespace (a single `ip` call; cheaper than probing names one by one). */
+  async links(): Promise<LinkJson[]> {
+    try {
+      return await this.run.ipJson<LinkJson>(['-d', 'link', 'show']);
+    } catch (err) {
+      throw internal('could not list network interfaces', err);
+    }
+  }
+}

@@ -1,0 +1,39 @@
+import { internal } from '../lib/errors.js';
+import type { Runner } from './runner.js';
+
+/**
+ * The engine turns on bridge-nf-call-iptables and sets FORWARD's policy to DROP, so frames
+ * bridged between a container's veth and the VXLAN device would be dropped. One chain of ours,
+ * jumped to from FORWARD, accepts traffic that stays on one ts-overlay bridge; nothing is
+ * accepted between two bridges, which keeps networks isolated. Appending (not inserting) the
+ * jump keeps DOCKER-USER first, so an operator's own rules still apply.
+ */
+export const CHAIN = 'TS-OVERLAY';
+
+export class Firewall {
+  constructor(private readonly run: Runner) {}
+
+  async allowBridge(bridge: string): Promise<void> {
+    await this.ensureChain();
+    const rule = ['-i', bridge, '-o', bridge, '-j', 'ACCEPT'];
+    if (!(await this.run.iptables(['-C', CHAIN, ...rule])).ok) await this.must(['-A', CHAIN, ...rule]);
+  }
+
+  async forgetBridge(bridge: string): Promise<void> {
+    const rule = ['-i', bridge, '-o', bridge, '-j', 'ACCEPT'];
+    while ((await this.run.iptables(['-C', CHAIN, ...rule])).ok) await this.must(['-D', CHAIN, ...rule]);
+  }
+
+  private async ensureChain(): Promise<void> {
+    if (!(await this.run.iptables(['-L', CHAIN, '-n'])).ok) {
+      const created = await this.run.iptables(['-N', CHAIN]);
+      if (!created.ok && !/exists/i.test(created.stderr)) throw internal(`iptables -N ${CHAIN}: ${created.stderr}`);
+    }
+    if (!(await this.run.iptables(['-C', 'FORWARD', '-j', CHAIN])).ok) await this.must(['-A', 'FORWARD', '-j', CHAIN]);
+  }
+
+  private async must(args: string[]): Promise<void> {
+    const res = await this.run.iptables(args);
+    if (!res.ok) throw internal(`iptables ${args.join(' ')}: ${res.stderr.trim()}`);
+  }
+}

@@ -1,0 +1,60 @@
+import { execa } from 'execa';
+import { internal } from '../lib/errors.js';
+
+/**
+ * Runs iproute2 and iptables, in a named network namespace or in our own. Node cannot switch
+ * namespaces itself, so every command carries the namespace: this also lets the data plane be
+ * tested in throwaway namespaces. Argument arrays only, never a shell.
+ */
+export class Runner {
+  constructor(readonly netns?: string) {}
+
+  async ip(args: readonly string[]): Promise<string> {
+    return this.exec('ip', [...this.nsFlag(), ...args]);
+  }
+
+  async bridge(args: readonly string[]): Promise<string> {
+    return this.exec('bridge', [...this.nsFlag(), ...args]);
+  }
+
+  /** Parses `ip -j ...` output; an empty reply (no such objects) is an empty list. */
+  async ipJson<T>(args: readonly string[]): Promise<T[]> {
+    const out = await this.ip(['-j', ...args]);
+    return out.trim() ? (JSON.parse(out) as T[]) : [];
+  }
+
+  async bridgeJson<T>(args: readonly string[]): Promise<T[]> {
+    const out = await this.bridge(['-j', ...args]);
+    return out.trim() ? (JSON.parse(out) as T[]) : [];
+  }
+
+  /**
+   * Many changes in one process: `ip -batch` / `bridge -batch`. With -force every line is
+   * tried even when one fails; the failures are reported together.
+   */
+  async batch(tool: 'ip' | 'bridge', lines: readonly string[]): Promise<void> {
+    if (lines.length === 0) return;
+    await this.exec(tool, [...this.nsFlag(), '-force', '-batch', '-'], lines.join('\n') + '\n');
+  }
+
+  /** iptables in the namespace; -w waits for the xtables lock instead of failing. */
+  async iptables(args: readonly string[]): Promise<{ ok: boolean; stderr: string }> {
+    const [cmd, argv] = this.netns
+      ? ['ip', ['netns', 'exec', this.netns, 'iptables', '-w', ...args]]
+      : ['iptables', ['-w', ...args]];
+    const res = await execa(cmd, argv, { reject: false });
+    return { ok: res.exitCode === 0, stderr: res.stderr };
+  }
+
+  private nsFlag(): string[] {
+    return this.netns ? ['-n', this.netns] : [];
+  }
+
+  private async exec(cmd: string, args: readonly string[], input?: string): Promise<string> {
+    const res = await execa(cmd, args, { reject: false, ...(input !== undefined ? { input } : {}) });
+    if (res.exitCode !== 0) {
+      throw internal(`${cmd} ${args.join(' ')} failed: ${res.stderr.trim() || `exit ${res.exitCode}`}${input ? ` (input: ${input.trim().split('\n').slice(0, 3).join('; ')})` : ''}`);
+    }
+    return res.stdout;
+  }
+}

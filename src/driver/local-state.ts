@@ -1,0 +1,50 @@
+import type { EndpointRecord, NetworkRecord } from '../store/records.js';
+
+/** A cluster network as it exists on this host: the engine's ID for it, and its devices. */
+export interface LocalNetwork {
+  readonly engineId: string;
+  readonly record: NetworkRecord;
+  readonly mtu: number;
+}
+
+/**
+ * What this host has built, indexed the ways requests need it. It is a cache: every entry
+ * is also in etcd (copies/ and endpoints/), from which a restarted plugin rebuilds it.
+ */
+export class LocalState {
+  private readonly byEngineId = new Map<string, LocalNetwork>();
+  private readonly endpoints = new Map<string, EndpointRecord>();
+
+  addNetwork(n: LocalNetwork): void {
+    this.byEngineId.set(n.engineId, n);
+  }
+
+  removeNetwork(engineId: string): void {
+    this.byEngineId.delete(engineId);
+  }
+
+  network(engineId: string): LocalNetwork | undefined {
+    return this.byEngineId.get(engineId);
+  }
+
+  networkByClusterId(clusterId: string): LocalNetwork | undefined {
+    for (const n of this.byEngineId.values()) if (n.record.id === clusterId) return n;
+    return undefined;
+  }
+
+  networks(): LocalNetwork[] {
+    return [...this.byEngineId.values()];
+  }
+
+  addEndpoint(e: EndpointRecord): void {
+    this.endpoints.set(e.id, e);
+  }
+
+  removeEndpoint(id: string): void {
+    this.endpoints.delete(id);
+  }
+
+  endpoint(id: string): EndpointRecord | undefined {
+    return this.endpoints.get(id);
+  }
+}

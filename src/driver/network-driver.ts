@@ -1,0 +1,254 @@
+import type { Dataplane } from '../dataplane/dataplane.js';
+import { containerVethName } from '../dataplane/names.js';
+import { nextFreeVni } from '../ipam/allocation.js';
+import { contains, macFromIPv4, parseAddressWithPrefix, parseCidr } from '../ipam/cidr.js';
+import type { IpamService } from '../ipam/ipam-service.js';
+import { badRequest, conflict, errorMessage, internal, notFound, unavailable } from '../lib/errors.js';
+import { KeyedQueue } from '../lib/keyed-queue.js';
+import type { Logger } from '../lib/logger.js';
+import type { ClusterStore } from '../store/cluster-store.js';
+import type { EndpointRecord, NetworkRecord } from '../store/records.js';
+import type { LocalNetwork, LocalState } from './local-state.js';
+import { parseNetworkOptions, userOptions } from './network-options.js';
+
+/** The address space our IPAM driver reports; a pool from any other IPAM driver is refused. */
+export const ADDRESS_SPACE = 'ts-overlay';
+
+export interface DriverSettings {
+  readonly node: string;
+  readonly vtep: string;
+  readonly vniRange: { readonly min: number; readonly max: number };
+  /** MTU of containers' interfaces when the network does not set one. */
+  readonly defaultMtu: number;
+}
+
+export interface Ipv4Data {
+  readonly addressSpace: string;
+  readonly pool: string;
+  readonly gateway: string;
+  readonly auxAddresses: Readonly<Record<string, string>>;
+}
+
+export interface CreateNetworkInput {
+  readonly networkId: string;
+  readonly genericOptions: Readonly<Record<string, unknown>>;
+  readonly ipv4: readonly Ipv4Data[];
+  readonly ipv6Count: number;
+}
+
+export interface CreateEndpointInput {
+  readonly networkId: string;
+  readonly endpointId: string;
+  readonly address: string; // "10.0.0.2/24"
+  readonly addressIPv6: string;
+  readonly macAddress: string;
+}
+
+/** Reacts to engine requests: one method per NetworkDriver call that changes something. */
+export class NetworkDriver {
+  private readonly queue = new KeyedQueue();
+
+  constructor(
+    private readonly settings: DriverSettings,
+    private readonly store: ClusterStore,
+    private readonly ipam: IpamService,
+    private readonly dataplane: Dataplane,
+    private readonly local: LocalState,
+    private readonly onNetworkReady: (n: LocalNetwork) => void,
+    private readonly log: Logger,
+  ) {}
+
+  createNetwork(input: CreateNetworkInput): Promise<void> {
+    return this.queue.run(input.networkId, () => this.doCreateNetwork(input));
+  }
+
+  private async doCreateNetwork(input: CreateNetworkInput): Promise<void> {
+    if (this.local.network(input.networkId)) return; // a repeated call
+    if (input.ipv6Count > 0) throw badRequest('ts-overlay does not support IPv6 networks yet; create the network without --ipv6');
+    if (input.ipv4.length !== 1) throw badRequest(`a ts-overlay network has exactly one IPv4 subnet (got ${input.ipv4.length})`);
+    const v4 = input.ipv4[0]!;
+    if (v4.addressSpace !== ADDRESS_SPACE) {
+      throw badRequest(`ts-overlay networks need ts-overlay's IPAM, which keeps subnets unique across hosts: add --ipam-driver ts-overlay (the pool came from address space "${v4.addressSpace}")`);
+    }
+    const options = parseNetworkOptions(input.genericOptions);
+    const mtu = options.mtu ?? this.settings.defaultMtu;
+
+    let record: NetworkRecord;
+    let created = false;
+    if (options.clusterId) {
+      // This engine is getting its copy of a network that another host created.
+      const existing = await this.store.getNetwork(options.clusterId);
+      if (!existing) throw notFound(`cluster network ${options.clusterId} no longer exists`);
+      if (existing.value.subnet !== v4.pool) {
+        throw conflict(`cluster network ${options.clusterId} has subnet ${existing.value.subnet}, not ${v4.pool}`);
+      }
+      record = existing.value;
+    } else {
+      record = await this.createClusterNetwork(input.networkId, v4, input.genericOptions, options.vni, options.mtu);
+      created = true;
+    }
+
+    const localNetwork: LocalNetwork = { engineId: input.networkId, record, mtu };
+    try {
+      await this.dataplane.ensureNetwork({ vni: record.vni, mtu });
+      await this.store.putCopy({ network: record.id, node: this.settings.node, engineNetworkId: input.networkId });
+    } catch (err) {
+      // Leave nothing half-made: no devices, and no cluster record this host just wrote.
+      await this.dataplane.deleteNetwork(record.vni).catch((e) => this.log.error({ err: e }, 'rollback of devices failed'));
+      if (created) {
+        const entry = await this.store.getNetwork(record.id).catch(() => undefined);
+        if (entry) await this.store.deleteNetwork(entry).catch((e) => this.log.error({ err: e }, 'rollback of network record failed'));
+      }
+      throw err;
+    }
+    this.local.addNetwork(localNetwork);
+    this.onNetworkReady(localNetwork);
+    this.log.info({ network: record.id, vni: record.vni, subnet: record.subnet, copy: !created }, 'network ready');
+  }
+
+  private async createClusterNetwork(
+    id: string,
+    v4: Ipv4Data,
+    generic: Readonly<Record<string, unknown>>,
+    wantedVni: number | undefined,
+    mtu: number | undefined,
+  ): Promise<NetworkRecord> {
+    const { min, max } = this.settings.vniRange;
+    if (wantedVni !== undefined && (wantedVni < min || wantedVni > max)) {
+      throw badRequest(`vni ${wantedVni} is outside this cluster's VNI range ${min}-${max}`);
+    }
+    const pool = await this.store.getPool(v4.pool);
+    const auxIps = Object.values(v4.auxAddresses);
+    if (auxIps.length > 0) await this.ipam.markAuxAddresses(v4.pool, auxIps);
+
+    for (let attempt = 0; attempt < 32; attempt++) {
+      const vni = wantedVni ?? nextFreeVni(min, max, await this.store.takenVnis());
+      if (vni === undefined) throw conflict(`no free VNI left in ${min}-${max}`);
+      const record: NetworkRecord = {
+        id,
+        vni,
+        subnet: v4.pool,
+        gateway: v4.gateway,
+        ...(pool?.value.ipRange ? { ipRange: pool.value.ipRange } : {}),
+        auxAddresses: { ...v4.auxAddresses },
+        options: userOptions(generic),
+        internal: false,
+        attachable: false,
+        labels: {},
+        ...(mtu !== undefined ? { mtu } : {}),
+        createdBy: this.settings.node,
+        createdAt: new Date().toISOString(),
+      };
+      if (await this.store.createNetwork(record)) return record;
+      if (await this.store.getNetwork(id)) throw conflict(`network ${id} already exists in the cluster`);
+      if (wantedVni !== undefined) throw conflict(`vni ${wantedVni} is already used by another ts-overlay network; choose another -o vni`);
+      // Another host took the VNI we picked: pick again.
+    }
+    throw unavailable('etcd: VNIs kept changing under concurrent creations; try again');
+  }
+
+  deleteNetwork(networkId: string): Promise<void> {
+    return this.queue.run(networkId, async () => {
+      const local = this.local.network(networkId);
+      if (!local) return; // unknown or already deleted: deleting twice is fine
+      await this.dataplane.deleteNetwork(local.record.vni);
+      await this.store.deleteCopy(this.settings.node, networkId);
+      this.local.removeNetwork(networkId);
+
+      const entry = await this.store.getNetwork(local.record.id);
+      if (!entry) return; // removed in the cluster already: this was our copy going away
+      const { endpoints } = await this.store.listEndpoints(local.record.id);
+      const elsewhere = [...new Set(endpoints.filter((e) => e.node !== this.settings.node).map((e) => e.node))];
+      if (elsewhere.length > 0) {
+        this.log.warn({ network: local.record.name ?? local.record.id, hosts: elsewhere }, `network ${local.record.name ?? local.record.id} still has endpoints on ${elsewhere.join(', ')}; it stays in the cluster and will be restored on this host`);
+        return;
+      }
+      if (await this.store.deleteNetwork(entry)) this.log.info({ network: local.record.id }, 'network removed from the cluster');
+    });
+  }
+
+  createEndpoint(input: CreateEndpointInput): Promise<{ macAddress?: string }> {
+    return this.queue.run(input.endpointId, async () => {
+      const net = this.requireNetwork(input.networkId);
+      if (input.addressIPv6) throw badRequest('ts-overlay does not support IPv6 addresses yet');
+      const addr = parseAddressWithPrefix(input.address);
+      const subnet = parseCidr(net.record.subnet)!;
+      if (!addr || !contains(subnet, addr.ip)) {
+        throw badRequest(`endpoint address "${input.address}" is not inside the network's subnet ${net.record.subnet}`);
+      }
+      const ip = input.address.split('/')[0]!;
+      const mac = input.macAddress ? input.macAddress.toLowerCase() : macFromIPv4(addr.ip);
+      const record: EndpointRecord = { id: input.endpointId, network: net.record.id, node: this.settings.node, vtep: this.settings.vtep, mac, ip };
+
+      const existing = this.local.endpoint(input.endpointId);
+      if (existing) {
+        if (existing.ip !== ip || existing.network !== net.record.id) throw conflict(`endpoint ${input.endpointId} already exists with address ${existing.ip}`);
+        return input.macAddress ? {} : { macAddress: mac };
+      }
+      const networkEntry = await this.store.getNetwork(net.record.id);
+      if (!networkEntry) throw notFound(`network ${net.record.name ?? net.record.id} was removed from the cluster`);
+      if (!(await this.store.putEndpoint(record, networkEntry.modRevision))) {
+        throw unavailable('etcd: the network changed while the endpoint was being published; try again');
+      }
+      this.local.addEndpoint(record);
+      // Only hand back a MAC we chose: the engine refuses a change to one it set itself.
+      return input.macAddress ? {} : { macAddress: mac };
+    });
+  }
+
+  deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
+    return this.queue.run(endpointId, async () => {
+      const endpoint = this.local.endpoint(endpointId) ?? (await this.findEndpoint(networkId, endpointId));
+      await this.dataplane.deleteVeth(endpointId);
+      if (endpoint) await this.store.deleteEndpoint(endpoint.network, endpointId);
+      this.local.removeEndpoint(endpointId);
+    });
+  }
+
+  /** Creates the veth pair; the engine moves the returned interface into the container. */
+  join(networkId: string, endpointId: string): Promise<{ srcName: string }> {
+    return this.queue.run(endpointId, async () => {
+      const net = this.requireNetwork(networkId);
+      const endpoint = this.local.endpoint(endpointId) ?? (await this.findEndpoint(networkId, endpointId));
+      if (!endpoint) throw notFound(`endpoint ${endpointId} does not exist on network ${networkId} (CreateEndpoint first)`);
+      try {
+        const srcName = await this.dataplane.ensureVeth({ endpointId, vni: net.record.vni, mac: endpoint.mac, mtu: net.mtu });
+        return { srcName };
+      } catch (err) {
+        await this.dataplane.deleteVeth(endpointId).catch(() => undefined);
+        throw internal(`could not create the interface of endpoint ${endpointId}: ${errorMessage(err)}`, err);
+      }
+    });
+  }
+
+  leave(networkId: string, endpointId: string): Promise<void> {
+    return this.queue.run(endpointId, async () => {
+      this.requireNetwork(networkId);
+      await this.dataplane.deleteVeth(endpointId);
+    });
+  }
+
+  endpointInfo(networkId: string, endpointId: string): Record<string, string> {
+    const net = this.requireNetwork(networkId);
+    const ep = this.local.endpoint(endpointId);
+    if (!ep) throw notFound(`endpoint ${endpointId} does not exist on this host`);
+    return { vni: String(net.record.vni), vtep: ep.vtep, mac: ep.mac, ip: ep.ip, interface: containerVethName(endpointId) };
+  }
+
+  private requireNetwork(networkId: string): LocalNetwork {
+    const net = this.local.network(networkId);
+    if (!net) throw notFound(`network ${networkId} is not a ts-overlay network on this host`);
+    return net;
+  }
+
+  private async findEndpoint(networkId: string, endpointId: string): Promise<EndpointRecord | undefined> {
+    const net = this.local.network(networkId);
+    if (!net) return undefined;
+    const entry = await this.store.getEndpoint(net.record.id, endpointId);
+    if (entry && entry.value.node === this.settings.node) {
+      this.local.addEndpoint(entry.value);
+      return entry.value;
+    }
+    return undefined;
+  }
+}

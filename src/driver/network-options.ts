@@ -1,0 +1,45 @@
+import { badRequest } from '../lib/errors.js';
+import { CLUSTER_ID_OPTION } from '../ipam/ipam-service.js';
+
+/** The `-o key=value` options ts-overlay understands on `docker network create`. */
+export const NETWORK_OPTIONS = {
+  vni: 'VXLAN network identifier to use (must be free and inside --vni-range)',
+  mtu: 'MTU of the containers\' interfaces (default: underlay MTU - 50)',
+  'com.docker.network.driver.mtu': 'same as mtu (Docker\'s generic name)',
+  [CLUSTER_ID_OPTION]: 'set by ts-overlay on the copies of a network it creates on other hosts',
+} as const;
+
+export interface NetworkOptions {
+  readonly vni?: number;
+  readonly mtu?: number;
+  readonly clusterId?: string;
+}
+
+/** Validates the generic options; unknown keys are refused so that a typo is not ignored. */
+export function parseNetworkOptions(options: Readonly<Record<string, unknown>>): NetworkOptions {
+  const out: { vni?: number; mtu?: number; clusterId?: string } = {};
+  for (const [key, raw] of Object.entries(options)) {
+    if (!(key in NETWORK_OPTIONS)) {
+      throw badRequest(`unknown option "${key}"; ts-overlay understands: ${Object.keys(NETWORK_OPTIONS).filter((k) => k !== CLUSTER_ID_OPTION).join(', ')}`);
+    }
+    const value = String(raw);
+    if (key === 'vni') out.vni = integer('vni', value, 1, 16777215);
+    else if (key === 'mtu' || key === 'com.docker.network.driver.mtu') out.mtu = integer(key, value, 576, 65535);
+    else if (key === CLUSTER_ID_OPTION) {
+      if (!/^[0-9a-f]{12,64}$/.test(value)) throw badRequest(`option ${CLUSTER_ID_OPTION}="${value}" is not a network ID`);
+      out.clusterId = value;
+    }
+  }
+  return out;
+}
+
+function integer(key: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) throw badRequest(`option ${key}="${value}" must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+/** The options to store and replay on other hosts: the user's, without our marker. */
+export function userOptions(options: Readonly<Record<string, unknown>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(options).filter(([k]) => k !== CLUSTER_ID_OPTION).map(([k, v]) => [k, String(v)]));
+}

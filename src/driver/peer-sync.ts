@@ -1,0 +1,116 @@
+import type { Dataplane } from '../dataplane/dataplane.js';
+import { desiredPeers } from '../dataplane/peers.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { sleep } from '../lib/retry.js';
+import type { ClusterStore } from '../store/cluster-store.js';
+import type { EndpointRecord } from '../store/records.js';
+import type { LocalState } from './local-state.js';
+
+/**
+ * Keeps every local VXLAN device's FDB and neighbour entries equal to the remote endpoints
+ * etcd lists for its network. A watch feeds the endpoint cache; changes mark networks dirty;
+ * one flush loop (the only writer of peer entries) applies them in batches.
+ */
+export class PeerSync {
+  private readonly endpoints = new Map<string, Map<string, EndpointRecord>>(); // network -> id -> record
+  private readonly dirty = new Set<string>();
+  private flushing: Promise<void> | undefined;
+  private watch: { close(): Promise<void> } | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly node: string,
+    private readonly store: ClusterStore,
+    private readonly dataplane: Dataplane,
+    private readonly local: LocalState,
+    private readonly log: Logger,
+  ) {}
+
+  /** Reads every endpoint, then follows changes from that revision on. */
+  async start(): Promise<void> {
+    const { endpoints, revision } = await this.store.listEndpoints();
+    this.endpoints.clear();
+    for (const e of endpoints) this.remember(e);
+    for (const n of this.local.networks()) this.dirty.add(n.record.id);
+    this.watch = this.store.watchEndpoints(revision, {
+      onPut: (_key, value) => {
+        const e = value as EndpointRecord;
+        this.remember(e);
+        this.markDirty(e.network);
+      },
+      onDelete: (key) => {
+        const [network, id] = key.split('/').slice(-2) as [string, string];
+        this.endpoints.get(network)?.delete(id);
+        this.markDirty(network);
+      },
+      onResync: () => void this.resync(),
+    });
+    this.scheduleFlush();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.watch?.close();
+    await this.flushing;
+  }
+
+  /** A local network's devices were (re)made: program its peers from the cache. */
+  markDirty(network: string): void {
+    this.dirty.add(network);
+    this.scheduleFlush();
+  }
+
+  remoteEndpoints(network: string): EndpointRecord[] {
+    return [...(this.endpoints.get(network)?.values() ?? [])].filter((e) => e.node !== this.node);
+  }
+
+  private remember(e: EndpointRecord): void {
+    let byId = this.endpoints.get(e.network);
+    if (!byId) this.endpoints.set(e.network, (byId = new Map()));
+    byId.set(e.id, e);
+  }
+
+  private async resync(): Promise<void> {
+    if (this.stopped) return;
+    await this.watch?.close().catch(() => undefined);
+    for (;;) {
+      try {
+        await this.start();
+        return;
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, 'endpoint resync failed; retrying');
+        await sleep(1000);
+        if (this.stopped) return;
+      }
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing || this.stopped) return;
+    this.flushing = (async () => {
+      // Let a burst of watch events land before programming: one batch for all of them.
+      await new Promise((resolve) => setImmediate(resolve));
+      while (this.dirty.size > 0 && !this.stopped) {
+        const networks = [...this.dirty];
+        this.dirty.clear();
+        await Promise.all(networks.map((n) => this.program(n)));
+      }
+    })().finally(() => {
+      this.flushing = undefined;
+      if (this.dirty.size > 0) this.scheduleFlush();
+    });
+  }
+
+  private async program(network: string): Promise<void> {
+    const local = this.local.networkByClusterId(network);
+    if (!local) return; // not on this host: nothing to program
+    try {
+      const changed = await this.dataplane.applyPeers(local.record.vni, desiredPeers(this.remoteEndpoints(network)));
+      if (changed > 0) this.log.debug({ network, vni: local.record.vni, changed }, 'peers programmed');
+    } catch (err) {
+      this.log.error({ err, network }, 'programming peers failed; retrying');
+      setTimeout(() => this.markDirty(network), 1000);
+    }
+  }
+}

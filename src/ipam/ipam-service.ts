@@ -1,0 +1,181 @@
+import { badRequest, conflict, notFound, unavailable } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { ClusterStore } from '../store/cluster-store.js';
+import type { AddressKind, PoolRecord } from '../store/records.js';
+import { firstOverlap, freeAddresses, isUsableAddress, nextFreeSubnet } from './allocation.js';
+import { type Cidr, containsCidr, formatCidr, formatIPv4, parseCidr, parseIPv4, usableRange } from './cidr.js';
+
+/** The IPAM option (and driver option) that marks a copy of an existing cluster network. */
+export const CLUSTER_ID_OPTION = 'ts-overlay.id';
+
+export interface IpamSettings {
+  readonly node: string;
+  readonly defaultPool: Cidr;
+  readonly poolSize: number;
+}
+
+export interface PoolRequest {
+  readonly pool?: string; // --subnet
+  readonly subPool?: string; // --ip-range
+  /** Set when this host's engine is getting its copy of an existing cluster network. */
+  readonly clusterNetworkSubnet?: string;
+}
+
+export interface AddressRequest {
+  readonly poolId: string;
+  readonly address?: string;
+  readonly kind: 'gateway' | 'endpoint';
+}
+
+const MAX_ATTEMPTS = 64;
+
+/**
+ * Cluster-wide address management. A pool ID is the subnet itself ("10.0.0.0/24"): subnets
+ * never overlap anywhere in the cluster, so the subnet names the pool on every host.
+ */
+export class IpamService {
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly settings: IpamSettings,
+    private readonly log: Logger,
+  ) {}
+
+  async requestPool(req: PoolRequest): Promise<{ poolId: string; subnet: string }> {
+    if (req.clusterNetworkSubnet) return this.joinPool(req.clusterNetworkSubnet);
+
+    const wanted = req.pool ? parseCidr(req.pool) : undefined;
+    if (req.pool && !wanted) throw badRequest(`subnet "${req.pool}" is not an IPv4 CIDR with zero host bits, such as 10.1.0.0/24`);
+    const range = req.subPool ? parseCidr(req.subPool) : undefined;
+    if (req.subPool && !range) throw badRequest(`ip-range "${req.subPool}" is not an IPv4 CIDR with zero host bits`);
+    if (range && !wanted) throw badRequest('--ip-range needs --subnet');
+    if (range && wanted && !containsCidr(wanted, range)) {
+      throw badRequest(`ip-range ${req.subPool} is not inside subnet ${req.pool}`);
+    }
+
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const { pools, guardRevision } = await this.store.listPools();
+      const taken = pools.map((p) => ({ pool: p, cidr: parseCidr(p.subnet)! }));
+      let subnet: Cidr;
+      if (wanted) {
+        const clash = firstOverlap(wanted, taken);
+        if (clash) {
+          throw conflict(`subnet ${formatCidr(wanted)} overlaps ${clash.pool.subnet}, already used by a ts-overlay network (created on ${clash.pool.createdBy}); choose another --subnet`);
+        }
+        subnet = wanted;
+      } else {
+        const free = nextFreeSubnet(this.settings.defaultPool, this.settings.poolSize, taken.map((t) => t.cidr));
+        if (!free) {
+          throw conflict(`no free /${this.settings.poolSize} left in the default pool ${formatCidr(this.settings.defaultPool)}; give --subnet or remove unused networks`);
+        }
+        subnet = free;
+      }
+      const record: PoolRecord = {
+        subnet: formatCidr(subnet),
+        ...(range ? { ipRange: formatCidr(range) } : {}),
+        users: [this.settings.node],
+        createdBy: this.settings.node,
+        createdAt: new Date().toISOString(),
+      };
+      if (await this.store.createPool(record, guardRevision)) {
+        this.log.info({ subnet: record.subnet }, 'pool allocated');
+        return { poolId: record.subnet, subnet: record.subnet };
+      }
+      // Another host changed the pools between our read and our write: look again.
+    }
+    throw unavailable('etcd: pools kept changing under concurrent creations; try again');
+  }
+
+  /** This host's engine gets a copy of a network that exists in the cluster: share its pool. */
+  private async joinPool(subnet: string): Promise<{ poolId: string; subnet: string }> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const entry = await this.store.getPool(subnet);
+      if (!entry) throw notFound(`pool ${subnet} of the cluster network no longer exists`);
+      if (entry.value.users.includes(this.settings.node)) return { poolId: subnet, subnet };
+      const next = { ...entry.value, users: [...entry.value.users, this.settings.node] };
+      if (await this.store.updatePool(next, entry.modRevision)) return { poolId: subnet, subnet };
+    }
+    throw unavailable(`etcd: pool ${subnet} kept changing; try again`);
+  }
+
+  /** Drops this host from the pool's users; the last user frees the pool and its addresses. */
+  async releasePool(poolId: string): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const entry = await this.store.getPool(poolId);
+      if (!entry) return; // already gone: releasing twice is fine
+      const users = entry.value.users.filter((u) => u !== this.settings.node);
+      const done =
+        users.length === 0
+          ? await this.store.deletePool(poolId, entry.modRevision)
+          : await this.store.updatePool({ ...entry.value, users }, entry.modRevision);
+      if (done) {
+        if (users.length === 0) this.log.info({ subnet: poolId }, 'pool released');
+        return;
+      }
+    }
+    throw unavailable(`etcd: pool ${poolId} kept changing; try again`);
+  }
+
+  /** Returns the address with the pool's prefix length, as Docker expects ("10.0.0.2/24"). */
+  async requestAddress(req: AddressRequest): Promise<string> {
+    const pool = await this.store.getPool(req.poolId);
+    if (!pool) throw notFound(`pool ${req.poolId} is not allocated (released, or never requested)`);
+    const subnet = parseCidr(pool.value.subnet)!;
+    const withPrefix = (ip: number) => `${formatIPv4(ip)}/${subnet.prefix}`;
+
+    const specific = req.address ?? (req.kind === 'gateway' ? formatIPv4(usableRange(subnet).first) : undefined);
+    if (specific !== undefined) {
+      const ip = parseIPv4(specific);
+      if (ip === undefined) throw badRequest(`address "${specific}" is not an IPv4 address`);
+      if (!isUsableAddress(subnet, ip)) throw badRequest(`address ${specific} is not a usable address of subnet ${pool.value.subnet}`);
+      const kind: AddressKind = req.kind;
+      if (await this.store.claimAddress(pool.value.subnet, pool.modRevision, { ip: specific, kind, node: this.settings.node })) {
+        return withPrefix(ip);
+      }
+      const holder = await this.store.getAddress(pool.value.subnet, specific);
+      // The gateway and aux addresses are shared by every host's copy of the network.
+      if (holder && (holder.value.kind === 'aux' || (holder.value.kind === 'gateway' && req.kind === 'gateway'))) {
+        return withPrefix(ip);
+      }
+      if (!holder) return this.requestAddress(req); // released meanwhile: try again
+      throw conflict(`address ${specific} is already in use (${holder.value.kind} on ${holder.value.node})`);
+    }
+
+    const range = pool.value.ipRange ? parseCidr(pool.value.ipRange) : undefined;
+    for (let round = 0; round < 4; round++) {
+      const taken = new Set((await this.store.listAddresses(pool.value.subnet)).map((a) => parseIPv4(a.ip)!));
+      const candidates = freeAddresses(subnet, range, taken, MAX_ATTEMPTS);
+      if (candidates.length === 0) {
+        throw conflict(`no free address left in ${pool.value.ipRange ?? pool.value.subnet}`);
+      }
+      // Walk up the free list: a failed claim means another host just took that address.
+      for (const ip of candidates) {
+        const record = { ip: formatIPv4(ip), kind: 'endpoint' as const, node: this.settings.node };
+        if (await this.store.claimAddress(pool.value.subnet, pool.modRevision, record)) return withPrefix(ip);
+      }
+      const stillThere = await this.store.getPool(req.poolId);
+      if (!stillThere) throw notFound(`pool ${req.poolId} was released while allocating`);
+      if (stillThere.modRevision !== pool.modRevision) return this.requestAddress(req);
+    }
+    throw unavailable(`etcd: could not claim an address in ${pool.value.subnet} under heavy contention; try again`);
+  }
+
+  /** Frees an endpoint's address. Gateway and aux addresses live as long as the pool. */
+  async releaseAddress(poolId: string, address: string): Promise<void> {
+    const ip = address.split('/')[0]!;
+    if (parseIPv4(ip) === undefined) throw badRequest(`address "${address}" is not an IPv4 address`);
+    const entry = await this.store.getAddress(poolId, ip);
+    if (!entry || entry.value.kind !== 'endpoint') return;
+    await this.store.releaseAddress(poolId, entry);
+  }
+
+  /** Marks the network's aux addresses so that other hosts' copies may reserve them too. */
+  async markAuxAddresses(poolId: string, addresses: readonly string[]): Promise<void> {
+    for (const address of addresses) {
+      const ip = address.split('/')[0]!;
+      const entry = await this.store.getAddress(poolId, ip);
+      if (entry && entry.value.kind !== 'aux') {
+        await this.store.relabelAddress(poolId, entry, { ...entry.value, kind: 'aux' });
+      }
+    }
+  }
+}

@@ -1,0 +1,22 @@
+import type { ErrorKind } from '../lib/errors.js';
+import { PluginError } from '../lib/errors.js';
+
+/**
+ * How an error becomes an answer. Docker treats a 200 with a non-empty Err as a failure and
+ * shows "remote: <Err>" to the user, the clearest form, so every error the driver or IPAM
+ * raises is answered that way. Only requests that are not the API at all (unknown path,
+ * unparseable JSON, a body that fails its schema) get a 4xx, still with {"Err": ...}.
+ */
+export function replyFor(err: unknown): { status: number; body: { Err: string }; kind: ErrorKind } {
+  if (err instanceof RequestError) return { status: err.status, body: { Err: err.message }, kind: 'bad-request' };
+  if (err instanceof PluginError) return { status: 200, body: { Err: err.message }, kind: err.kind };
+  const message = err instanceof Error ? err.message : String(err);
+  return { status: 200, body: { Err: `internal error: ${message}` }, kind: 'internal' };
+}
+
+/** The request itself is malformed (HTTP level). */
+export class RequestError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}

@@ -1,0 +1,77 @@
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { type TSchema } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '../lib/logger.js';
+import { replyFor, RequestError } from './reply-error.js';
+
+export type Handler = (body: any) => Promise<unknown> | unknown;
+
+export interface Route {
+  readonly path: string; // "/NetworkDriver.CreateNetwork"
+  readonly schema?: TSchema;
+  readonly handle: Handler;
+}
+
+/** Bodies above this are refused before parsing; the largest real request is a few KiB. */
+export const BODY_LIMIT = 256 * 1024;
+
+/**
+ * Builds (does not start) the HTTP app: one POST route per API call, every body checked
+ * against its schema, every failure answered with {"Err": ...}. This is the one place where
+ * request errors are logged.
+ */
+export function buildServer(routes: readonly Route[], log: Logger): FastifyInstance {
+  const app = Fastify({ loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: BODY_LIMIT });
+
+  // dockerd sends no Content-Type at all: parse every body as JSON, whatever it claims.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body).trim();
+    if (text === '') return done(null, {});
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new RequestError(400, 'request body is not valid JSON'), undefined);
+    }
+  });
+
+  for (const route of routes) {
+    const check: TypeCheck<TSchema> | undefined = route.schema ? TypeCompiler.Compile(route.schema) : undefined;
+    app.post(route.path, async (req, reply) => {
+      const body: unknown = req.body ?? {};
+      if (check && !check.Check(body)) {
+        const first = check.Errors(body).First();
+        const where = first?.path ? `field ${first.path.slice(1).replace(/\//g, '.')}` : 'body';
+        throw new RequestError(400, `invalid ${route.path.slice(1)} request: ${where}: ${first?.message ?? 'does not match the schema'}`);
+      }
+      const result = await route.handle(body);
+      void reply.header('Content-Type', 'application/vnd.docker.plugins.v1.2+json');
+      return result ?? {};
+    });
+  }
+
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ Err: `unknown API call ${req.method} ${req.url}` });
+  });
+  app.setErrorHandler((err: Error, req, reply) => {
+    const fastifyCode = (err as { statusCode?: number }).statusCode;
+    const { status, body, kind } =
+      fastifyCode && fastifyCode >= 400 && fastifyCode < 500 && !(err instanceof RequestError)
+        ? { status: fastifyCode, body: { Err: err.message }, kind: 'bad-request' as const }
+        : replyFor(err);
+    const level = kind === 'internal' || kind === 'unavailable' ? 'error' : 'warn';
+    req.log[level]({ call: req.url, kind, err: kind === 'internal' ? err : undefined }, body.Err);
+    void reply.code(status).header('Content-Type', 'application/json').send(body);
+  });
+  return app;
+}
+
+/** Listens on the Unix socket, replacing a stale one; only root may use it (0600). */
+export async function listenOnSocket(app: FastifyInstance, socket: string): Promise<void> {
+  await mkdir(dirname(socket), { recursive: true });
+  await rm(socket, { force: true });
+  await app.listen({ path: socket });
+  await chmod(socket, 0o600);
+}

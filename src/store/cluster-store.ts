@@ -1,0 +1,212 @@
+import type { Lease } from 'etcd3';
+import { errorMessage, unavailable } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { Entry, EtcdKv, WatchHandlers } from './etcd-kv.js';
+import { keys, lastSegment } from './keys.js';
+import type { AddressRecord, CopyRecord, EndpointRecord, NetworkRecord, NodeRecord, PoolRecord } from './records.js';
+
+export type { Entry };
+
+/**
+ * The cluster's shared state, as domain operations. Each operation that must not race with
+ * another host is a single etcd transaction guarded by revisions; callers decide policy
+ * (which value to try, how often to retry), this class only makes a choice stick or fail.
+ */
+export class ClusterStore {
+  constructor(private readonly kv: EtcdKv, private readonly log: Logger) {}
+
+  // ---- pools -------------------------------------------------------------------------
+
+  /** All pools, plus the guard revision a createPool must present to prove nothing changed. */
+  async listPools(): Promise<{ pools: PoolRecord[]; guardRevision: number }> {
+    const guard = await this.kv.get<number>(keys.poolsGuard);
+    const { entries } = await this.kv.list<PoolRecord>(keys.poolsPrefix);
+    return { pools: entries.map((e) => e.value), guardRevision: guard?.modRevision ?? 0 };
+  }
+
+  /** Creates the pool only if no pool was added or removed since `guardRevision`. */
+  createPool(pool: PoolRecord, guardRevision: number): Promise<boolean> {
+    return this.kv.txn({
+      compare: [{ key: keys.poolsGuard, modRevision: guardRevision }],
+      put: [[keys.pool(pool.subnet), pool], [keys.poolsGuard, Date.now()]],
+    });
+  }
+
+  getPool(subnet: string): Promise<Entry<PoolRecord> | undefined> {
+    return this.kv.get<PoolRecord>(keys.pool(subnet));
+  }
+
+  updatePool(pool: PoolRecord, modRevision: number): Promise<boolean> {
+    return this.kv.txn({ compare: [{ key: keys.pool(pool.subnet), modRevision }], put: [[keys.pool(pool.subnet), pool]] });
+  }
+
+  /** Removes the pool and every address claimed in it, if the pool is unchanged. */
+  async deletePool(subnet: string, modRevision: number): Promise<boolean> {
+    const guard = await this.kv.get<number>(keys.poolsGuard);
+    return this.kv.txn({
+      compare: [{ key: keys.pool(subnet), modRevision }, { key: keys.poolsGuard, modRevision: guard?.modRevision ?? 0 }],
+      delete: [keys.pool(subnet)],
+      deletePrefix: [keys.addressesPrefix(subnet)],
+      put: [[keys.poolsGuard, Date.now()]],
+    });
+  }
+
+  // ---- addresses ---------------------------------------------------------------------
+
+  async listAddresses(subnet: string): Promise<AddressRecord[]> {
+    return (await this.kv.list<AddressRecord>(keys.addressesPrefix(subnet))).entries.map((e) => e.value);
+  }
+
+  getAddress(subnet: string, ip: string): Promise<Entry<AddressRecord> | undefined> {
+    return this.kv.get<AddressRecord>(keys.address(subnet, ip));
+  }
+
+  /** Claims the address if nobody holds it and the pool still exists. */
+  async claimAddress(subnet: string, poolRevision: number, record: AddressRecord): Promise<boolean> {
+    return this.kv.txn({
+      compare: [
+        { key: keys.address(subnet, record.ip), modRevision: 0 },
+        { key: keys.pool(subnet), modRevision: poolRevision },
+      ],
+      put: [[keys.address(subnet, record.ip), record]],
+    });
+  }
+
+  /** Re-labels a claimed address (an aux address reserved before its network existed). */
+  relabelAddress(subnet: string, entry: Entry<AddressRecord>, record: AddressRecord): Promise<boolean> {
+    return this.kv.txn({
+      compare: [{ key: keys.address(subnet, record.ip), modRevision: entry.modRevision }],
+      put: [[keys.address(subnet, record.ip), record]],
+    });
+  }
+
+  releaseAddress(subnet: string, entry: Entry<AddressRecord>): Promise<boolean> {
+    return this.kv.txn({
+      compare: [{ key: keys.address(subnet, entry.value.ip), modRevision: entry.modRevision }],
+      delete: [keys.address(subnet, entry.value.ip)],
+    });
+  }
+
+  // ---- networks ----------------------------------------------------------------------
+
+  /** Creates the network and takes its VNI in one step; false if either is taken. */
+  createNetwork(network: NetworkRecord): Promise<boolean> {
+    return this.kv.txn({
+      compare: [
+        { key: keys.network(network.id), modRevision: 0 },
+        { key: keys.vni(network.vni), modRevision: 0 },
+      ],
+      put: [[keys.network(network.id), network], [keys.vni(network.vni), network.id]],
+    });
+  }
+
+  getNetwork(id: string): Promise<Entry<NetworkRecord> | undefined> {
+    return this.kv.get<NetworkRecord>(keys.network(id));
+  }
+
+  async listNetworks(): Promise<{ networks: NetworkRecord[]; revision: number }> {
+    const { entries, revision } = await this.kv.list<NetworkRecord>(keys.networksPrefix);
+    return { networks: entries.map((e) => e.value), revision };
+  }
+
+  async takenVnis(): Promise<Set<number>> {
+    const { entries } = await this.kv.list<string>(keys.vnisPrefix);
+    return new Set(entries.map((e) => Number(lastSegment(e.key))));
+  }
+
+  /** Read-modify-write with compare-and-swap, retried while other hosts race us. */
+  async updateNetwork(id: string, change: (n: NetworkRecord) => NetworkRecord): Promise<NetworkRecord | undefined> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const current = await this.getNetwork(id);
+      if (!current) return undefined;
+      const next = change(current.value);
+      if (await this.kv.txn({ compare: [{ key: keys.network(id), modRevision: current.modRevision }], put: [[keys.network(id), next]] })) {
+        return next;
+      }
+    }
+    throw unavailable(`etcd: network ${id} kept changing under concurrent updates; try again`);
+  }
+
+  /** Removes the network, its VNI and its endpoints, if it has not changed since it was read. */
+  deleteNetwork(entry: Entry<NetworkRecord>): Promise<boolean> {
+    const n = entry.value;
+    return this.kv.txn({
+      compare: [{ key: keys.network(n.id), modRevision: entry.modRevision }],
+      delete: [keys.network(n.id), keys.vni(n.vni)],
+      deletePrefix: [keys.networkEndpointsPrefix(n.id)],
+    });
+  }
+
+  // ---- engine copies of networks -----------------------------------------------------
+
+  async putCopy(copy: CopyRecord): Promise<void> {
+    await this.kv.client.put(keys.copy(copy.node, copy.engineNetworkId)).value(JSON.stringify(copy)).catch((err: unknown) => {
+      throw unavailable(`etcd write failed: ${errorMessage(err)}`, err);
+    });
+  }
+
+  async deleteCopy(node: string, engineNetworkId: string): Promise<void> {
+    await this.kv.client.delete().key(keys.copy(node, engineNetworkId)).catch((err: unknown) => {
+      throw unavailable(`etcd write failed: ${errorMessage(err)}`, err);
+    });
+  }
+
+  async listCopies(node?: string): Promise<CopyRecord[]> {
+    const prefix = node === undefined ? keys.allCopiesPrefix : keys.copiesPrefix(node);
+    return (await this.kv.list<CopyRecord>(prefix)).entries.map((e) => e.value);
+  }
+
+  // ---- endpoints ---------------------------------------------------------------------
+
+  /** Publishes the endpoint if its network still exists. */
+  async putEndpoint(endpoint: EndpointRecord, networkRevision: number): Promise<boolean> {
+    return this.kv.txn({
+      compare: [{ key: keys.network(endpoint.network), modRevision: networkRevision }],
+      put: [[keys.endpoint(endpoint.network, endpoint.id), endpoint]],
+    });
+  }
+
+  getEndpoint(network: string, id: string): Promise<Entry<EndpointRecord> | undefined> {
+    return this.kv.get<EndpointRecord>(keys.endpoint(network, id));
+  }
+
+  async deleteEndpoint(network: string, id: string): Promise<void> {
+    await this.kv.client.delete().key(keys.endpoint(network, id)).catch((err: unknown) => {
+      throw unavailable(`etcd write failed: ${errorMessage(err)}`, err);
+    });
+  }
+
+  async listEndpoints(network?: string): Promise<{ endpoints: EndpointRecord[]; revision: number }> {
+    const prefix = network === undefined ? keys.endpointsPrefix : keys.networkEndpointsPrefix(network);
+    const { entries, revision } = await this.kv.list<EndpointRecord>(prefix);
+    return { endpoints: entries.map((e) => e.value), revision };
+  }
+
+  // ---- nodes -------------------------------------------------------------------------
+
+  /** Registers this node under a lease kept alive in the background; returns the lease. */
+  async registerNode(node: NodeRecord, ttlSeconds: number): Promise<Lease> {
+    const lease = this.kv.client.lease(ttlSeconds, { autoKeepAlive: true });
+    lease.on('lost', (err) => this.log.warn({ err }, 'node lease lost; re-registering'));
+    try {
+      await lease.put(keys.node(node.name)).value(JSON.stringify(node));
+    } catch (err) {
+      throw unavailable(`etcd: could not register node ${node.name}: ${errorMessage(err)}`, err);
+    }
+    return lease;
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return (await this.kv.list<NodeRecord>(keys.nodesPrefix)).entries.map((e) => e.value);
+  }
+
+  // ---- watches -----------------------------------------------------------------------
+
+  watchNetworks(fromRevision: number, handlers: WatchHandlers) {
+    return this.kv.watch(keys.networksPrefix, fromRevision, handlers);
+  }
+
+  watchEndpoints(fromRevision: number, handlers: WatchHandlers) {
+    return this.kv.watch(keys.endpointsPrefix, fromRevision, handlers);
+  }
+}

@@ -1,0 +1,151 @@
+import { Etcd3, type IKeyValue, type Namespace, type Watcher } from 'etcd3';
+import { errorMessage, PluginError, unavailable } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+
+/** A JSON value in etcd and the revisions that transactions compare against. */
+export interface Entry<T> {
+  readonly key: string;
+  readonly value: T;
+  readonly modRevision: number;
+}
+
+export interface Compare {
+  readonly key: string;
+  /** mod revision the key must still have; 0 means "the key must not exist". */
+  readonly modRevision: number;
+}
+
+export interface TxnOps {
+  /** Every write is conditional: at least one compare. */
+  readonly compare: readonly [Compare, ...Compare[]];
+  readonly put?: ReadonlyArray<readonly [key: string, value: unknown]>;
+  readonly delete?: readonly string[];
+  readonly deletePrefix?: readonly string[];
+}
+
+export interface WatchHandlers {
+  onPut(key: string, value: unknown, revision: number): void;
+  onDelete(key: string, revision: number): void;
+  /** The watch lost its place (compaction): re-read everything from `list`. */
+  onResync(): void;
+}
+
+export interface EtcdOptions {
+  readonly endpoints: readonly string[];
+  readonly prefix: string;
+  /** Bound on every unary call, so a dead etcd never hangs a Docker request. */
+  readonly callTimeoutMs: number;
+}
+
+/**
+ * Thin JSON-over-etcd layer: reads with revisions, compare-and-swap transactions, prefix
+ * watches. Every failure of etcd itself surfaces as an 'unavailable' PluginError naming etcd.
+ */
+export class EtcdKv {
+  private readonly root: Etcd3;
+  private readonly ns: Namespace;
+
+  constructor(private readonly options: EtcdOptions, private readonly log: Logger) {
+    this.root = new Etcd3({
+      hosts: [...options.endpoints],
+      dialTimeout: options.callTimeoutMs,
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + options.callTimeoutMs }),
+    });
+    this.ns = this.root.namespace(options.prefix);
+  }
+
+  get client(): Namespace {
+    return this.ns;
+  }
+
+  async get<T>(key: string): Promise<Entry<T> | undefined> {
+    const res = await this.guard('read', () => this.ns.get(key).exec());
+    const kv = res.kvs[0];
+    return kv ? toEntry<T>(kv) : undefined;
+  }
+
+  /** Every entry under `prefix`, with the store revision the read was made at. */
+  async list<T>(prefix: string): Promise<{ entries: Entry<T>[]; revision: number }> {
+    const res = await this.guard('read', () => this.ns.getAll().prefix(prefix).exec());
+    return { entries: res.kvs.map((kv) => toEntry<T>(kv)), revision: Number(res.header.revision) };
+  }
+
+  async countPrefix(prefix: string): Promise<number> {
+    return this.guard('read', () => this.ns.getAll().prefix(prefix).count());
+  }
+
+  /** Applies all writes if every compare holds; returns whether it did. */
+  async txn(ops: TxnOps): Promise<boolean> {
+    const [first, ...rest] = ops.compare;
+    const res = await this.guard('write', () => {
+      let builder = this.ns.if(first.key, 'Mod', '==', first.modRevision);
+      for (const c of rest) builder = builder.and(c.key, 'Mod', '==', c.modRevision);
+      const writes = [
+        ...(ops.put ?? []).map(([key, value]) => this.ns.put(key).value(JSON.stringify(value))),
+        ...(ops.delete ?? []).map((key) => this.ns.delete().key(key)),
+        ...(ops.deletePrefix ?? []).map((prefix) => this.ns.delete().prefix(prefix)),
+      ];
+      return builder.then(...writes).commit();
+    });
+    return res.succeeded;
+  }
+
+  /**
+   * Watches `prefix` from `fromRevision` (exclusive). etcd3 reconnects by itself and resumes
+   * from the last revision it saw; when that revision was compacted we are told to resync.
+   */
+  watch(prefix: string, fromRevision: number, handlers: WatchHandlers): { close(): Promise<void> } {
+    let watcher: Watcher | undefined;
+    let closed = false;
+    const start = async (revision: number) => {
+      watcher = await this.ns.watch().prefix(prefix).startRevision(String(revision + 1)).create();
+      watcher.on('put', (kv) => {
+        const entry = safeEntry(kv);
+        if (entry) handlers.onPut(entry.key, entry.value, entry.modRevision);
+      });
+      watcher.on('delete', (kv) => handlers.onDelete(kv.key.toString(), Number(kv.mod_revision)));
+      watcher.on('error', (err) => {
+        this.log.warn({ err, prefix }, 'etcd watch failed; resyncing');
+        void watcher?.cancel().catch(() => undefined);
+        if (!closed) handlers.onResync();
+      });
+    };
+    const ready = start(fromRevision).catch((err) => {
+      this.log.warn({ err, prefix }, 'could not open etcd watch; resyncing');
+      if (!closed) setTimeout(() => handlers.onResync(), 1000);
+    });
+    return {
+      close: async () => {
+        closed = true;
+        await ready;
+        await watcher?.cancel().catch(() => undefined);
+      },
+    };
+  }
+
+  close(): void {
+    this.root.close();
+  }
+
+  private async guard<T>(what: 'read' | 'write', call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof PluginError) throw err;
+      throw unavailable(`etcd ${what} failed (${this.options.endpoints.join(',')}): ${errorMessage(err)}`, err);
+    }
+  }
+}
+
+function toEntry<T>(kv: IKeyValue): Entry<T> {
+  return { key: kv.key.toString(), value: JSON.parse(kv.value.toString()) as T, modRevision: Number(kv.mod_revision) };
+}
+
+/** A value someone else wrote by hand must not crash a watch loop. */
+function safeEntry(kv: IKeyValue): Entry<unknown> | undefined {
+  try {
+    return toEntry(kv);
+  } catch {
+    return undefined;
+  }
+}

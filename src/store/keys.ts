@@ -1,0 +1,39 @@
+/**
+ * The whole etcd key layout, relative to the client's namespace (default "/ts-overlay/").
+ * CIDRs appear in keys with "/" replaced by "_" so that prefix scans stay exact.
+ *
+ *   pools/<subnet>                    PoolRecord
+ *   pools-guard                       bumped by every pool write: serializes overlap checks
+ *   addresses/<subnet>/<ip>           AddressRecord
+ *   networks/<id>                     NetworkRecord
+ *   vnis/<vni>                        network id (uniqueness of VNIs)
+ *   copies/<node>/<engineNetworkId>   CopyRecord
+ *   endpoints/<network>/<endpoint>    EndpointRecord
+ *   nodes/<name>                      NodeRecord (leased)
+ */
+const cidrKey = (cidr: string) => cidr.replace('/', '_');
+
+export const keys = {
+  poolsPrefix: 'pools/',
+  pool: (subnet: string) => `pools/${cidrKey(subnet)}`,
+  poolsGuard: 'pools-guard',
+  addressesPrefix: (subnet: string) => `addresses/${cidrKey(subnet)}/`,
+  address: (subnet: string, ip: string) => `addresses/${cidrKey(subnet)}/${ip}`,
+  networksPrefix: 'networks/',
+  network: (id: string) => `networks/${id}`,
+  vnisPrefix: 'vnis/',
+  vni: (vni: number) => `vnis/${vni}`,
+  copiesPrefix: (node: string) => `copies/${node}/`,
+  copy: (node: string, engineNetworkId: string) => `copies/${node}/${engineNetworkId}`,
+  allCopiesPrefix: 'copies/',
+  endpointsPrefix: 'endpoints/',
+  networkEndpointsPrefix: (network: string) => `endpoints/${network}/`,
+  endpoint: (network: string, endpoint: string) => `endpoints/${network}/${endpoint}`,
+  nodesPrefix: 'nodes/',
+  node: (name: string) => `nodes/${name}`,
+} as const;
+
+/** The last path segment of a key: the VNI, IP or ID it names. */
+export function lastSegment(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1);
+}

@@ -1,0 +1,68 @@
+/**
+ * The records ts-overlay keeps in etcd, as JSON. They are the cluster's single source of truth:
+ * every host derives its kernel state and its engine's networks from them.
+ */
+
+/** A subnet handed out by the IPAM driver, shared by every host that holds the network. */
+export interface PoolRecord {
+  readonly subnet: string; // "10.0.0.0/24"
+  readonly ipRange?: string; // --ip-range, inside subnet
+  /** Nodes whose engine holds the pool (RequestPool without ReleasePool yet). */
+  readonly users: readonly string[];
+  readonly createdBy: string;
+  readonly createdAt: string;
+}
+
+export type AddressKind = 'gateway' | 'aux' | 'endpoint';
+
+/** One claimed address. gateway and aux are shared by all hosts and live as long as the pool. */
+export interface AddressRecord {
+  readonly ip: string;
+  readonly kind: AddressKind;
+  readonly node: string;
+}
+
+/** A ts-overlay network as the cluster knows it. `id` is the NetworkID on the host that created it. */
+export interface NetworkRecord {
+  readonly id: string;
+  /** Set once the creating engine has reported the name (its network event). */
+  readonly name?: string;
+  readonly vni: number;
+  readonly subnet: string;
+  readonly gateway: string; // "10.0.0.1/24"
+  readonly ipRange?: string;
+  readonly auxAddresses: Readonly<Record<string, string>>;
+  /** The -o options the user gave (com.docker.network.generic), to re-create it elsewhere. */
+  readonly options: Readonly<Record<string, string>>;
+  readonly internal: boolean;
+  readonly attachable: boolean;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly mtu?: number;
+  readonly createdBy: string;
+  readonly createdAt: string;
+}
+
+/** A container's interface on a network, on some host. */
+export interface EndpointRecord {
+  readonly id: string;
+  readonly network: string; // cluster network id
+  readonly node: string;
+  readonly vtep: string; // the node's underlay IPv4
+  readonly mac: string;
+  readonly ip: string; // IPv4 without prefix
+}
+
+/** A host running ts-overlay. Written under a lease: it vanishes when the node stops renewing. */
+export interface NodeRecord {
+  readonly name: string;
+  readonly vtep: string;
+  readonly version: string;
+  readonly startedAt: string;
+}
+
+/** Which engine network on a node is the local copy of a cluster network. */
+export interface CopyRecord {
+  readonly network: string; // cluster network id
+  readonly node: string;
+  readonly engineNetworkId: string;
+}
