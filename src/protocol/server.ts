@@ -2,6 +2,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import type { ValueError } from '@sinclair/typebox/errors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../lib/logger.js';
 import { replyFor, RequestError } from './reply-error.js';
@@ -42,9 +43,9 @@ export function buildServer(routes: readonly Route[], log: Logger): FastifyInsta
     app.post(route.path, async (req, reply) => {
       const body: unknown = req.body ?? {};
       if (check && !check.Check(body)) {
-        const first = check.Errors(body).First();
-        const where = first?.path ? `field ${first.path.slice(1).replace(/\//g, '.')}` : 'body';
-        throw new RequestError(400, `invalid ${route.path.slice(1)} request: ${where}: ${first?.message ?? 'does not match the schema'}`);
+        const error = deepestError(check.Errors(body));
+        const where = error?.path ? `field ${error.path.slice(1).replace(/\//g, '.')}` : 'body';
+        throw new RequestError(400, `invalid ${route.path.slice(1)} request: ${where}: ${error?.message ?? 'does not match the schema'}`);
       }
       const result = await route.handle(body);
       void reply.header('Content-Type', 'application/vnd.docker.plugins.v1.2+json');
@@ -74,4 +75,20 @@ export async function listenOnSocket(app: FastifyInstance, socket: string): Prom
   await rm(socket, { force: true });
   await app.listen({ path: socket });
   await chmod(socket, 0o600);
+}
+
+/**
+ * The most specific schema error: for a value that may be an object or null, "expected
+ * union" says little, while the nested error names the field that is wrong.
+ */
+function deepestError(errors: Iterable<ValueError>): ValueError | undefined {
+  let best: ValueError | undefined;
+  const visit = (list: Iterable<ValueError>) => {
+    for (const e of list) {
+      if (!best || e.path.length > best.path.length) best = e;
+      for (const nested of e.errors ?? []) visit(nested);
+    }
+  };
+  visit(errors);
+  return best;
 }

@@ -1,0 +1,28 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Four projects, from fastest to most real:
+ *  unit   pure logic and the HTTP protocol through inject(); no root, no services
+ *  store  the etcd layer and IPAM against a real etcd on loopback
+ *  netns  the data plane on real kernel devices in throwaway namespaces (root)
+ *  e2e    real dockerd engines and plugins in the lab (root; scripts/lab)
+ */
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { test: { name: 'store', include: ['test/store/**/*.test.ts'], globalSetup: ['test/store/etcd-setup.ts'], testTimeout: 30_000 } },
+      { test: { name: 'netns', include: ['test/netns/**/*.test.ts'], testTimeout: 30_000, fileParallelism: false } },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          globalSetup: ['test/e2e/lab-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
