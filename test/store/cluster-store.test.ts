@@ -1,0 +1,79 @@
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import type { EndpointRecord, NetworkRecord } from '../../src/store/records.js';
+import { freshStore } from '../helpers/store.js';
+
+const endpoint = inject('etcdEndpoint');
+const clients: Array<{ close(): void }> = [];
+afterAll(() => clients.forEach((c) => c.close()));
+function store() {
+  const s = freshStore(endpoint);
+  clients.push(s.kv);
+  return s.store;
+}
+
+const network = (id: string, vni: number): NetworkRecord => ({
+  id, vni, subnet: '10.0.0.0/24', gateway: '10.0.0.1/24', auxAddresses: {}, options: {}, internal: false,
+  attachable: false, labels: {}, createdBy: 'h1', createdAt: new Date(0).toISOString(),
+});
+
+describe('cluster store (real etcd)', () => {
+  it('gives a VNI to exactly one of two networks created at once', async () => {
+    const s = store();
+    const results = await Promise.all([s.createNetwork(network('a'.repeat(64), 5000)), s.createNetwork(network('b'.repeat(64), 5000))]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await s.takenVnis()).toEqual(new Set([5000]));
+  });
+
+  it('deletes a network with its VNI and endpoints, but not if it changed since it was read', async () => {
+    const s = store();
+    const id = 'c'.repeat(64);
+    await s.createNetwork(network(id, 6000));
+    const entry = (await s.getNetwork(id))!;
+    const ep: EndpointRecord = { id: 'd'.repeat(64), network: id, node: 'h1', vtep: '198.18.0.11', mac: '02:42:0a:00:00:02', ip: '10.0.0.2' };
+    expect(await s.putEndpoint(ep, entry.modRevision)).toBe(true);
+    await s.updateNetwork(id, (n) => ({ ...n, name: 'demo' }));
+    expect(await s.deleteNetwork(entry)).toBe(false); // stale read: refused
+    expect(await s.deleteNetwork((await s.getNetwork(id))!)).toBe(true);
+    expect(await s.takenVnis()).toEqual(new Set());
+    expect((await s.listEndpoints(id)).endpoints).toEqual([]);
+  });
+
+  it('refuses to publish an endpoint on a network that changed or vanished', async () => {
+    const s = store();
+    const id = 'e'.repeat(64);
+    await s.createNetwork(network(id, 7000));
+    const entry = (await s.getNetwork(id))!;
+    await s.deleteNetwork(entry);
+    const ep: EndpointRecord = { id: 'f'.repeat(64), network: id, node: 'h1', vtep: '198.18.0.11', mac: '02:42:0a:00:00:02', ip: '10.0.0.2' };
+    expect(await s.putEndpoint(ep, entry.modRevision)).toBe(false);
+  });
+
+  it('streams endpoint puts and deletes that follow a listing, in order', async () => {
+    const s = store();
+    const { revision } = await s.listEndpoints();
+    const seen: string[] = [];
+    const watch = s.watchEndpoints(revision, {
+      onPut: (key) => seen.push(`put ${key.split('/').pop()}`),
+      onDelete: (key) => seen.push(`del ${key.split('/').pop()}`),
+      onResync: () => seen.push('resync'),
+    });
+    const id = '1'.repeat(64);
+    await s.createNetwork(network(id, 8000));
+    const entry = (await s.getNetwork(id))!;
+    const ep: EndpointRecord = { id: '2'.repeat(64), network: id, node: 'h2', vtep: '198.18.0.12', mac: '02:42:0a:00:00:03', ip: '10.0.0.3' };
+    await s.putEndpoint(ep, entry.modRevision);
+    await s.deleteEndpoint(id, ep.id);
+    const deadline = Date.now() + 5000;
+    while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await watch.close();
+    expect(seen).toEqual([`put ${ep.id}`, `del ${ep.id}`]);
+  });
+
+  it('names etcd and gives up within the call timeout when etcd is unreachable', async () => {
+    const s = freshStore('http://127.0.0.1:1'); // nothing listens on port 1
+    clients.push(s.kv);
+    const started = Date.now();
+    await expect(s.store.listNetworks()).rejects.toThrow(/^etcd read failed/);
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+});

@@ -1,0 +1,16 @@
+import type { TestProject } from 'vitest/node';
+import { killLeftoverEtcd, startEtcd } from '../helpers/etcd-server.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    etcdEndpoint: string;
+  }
+}
+
+/** One real etcd for the whole store suite; each test file works under its own key prefix. */
+export default async function setup(project: TestProject) {
+  killLeftoverEtcd();
+  const etcd = await startEtcd({ clientPort: 23790, peerPort: 23791 });
+  project.provide('etcdEndpoint', etcd.endpoint);
+  return () => etcd.stop();
+}

@@ -1,0 +1,116 @@
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { freshStore, ipamFor } from '../helpers/store.js';
+
+const endpoint = inject('etcdEndpoint');
+const clients: Array<{ close(): void }> = [];
+afterAll(() => clients.forEach((c) => c.close()));
+
+function cluster() {
+  const { kv, store } = freshStore(endpoint);
+  clients.push(kv);
+  return { kv, store, h1: ipamFor(store, 'h1'), h2: ipamFor(store, 'h2'), h3: ipamFor(store, 'h3') };
+}
+
+describe('pools (real etcd)', () => {
+  it('gives the first network 10.0.0.0/24 and the next ones distinct subnets', async () => {
+    const { h1, h2 } = cluster();
+    expect((await h1.requestPool({})).subnet).toBe('10.0.0.0/24');
+    expect((await h2.requestPool({})).subnet).toBe('10.0.1.0/24');
+  });
+
+  it('never hands out overlapping subnets when hosts ask at the same moment', async () => {
+    const { h1, h2, h3 } = cluster();
+    const pools = await Promise.all(Array.from({ length: 30 }, (_, i) => [h1, h2, h3][i % 3]!.requestPool({})));
+    expect(new Set(pools.map((p) => p.subnet)).size).toBe(30);
+  });
+
+  it('refuses a user subnet that overlaps any network of the cluster, naming it', async () => {
+    const { h1, h2 } = cluster();
+    await h1.requestPool({ pool: '10.5.0.0/16' });
+    await expect(h2.requestPool({ pool: '10.5.3.0/24' })).rejects.toThrow(/10\.5\.3\.0\/24 overlaps 10\.5\.0\.0\/16.*created on h1/);
+    await expect(h2.requestPool({ pool: '10.0.0.0/8' })).rejects.toThrow(/overlaps/);
+  });
+
+  it('lets exactly one of two hosts win the same user subnet at the same moment', async () => {
+    const { h1, h2 } = cluster();
+    const results = await Promise.allSettled([h1.requestPool({ pool: '172.30.0.0/24' }), h2.requestPool({ pool: '172.30.0.0/24' })]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'rejected')).toHaveLength(1);
+  });
+
+  it('refuses an ip-range outside its subnet and malformed subnets', async () => {
+    const { h1 } = cluster();
+    await expect(h1.requestPool({ pool: '10.9.0.0/24', subPool: '10.9.1.0/25' })).rejects.toThrow(/not inside/);
+    await expect(h1.requestPool({ pool: '10.9.0.1/24' })).rejects.toThrow(/zero host bits/);
+  });
+
+  it('frees a shared pool only when its last host releases it', async () => {
+    const { h1, h2, store } = cluster();
+    const { poolId } = await h1.requestPool({});
+    await h2.requestPool({ clusterNetworkSubnet: poolId });
+    await h1.requestAddress({ poolId, kind: 'endpoint' });
+    await h1.releasePool(poolId);
+    expect((await store.getPool(poolId))?.value.users).toEqual(['h2']);
+    await h2.releasePool(poolId);
+    expect(await store.getPool(poolId)).toBeUndefined();
+    expect(await store.listAddresses(poolId)).toEqual([]);
+    await h2.releasePool(poolId); // twice is fine
+  });
+});
+
+describe('addresses (real etcd)', () => {
+  it('reserves the gateway once and shares it with other hosts\' copies', async () => {
+    const { h1, h2 } = cluster();
+    const { poolId } = await h1.requestPool({});
+    expect(await h1.requestAddress({ poolId, kind: 'gateway' })).toBe('10.0.0.1/24');
+    await h2.requestPool({ clusterNetworkSubnet: poolId });
+    expect(await h2.requestAddress({ poolId, kind: 'gateway', address: '10.0.0.1' })).toBe('10.0.0.1/24');
+    expect(await h1.requestAddress({ poolId, kind: 'endpoint' })).toBe('10.0.0.2/24');
+  });
+
+  it('never gives one address to two endpoints, with 3 hosts asking 60 times at once', async () => {
+    const { h1, h2, h3 } = cluster();
+    const { poolId } = await h1.requestPool({});
+    await h2.requestPool({ clusterNetworkSubnet: poolId });
+    await h3.requestPool({ clusterNetworkSubnet: poolId });
+    const got = await Promise.all(Array.from({ length: 60 }, (_, i) => [h1, h2, h3][i % 3]!.requestAddress({ poolId, kind: 'endpoint' })));
+    expect(new Set(got).size).toBe(60);
+  });
+
+  it('honours --ip and refuses an address in use, naming its holder', async () => {
+    const { h1, h2 } = cluster();
+    const { poolId } = await h1.requestPool({});
+    expect(await h1.requestAddress({ poolId, kind: 'endpoint', address: '10.0.0.77' })).toBe('10.0.0.77/24');
+    await expect(h2.requestAddress({ poolId, kind: 'endpoint', address: '10.0.0.77' })).rejects.toThrow(/10\.0\.0\.77 is already in use \(endpoint on h1\)/);
+    await expect(h1.requestAddress({ poolId, kind: 'endpoint', address: '10.1.0.1' })).rejects.toThrow(/not a usable address/);
+    await expect(h1.requestAddress({ poolId, kind: 'endpoint', address: '10.0.0.255' })).rejects.toThrow(/not a usable address/);
+  });
+
+  it('allocates inside the ip-range only', async () => {
+    const { h1 } = cluster();
+    const { poolId } = await h1.requestPool({ pool: '10.20.0.0/24', subPool: '10.20.0.128/30' });
+    const got = [];
+    for (let i = 0; i < 4; i++) got.push(await h1.requestAddress({ poolId, kind: 'endpoint' }));
+    // .128 is an ordinary host address of the /24: only the subnet's own ends are excluded.
+    expect(got).toEqual(['10.20.0.128/24', '10.20.0.129/24', '10.20.0.130/24', '10.20.0.131/24']);
+    await expect(h1.requestAddress({ poolId, kind: 'endpoint' })).rejects.toThrow(/no free address left in 10\.20\.0\.128\/30/);
+  });
+
+  it('returns a released address to the pool; the gateway stays', async () => {
+    const { h1 } = cluster();
+    const { poolId } = await h1.requestPool({});
+    await h1.requestAddress({ poolId, kind: 'gateway' });
+    const a = await h1.requestAddress({ poolId, kind: 'endpoint' });
+    await h1.releaseAddress(poolId, a);
+    await h1.releaseAddress(poolId, '10.0.0.1/24');
+    expect(await h1.requestAddress({ poolId, kind: 'endpoint' })).toBe(a);
+    await expect(h1.requestAddress({ poolId, kind: 'endpoint', address: '10.0.0.1' })).rejects.toThrow(/in use \(gateway/);
+  });
+
+  it('refuses to allocate in a released pool', async () => {
+    const { h1 } = cluster();
+    const { poolId } = await h1.requestPool({});
+    await h1.releasePool(poolId);
+    await expect(h1.requestAddress({ poolId, kind: 'endpoint' })).rejects.toThrow(/not allocated/);
+  });
+});
