@@ -1,0 +1,66 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+
+/** Every namespace a data-plane test makes starts with this, so leftovers can be found. */
+export const TEST_NS_PREFIX = 'tsot-';
+
+export function sh(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', ...(input !== undefined ? { input } : {}), stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+export function tryRun(cmd: string, args: string[]): { ok: boolean; out: string } {
+  try {
+    return { ok: true, out: sh(cmd, args) };
+  } catch (err) {
+    return { ok: false, out: String((err as { stdout?: string }).stdout ?? '') };
+  }
+}
+
+/** Removes namespaces an earlier, killed run left behind. */
+export function removeLeftoverNamespaces(): void {
+  for (const ns of sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]!)) {
+    if (ns.startsWith(TEST_NS_PREFIX)) tryRun('ip', ['netns', 'del', ns]);
+  }
+}
+
+export interface Netns extends AsyncDisposable {
+  readonly name: string;
+  exec(cmd: string, ...args: string[]): string;
+  tryExec(cmd: string, ...args: string[]): { ok: boolean; out: string };
+}
+
+/** A throwaway namespace with loopback up; deleted by `await using`. */
+export function makeNetns(label: string): Netns {
+  const name = `${TEST_NS_PREFIX}${label}-${randomBytes(3).toString('hex')}`;
+  sh('ip', ['netns', 'add', name]);
+  sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  return {
+    name,
+    exec: (cmd, ...args) => sh('ip', ['netns', 'exec', name, cmd, ...args]),
+    tryExec: (cmd, ...args) => tryRun('ip', ['netns', 'exec', name, cmd, ...args]),
+    async [Symbol.asyncDispose]() {
+      tryRun('ip', ['netns', 'del', name]);
+    },
+  };
+}
+
+/** Two "hosts" on one underlay link (a veth pair), 198.18.200.1 and .2. */
+export function underlayPair(a: Netns, b: Netns): { vtepA: string; vtepB: string } {
+  sh('ip', ['link', 'add', 'ul0', 'netns', a.name, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', b.name]);
+  sh('ip', ['-n', a.name, 'addr', 'add', '198.18.200.1/24', 'dev', 'ul0']);
+  sh('ip', ['-n', b.name, 'addr', 'add', '198.18.200.2/24', 'dev', 'ul0']);
+  sh('ip', ['-n', a.name, 'link', 'set', 'ul0', 'up']);
+  sh('ip', ['-n', b.name, 'link', 'set', 'ul0', 'up']);
+  return { vtepA: '198.18.200.1', vtepB: '198.18.200.2' };
+}
+
+/**
+ * Does what the engine does after Join: moves the interface into the container's namespace,
+ * names it eth0, gives it the address, brings it up.
+ */
+export function plugIntoContainer(host: Netns, container: Netns, ifname: string, cidr: string): void {
+  sh('ip', ['-n', host.name, 'link', 'set', ifname, 'netns', container.name]);
+  sh('ip', ['-n', container.name, 'link', 'set', ifname, 'name', 'eth0']);
+  sh('ip', ['-n', container.name, 'addr', 'add', cidr, 'dev', 'eth0']);
+  sh('ip', ['-n', container.name, 'link', 'set', 'eth0', 'up']);
+}
