@@ -3,9 +3,9 @@ import { dirname } from 'node:path';
 import { type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { ValueError } from '@sinclair/typebox/errors';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from '../lib/logger.js';
-import { replyFor, RequestError } from './reply-error.js';
+import { errorBodyFor, replyFor, RequestError } from './reply-error.js';
 
 export type Handler = (body: any) => Promise<unknown> | unknown;
 
@@ -24,7 +24,12 @@ export const BODY_LIMIT = 256 * 1024;
  * request errors are logged.
  */
 export function buildServer(routes: readonly Route[], log: Logger): FastifyInstance {
-  const app = Fastify({ loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: BODY_LIMIT });
+  const app = Fastify({
+    loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
+    // Requests are logged once, by the error handler, when they fail; success is silent.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+  });
 
   // dockerd sends no Content-Type at all: parse every body as JSON, whatever it claims.
   app.removeAllContentTypeParsers();
@@ -64,7 +69,7 @@ export function buildServer(routes: readonly Route[], log: Logger): FastifyInsta
         : replyFor(err);
     const level = kind === 'internal' || kind === 'unavailable' ? 'error' : 'warn';
     req.log[level]({ call: req.url, kind, err: kind === 'internal' ? err : undefined }, body.Err);
-    void reply.code(status).header('Content-Type', 'application/json').send(body);
+    void reply.code(status).header('Content-Type', 'application/json').send(errorBodyFor(req.url, body.Err));
   });
   return app;
 }

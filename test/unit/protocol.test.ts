@@ -96,6 +96,17 @@ describe('plugin protocol', () => {
     expect(res.json().Err).toMatch(/^etcd/);
   });
 
+  it('puts IPAM errors under "Error" too, the field the engine reads from IPAM replies', async () => {
+    const { post } = appWith({ requestPool: () => Promise.reject(badRequest('subnet overlaps')) });
+    const res = await post('/IpamDriver.RequestPool', JSON.stringify({ AddressSpace: 'ts-overlay', Pool: '10.0.0.0/16' }));
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ Err: 'subnet overlaps', Error: 'subnet overlaps' });
+    const bad = await post('/IpamDriver.ReleasePool', '{}');
+    expect(bad.json().Error).toMatch(/PoolID/);
+    const driver = await post('/NetworkDriver.DeleteNetwork', '{}');
+    expect(driver.json().Error).toBeUndefined();
+  });
+
   it('refuses IPv6 pools and foreign address spaces before touching IPAM', async () => {
     const { post, calls } = appWith();
     expect((await post('/IpamDriver.RequestPool', JSON.stringify({ AddressSpace: 'ts-overlay', V6: true }))).json().Err).toMatch(/IPv6/);
