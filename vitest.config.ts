@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
  *  unit   pure logic and the HTTP protocol through inject(); no root, no services
  *  store  the etcd layer and IPAM against a real etcd on loopback
  *  netns  the data plane on real kernel devices in throwaway namespaces (root)
+ *  conformance  the remote-API conformance kit against a real plugin process (root)
  *  e2e    real dockerd engines and plugins in the lab (root; scripts/lab)
  */
 export default defineConfig({
@@ -13,6 +14,7 @@ export default defineConfig({
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { test: { name: 'store', include: ['test/store/**/*.test.ts'], globalSetup: ['test/store/etcd-setup.ts'], testTimeout: 30_000 } },
       { test: { name: 'netns', include: ['test/netns/**/*.test.ts'], testTimeout: 30_000, fileParallelism: false } },
+      { test: { name: 'conformance', include: ['test/conformance/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000, fileParallelism: false } },
       {
         test: {
           name: 'e2e',
