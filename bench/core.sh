@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps
 export TSO_LAB=e2e
 started=0
-if ! bash scripts/lab status >/dev/null 2>&1; then bash scripts/lab up --hosts 2 >/dev/null; started=1; fi
+if ! bash scripts/lab docker 1 info >/dev/null 2>&1; then bash scripts/lab up --hosts 2 >/dev/null; started=1; fi
 trap '[ $started = 1 ] && bash scripts/lab down >/dev/null' EXIT
 npx tsx bench/core.ts

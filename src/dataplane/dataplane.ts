@@ -1,4 +1,4 @@
-import { internal } from '../lib/errors.js';
+import { errorMessage, internal } from '../lib/errors.js';
 import { Firewall } from './firewall.js';
 import { bridgeName, containerVethName, hostVethName, vxlanName } from './names.js';
 import { BROADCAST_MAC, diffPeers, type PeerState } from './peers.js';
@@ -84,21 +84,31 @@ export class Dataplane {
   async ensureVeth(spec: VethSpec): Promise<string> {
     const host = hostVethName(spec.endpointId);
     const peer = containerVethName(spec.endpointId);
-    const names = new Set((await this.links()).map((l) => l.ifname));
-    const lines: string[] = [];
-    if (names.has(host)) lines.push(`link del ${host}`); // a half-made pair from an earlier try
-    lines.push(
+    const create = [
       `link add ${host} mtu ${spec.mtu} type veth peer name ${peer} mtu ${spec.mtu} address ${spec.mac}`,
       `link set ${host} master ${bridgeName(spec.vni)} up`,
-    );
-    await this.run.batch('ip', lines);
+    ];
+    // Hot path of every container start: one process in the usual case. Only when a pair
+    // from an earlier, interrupted try is in the way do we look and start over.
+    try {
+      await this.run.batchStrict('ip', create);
+    } catch (err) {
+      await this.deleteVeth(spec.endpointId);
+      await this.run.batchStrict('ip', create).catch((again: unknown) => {
+        throw internal(`could not create veth ${host}: ${errorMessage(again)}`, err);
+      });
+    }
     return peer;
   }
 
+  /** Removes the pair (deleting one end takes the other). Already gone is fine. */
   async deleteVeth(endpointId: string): Promise<void> {
     const host = hostVethName(endpointId);
-    const names = new Set((await this.links()).map((l) => l.ifname));
-    if (names.has(host)) await this.run.ip(['link', 'del', host]);
+    try {
+      await this.run.ip(['link', 'del', host]);
+    } catch (err) {
+      if (!/Cannot find device/.test(errorMessage(err))) throw err;
+    }
   }
 
   /** What the VXLAN device of `vni` knows about remote endpoints right now. */

@@ -37,6 +37,12 @@ export class Runner {
     await this.exec(tool, [...this.nsFlag(), '-force', '-batch', '-'], lines.join('\n') + '\n');
   }
 
+  /** Like batch, but stops at the first failing line (for steps that depend on each other). */
+  async batchStrict(tool: 'ip' | 'bridge', lines: readonly string[]): Promise<void> {
+    if (lines.length === 0) return;
+    await this.exec(tool, [...this.nsFlag(), '-batch', '-'], lines.join('\n') + '\n');
+  }
+
   /** iptables in the namespace; -w waits for the xtables lock instead of failing. */
   async iptables(args: readonly string[]): Promise<{ ok: boolean; stderr: string }> {
     const [cmd, argv] = this.netns

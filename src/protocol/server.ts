@@ -58,6 +58,10 @@ export function buildServer(routes: readonly Route[], log: Logger): FastifyInsta
     });
   }
 
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.debug({ call: req.url, ms: Number(reply.elapsedTime.toFixed(2)), status: reply.statusCode }, 'api call');
+  });
+
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ Err: `unknown API call ${req.method} ${req.url}` });
   });
