@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { containerIp, docker, dockerOk, etcdctl, inHost, networkNames, resetLab, runBusybox, waitFor } from '../helpers/lab.js';
+import { containerIp, docker, dockerOk, etcdctl, inHost, lab, networkNames, resetLab, runBusybox, waitFor } from '../helpers/lab.js';
 
 /**
  * The source documents' two-host scenario, on real engines: create on host 1, the network
@@ -145,6 +145,22 @@ describe('the overlay across two hosts', () => {
     const from = names.filter((n) => n.h === 1);
     const to = ips.slice(10);
     await Promise.all(from.map(({ name }, i) => dockerOk(1, 'exec', name, 'ping', '-c', '1', '-W', '2', to[i]!)));
+    await resetLab();
+  });
+
+  it('gives a host that starts later the networks that already exist', async () => {
+    expect((await lab('plugin-stop', '2')).ok).toBe(true);
+    try {
+      expect((await create(1, 'early', '--subnet', '10.70.0.0/24')).ok).toBe(true);
+      await runBusybox(1, 'e1', '--net', 'early');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await networkNames(2)).not.toContain('early'); // nobody there to copy it yet
+    } finally {
+      expect((await lab('plugin-start', '2')).ok).toBe(true);
+    }
+    await waitFor('early on host 2 after its plugin started', async () => (await networkNames(2)).includes('early'), 10_000);
+    await runBusybox(2, 'e2', '--net', 'early');
+    expect(await dockerOk(2, 'exec', 'e2', 'ping', '-c', '2', '-W', '2', await containerIp(1, 'e1', 'early'))).toMatch(/2 packets received/);
     await resetLab();
   });
 });
