@@ -10,11 +10,13 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   test: {
+    // Root and e2e files share machines' namespaces and the lab: one file at a time.
+    fileParallelism: false,
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { test: { name: 'store', include: ['test/store/**/*.test.ts'], globalSetup: ['test/store/etcd-setup.ts'], testTimeout: 30_000 } },
-      { test: { name: 'netns', include: ['test/netns/**/*.test.ts'], testTimeout: 30_000, fileParallelism: false } },
-      { test: { name: 'conformance', include: ['test/conformance/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000, fileParallelism: false } },
+      { test: { name: 'netns', include: ['test/netns/**/*.test.ts'], testTimeout: 30_000 } },
+      { test: { name: 'conformance', include: ['test/conformance/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
       {
         test: {
           name: 'e2e',
@@ -22,7 +24,6 @@ export default defineConfig({
           globalSetup: ['test/e2e/lab-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,
-          fileParallelism: false,
         },
       },
     ],

@@ -1,2 +1,4 @@
-/** Reported in the node record and by --version; kept equal to package.json's version. */
-export const VERSION = '0.1.0';
+import { readFileSync } from 'node:fs';
+
+/** package.json is the one place the version is written; dist/ sits beside it. */
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -20,12 +20,19 @@ export function killLeftoverEtcd(): void {
   }
 }
 
-/** A real, throwaway etcd on loopback (and optionally another listen address). */
-export async function startEtcd(opts: { clientPort: number; peerPort: number; host?: string }): Promise<EtcdServer> {
+/**
+ * A real, throwaway etcd on loopback (and optionally another listen address). With `netns`,
+ * etcd (and the health probe) run inside that network namespace, so its loopback and ports
+ * are the namespace's own and cannot clash with anything on the host.
+ */
+export async function startEtcd(opts: { clientPort: number; peerPort: number; host?: string; netns?: string }): Promise<EtcdServer> {
   const dir = mkdtempSync(join(tmpdir(), 'tso-etcd-'));
   const host = opts.host ?? '127.0.0.1';
   const client = `http://${host}:${opts.clientPort}`;
-  const proc = spawn('etcd', [
+  // `ip netns exec` execs the command in place, so the child's pid is etcd's own.
+  const inNetns = (cmd: string, args: string[]): [string, string[]] =>
+    opts.netns === undefined ? [cmd, args] : ['ip', ['netns', 'exec', opts.netns, cmd, ...args]];
+  const proc = spawn(...inNetns('etcd', [
     '--name', TEST_ETCD_MARK,
     '--data-dir', dir,
     '--listen-client-urls', client,
@@ -34,11 +41,11 @@ export async function startEtcd(opts: { clientPort: number; peerPort: number; ho
     '--initial-advertise-peer-urls', `http://127.0.0.1:${opts.peerPort}`,
     '--initial-cluster', `${TEST_ETCD_MARK}=http://127.0.0.1:${opts.peerPort}`,
     '--log-level', 'error',
-  ], { stdio: 'ignore' });
+  ]), { stdio: 'ignore' });
   const deadline = Date.now() + 15_000;
   for (;;) {
     try {
-      execFileSync('etcdctl', ['--endpoints', client, 'endpoint', 'health'], { env: { ...process.env, ETCDCTL_API: '3' }, stdio: 'ignore' });
+      execFileSync(...inNetns('etcdctl', ['--endpoints', client, 'endpoint', 'health']), { env: { ...process.env, ETCDCTL_API: '3' }, stdio: 'ignore' });
       break;
     } catch {
       if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`etcd did not start on ${client}`);
