@@ -4,7 +4,9 @@
  *  1. `docker run -d` wall time on ts-overlay and on Docker's bridge driver, interleaved in
  *     one run (the machine is noisy: only the ratio means something);
  *  2. convergence: from `docker run -d` returning on host 2 to the first ping answer seen by
- *     a container on host 1 that pings the new address every 10 ms from before the run.
+ *     a container on host 1 that pings the new address every 10 ms from before the run;
+ *  3. propagation: from `docker network create` returning on host 1 to the network being
+ *     listed by `docker network ls` on host 2.
  * Prints a Markdown table and writes bench/results/core.json.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -72,10 +74,23 @@ async function convergence(): Promise<number[]> {
   return samples;
 }
 
+async function propagation(): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < Math.min(RUNS, 10); i++) {
+    await dockerOk(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', `prop${i}`);
+    const created = performance.now();
+    await waitFor(`prop${i} on host 2`, async () => (await networkNames(2)).includes(`prop${i}`), 10_000, 5);
+    samples.push(performance.now() - created);
+  }
+  await resetLab();
+  return samples;
+}
+
 async function main() {
   await resetLab();
   const { overlay, bridge } = await dockerRunTimes();
   const conv = await convergence();
+  const prop = await propagation();
   const ratio = median(overlay) / median(bridge);
   const report = {
     date: new Date().toISOString(),
@@ -83,6 +98,7 @@ async function main() {
     runs: RUNS,
     dockerRun: { tsOverlay: { median: median(overlay), p95: percentile(overlay, 95) }, bridge: { median: median(bridge), p95: percentile(bridge, 95) }, ratio },
     convergence: { median: median(conv), p95: percentile(conv, 95), samples: conv.length, negative: conv.filter((c) => c < 0).length },
+    propagation: { median: median(prop), max: Math.max(...prop), samples: prop.length },
   };
   const lines = [
     `| what (${RUNS} runs each, one lab, ${report.machine.cpus} cores) | median | p95 |`,
@@ -90,11 +106,12 @@ async function main() {
     `| \`docker run -d\`, ts-overlay | ${fmt(report.dockerRun.tsOverlay.median)} | ${fmt(report.dockerRun.tsOverlay.p95)} |`,
     `| \`docker run -d\`, bridge driver | ${fmt(report.dockerRun.bridge.median)} | ${fmt(report.dockerRun.bridge.p95)} |`,
     `| ratio ts-overlay / bridge (medians) | ${ratio.toFixed(2)}x | |`,
-    `| convergence: run returns on host 2 -> first answer on host 1 (${conv.length} samples) | ${fmt(report.convergence.median)} | ${fmt(report.convergence.p95)} |`,
+    `| convergence: run returns on host 2 -> first answer on host 1 (${conv.length} samples; negative = reachable before the run returned) | ${fmt(report.convergence.median)} | ${fmt(report.convergence.p95)} |`,
+    `| propagation: create returns on host 1 -> listed on host 2 (${prop.length} samples, polled every 5 ms; max in the p95 column) | ${fmt(report.propagation.median)} | ${fmt(report.propagation.max)} |`,
   ];
   console.log(lines.join('\n'));
   mkdirSync(resolve(REPO, 'bench/results'), { recursive: true });
-  writeFileSync(resolve(REPO, 'bench/results/core.json'), JSON.stringify({ ...report, samples: { overlay, bridge, convergence: conv } }, null, 2));
+  writeFileSync(resolve(REPO, 'bench/results/core.json'), JSON.stringify({ ...report, samples: { overlay, bridge, convergence: conv, propagation: prop } }, null, 2));
 }
 
 main().catch((err) => {
