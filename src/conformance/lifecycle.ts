@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describeExchange, type Exchange, type PluginClient } from './client.js';
-import { judge } from './docker-rules.js';
+import { goField, judge } from './docker-rules.js';
 import { stillAnswers, type Roles } from './handshake.js';
 import { hostInPool, type Prefixed, parsePrefixed, randomDockerId } from './ipv4.js';
 import { Ledger } from './ledger.js';
@@ -152,6 +152,7 @@ class Lifecycle {
     const r = await this.call('/IpamDriver.RequestAddress', { PoolID: this.poolId, Address: '', Options: options });
     if (!r.ok) return (this.log.fail(name, r.why), this.stop(name));
     const { problems, address } = shape.requestAddressProblems(r.body, this.pool!, this.poolText);
+    if (key === 'address' && address && address.split('/')[0] === this.gateway.split('/')[0]) problems.push(`the gateway's address ${address} was handed out again`);
     if (address) {
       this.ledger.hold(key, `${key} address ${address}`, () => this.client.call('/IpamDriver.ReleaseAddress', { PoolID: this.poolId, Address: address.split('/')[0] }));
       this[key] = address;
@@ -247,7 +248,7 @@ class Lifecycle {
     const problems: string[] = [];
     if (r.ok) {
       problems.push(`accepted as success: ${describeExchange(r.x)}`);
-      const address = r.body['Address'];
+      const address = goField(r.body, 'Address');
       if (typeof address === 'string') await this.client.call('/IpamDriver.ReleaseAddress', { PoolID: this.poolId, Address: address.split('/')[0] });
     } else if (r.x.reply.status === 0) {
       problems.push(`no clear error: ${r.why}`);

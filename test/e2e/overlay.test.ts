@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { containerIp, docker, dockerOk, etcdctl, inHost, lab, networkNames, resetLab, runBusybox, waitFor } from '../helpers/lab.js';
+import { containerIp, docker, dockerOk, etcdctl, inHost, lab, LAB_STATE, networkNames, resetLab, runBusybox, waitFor } from '../helpers/lab.js';
 
 /**
  * The source documents' two-host scenario, on real engines: create on host 1, the network
@@ -100,17 +101,19 @@ describe('the overlay across two hosts', () => {
   });
 
   it('honours --subnet, --ip-range, --gateway, --aux-address, -o vni and --ip on every host', async () => {
-    const r = await create(1, 'custom', '--subnet', '10.60.0.0/24', '--ip-range', '10.60.0.128/25', '--gateway', '10.60.0.254', '--aux-address', 'router=10.60.0.200', '-o', 'vni=7777');
+    const r = await create(1, 'custom', '--subnet', '10.60.0.0/24', '--ip-range', '10.60.0.128/25', '--gateway', '10.60.0.254', '--aux-address', 'router=10.60.0.200', '-o', 'vni=7777', '-o', 'mtu=1400', '--label', 'team=blue');
     expect(r.ok, r.stderr).toBe(true);
     await waitFor('custom on host 2', async () => (await networkNames(2)).includes('custom'));
     const config = JSON.parse(await dockerOk(2, 'network', 'inspect', '-f', '{{json .IPAM.Config}}', 'custom'))[0];
     expect(config).toMatchObject({ Subnet: '10.60.0.0/24', IPRange: '10.60.0.128/25', Gateway: '10.60.0.254', AuxiliaryAddresses: { router: '10.60.0.200' } });
     expect((await inHost(2, 'ip', '-d', 'link', 'show', 'tsvx-7777')).stdout).toMatch(/vxlan id 7777/);
+    expect(await dockerOk(2, 'network', 'inspect', '-f', '{{index .Labels "team"}} {{index .Options "mtu"}}', 'custom')).toBe('blue 1400');
 
     await runBusybox(1, 'c1', '--net', 'custom');
     await runBusybox(2, 'c2', '--net', 'custom', '--ip', '10.60.0.10');
     expect(await containerIp(1, 'c1', 'custom')).toMatch(/^10\.60\.0\.(12[89]|1[3-9]\d|2\d\d)$/); // inside the ip-range
     expect(await containerIp(2, 'c2', 'custom')).toBe('10.60.0.10');
+    expect(await dockerOk(2, 'exec', 'c2', 'cat', '/sys/class/net/eth0/mtu')).toBe('1400');
     const taken = await docker(1, 'run', '-d', '--name', 'c3', '--net', 'custom', '--ip', '10.60.0.10', 'busybox', 'sleep', '60');
     expect(taken.ok).toBe(false);
     expect(taken.stderr).toMatch(/10\.60\.0\.10 is already in use/);
@@ -161,6 +164,22 @@ describe('the overlay across two hosts', () => {
     await waitFor('early on host 2 after its plugin started', async () => (await networkNames(2)).includes('early'), 10_000);
     await runBusybox(2, 'e2', '--net', 'early');
     expect(await dockerOk(2, 'exec', 'e2', 'ping', '-c', '2', '-W', '2', await containerIp(1, 'e1', 'early'))).toMatch(/2 packets received/);
+    await resetLab();
+  });
+
+  it('keeps a network that another host still uses, and gives it back to the host that removed it', async () => {
+    await create(1, 'shared', '--subnet', '10.80.0.0/24');
+    await waitFor('shared on host 2', async () => (await networkNames(2)).includes('shared'));
+    await runBusybox(2, 's2', '--net', 'shared');
+    const vni = (await inHost(1, 'ip', '-br', 'link')).stdout.match(/tsvx-(\d+)/)![1];
+    expect((await docker(1, 'network', 'rm', 'shared')).ok).toBe(true); // the engine cannot be stopped
+    await waitFor('shared restored on host 1', async () => (await networkNames(1)).includes('shared'), 10_000);
+    const config = JSON.parse(await dockerOk(1, 'network', 'inspect', '-f', '{{json .IPAM.Config}}', 'shared'))[0];
+    expect(config.Subnet).toBe('10.80.0.0/24');
+    expect((await inHost(1, 'ip', '-br', 'link')).stdout).toContain(`tsvx-${vni}`); // same VNI
+    await runBusybox(1, 's1', '--net', 'shared');
+    expect(await dockerOk(1, 'exec', 's1', 'ping', '-c', '2', '-W', '2', await containerIp(2, 's2', 'shared'))).toMatch(/2 packets received/);
+    expect(readFileSync(`${LAB_STATE}/h1/plugin.log`, 'utf8')).toMatch(/still has endpoints on h2/);
     await resetLab();
   });
 });
