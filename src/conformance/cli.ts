@@ -47,14 +47,14 @@ async function main(argv: string[]): Promise<number> {
       allowPositionals: false,
     }));
   } catch (err) {
-    process.stderr.write(`conformance: ${(err as Error).message}\n\n${usage}`);
+    process.stderr.write(`conformance: ${(err as Error).message}\nRun with --help for usage.\n`);
     return 2;
   }
   if (values.help) {
     process.stdout.write(usage);
     return 0;
   }
-  const bad = (msg: string) => (process.stderr.write(`conformance: ${msg}\n\n${usage}`), 2);
+  const bad = (msg: string) => (process.stderr.write(`conformance: ${msg}\nRun with --help for usage.\n`), 2);
   if (!values.socket) return bad('--socket is required');
   if (values['network-only'] && values['ipam-only']) return bad('give at most one of --network-only and --ipam-only');
   const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);

@@ -56,3 +56,13 @@ export function goField(obj: unknown, name: string): unknown {
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
+
+/**
+ * Why a reply that looks like an error passed for success: an IPAM reply with "Err" but no
+ * "Error". Empty when there is nothing to explain.
+ */
+export function misplacedErrorNote(path: string, body: unknown): string {
+  if (groupOf(path) !== 'IpamDriver') return '';
+  const err = goField(body, 'Err');
+  return typeof err === 'string' && err !== '' ? ' (the reply names its error under "Err" only; from an IPAM reply the engine reads "Error", so it sees success)' : '';
+}

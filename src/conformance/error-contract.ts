@@ -1,5 +1,5 @@
 import { describeExchange, type Exchange, type PluginClient, RawBody } from './client.js';
-import { goField, judge } from './docker-rules.js';
+import { goField, judge, misplacedErrorNote } from './docker-rules.js';
 import { stillAnswers } from './handshake.js';
 import { randomDockerId } from './ipv4.js';
 import type { CheckLog } from './results.js';
@@ -80,7 +80,8 @@ export async function checkErrorContract(
       const x = await client.call(probe.path, probe.args);
       const verdict = judge(x.path, x.reply);
       if (verdict.success) {
-        problems.push(`accepted as success: ${describeExchange(x)}${await undoAccidentalSuccess(client, probe, verdict.body)}`);
+        const undone = await undoAccidentalSuccess(client, probe, verdict.body);
+        problems.push(`accepted as success: ${describeExchange(x)}${misplacedErrorNote(x.path, verdict.body)}${undone}`);
       } else if (!verdict.answered) {
         problems.push(`no clear error (the engine would retry for 30 s): ${describeExchange(x)}`);
       } else if (group === 'ipam') {

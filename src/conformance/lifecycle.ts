@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describeExchange, type Exchange, type PluginClient } from './client.js';
-import { goField, judge } from './docker-rules.js';
+import { goField, judge, misplacedErrorNote } from './docker-rules.js';
 import { stillAnswers, type Roles } from './handshake.js';
 import { hostInPool, type Prefixed, parsePrefixed, randomDockerId } from './ipv4.js';
 import { Ledger } from './ledger.js';
@@ -247,7 +247,7 @@ class Lifecycle {
     const r = await this.call('/IpamDriver.RequestAddress', { PoolID: this.poolId, Address: '', Options: {} });
     const problems: string[] = [];
     if (r.ok) {
-      problems.push(`accepted as success: ${describeExchange(r.x)}`);
+      problems.push(`accepted as success: ${describeExchange(r.x)}${misplacedErrorNote(r.x.path, r.body)}`);
       const address = goField(r.body, 'Address');
       if (typeof address === 'string') await this.client.call('/IpamDriver.ReleaseAddress', { PoolID: this.poolId, Address: address.split('/')[0] });
     } else if (r.x.reply.status === 0) {

@@ -1,0 +1,124 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sh, tryRun } from '../helpers/netns.js';
+
+/**
+ * The conformance run's own processes and namespace. Everything it makes carries the pid of
+ * the test process that made it (namespace tsot-conf<pid>-..., socket /tmp/tso-conf-<pid>-...),
+ * so a later run can tell the leftovers of a killed run from those of a run still going, and
+ * end only its own processes, by pid.
+ */
+export const NS_LABEL = `conf${process.pid}`;
+const LEFTOVER_NS = /^tsot-conf(\d+)-/;
+const LEFTOVER_SOCKET = /^tso-conf-(\d+)-.*\.sock$/;
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Processes whose network namespace is `ns` (etcd and the plugin, for our namespaces). */
+export function pidsIn(ns: string): number[] {
+  return tryRun('ip', ['netns', 'pids', ns]).out.split('\n').filter(Boolean).map(Number);
+}
+
+/** Kills what runs in `ns` (and removes the data directory of an etcd among it), then deletes `ns`. */
+export function removeNamespaceAndItsProcesses(ns: string): void {
+  for (const pid of pidsIn(ns)) {
+    const dataDir = etcdDataDirOf(pid);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  }
+  tryRun('ip', ['netns', 'del', ns]);
+}
+
+/** The --data-dir of a test etcd (test/helpers/etcd-server.ts makes them as <tmp>/tso-etcd-*). */
+function etcdDataDirOf(pid: number): string | undefined {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const dir = args[args.indexOf('--data-dir') + 1];
+    return args.includes('--data-dir') && dir?.startsWith(join(tmpdir(), 'tso-etcd-')) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Cleans up after conformance runs that were killed: their namespaces, processes and sockets. */
+export function removeLeftoversOfDeadRuns(): void {
+  for (const ns of sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]!)) {
+    const owner = LEFTOVER_NS.exec(ns)?.[1];
+    if (owner && !alive(Number(owner))) removeNamespaceAndItsProcesses(ns);
+  }
+  for (const file of readdirSync('/tmp')) {
+    const owner = LEFTOVER_SOCKET.exec(file)?.[1];
+    if (owner && !alive(Number(owner))) rmSync(join('/tmp', file), { force: true });
+  }
+}
+
+export function uniqueSocketPath(): string {
+  return `/tmp/tso-conf-${process.pid}-${randomBytes(3).toString('hex')}.sock`;
+}
+
+export interface PluginProcess {
+  readonly child: ChildProcess;
+  /** stdout and stderr so far, for failure messages. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** The built plugin (dist/main.js), run inside `ns` exactly as an operator would start it. */
+export function startPlugin(ns: string, args: readonly string[]): PluginProcess {
+  // `ip netns exec` execs node in place: the child's pid is the plugin's own.
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, join(ROOT, 'dist/main.js'), 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  return {
+    child,
+    output: () => output,
+    stop: () => stopProcess(child),
+  };
+}
+
+/** SIGTERM, then SIGKILL if it has not exited within 5 s. */
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Resolves once the socket accepts connections; rejects if the plugin exits or is too slow. */
+export async function waitForSocket(socket: string, plugin: PluginProcess, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (plugin.child.exitCode !== null) throw new Error(`the plugin exited (${plugin.child.exitCode}) before serving:\n${plugin.output()}`);
+    if (existsSync(socket) && (await canConnect(socket))) return;
+    if (Date.now() > deadline) throw new Error(`the plugin did not serve ${socket} within ${timeoutMs} ms:\n${plugin.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function canConnect(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(socket);
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
