@@ -7,7 +7,10 @@ import { Runner } from './dataplane/runner.js';
 import { EngineClient } from './docker/engine-client.js';
 import { LocalState } from './driver/local-state.js';
 import { NetworkDriver } from './driver/network-driver.js';
+import { Membership } from './driver/membership.js';
 import { PeerSync } from './driver/peer-sync.js';
+import { Reconciler } from './driver/reconciler.js';
+import { KernelMonitor } from './dataplane/monitor.js';
 import { Propagation } from './driver/propagation.js';
 import { IpamService } from './ipam/ipam-service.js';
 import type { Logger } from './lib/logger.js';
@@ -24,12 +27,12 @@ export interface RunningApp {
 
 /** Bound on every etcd call: a Docker request never waits longer for an unreachable etcd. */
 const ETCD_CALL_TIMEOUT_MS = 5000;
-const NODE_LEASE_SECONDS = 15;
 
 /**
  * Config in, running plugin out. The order matters: state is rebuilt from etcd and the
- * kernel is brought in line before the socket appears, so the engine never talks to a
- * plugin that does not yet know what it owns.
+ * kernel, engine and etcd are reconciled before the socket appears, so the engine never
+ * talks to a plugin that does not yet know what it owns. Kernel state is never torn down on
+ * start or stop: running containers keep their connectivity across a plugin restart.
  */
 export async function startApp(config: Config, log: Logger): Promise<RunningApp> {
   const run = new Runner();
@@ -40,21 +43,42 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
 
   const kv = new EtcdKv({ endpoints: config.etcd, prefix: '/ts-overlay/', callTimeoutMs: ETCD_CALL_TIMEOUT_MS }, log.child({ component: 'etcd' }));
   const store = new ClusterStore(kv, log.child({ component: 'store' }));
-  const lease = await store.registerNode({ name: config.nodeName, vtep, version: VERSION, startedAt: new Date().toISOString() }, NODE_LEASE_SECONDS);
-
+  const engine = new EngineClient(config.dockerHost);
   const dataplane = new Dataplane(run, { vtep, port: config.vxlanPort });
-  const local = new LocalState();
+  const local = new LocalState(defaultMtu);
+
+  // Late-bound: membership events need the reconciler and peers, which need membership.
+  let reconciler: Reconciler | undefined;
+  let peers: PeerSync | undefined;
+  const membership = new Membership(
+    { name: config.nodeName, vtep, version: VERSION, startedAt: new Date().toISOString() },
+    config.nodeTtl,
+    store,
+    {
+      onChange: () => {
+        peers?.markAllDirty();
+        reconciler?.schedule('node membership changed');
+      },
+      onReregistered: () => reconciler?.schedule('registered again'),
+    },
+    log.child({ component: 'membership' }),
+  );
+  await membership.start();
+
   const ipam = new IpamService(store, { node: config.nodeName, defaultPool: config.defaultPool, poolSize: config.poolSize }, log.child({ component: 'ipam' }));
-  const peers = new PeerSync(config.nodeName, store, dataplane, local, log.child({ component: 'peers' }));
+  peers = new PeerSync(config.nodeName, store, dataplane, local, (node) => membership.isAlive(node), log.child({ component: 'peers' }));
   const driver = new NetworkDriver(
     { node: config.nodeName, vtep, vniRange: config.vniRange, defaultMtu },
     store, ipam, dataplane, local,
-    (n) => peers.markDirty(n.record.id),
+    (n) => peers?.markDirty(n.record.id),
     log.child({ component: 'driver' }),
   );
+  reconciler = new Reconciler(config.nodeName, vtep, store, dataplane, local, engine, peers, membership, log.child({ component: 'reconcile' }));
 
-  await restoreLocalState(store, dataplane, local, config.nodeName, defaultMtu, log);
+  // What this host had, from etcd, brought in line with the kernel before the engine can call.
+  for (const e of (await store.listEndpoints()).endpoints) if (e.node === config.nodeName) local.addEndpoint(e);
   await peers.start();
+  await reconciler.run();
 
   const http = buildServer(
     apiRoutes({ driver, ipam, clusterSubnet: async (id) => (await store.getNetwork(id))?.value.subnet }),
@@ -63,35 +87,22 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   await listenOnSocket(http, config.socket);
   log.info({ socket: config.socket }, 'serving the plugin API');
 
-  const propagation = new Propagation(driverName, config.nodeName, new EngineClient(config.dockerHost), store, log.child({ component: 'propagation' }));
+  const propagation = new Propagation(driverName, engine, store, log.child({ component: 'propagation' }), () => reconciler?.schedule('engine (re)connected'));
   await propagation.start();
+  const monitor = new KernelMonitor(undefined, (what) => reconciler?.schedule(`kernel: ${what} deleted`));
+  monitor.start();
+  const periodic = setInterval(() => reconciler?.schedule('periodic'), config.reconcileInterval * 1000);
 
   return {
     http,
     async stop() {
+      clearInterval(periodic);
+      monitor.stop();
       await http.close();
       await propagation.stop();
-      await peers.stop();
-      await lease.revoke().catch(() => undefined);
+      await peers?.stop();
+      await membership.stop();
       kv.close();
     },
   };
-}
-
-/** After a restart: what this host had, from etcd, with its devices made sure of. */
-async function restoreLocalState(store: ClusterStore, dataplane: Dataplane, local: LocalState, node: string, defaultMtu: number, log: Logger) {
-  const copies = await store.listCopies(node);
-  for (const copy of copies) {
-    const entry = await store.getNetwork(copy.network);
-    if (!entry) {
-      await store.deleteCopy(node, copy.engineNetworkId);
-      continue;
-    }
-    const mtu = entry.value.mtu ?? defaultMtu;
-    await dataplane.ensureNetwork({ vni: entry.value.vni, mtu });
-    local.addNetwork({ engineId: copy.engineNetworkId, record: entry.value, mtu });
-  }
-  const { endpoints } = await store.listEndpoints();
-  for (const e of endpoints) if (e.node === node) local.addEndpoint(e);
-  if (copies.length > 0) log.info({ networks: local.networks().length }, 'restored local networks from etcd');
 }

@@ -15,6 +15,10 @@ export interface Config {
   readonly vxlanPort: number;
   readonly dockerHost: string;
   readonly logLevel: string;
+  /** Seconds a node's lease lives without renewal: how long a dead host lingers. */
+  readonly nodeTtl: number;
+  /** Seconds between full reconciles (drift is also caught at once by netlink events). */
+  readonly reconcileInterval: number;
 }
 
 /** Flag name -> help text and default. Every flag can also come from TS_OVERLAY_<FLAG>. */
@@ -29,6 +33,8 @@ export const SERVE_FLAGS = {
   'vxlan-port': { help: 'UDP port of VXLAN traffic on the underlay', default: '4789' },
   'docker-host': { help: "the local engine's API", default: 'unix:///var/run/docker.sock' },
   'log-level': { help: 'pino level: fatal, error, warn, info, debug, trace', default: 'info' },
+  'node-ttl': { help: "seconds before a silent node counts as dead: its peers are dropped and its endpoints released", default: '15' },
+  'reconcile-interval': { help: 'seconds between full reconciles of kernel, engine and etcd', default: '30' },
 } as const;
 
 export type ServeFlag = keyof typeof SERVE_FLAGS;
@@ -93,6 +99,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     vxlanPort: integer('vxlan-port', raw('vxlan-port'), 1, 65535),
     dockerHost,
     logLevel,
+    nodeTtl: integer('node-ttl', raw('node-ttl'), 2, 3600),
+    reconcileInterval: integer('reconcile-interval', raw('reconcile-interval'), 1, 86400),
   });
 }
 

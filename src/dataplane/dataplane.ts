@@ -1,6 +1,6 @@
 import { errorMessage, internal } from '../lib/errors.js';
 import { Firewall } from './firewall.js';
-import { bridgeName, containerVethName, hostVethName, vxlanName } from './names.js';
+import { bridgeName, containerVethName, hostVethName, vniOfDevice, vxlanName } from './names.js';
 import { BROADCAST_MAC, diffPeers, type PeerState } from './peers.js';
 import type { Runner } from './runner.js';
 
@@ -138,6 +138,36 @@ export class Dataplane {
     const changes = diffPeers(vxlanName(vni), actual, desired);
     await Promise.all([this.run.batch('bridge', changes.fdb), this.run.batch('ip', changes.neigh)]);
     return changes.count;
+  }
+
+  /**
+   * The devices of ours that exist, found by their names: what a reconcile compares with
+   * what should exist.
+   */
+  async ownDevices(): Promise<{ bridges: Set<number>; vxlans: Set<number>; hostVeths: Map<string, string | undefined> }> {
+    const bridges = new Set<number>();
+    const vxlans = new Set<number>();
+    const hostVeths = new Map<string, string | undefined>(); // name -> master
+    for (const l of await this.links()) {
+      const vni = vniOfDevice(l.ifname);
+      if (vni !== undefined && l.ifname.startsWith('tsbr-')) bridges.add(vni);
+      else if (vni !== undefined) vxlans.add(vni);
+      else if (l.ifname.startsWith('tsv-')) hostVeths.set(l.ifname, l.master);
+    }
+    return { bridges, vxlans, hostVeths };
+  }
+
+  /** Puts an endpoint's host end back on its bridge (the bridge was re-made). */
+  async attachVeth(endpointId: string, vni: number): Promise<void> {
+    await this.run.ip(['link', 'set', hostVethName(endpointId), 'master', bridgeName(vni), 'up']);
+  }
+
+  async deleteLink(name: string): Promise<void> {
+    try {
+      await this.run.ip(['link', 'del', name]);
+    } catch (err) {
+      if (!/Cannot find device/.test(errorMessage(err))) throw err;
+    }
   }
 
   /** Every link in the namespace (a single `ip` call; cheaper than probing names one by one). */

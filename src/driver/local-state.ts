@@ -13,7 +13,10 @@ export interface LocalNetwork {
  */
 export class LocalState {
   private readonly byEngineId = new Map<string, LocalNetwork>();
-  private readonly endpoints = new Map<string, EndpointRecord>();
+  private readonly endpointsById = new Map<string, EndpointRecord>();
+
+  /** MTU of a network that does not set one: the underlay's minus VXLAN's overhead. */
+  constructor(readonly defaultMtu: number) {}
 
   addNetwork(n: LocalNetwork): void {
     this.byEngineId.set(n.engineId, n);
@@ -37,14 +40,18 @@ export class LocalState {
   }
 
   addEndpoint(e: EndpointRecord): void {
-    this.endpoints.set(e.id, e);
+    this.endpointsById.set(e.id, e);
   }
 
   removeEndpoint(id: string): void {
-    this.endpoints.delete(id);
+    this.endpointsById.delete(id);
+  }
+
+  endpoints(): EndpointRecord[] {
+    return [...this.endpointsById.values()];
   }
 
   endpoint(id: string): EndpointRecord | undefined {
-    return this.endpoints.get(id);
+    return this.endpointsById.get(id);
   }
 }

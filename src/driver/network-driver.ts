@@ -178,7 +178,16 @@ export class NetworkDriver {
       }
       const ip = input.address.split('/')[0]!;
       const mac = input.macAddress ? input.macAddress.toLowerCase() : macFromIPv4(addr.ip);
-      const record: EndpointRecord = { id: input.endpointId, network: net.record.id, node: this.settings.node, vtep: this.settings.vtep, mac, ip };
+      const record: EndpointRecord = {
+        id: input.endpointId,
+        network: net.record.id,
+        node: this.settings.node,
+        vtep: this.settings.vtep,
+        mac,
+        ip,
+        subnet: net.record.subnet,
+        createdAt: new Date().toISOString(),
+      };
 
       const existing = this.local.endpoint(input.endpointId);
       if (existing) {

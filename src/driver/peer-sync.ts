@@ -24,6 +24,8 @@ export class PeerSync {
     private readonly store: ClusterStore,
     private readonly dataplane: Dataplane,
     private readonly local: LocalState,
+    /** Endpoints of nodes whose lease expired get no traffic, even before they are released. */
+    private readonly isAlive: (node: string) => boolean,
     private readonly log: Logger,
   ) {}
 
@@ -61,8 +63,14 @@ export class PeerSync {
     this.scheduleFlush();
   }
 
+  /** Every local network again, against what the kernel holds now (after drift or node changes). */
+  markAllDirty(): void {
+    for (const n of this.local.networks()) this.dirty.add(n.record.id);
+    this.scheduleFlush();
+  }
+
   remoteEndpoints(network: string): EndpointRecord[] {
-    return [...(this.endpoints.get(network)?.values() ?? [])].filter((e) => e.node !== this.node);
+    return [...(this.endpoints.get(network)?.values() ?? [])].filter((e) => e.node !== this.node && this.isAlive(e.node));
   }
 
   private remember(e: EndpointRecord): void {
@@ -100,6 +108,11 @@ export class PeerSync {
       this.flushing = undefined;
       if (this.dirty.size > 0) this.scheduleFlush();
     });
+  }
+
+  /** Waits until every change seen so far is in the kernel. */
+  async settled(): Promise<void> {
+    while (this.flushing) await this.flushing;
   }
 
   private async program(network: string): Promise<void> {

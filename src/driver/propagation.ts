@@ -25,10 +25,11 @@ export class Propagation {
 
   constructor(
     private readonly driverName: string,
-    private readonly node: string,
     private readonly engine: EngineClient,
     private readonly store: ClusterStore,
     private readonly log: Logger,
+    /** Called when the engine's event stream (re)connects: the engine may have restarted. */
+    private readonly onEngineConnected: () => void = () => undefined,
     private readonly periodMs = 30_000,
   ) {}
 
@@ -148,6 +149,7 @@ export class Propagation {
         }, this.abort.signal, () => {
           delay = 250;
           this.schedule(); // catch up on anything missed while disconnected
+          this.onEngineConnected();
         });
       } catch (err) {
         this.log.debug({ err: errorMessage(err) }, 'engine events unavailable; retrying');

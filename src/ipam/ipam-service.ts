@@ -128,7 +128,7 @@ export class IpamService {
       if (ip === undefined) throw badRequest(`address "${specific}" is not an IPv4 address`);
       if (!isUsableAddress(subnet, ip)) throw badRequest(`address ${specific} is not a usable address of subnet ${pool.value.subnet}`);
       const kind: AddressKind = req.kind;
-      if (await this.store.claimAddress(pool.value.subnet, pool.modRevision, { ip: specific, kind, node: this.settings.node })) {
+      if (await this.store.claimAddress(pool.value.subnet, pool.modRevision, { ip: specific, kind, node: this.settings.node, claimedAt: new Date().toISOString() })) {
         return withPrefix(ip);
       }
       const holder = await this.store.getAddress(pool.value.subnet, specific);
@@ -149,7 +149,7 @@ export class IpamService {
       }
       // Walk up the free list: a failed claim means another host just took that address.
       for (const ip of candidates) {
-        const record = { ip: formatIPv4(ip), kind: 'endpoint' as const, node: this.settings.node };
+        const record = { ip: formatIPv4(ip), kind: 'endpoint' as const, node: this.settings.node, claimedAt: new Date().toISOString() };
         if (await this.store.claimAddress(pool.value.subnet, pool.modRevision, record)) return withPrefix(ip);
       }
       const stillThere = await this.store.getPool(req.poolId);

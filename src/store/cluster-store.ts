@@ -170,6 +170,54 @@ export class ClusterStore {
     return this.kv.get<EndpointRecord>(keys.endpoint(network, id));
   }
 
+  /**
+   * Removes an endpoint and gives its address back in one step, if neither changed since
+   * they were read: used to clean up after dead nodes and vanished containers, possibly by
+   * several hosts at once.
+   */
+  async releaseEndpoint(entry: Entry<EndpointRecord>): Promise<boolean> {
+    const e = entry.value;
+    const address = await this.getAddress(e.subnet, e.ip);
+    const ownsAddress = address && address.value.kind === 'endpoint' && address.value.node === e.node;
+    return this.kv.txn({
+      compare: [
+        { key: keys.endpoint(e.network, e.id), modRevision: entry.modRevision },
+        ...(ownsAddress ? [{ key: keys.address(e.subnet, e.ip), modRevision: address.modRevision }] : []),
+      ],
+      delete: [keys.endpoint(e.network, e.id), ...(ownsAddress ? [keys.address(e.subnet, e.ip)] : [])],
+    });
+  }
+
+  /**
+   * Announces again an endpoint etcd lost (its host's lease expired while the container kept
+   * running): claims its address back if nobody took it meanwhile, and publishes it.
+   */
+  async republishEndpoint(e: EndpointRecord): Promise<boolean> {
+    const address = await this.getAddress(e.subnet, e.ip);
+    if (address && (address.value.kind !== 'endpoint' || address.value.node !== e.node)) return false;
+    const pool = await this.getPool(e.subnet);
+    const network = await this.getNetwork(e.network);
+    if (!pool || !network) return false;
+    const claim: AddressRecord = { ip: e.ip, kind: 'endpoint', node: e.node, claimedAt: e.createdAt };
+    return this.kv.txn({
+      compare: [
+        { key: keys.address(e.subnet, e.ip), modRevision: address?.modRevision ?? 0 },
+        { key: keys.endpoint(e.network, e.id), modRevision: 0 },
+        { key: keys.pool(e.subnet), modRevision: pool.modRevision },
+        { key: keys.network(e.network), modRevision: network.modRevision },
+      ],
+      put: [[keys.address(e.subnet, e.ip), claim], [keys.endpoint(e.network, e.id), e]],
+    });
+  }
+
+  async listEndpointEntries(): Promise<Entry<EndpointRecord>[]> {
+    return (await this.kv.list<EndpointRecord>(keys.endpointsPrefix)).entries;
+  }
+
+  async listAddressEntries(subnet: string): Promise<Entry<AddressRecord>[]> {
+    return (await this.kv.list<AddressRecord>(keys.addressesPrefix(subnet))).entries;
+  }
+
   async deleteEndpoint(network: string, id: string): Promise<void> {
     await this.kv.client.delete().key(keys.endpoint(network, id)).catch((err: unknown) => {
       throw unavailable(`etcd write failed: ${errorMessage(err)}`, err);
@@ -184,16 +232,33 @@ export class ClusterStore {
 
   // ---- nodes -------------------------------------------------------------------------
 
-  /** Registers this node under a lease kept alive in the background; returns the lease. */
-  async registerNode(node: NodeRecord, ttlSeconds: number): Promise<Lease> {
+  /**
+   * Writes this node's record under a new lease kept alive in the background. `onLost` fires
+   * when etcd says the lease is gone (we were cut off longer than its TTL): the caller
+   * registers again and re-announces what it has.
+   */
+  async registerNode(node: NodeRecord, ttlSeconds: number, onLost: () => void): Promise<Lease> {
     const lease = this.kv.client.lease(ttlSeconds, { autoKeepAlive: true });
-    lease.on('lost', (err) => this.log.warn({ err }, 'node lease lost; re-registering'));
+    lease.on('lost', (err) => {
+      this.log.warn({ err: errorMessage(err) }, 'node lease lost');
+      onLost();
+    });
     try {
       await lease.put(keys.node(node.name)).value(JSON.stringify(node));
     } catch (err) {
+      lease.release();
       throw unavailable(`etcd: could not register node ${node.name}: ${errorMessage(err)}`, err);
     }
     return lease;
+  }
+
+  watchNodes(fromRevision: number, handlers: WatchHandlers) {
+    return this.kv.watch(keys.nodesPrefix, fromRevision, handlers);
+  }
+
+  async listNodesAt(): Promise<{ nodes: NodeRecord[]; revision: number }> {
+    const { entries, revision } = await this.kv.list<NodeRecord>(keys.nodesPrefix);
+    return { nodes: entries.map((e) => e.value), revision };
   }
 
   async listNodes(): Promise<NodeRecord[]> {

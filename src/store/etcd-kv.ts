@@ -1,4 +1,5 @@
-import { Etcd3, type IKeyValue, type Namespace, type Watcher } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
+import { Etcd3, type IKeyValue, isRecoverableError, type Namespace, type Watcher } from 'etcd3';
 import { errorMessage, PluginError, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 
@@ -49,7 +50,17 @@ export class EtcdKv {
     this.root = new Etcd3({
       hosts: [...options.endpoints],
       dialTimeout: options.callTimeoutMs,
+      // gRPC's own reconnect backoff grows to two minutes; etcd coming back should be noticed
+      // within a second.
+      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 1000 },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + options.callTimeoutMs }),
+      faultHandling: {
+        // A failing member is skipped for a second, then tried again: long enough not to
+        // hammer it, short enough that the plugin resumes as soon as etcd is back.
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+        // One more try, on another member when there are several (failover).
+        global: retry(handleWhen(isRecoverableError), { maxAttempts: 1 }),
+      },
     });
     this.ns = this.root.namespace(options.prefix);
   }
@@ -132,7 +143,8 @@ export class EtcdKv {
       return await call();
     } catch (err) {
       if (err instanceof PluginError) throw err;
-      throw unavailable(`etcd ${what} failed (${this.options.endpoints.join(',')}): ${errorMessage(err)}`, err);
+      const reason = isBrokenCircuitError(err) ? 'unreachable (failed moments ago; retrying every second)' : errorMessage(err);
+      throw unavailable(`etcd ${what} failed (${this.options.endpoints.join(',')}): ${reason}`, err);
     }
   }
 }

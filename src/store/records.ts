@@ -20,6 +20,8 @@ export interface AddressRecord {
   readonly ip: string;
   readonly kind: AddressKind;
   readonly node: string;
+  /** When it was claimed: an endpoint address with no endpoint long after this is a leak. */
+  readonly claimedAt: string;
 }
 
 /** A ts-overlay network as the cluster knows it. `id` is the NetworkID on the host that created it. */
@@ -50,6 +52,8 @@ export interface EndpointRecord {
   readonly vtep: string; // the node's underlay IPv4
   readonly mac: string;
   readonly ip: string; // IPv4 without prefix
+  readonly subnet: string; // the pool its address belongs to
+  readonly createdAt: string;
 }
 
 /** A host running ts-overlay. Written under a lease: it vanishes when the node stops renewing. */

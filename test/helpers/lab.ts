@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -10,7 +11,17 @@ export const REPO = resolve(import.meta.dirname, '../..');
 export const LAB_SCRIPT = resolve(REPO, 'scripts/lab');
 export const LAB_STATE = `/var/lib/ts-overlay-lab/${E2E_LAB}`;
 
-const env = () => ({ ...process.env, TSO_LAB: E2E_LAB });
+/**
+ * The e2e lab's plugins run with a short node TTL and reconcile interval so that lifecycle
+ * tests wait seconds, not half-minutes; the defaults (15 s, 30 s) behave the same, slower.
+ */
+export const E2E_NODE_TTL = 6;
+export const E2E_RECONCILE_INTERVAL = 5;
+const env = () => ({
+  ...process.env,
+  TSO_LAB: E2E_LAB,
+  TSO_LAB_PLUGIN_ARGS: `--node-ttl ${E2E_NODE_TTL} --reconcile-interval ${E2E_RECONCILE_INTERVAL}`,
+});
 
 export interface Result {
   readonly ok: boolean;
@@ -83,3 +94,27 @@ export async function resetLab(hosts = 2): Promise<void> {
     return true;
   }, 15_000, 200);
 }
+
+/** Starts `ping` in a container and returns a promise of its summary (sent, received). */
+export function pingInBackground(host: number, container: string, target: string, count: number, intervalS = 0.1) {
+  return docker(host, 'exec', container, 'ping', '-c', String(count), '-i', String(intervalS), '-W', '1', target).then((r) => {
+    const m = /(\d+) packets transmitted, (\d+) packets received/.exec(r.stdout);
+    return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0), output: r.stdout };
+  });
+}
+
+/** Host N's FDB entries on the VXLAN device of a network, as "mac dst" lines. */
+export async function fdbOf(host: number, vni: string): Promise<string[]> {
+  const out = (await inHost(host, 'bridge', 'fdb', 'show', 'dev', `tsvx-${vni}`)).stdout;
+  return out.split('\n').filter((l) => l.includes(' dst '));
+}
+
+/** The VNI of the cluster network with this subnet, from etcd. */
+export async function vniOfSubnet(subnet: string): Promise<string> {
+  const keys = (await etcdctl('get', '--prefix', '/ts-overlay/networks/')).stdout;
+  const record = keys.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { subnet: string; vni: number }).find((n) => n.subnet === subnet);
+  if (!record) throw new Error(`no network with subnet ${subnet} in etcd`);
+  return String(record.vni);
+}
+
+export const pluginLog = (host: number) => readFileSync(`${LAB_STATE}/h${host}/plugin.log`, 'utf8');

@@ -1,0 +1,212 @@
+import type { Dataplane } from '../dataplane/dataplane.js';
+import { hostVethName } from '../dataplane/names.js';
+import { type EngineClient, EngineError } from '../docker/engine-client.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { ClusterStore, Entry } from '../store/cluster-store.js';
+import type { EndpointRecord } from '../store/records.js';
+import type { LocalState } from './local-state.js';
+import type { Membership } from './membership.js';
+import type { PeerSync } from './peer-sync.js';
+
+export interface ReconcileReport {
+  readonly networksEnsured: number;
+  readonly devicesRemoved: string[];
+  readonly vethsReattached: number;
+  readonly endpointsReleased: string[];
+  readonly endpointsRepublished: string[];
+  readonly addressesReleased: string[];
+}
+
+/**
+ * Makes this host's kernel, its engine and etcd agree, from whatever state they are in:
+ * after a restart, a crash at any step, a device deleted by hand, an engine restart, a dead
+ * host. Each step compares and acts, so running it twice changes nothing the second time.
+ * Things younger than `graceMs` are left alone: a request may be half-way through making them.
+ */
+export class Reconciler {
+  private running: Promise<ReconcileReport> | undefined;
+  private again = false;
+
+  constructor(
+    private readonly node: string,
+    private readonly vtep: string,
+    private readonly store: ClusterStore,
+    private readonly dataplane: Dataplane,
+    private readonly local: LocalState,
+    private readonly engine: EngineClient,
+    private readonly peers: PeerSync,
+    private readonly membership: Membership,
+    private readonly log: Logger,
+    private readonly graceMs = 10_000,
+  ) {}
+
+  /** Runs now, or once more right after the run in progress. */
+  schedule(reason: string): void {
+    this.log.debug({ reason }, 'reconcile scheduled');
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    void this.run().catch(() => undefined);
+  }
+
+  run(): Promise<ReconcileReport> {
+    if (this.running) return this.running;
+    this.running = (async () => {
+      let report: ReconcileReport;
+      do {
+        this.again = false;
+        report = await this.once();
+      } while (this.again);
+      return report;
+    })().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async once(): Promise<ReconcileReport> {
+    const report = { networksEnsured: 0, devicesRemoved: [] as string[], vethsReattached: 0, endpointsReleased: [] as string[], endpointsRepublished: [] as string[], addressesReleased: [] as string[] };
+    try {
+      await this.networks(report);
+      const attached = await this.engineEndpoints(report);
+      await this.devices(report, attached);
+      await this.deadNodes(report);
+      await this.strayAddresses(report);
+      this.peers.markAllDirty();
+      await this.peers.settled();
+      const changed = report.devicesRemoved.length + report.vethsReattached + report.endpointsReleased.length + report.endpointsRepublished.length + report.addressesReleased.length;
+      this.log[changed ? 'info' : 'debug']({ ...report }, 'reconciled');
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'reconcile failed; will try again');
+    }
+    return report;
+  }
+
+  /** This host's copies, from etcd: their devices exist; copies of removed networks go. */
+  private async networks(report: { networksEnsured: number; devicesRemoved: string[] }): Promise<void> {
+    for (const copy of await this.store.listCopies(this.node)) {
+      const entry = await this.store.getNetwork(copy.network);
+      if (!entry) {
+        const stale = this.local.network(copy.engineNetworkId);
+        if (stale) await this.dataplane.deleteNetwork(stale.record.vni);
+        this.local.removeNetwork(copy.engineNetworkId);
+        await this.store.deleteCopy(this.node, copy.engineNetworkId);
+        continue;
+      }
+      const known = this.local.network(copy.engineNetworkId);
+      const mtu = known?.mtu ?? entry.value.mtu ?? this.local.defaultMtu;
+      await this.dataplane.ensureNetwork({ vni: entry.value.vni, mtu });
+      this.local.addNetwork({ engineId: copy.engineNetworkId, record: entry.value, mtu });
+      report.networksEnsured++;
+    }
+  }
+
+  /** Devices of ours that belong to nothing go; veths that lost their bridge get it back. */
+  private async devices(report: { devicesRemoved: string[]; vethsReattached: number }, attached: ReadonlyMap<string, unknown> | undefined): Promise<void> {
+    const own = await this.dataplane.ownDevices();
+    const vnis = new Set(this.local.networks().map((n) => n.record.vni));
+    for (const vni of new Set([...own.bridges, ...own.vxlans])) {
+      if (!vnis.has(vni)) {
+        await this.dataplane.deleteNetwork(vni);
+        report.devicesRemoved.push(`tsbr-${vni}/tsvx-${vni}`);
+      }
+    }
+    const expected = new Map(this.local.endpoints().map((e) => [hostVethName(e.id), e]));
+    for (const [name, master] of own.hostVeths) {
+      const endpoint = expected.get(name);
+      const net = endpoint && this.local.networkByClusterId(endpoint.network);
+      if (!endpoint || !net) {
+        // A veth the engine still uses must survive even if etcd forgot its endpoint; without
+        // the engine's word, leave it for the next run.
+        const engineUsesIt = attached === undefined || [...attached.keys()].some((id) => hostVethName(id) === name);
+        if (engineUsesIt) continue;
+        await this.dataplane.deleteLink(name);
+        report.devicesRemoved.push(name);
+      } else if (master !== `tsbr-${net.record.vni}`) {
+        await this.dataplane.attachVeth(endpoint.id, net.record.vni);
+        report.vethsReattached++;
+      }
+    }
+  }
+
+  /**
+   * The engine knows which containers are attached to each network. Endpoints etcd lists for
+   * this host that the engine no longer has (containers gone while we were down, an engine
+   * restart) are released; endpoints the engine has that etcd lost (our lease expired while
+   * we were cut off) are announced again.
+   */
+  private async engineEndpoints(report: { endpointsReleased: string[]; endpointsRepublished: string[] }): Promise<Map<string, unknown> | undefined> {
+    const attached = new Map<string, { network: string; ip: string; mac: string }>();
+    for (const net of this.local.networks()) {
+      let containers;
+      try {
+        containers = (await this.engine.inspectNetwork(net.engineId)).Containers ?? {};
+      } catch (err) {
+        if (!(err instanceof EngineError && err.status === 404)) {
+          this.log.debug({ err: errorMessage(err) }, 'engine not reachable; endpoints not compared');
+          return undefined;
+        }
+        containers = {}; // the engine dropped the network: nothing can be attached to it
+      }
+      for (const c of Object.values(containers) as Array<{ EndpointID: string; MacAddress: string; IPv4Address: string }>) {
+        attached.set(c.EndpointID, { network: net.record.id, ip: c.IPv4Address.split('/')[0]!, mac: c.MacAddress });
+      }
+    }
+    const entries = await this.store.listEndpointEntries();
+    const inEtcd = new Map(entries.filter((e) => e.value.node === this.node).map((e) => [e.value.id, e]));
+    for (const [id, entry] of inEtcd) {
+      if (attached.has(id) || this.young(entry.value.createdAt)) continue;
+      if (await this.release(entry)) report.endpointsReleased.push(id);
+    }
+    for (const [id, a] of attached) {
+      if (inEtcd.has(id)) continue;
+      const net = this.local.networkByClusterId(a.network);
+      if (!net) continue;
+      const record: EndpointRecord = { id, network: a.network, node: this.node, vtep: this.vtep, mac: a.mac, ip: a.ip, subnet: net.record.subnet, createdAt: new Date().toISOString() };
+      if (await this.store.republishEndpoint(record)) {
+        this.local.addEndpoint(record);
+        report.endpointsRepublished.push(id);
+      } else {
+        this.log.error({ endpoint: id, ip: a.ip }, `address ${a.ip} of a running container was given to another endpoint while this host was away; reconnect the container`);
+      }
+    }
+    return attached;
+  }
+
+  /** Endpoints of hosts gone longer than the node TTL are released, by whichever host sees it first. */
+  private async deadNodes(report: { endpointsReleased: string[] }): Promise<void> {
+    const ttlMs = this.membership.ttlSeconds * 1000;
+    for (const entry of await this.store.listEndpointEntries()) {
+      const owner = entry.value.node;
+      if (owner === this.node || this.membership.absentFor(owner) < ttlMs) continue;
+      if (await this.store.releaseEndpoint(entry)) {
+        report.endpointsReleased.push(entry.value.id);
+        this.log.info({ endpoint: entry.value.id, node: owner, ip: entry.value.ip }, `released endpoint of dead node ${owner}`);
+      }
+    }
+  }
+
+  /** Endpoint addresses this host claimed that no endpoint uses (a crash between the two steps). */
+  private async strayAddresses(report: { addressesReleased: string[] }): Promise<void> {
+    const { endpoints } = await this.store.listEndpoints();
+    const used = new Set(endpoints.map((e) => `${e.subnet} ${e.ip}`));
+    const subnets = new Set(this.local.networks().map((n) => n.record.subnet));
+    for (const subnet of subnets) {
+      for (const entry of await this.store.listAddressEntries(subnet)) {
+        const a = entry.value;
+        if (a.kind !== 'endpoint' || a.node !== this.node || used.has(`${subnet} ${a.ip}`) || this.young(a.claimedAt)) continue;
+        if (await this.store.releaseAddress(subnet, entry)) report.addressesReleased.push(`${a.ip} in ${subnet}`);
+      }
+    }
+  }
+
+  private async release(entry: Entry<EndpointRecord>): Promise<boolean> {
+    await this.dataplane.deleteVeth(entry.value.id);
+    this.local.removeEndpoint(entry.value.id);
+    return this.store.releaseEndpoint(entry);
+  }
+
+  private young(iso: string | undefined): boolean {
+    return iso !== undefined && Date.now() - Date.parse(iso) < this.graceMs;
+  }
+}

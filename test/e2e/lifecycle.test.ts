@@ -1,0 +1,142 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  containerIp, docker, dockerOk, E2E_NODE_TTL, etcdctl, fdbOf, inHost, lab, networkNames, pingInBackground,
+  pluginLog, resetLab, runBusybox, vniOfSubnet, waitFor,
+} from '../helpers/lab.js';
+
+/**
+ * Restarts, failures and drift (issue 3) on real engines. One network "life" with a container
+ * on each host is shared by the tests in this file; each test leaves it working.
+ */
+const SUBNET = '10.90.0.0/24';
+let vni = '';
+let ip1 = '';
+let ip2 = '';
+
+const endpointKeys = async () => (await etcdctl('get', '--prefix', '/ts-overlay/endpoints/', '--keys-only')).stdout.split('\n').filter(Boolean);
+const pingOnce = (host: number, from: string, to: string) => docker(host, 'exec', from, 'ping', '-c', '1', '-W', '1', to).then((r) => r.ok);
+
+beforeAll(async () => {
+  await resetLab();
+  await dockerOk(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', SUBNET, 'life');
+  await waitFor('life on host 2', async () => (await networkNames(2)).includes('life'));
+  await runBusybox(1, 'l1', '--net', 'life');
+  await runBusybox(2, 'l2', '--net', 'life');
+  ip1 = await containerIp(1, 'l1', 'life');
+  ip2 = await containerIp(2, 'l2', 'life');
+  vni = await vniOfSubnet(SUBNET);
+});
+
+describe('lifecycle', () => {
+  it('loses no packet while both plugins are killed with SIGKILL and started again', async () => {
+    const ping = pingInBackground(1, 'l1', ip2, 60); // 6 s at 10 packets a second
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const h of [1, 2]) {
+      expect((await lab('plugin-kill', String(h))).ok).toBe(true);
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await lab('plugin-start', String(h))).ok).toBe(true);
+    }
+    const { sent, received } = await ping;
+    expect(sent).toBe(60);
+    expect(received).toBe(60);
+    // After the restarts the state is what it was: both endpoints in etcd, both devices there.
+    expect(await endpointKeys()).toHaveLength(2);
+    for (const h of [1, 2]) expect((await inHost(h, 'ip', '-br', 'link', 'show', `tsvx-${vni}`)).ok).toBe(true);
+  });
+
+  it('shuts down cleanly on SIGTERM, keeping the data path', async () => {
+    expect((await lab('plugin-stop', '1')).ok).toBe(true);
+    expect(pluginLog(1)).toMatch(/shutting down; kernel state stays/);
+    expect(await pingOnce(2, 'l2', ip1)).toBe(true);
+    expect((await lab('plugin-start', '1')).ok).toBe(true);
+  });
+
+  it('releases what a container removed while the plugin was down had, and nothing else', async () => {
+    await runBusybox(1, 'gone', '--net', 'life');
+    const goneIp = await containerIp(1, 'gone', 'life');
+    expect(await endpointKeys()).toHaveLength(3);
+    await lab('plugin-kill', '1');
+    await docker(1, 'rm', '-f', 'gone'); // the engine cannot tell the plugin
+    await lab('plugin-start', '1');
+    await waitFor('the dead container\'s endpoint to be released', async () => (await endpointKeys()).length === 2, 30_000, 500);
+    const addresses = (await etcdctl('get', '--prefix', '/ts-overlay/addresses/', '--keys-only')).stdout;
+    expect(addresses).not.toContain(`/${goneIp}`);
+    expect((await inHost(1, 'ip', '-br', 'link')).stdout.match(/tsv-/g)).toHaveLength(1); // only l1's veth
+    expect(await pingOnce(1, 'l1', ip2)).toBe(true);
+  });
+
+  it('restores a VXLAN device, a bridge and FDB entries deleted by hand', async () => {
+    await inHost(1, 'ip', 'link', 'del', `tsvx-${vni}`);
+    await waitFor('the VXLAN device back', async () => (await inHost(1, 'ip', '-d', 'link', 'show', `tsvx-${vni}`)).stdout.includes(`vxlan id ${vni}`), 10_000, 100);
+    await waitFor('traffic back after the VXLAN device was deleted', () => pingOnce(1, 'l1', ip2), 10_000, 200);
+
+    await inHost(2, 'ip', 'link', 'del', `tsbr-${vni}`); // takes the VXLAN device's and veth's master away
+    await waitFor('traffic back after the bridge was deleted', () => pingOnce(2, 'l2', ip1), 10_000, 200);
+
+    const [entry] = (await fdbOf(1, vni)).filter((l) => !l.startsWith('00:00:00:00:00:00'));
+    const mac = entry!.split(' ')[0]!;
+    await inHost(1, 'bridge', 'fdb', 'del', mac, 'dev', `tsvx-${vni}`, 'dst', '198.18.0.12', 'self');
+    await waitFor('the FDB entry back', async () => (await fdbOf(1, vni)).some((l) => l.startsWith(mac)), 10_000, 100);
+    expect(pluginLog(1)).toMatch(/reconcile scheduled|reconciled/);
+  });
+
+  it('drops a host cut off from the underlay within its lease TTL + 2 s, and takes it back when it returns', async () => {
+    expect((await fdbOf(1, vni)).some((l) => l.includes('198.18.0.12'))).toBe(true);
+    await inHost(2, 'ip', 'link', 'set', 'eth0', 'down'); // host 2 loses the underlay: etcd and host 1
+    const cut = Date.now();
+    try {
+      await waitFor("host 2's entries gone from host 1", async () => !(await fdbOf(1, vni)).some((l) => l.includes('198.18.0.12')), (E2E_NODE_TTL + 2) * 1000, 100);
+      expect(Date.now() - cut).toBeLessThanOrEqual((E2E_NODE_TTL + 2) * 1000);
+      // A full TTL later its endpoint and address are released by host 1.
+      await waitFor("host 2's endpoint released", async () => (await endpointKeys()).length === 1, (E2E_NODE_TTL * 2 + 10) * 1000, 250);
+    } finally {
+      await inHost(2, 'ip', 'link', 'set', 'eth0', 'up');
+      await inHost(2, 'ip', 'route', 'replace', 'default', 'via', '198.18.0.2');
+    }
+    // Back: it registers again and announces its running container; traffic flows again.
+    await waitFor("host 2's endpoint announced again", async () => (await endpointKeys()).length === 2, 30_000, 250);
+    await waitFor('traffic across again', () => pingOnce(1, 'l1', ip2), 15_000, 250);
+    expect(pluginLog(2)).toMatch(/registered again after losing the lease/);
+  });
+
+  it('releases the endpoints of containers that did not survive an engine restart, and brings back those that did', async () => {
+    await dockerOk(2, 'run', '-d', '--name', 'keeper', '--restart', 'always', '--net', 'life', 'busybox', 'sh', '-c', 'while true; do sleep 3600; done');
+    await runBusybox(2, 'mortal', '--net', 'life');
+    expect(await endpointKeys()).toHaveLength(4);
+    expect((await lab('engine-restart', '2')).ok).toBe(true);
+    // l2 and mortal stay stopped (no restart policy): their endpoints and addresses go.
+    await waitFor('only keeper left on host 2', async () => (await endpointKeys()).length === 2, 40_000, 500);
+    const keeperIp = await waitFor('keeper running', async () => (await docker(2, 'inspect', '-f', '{{(index .NetworkSettings.Networks "life").IPAddress}}', 'keeper')).stdout || false, 20_000, 250);
+    await waitFor('keeper reachable from host 1', () => pingOnce(1, 'l1', keeperIp), 15_000, 250);
+    await dockerOk(2, 'rm', '-f', 'keeper', 'mortal', 'l2');
+    await runBusybox(2, 'l2', '--net', 'life');
+    ip2 = await containerIp(2, 'l2', 'life');
+    expect(await pingOnce(1, 'l1', ip2)).toBe(true);
+  });
+
+  it('keeps traffic flowing while etcd is down, refuses changes naming etcd, and resumes by itself', async () => {
+    const ping = pingInBackground(1, 'l1', ip2, 40);
+    expect((await lab('etcd-stop', '1')).ok).toBe(true);
+    try {
+      const started = Date.now();
+      const refused = await docker(1, 'run', '-d', '--name', 'during', '--net', 'life', 'busybox', 'sleep', '60');
+      expect(refused.ok).toBe(false);
+      expect(refused.stderr).toMatch(/etcd/);
+      expect(Date.now() - started).toBeLessThan(30_000); // bounded, no hang
+      await docker(1, 'rm', '-f', 'during');
+    } finally {
+      expect((await lab('etcd-start', '1')).ok).toBe(true);
+    }
+    const { sent, received } = await ping;
+    expect(received).toBe(sent);
+    // Back: a new network made now reaches host 2 (watches resumed), containers start again.
+    await waitFor('a network can be made again', async () => (await docker(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', 'after')).ok, 20_000, 500);
+    await waitFor('after on host 2', async () => (await networkNames(2)).includes('after'), 20_000, 200);
+    await waitFor('a container starts again', async () => (await docker(1, 'run', '-d', '--name', 'later', '--net', 'life', 'busybox', 'sleep', '600')).ok || (await docker(1, 'rm', '-f', 'later'), false), 20_000, 500);
+    expect(await pingOnce(2, 'l2', await containerIp(1, 'later', 'life'))).toBe(true);
+    // Nothing half-done is left: one address per endpoint.
+    const addresses = (await etcdctl('get', '--prefix', `/ts-overlay/addresses/${SUBNET.replace('/', '_')}/`, '--keys-only')).stdout.split('\n').filter(Boolean);
+    expect(addresses).toHaveLength((await endpointKeys()).length + 1); // + the gateway
+    await resetLab();
+  });
+});
