@@ -1,34 +1,43 @@
 #!/usr/bin/env node
+import { network, networkHelp } from './cli/network.js';
 import { serve, serveHelp } from './cli/serve.js';
+import { status, statusHelp } from './cli/status.js';
 import { VERSION } from './version.js';
+
+const commands: Record<string, { run: (argv: string[]) => Promise<number>; help: string; summary: string }> = {
+  serve: { run: serve, help: serveHelp, summary: 'run the plugin (network and IPAM driver) on this host' },
+  status: { run: status, help: statusHelp, summary: 'show nodes, networks, endpoints and drift' },
+  network: { run: network, help: networkHelp, summary: 'network rm NAME: remove a network from every host' },
+};
 
 const usage = `Usage: ts-overlay <command> [flags]
 
 Commands:
-  serve     run the plugin (network and IPAM driver) on this host
+${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`).join('\n')}
 
 Run "ts-overlay <command> --help" for a command's flags.
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === '--version' || command === 'version') {
+  const [name, ...rest] = argv;
+  if (name === '--version' || name === 'version') {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  if (!command || command === '--help' || command === '-h' || command === 'help') {
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage);
-    return command ? 0 : 2;
+    return name ? 0 : 2;
   }
-  if (command === 'serve') {
-    if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(serveHelp);
-      return 0;
-    }
-    return serve(rest);
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`ts-overlay: unknown command "${name}"\n\n${usage}`);
+    return 2;
   }
-  process.stderr.write(`ts-overlay: unknown command "${command}"\n\n${usage}`);
-  return 2;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(command.help);
+    return 0;
+  }
+  return command.run(rest);
 }
 
 main(process.argv.slice(2)).then(

@@ -1,3 +1,4 @@
+import { KeyedQueue } from '../lib/keyed-queue.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 
 /** A cluster network as it exists on this host: the engine's ID for it, and its devices. */
@@ -15,8 +16,23 @@ export class LocalState {
   private readonly byEngineId = new Map<string, LocalNetwork>();
   private readonly endpointsById = new Map<string, EndpointRecord>();
 
+  /**
+   * Every change to a network's devices happens under its VNI's lock, whether a request or
+   * the reconciler makes it, and the reconciler looks again once it holds the lock: otherwise
+   * it could remove, as stray, devices that a CreateNetwork is making right now.
+   */
+  readonly deviceLocks = new KeyedQueue();
+
   /** MTU of a network that does not set one: the underlay's minus VXLAN's overhead. */
   constructor(readonly defaultMtu: number) {}
+
+  withDevices<T>(vni: number, task: () => Promise<T>): Promise<T> {
+    return this.deviceLocks.run(`vni:${vni}`, task);
+  }
+
+  hasVni(vni: number): boolean {
+    return this.networks().some((n) => n.record.vni === vni);
+  }
 
   addNetwork(n: LocalNetwork): void {
     this.byEngineId.set(n.engineId, n);

@@ -90,18 +90,20 @@ export class NetworkDriver {
 
     const localNetwork: LocalNetwork = { engineId: input.networkId, record, mtu };
     try {
-      await this.dataplane.ensureNetwork({ vni: record.vni, mtu });
-      await this.store.putCopy({ network: record.id, node: this.settings.node, engineNetworkId: input.networkId });
+      await this.local.withDevices(record.vni, async () => {
+        await this.dataplane.ensureNetwork({ vni: record.vni, mtu });
+        await this.store.putCopy({ network: record.id, node: this.settings.node, engineNetworkId: input.networkId });
+        this.local.addNetwork(localNetwork);
+      });
     } catch (err) {
       // Leave nothing half-made: no devices, and no cluster record this host just wrote.
-      await this.dataplane.deleteNetwork(record.vni).catch((e) => this.log.error({ err: e }, 'rollback of devices failed'));
+      await this.local.withDevices(record.vni, () => this.dataplane.deleteNetwork(record.vni)).catch((e) => this.log.error({ err: e }, 'rollback of devices failed'));
       if (created) {
         const entry = await this.store.getNetwork(record.id).catch(() => undefined);
         if (entry) await this.store.deleteNetwork(entry).catch((e) => this.log.error({ err: e }, 'rollback of network record failed'));
       }
       throw err;
     }
-    this.local.addNetwork(localNetwork);
     this.onNetworkReady(localNetwork);
     this.log.info({ network: record.id, vni: record.vni, subnet: record.subnet, copy: !created }, 'network ready');
   }
@@ -151,16 +153,18 @@ export class NetworkDriver {
     return this.queue.run(networkId, async () => {
       const local = this.local.network(networkId);
       if (!local) return; // unknown or already deleted: deleting twice is fine
-      await this.dataplane.deleteNetwork(local.record.vni);
-      await this.store.deleteCopy(this.settings.node, networkId);
-      this.local.removeNetwork(networkId);
+      await this.local.withDevices(local.record.vni, async () => {
+        await this.dataplane.deleteNetwork(local.record.vni);
+        await this.store.deleteCopy(this.settings.node, networkId);
+        this.local.removeNetwork(networkId);
+      });
 
       const entry = await this.store.getNetwork(local.record.id);
       if (!entry) return; // removed in the cluster already: this was our copy going away
       const { endpoints } = await this.store.listEndpoints(local.record.id);
       const elsewhere = [...new Set(endpoints.filter((e) => e.node !== this.settings.node).map((e) => e.node))];
       if (elsewhere.length > 0) {
-        this.log.warn({ network: local.record.name ?? local.record.id, hosts: elsewhere }, `network ${local.record.name ?? local.record.id} still has endpoints on ${elsewhere.join(', ')}; it stays in the cluster and will be restored on this host`);
+        this.log.warn({ network: local.record.name ?? local.record.id, hosts: elsewhere }, `${stillInUse(local.record.name ?? local.record.id, elsewhere)}; it stays in the cluster and will be restored on this host`);
         return;
       }
       if (await this.store.deleteNetwork(entry)) this.log.info({ network: local.record.id }, 'network removed from the cluster');
@@ -260,4 +264,9 @@ export class NetworkDriver {
     }
     return undefined;
   }
+}
+
+/** Why a network cannot leave the cluster; the same words in the log and from the CLI. */
+export function stillInUse(network: string, hosts: readonly string[]): string {
+  return `network ${network} still has endpoints on ${hosts.join(', ')}`;
 }

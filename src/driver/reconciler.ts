@@ -88,28 +88,37 @@ export class Reconciler {
       const entry = await this.store.getNetwork(copy.network);
       if (!entry) {
         const stale = this.local.network(copy.engineNetworkId);
-        if (stale) await this.dataplane.deleteNetwork(stale.record.vni);
-        this.local.removeNetwork(copy.engineNetworkId);
-        await this.store.deleteCopy(this.node, copy.engineNetworkId);
+        const drop = async () => {
+          if (stale) await this.dataplane.deleteNetwork(stale.record.vni);
+          this.local.removeNetwork(copy.engineNetworkId);
+          await this.store.deleteCopy(this.node, copy.engineNetworkId);
+        };
+        await (stale ? this.local.withDevices(stale.record.vni, drop) : drop());
         continue;
       }
-      const known = this.local.network(copy.engineNetworkId);
-      const mtu = known?.mtu ?? entry.value.mtu ?? this.local.defaultMtu;
-      await this.dataplane.ensureNetwork({ vni: entry.value.vni, mtu });
-      this.local.addNetwork({ engineId: copy.engineNetworkId, record: entry.value, mtu });
-      report.networksEnsured++;
+      await this.local.withDevices(entry.value.vni, async () => {
+        // Looked at again under the lock: a DeleteNetwork may have finished meanwhile.
+        const stillThere = (await this.store.listCopies(this.node)).some((c) => c.engineNetworkId === copy.engineNetworkId);
+        if (!stillThere) return;
+        const known = this.local.network(copy.engineNetworkId);
+        const mtu = known?.mtu ?? entry.value.mtu ?? this.local.defaultMtu;
+        await this.dataplane.ensureNetwork({ vni: entry.value.vni, mtu });
+        this.local.addNetwork({ engineId: copy.engineNetworkId, record: entry.value, mtu });
+        report.networksEnsured++;
+      });
     }
   }
 
   /** Devices of ours that belong to nothing go; veths that lost their bridge get it back. */
   private async devices(report: { devicesRemoved: string[]; vethsReattached: number }, attached: ReadonlyMap<string, unknown> | undefined): Promise<void> {
     const own = await this.dataplane.ownDevices();
-    const vnis = new Set(this.local.networks().map((n) => n.record.vni));
     for (const vni of new Set([...own.bridges, ...own.vxlans])) {
-      if (!vnis.has(vni)) {
+      if (this.local.hasVni(vni)) continue;
+      await this.local.withDevices(vni, async () => {
+        if (this.local.hasVni(vni)) return; // a CreateNetwork made it ours meanwhile
         await this.dataplane.deleteNetwork(vni);
         report.devicesRemoved.push(`tsbr-${vni}/tsvx-${vni}`);
-      }
+      });
     }
     const expected = new Map(this.local.endpoints().map((e) => [hostVethName(e.id), e]));
     for (const [name, master] of own.hostVeths) {

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   containerIp, docker, dockerOk, E2E_NODE_TTL, etcdctl, fdbOf, inHost, lab, networkNames, pingInBackground,
-  pluginLog, resetLab, runBusybox, vniOfSubnet, waitFor,
+  pluginLog, REPO, resetLab, runBusybox, vniOfSubnet, waitFor,
 } from '../helpers/lab.js';
 
 /**
@@ -13,6 +13,8 @@ let vni = '';
 let ip1 = '';
 let ip2 = '';
 
+/** The plugin's own CLI, run as an operator would on host N. */
+const cliOnHost = (host: number, ...args: string[]) => inHost(host, 'node', `${REPO}/dist/main.js`, ...args, '--etcd', 'http://198.18.0.2:2379', '--node-name', `h${host}`);
 const endpointKeys = async () => (await etcdctl('get', '--prefix', '/ts-overlay/endpoints/', '--keys-only')).stdout.split('\n').filter(Boolean);
 const pingOnce = (host: number, from: string, to: string) => docker(host, 'exec', from, 'ping', '-c', '1', '-W', '1', to).then((r) => r.ok);
 
@@ -112,6 +114,42 @@ describe('lifecycle', () => {
     await runBusybox(2, 'l2', '--net', 'life');
     ip2 = await containerIp(2, 'l2', 'life');
     expect(await pingOnce(1, 'l1', ip2)).toBe(true);
+  });
+
+  it('shows the cluster and the drift of this host with `ts-overlay status`', async () => {
+    const status = async () => JSON.parse((await cliOnHost(1, 'status', '--json')).stdout);
+    const s = await status();
+    expect(s.nodes.map((n: { name: string; alive: boolean }) => `${n.name}:${n.alive}`)).toEqual(['h1:true', 'h2:true']);
+    expect(s.networks).toContainEqual(expect.objectContaining({ name: 'life', subnet: SUBNET, vni: Number(vni), hosts: ['h1', 'h2'], endpoints: 2 }));
+    expect(s.drift).toEqual([]);
+    expect((await cliOnHost(1, 'status')).stdout).toMatch(/NETWORKS[\s\S]*life\s+10\.90\.0\.0\/24[\s\S]*DRIFT on h1: none/);
+
+    await lab('plugin-stop', '1'); // nobody repairs while we look
+    try {
+      await inHost(1, 'ip', 'link', 'del', `tsvx-${vni}`);
+      expect((await status()).drift).toContain(`life (VNI ${vni}): VXLAN device tsvx-${vni} missing`);
+    } finally {
+      await lab('plugin-start', '1');
+    }
+    await waitFor('drift repaired', async () => (await status()).drift.length === 0, 10_000, 250);
+  });
+
+  it('refuses `ts-overlay network rm` while a host has endpoints, naming the hosts, then removes the network everywhere', async () => {
+    const refused = await cliOnHost(1, 'network', 'rm', 'life');
+    expect(refused.ok).toBe(false);
+    expect(refused.stderr).toMatch(/network life still has endpoints on h1, h2/);
+    expect(await networkNames(2)).toContain('life');
+    await dockerOk(1, 'rm', '-f', 'l1');
+    await dockerOk(2, 'rm', '-f', 'l2');
+    expect((await cliOnHost(1, 'network', 'rm', 'life')).ok).toBe(true);
+    await waitFor('life gone from both hosts', async () => !(await networkNames(1)).includes('life') && !(await networkNames(2)).includes('life'), 10_000, 200);
+    // Back to the shared starting point for the next test.
+    await dockerOk(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', SUBNET, 'life');
+    await waitFor('life on host 2', async () => (await networkNames(2)).includes('life'));
+    await runBusybox(1, 'l1', '--net', 'life');
+    await runBusybox(2, 'l2', '--net', 'life');
+    ip1 = await containerIp(1, 'l1', 'life');
+    ip2 = await containerIp(2, 'l2', 'life');
   });
 
   it('keeps traffic flowing while etcd is down, refuses changes naming etcd, and resumes by itself', async () => {
