@@ -1,11 +1,11 @@
-import { lab } from '../helpers/lab.js';
+import { E2E_ETCD_MEMBERS, lab } from '../helpers/lab.js';
 
 /**
- * Brings up the e2e lab (2 hosts, each a real dockerd and a ts-overlay, one etcd) once for
+ * Brings up the e2e lab (2 hosts, each a real dockerd and a ts-overlay; a 3-member etcd) once for
  * the suite, and tears it down after. `lab up` removes leftovers of a killed earlier run first.
  */
 export default async function setup() {
-  const up = await lab('up', '--hosts', '2');
+  const up = await lab('up', '--hosts', '2', '--etcd', String(E2E_ETCD_MEMBERS));
   if (!up.ok) {
     await lab('down');
     throw new Error(`lab up failed:\n${up.stdout}\n${up.stderr}`);

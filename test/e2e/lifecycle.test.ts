@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  containerIp, docker, dockerOk, E2E_NODE_TTL, etcdctl, fdbOf, inHost, lab, networkNames, pingInBackground,
+  containerIp, docker, dockerOk, E2E_ETCD_MEMBERS, E2E_NODE_TTL, ETCD_ENDPOINTS, etcdctl, fdbOf, inHost, lab, networkNames, pingInBackground,
   pluginLog, REPO, resetLab, runBusybox, vniOfSubnet, waitFor,
 } from '../helpers/lab.js';
 
@@ -14,7 +14,7 @@ let ip1 = '';
 let ip2 = '';
 
 /** The plugin's own CLI, run as an operator would on host N. */
-const cliOnHost = (host: number, ...args: string[]) => inHost(host, 'node', `${REPO}/dist/main.js`, ...args, '--etcd', 'http://198.18.0.2:2379', '--node-name', `h${host}`);
+const cliOnHost = (host: number, ...args: string[]) => inHost(host, 'node', `${REPO}/dist/main.js`, ...args, '--etcd', ETCD_ENDPOINTS, '--node-name', `h${host}`);
 const endpointKeys = async () => (await etcdctl('get', '--prefix', '/ts-overlay/endpoints/', '--keys-only')).stdout.split('\n').filter(Boolean);
 const pingOnce = (host: number, from: string, to: string) => docker(host, 'exec', from, 'ping', '-c', '1', '-W', '1', to).then((r) => r.ok);
 
@@ -152,9 +152,27 @@ describe('lifecycle', () => {
     ip2 = await containerIp(2, 'l2', 'life');
   });
 
+  it('keeps working with one of three etcd members stopped', async () => {
+    expect((await lab('etcd-stop', '1')).ok).toBe(true);
+    try {
+      await dockerOk(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', '10.91.0.0/24', 'failover');
+      await waitFor('failover on host 2', async () => (await networkNames(2)).includes('failover'), 10_000, 200);
+      await runBusybox(1, 'f1', '--net', 'failover');
+      await runBusybox(2, 'f2', '--net', 'failover');
+      expect(await dockerOk(2, 'exec', 'f2', 'ping', '-c', '2', '-W', '2', await containerIp(1, 'f1', 'failover'))).toMatch(/2 packets received/);
+      expect(await pingOnce(1, 'l1', ip2)).toBe(true);
+      await dockerOk(1, 'rm', '-f', 'f1');
+      await dockerOk(2, 'rm', '-f', 'f2');
+      await dockerOk(2, 'network', 'rm', 'failover');
+      await waitFor('failover gone from host 1', async () => !(await networkNames(1)).includes('failover'), 10_000, 200);
+    } finally {
+      expect((await lab('etcd-start', '1')).ok).toBe(true);
+    }
+  });
+
   it('keeps traffic flowing while etcd is down, refuses changes naming etcd, and resumes by itself', async () => {
     const ping = pingInBackground(1, 'l1', ip2, 40);
-    expect((await lab('etcd-stop', '1')).ok).toBe(true);
+    for (let m = 1; m <= E2E_ETCD_MEMBERS; m++) expect((await lab('etcd-stop', String(m))).ok).toBe(true);
     try {
       const started = Date.now();
       const refused = await docker(1, 'run', '-d', '--name', 'during', '--net', 'life', 'busybox', 'sleep', '60');
@@ -163,7 +181,7 @@ describe('lifecycle', () => {
       expect(Date.now() - started).toBeLessThan(30_000); // bounded, no hang
       await docker(1, 'rm', '-f', 'during');
     } finally {
-      expect((await lab('etcd-start', '1')).ok).toBe(true);
+      for (let m = 1; m <= E2E_ETCD_MEMBERS; m++) expect((await lab('etcd-start', String(m))).ok).toBe(true);
     }
     const { sent, received } = await ping;
     expect(received).toBe(sent);

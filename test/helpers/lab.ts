@@ -16,6 +16,8 @@ export const LAB_STATE = `/var/lib/ts-overlay-lab/${E2E_LAB}`;
  * tests wait seconds, not half-minutes; the defaults (15 s, 30 s) behave the same, slower.
  */
 export const E2E_NODE_TTL = 6;
+/** Three etcd members: one can be stopped (failover) or all (outage). */
+export const E2E_ETCD_MEMBERS = 3;
 export const E2E_RECONCILE_INTERVAL = 5;
 const env = () => ({
   ...process.env,
@@ -54,9 +56,10 @@ export async function dockerOk(host: number, ...args: string[]): Promise<string>
 /** A command in host N's network namespace (what the plugin sees). */
 export const inHost = (host: number, cmd: string, ...args: string[]) => exec('ip', ['netns', 'exec', `${E2E_LAB}-h${host}`, cmd, ...args]);
 
-/** etcdctl against the lab's etcd, from the underlay namespace. */
+/** etcdctl against the lab's etcd members, from the underlay namespace. */
+export const ETCD_ENDPOINTS = 'http://198.18.0.2:2379,http://198.18.0.3:2379,http://198.18.0.4:2379';
 export const etcdctl = (...args: string[]) =>
-  exec('ip', ['netns', 'exec', `${E2E_LAB}-ul`, 'env', 'ETCDCTL_API=3', 'etcdctl', '--endpoints', 'http://198.18.0.2:2379', ...args]);
+  exec('ip', ['netns', 'exec', `${E2E_LAB}-ul`, 'env', 'ETCDCTL_API=3', 'etcdctl', '--endpoints', ETCD_ENDPOINTS, ...args]);
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
