@@ -18,8 +18,8 @@ const cliOnHost = (host: number, ...args: string[]) => inHost(host, 'node', `${R
 const endpointKeys = async () => (await etcdctl('get', '--prefix', '/ts-overlay/endpoints/', '--keys-only')).stdout.split('\n').filter(Boolean);
 const pingOnce = (host: number, from: string, to: string) => docker(host, 'exec', from, 'ping', '-c', '1', '-W', '1', to).then((r) => r.ok);
 
-beforeAll(async () => {
-  await resetLab();
+/** The shared starting point: network "life" with container l1 on host 1 and l2 on host 2. */
+async function createLife(): Promise<void> {
   await dockerOk(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', SUBNET, 'life');
   await waitFor('life on host 2', async () => (await networkNames(2)).includes('life'));
   await runBusybox(1, 'l1', '--net', 'life');
@@ -27,6 +27,11 @@ beforeAll(async () => {
   ip1 = await containerIp(1, 'l1', 'life');
   ip2 = await containerIp(2, 'l2', 'life');
   vni = await vniOfSubnet(SUBNET);
+}
+
+beforeAll(async () => {
+  await resetLab();
+  await createLife();
 });
 
 describe('lifecycle', () => {
@@ -143,13 +148,7 @@ describe('lifecycle', () => {
     await dockerOk(2, 'rm', '-f', 'l2');
     expect((await cliOnHost(1, 'network', 'rm', 'life')).ok).toBe(true);
     await waitFor('life gone from both hosts', async () => !(await networkNames(1)).includes('life') && !(await networkNames(2)).includes('life'), 10_000, 200);
-    // Back to the shared starting point for the next test.
-    await dockerOk(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', SUBNET, 'life');
-    await waitFor('life on host 2', async () => (await networkNames(2)).includes('life'));
-    await runBusybox(1, 'l1', '--net', 'life');
-    await runBusybox(2, 'l2', '--net', 'life');
-    ip1 = await containerIp(1, 'l1', 'life');
-    ip2 = await containerIp(2, 'l2', 'life');
+    await createLife(); // back to the shared starting point for the next test
   });
 
   it('keeps working with one of three etcd members stopped', async () => {
