@@ -1,4 +1,3 @@
-import { basename } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/config.js';
 import { Dataplane } from './dataplane/dataplane.js';
@@ -38,7 +37,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const run = new Runner();
   const vtep = config.advertiseAddr ?? (await defaultRouteAddress(run));
   const defaultMtu = (await underlayMtu(run, vtep)) - VXLAN_OVERHEAD;
-  const driverName = basename(config.socket, '.sock');
+  const driverName = config.driverName;
   log.info({ node: config.nodeName, vtep, defaultMtu, driverName, etcd: config.etcd }, 'starting');
 
   const kv = new EtcdKv({ endpoints: config.etcd, prefix: '/ts-overlay/', callTimeoutMs: ETCD_CALL_TIMEOUT_MS }, log.child({ component: 'etcd' }));

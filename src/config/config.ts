@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseCidr, parseIPv4, type Cidr } from '../ipam/cidr.js';
 
@@ -14,6 +15,8 @@ export interface Config {
   readonly vniRange: { readonly min: number; readonly max: number };
   readonly vxlanPort: number;
   readonly dockerHost: string;
+  /** The name engines know this driver by (what `docker network ls` shows under DRIVER). */
+  readonly driverName: string;
   readonly logLevel: string;
   /** Seconds a node's lease lives without renewal: how long a dead host lingers. */
   readonly nodeTtl: number;
@@ -32,6 +35,7 @@ export const SERVE_FLAGS = {
   'vni-range': { help: 'VXLAN network identifiers to allocate from (MIN-MAX)', default: '4096-16777215' },
   'vxlan-port': { help: 'UDP port of VXLAN traffic on the underlay', default: '4789' },
   'docker-host': { help: "the local engine's API", default: 'unix:///var/run/docker.sock' },
+  'driver-name': { help: "the driver's name in the engine (default: the socket's name without .sock; a managed plugin's is NAME:TAG)", default: '' },
   'log-level': { help: 'pino level: fatal, error, warn, info, debug, trace', default: 'info' },
   'node-ttl': { help: "seconds before a silent node counts as dead: its peers are dropped and its endpoints released", default: '15' },
   'reconcile-interval': { help: 'seconds between full reconciles of kernel, engine and etcd', default: '30' },
@@ -98,6 +102,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     vniRange: Object.freeze({ min: vniMin, max: vniMax }),
     vxlanPort: integer('vxlan-port', raw('vxlan-port'), 1, 65535),
     dockerHost,
+    driverName: raw('driver-name') || basename(raw('socket'), '.sock'),
     logLevel,
     nodeTtl: integer('node-ttl', raw('node-ttl'), 2, 3600),
     reconcileInterval: integer('reconcile-interval', raw('reconcile-interval'), 1, 86400),
