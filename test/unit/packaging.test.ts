@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SERVE_FLAGS, envName } from '../../src/config/config.js';
 
@@ -15,7 +16,7 @@ describe('packaging', () => {
   });
 
   it('has shell scripts that bash parses', () => {
-    for (const script of ['scripts/lab', 'scripts/test', 'scripts/install-deps', 'scripts/provision-vm', '.ci/run']) {
+    for (const script of ['scripts/lab', 'scripts/test', 'scripts/install-deps', 'scripts/install-service', 'scripts/provision-vm', '.ci/run']) {
       execFileSync('bash', ['-n', resolve(repo, script)]);
     }
   });
@@ -27,6 +28,32 @@ describe('packaging', () => {
     for (const flag of Object.keys(SERVE_FLAGS)) {
       if (flag === 'docker-host') continue; // the engine socket is mounted at its default path
       expect(env, flag).toContain(envName(flag));
+    }
+  });
+
+  it('has a systemd unit that systemd-analyze accepts', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tso-unit-'));
+    const unit = join(dir, 'ts-overlay.service');
+    writeFileSync(unit, readFileSync(resolve(repo, 'scripts/ts-overlay.service'), 'utf8').replaceAll('@REPO@', repo));
+    try {
+      execFileSync('systemd-analyze', ['verify', unit], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes the service settings file from serve flags, and refuses unknown flags and quotes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tso-env-'));
+    const envFile = join(dir, 'ts-overlay.env');
+    const install = (...args: string[]) => execFileSync('bash', [resolve(repo, 'scripts/install-service'), '--no-systemd', '--no-deps', '--env-file', envFile, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      install('etcd=http://192.0.2.10:2379,http://192.0.2.11:2379', 'advertise-addr=192.0.2.10', 'node-name=docker-node1');
+      expect(readFileSync(envFile, 'utf8')).toBe('TS_OVERLAY_ETCD="http://192.0.2.10:2379,http://192.0.2.11:2379"\nTS_OVERLAY_ADVERTISE_ADDR="192.0.2.10"\nTS_OVERLAY_NODE_NAME="docker-node1"\n');
+      expect(statSync(envFile).mode & 0o777).toBe(0o600);
+      expect(() => install('etcdd=x')).toThrow(/unknown flag 'etcdd'/);
+      expect(() => install('node-name=a"b')).toThrow(/quotes/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
