@@ -16,7 +16,7 @@ describe('packaging', () => {
   });
 
   it('has shell scripts that bash parses', () => {
-    for (const script of ['scripts/lab', 'scripts/test', 'scripts/install-deps', 'scripts/install-service', 'scripts/provision-vm', '.ci/run']) {
+    for (const script of ['scripts/lab', 'scripts/test', 'scripts/install-deps', 'scripts/install-service', 'scripts/plugin-build', 'scripts/provision-vm', 'bench/run', '.ci/run']) {
       execFileSync('bash', ['-n', resolve(repo, script)]);
     }
   });
