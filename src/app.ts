@@ -11,8 +11,12 @@ import { PeerSync } from './driver/peer-sync.js';
 import { Reconciler } from './driver/reconciler.js';
 import { KernelMonitor } from './dataplane/monitor.js';
 import { Propagation } from './driver/propagation.js';
+import { AddressBook } from './ipam/address-book.js';
 import { IpamService } from './ipam/ipam-service.js';
+import { feedAddressBook } from './driver/address-feed.js';
 import type { Logger } from './lib/logger.js';
+import { PluginMetrics } from './metrics/plugin-metrics.js';
+import { serveMetrics, unixSocketProblem } from './metrics/serve-metrics.js';
 import { apiRoutes } from './protocol/routes.js';
 import { buildServer, listenOnSocket } from './protocol/server.js';
 import { ClusterStore } from './store/cluster-store.js';
@@ -40,7 +44,9 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const driverName = config.driverName;
   log.info({ node: config.nodeName, vtep, defaultMtu, driverName, etcd: config.etcd }, 'starting');
 
-  const kv = new EtcdKv({ endpoints: config.etcd, prefix: '/ts-overlay/', callTimeoutMs: ETCD_CALL_TIMEOUT_MS }, log.child({ component: 'etcd' }));
+  // Its own registry: counts from the first etcd call on, whether or not --metrics-addr serves them.
+  const metrics = new PluginMetrics({ processMetrics: true, version: VERSION });
+  const kv = new EtcdKv({ endpoints: config.etcd, prefix: '/ts-overlay/', callTimeoutMs: ETCD_CALL_TIMEOUT_MS, metrics }, log.child({ component: 'etcd' }));
   const store = new ClusterStore(kv, log.child({ component: 'store' }));
   const engine = new EngineClient(config.dockerHost);
   const dataplane = new Dataplane(run, { vtep, port: config.vxlanPort });
@@ -64,15 +70,17 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   );
   await membership.start();
 
-  const ipam = new IpamService(store, { node: config.nodeName, defaultPool: config.defaultPool, poolSize: config.poolSize }, log.child({ component: 'ipam' }));
-  peers = new PeerSync(config.nodeName, store, dataplane, local, (node) => membership.isAlive(node), log.child({ component: 'peers' }));
+  const addressBook = new AddressBook();
+  const addressFeed = await feedAddressBook(store, addressBook, log.child({ component: 'addresses' }));
+  const ipam = new IpamService(store, { node: config.nodeName, defaultPool: config.defaultPool, poolSize: config.poolSize }, log.child({ component: 'ipam' }), addressBook);
+  peers = new PeerSync(config.nodeName, store, dataplane, local, (node) => membership.isAlive(node), log.child({ component: 'peers' }), metrics);
   const driver = new NetworkDriver(
     { node: config.nodeName, vtep, vniRange: config.vniRange, defaultMtu },
     store, ipam, dataplane, local,
-    (n) => peers?.markDirty(n.record.id),
+    (n) => peers?.markDirty(n.record.id, true),
     log.child({ component: 'driver' }),
   );
-  reconciler = new Reconciler(config.nodeName, vtep, store, dataplane, local, engine, peers, membership, log.child({ component: 'reconcile' }));
+  reconciler = new Reconciler(config.nodeName, vtep, store, dataplane, local, engine, peers, membership, log.child({ component: 'reconcile' }), metrics);
 
   // What this host had, from etcd, brought in line with the kernel before the engine can call.
   for (const e of (await store.listEndpoints()).endpoints) if (e.node === config.nodeName) local.addEndpoint(e);
@@ -82,9 +90,19 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const http = buildServer(
     apiRoutes({ driver, ipam, clusterSubnet: async (id) => (await store.getNetwork(id))?.value.subnet }),
     log,
+    metrics,
   );
   await listenOnSocket(http, config.socket);
   log.info({ socket: config.socket }, 'serving the plugin API');
+
+  metrics.observeHost(() => ({ endpoints: local.endpoints().length, networks: local.networks().length, nodesAlive: membership.nodes().length }));
+  const metricsListener = config.metricsAddr && (await serveMetrics(config.metricsAddr, metrics, {
+    socketProblem: () => unixSocketProblem(http.server, config.socket),
+    // Answered, and still listing this node: its lease is alive, other hosts send it traffic.
+    probeEtcd: async () => ((await store.listNodes()).some((n) => n.name === config.nodeName)
+      ? undefined
+      : `node ${config.nodeName} has no record in etcd (its lease expired): other hosts treat it as dead until it registers again`),
+  }, log.child({ component: 'metrics' })));
 
   const propagation = new Propagation(driverName, engine, store, log.child({ component: 'propagation' }), () => reconciler?.schedule('engine (re)connected'));
   await propagation.start();
@@ -97,9 +115,11 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     async stop() {
       clearInterval(periodic);
       monitor.stop();
+      if (metricsListener) await metricsListener.close();
       await http.close();
       await propagation.stop();
       await peers?.stop();
+      await addressFeed.close();
       await membership.stop();
       kv.close();
     },

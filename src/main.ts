@@ -1,13 +1,17 @@
 #!/usr/bin/env node
+import { doctor, doctorHelp } from './cli/doctor.js';
 import { network, networkHelp } from './cli/network.js';
 import { serve, serveHelp } from './cli/serve.js';
 import { status, statusHelp } from './cli/status.js';
+import { topology, topologyHelp } from './cli/topology.js';
 import { VERSION } from './version.js';
 
 const commands: Record<string, { run: (argv: string[]) => Promise<number>; help: string; summary: string }> = {
   serve: { run: serve, help: serveHelp, summary: 'run the plugin (network and IPAM driver) on this host' },
   status: { run: status, help: statusHelp, summary: 'show nodes, networks, endpoints and drift' },
   network: { run: network, help: networkHelp, summary: 'network rm NAME: remove a network from every host' },
+  doctor: { run: doctor, help: doctorHelp, summary: 'check this host: kernel, MTU, routes, port, etcd, clock, plugin' },
+  topology: { run: topology, help: topologyHelp, summary: 'draw nodes, networks and endpoints (--format text|dot|svg)' },
 };
 
 const usage = `Usage: ts-overlay <command> [flags]

@@ -22,6 +22,8 @@ export interface Config {
   readonly nodeTtl: number;
   /** Seconds between full reconciles (drift is also caught at once by netlink events). */
   readonly reconcileInterval: number;
+  /** Where /metrics and /healthz are served over HTTP; undefined: not at all. */
+  readonly metricsAddr: { readonly host: string; readonly port: number } | undefined;
 }
 
 /** Flag name -> help text and default. Every flag can also come from TS_OVERLAY_<FLAG>. */
@@ -39,6 +41,7 @@ export const SERVE_FLAGS = {
   'log-level': { help: 'pino level: fatal, error, warn, info, debug, trace', default: 'info' },
   'node-ttl': { help: "seconds before a silent node counts as dead: its peers are dropped and its endpoints released", default: '15' },
   'reconcile-interval': { help: 'seconds between full reconciles of kernel, engine and etcd', default: '30' },
+  'metrics-addr': { help: 'HOST:PORT serving Prometheus /metrics and /healthz, e.g. 127.0.0.1:9477 (default: off)', default: '' },
 } as const;
 
 export type ServeFlag = keyof typeof SERVE_FLAGS;
@@ -106,7 +109,15 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     logLevel,
     nodeTtl: integer('node-ttl', raw('node-ttl'), 2, 3600),
     reconcileInterval: integer('reconcile-interval', raw('reconcile-interval'), 1, 86400),
+    metricsAddr: raw('metrics-addr') ? hostPort('metrics-addr', raw('metrics-addr')) : undefined,
   });
+}
+
+/** "127.0.0.1:9477", "localhost:9477", "[::1]:9477", ":9477" (every address). */
+function hostPort(flag: string, text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]*)):(\d+)$/.exec(text);
+  if (!m) throw new ConfigError(`--${flag}: "${text}" is not HOST:PORT (for example 127.0.0.1:9477)`);
+  return Object.freeze({ host: m[1] ?? (m[2] || '0.0.0.0'), port: integer(flag, m[3]!, 1, 65535) });
 }
 
 function integer(flag: string, text: string, min: number, max: number): number {

@@ -3,6 +3,7 @@ import { Firewall } from './firewall.js';
 import { bridgeName, containerVethName, hostVethName, vniOfDevice, vxlanName } from './names.js';
 import { BROADCAST_MAC, diffPeers, type PeerState } from './peers.js';
 import type { Runner } from './runner.js';
+import { VethBatcher } from './veth-batcher.js';
 
 export interface NetworkDevices {
   readonly vni: number;
@@ -19,6 +20,7 @@ export interface VethSpec {
 interface LinkJson {
   ifname: string;
   mtu: number;
+  address?: string;
   master?: string;
   operstate?: string;
   flags?: string[];
@@ -33,12 +35,14 @@ interface NeighJson { dst: string; lladdr?: string; state?: string[] }
  */
 export class Dataplane {
   private readonly firewall: Firewall;
+  private readonly veths: VethBatcher;
 
   constructor(
     private readonly run: Runner,
     private readonly underlay: { readonly vtep: string; readonly port: number },
   ) {
     this.firewall = new Firewall(run);
+    this.veths = new VethBatcher(run);
   }
 
   /** A bridge and a VXLAN device enslaved to it, both up, and the forward rule. */
@@ -88,16 +92,14 @@ export class Dataplane {
       `link add ${host} mtu ${spec.mtu} type veth peer name ${peer} mtu ${spec.mtu} address ${spec.mac}`,
       `link set ${host} master ${bridgeName(spec.vni)} up`,
     ];
-    // Hot path of every container start: one process in the usual case. Only when a pair
-    // from an earlier, interrupted try is in the way do we look and start over.
-    try {
-      await this.run.batchStrict('ip', create);
-    } catch (err) {
-      await this.deleteVeth(spec.endpointId);
-      await this.run.batchStrict('ip', create).catch((again: unknown) => {
-        throw internal(`could not create veth ${host}: ${errorMessage(again)}`, err);
-      });
-    }
+    // Hot path of every container start: shared with concurrent Joins in one `ip` process.
+    // Only when that fails (a pair from an earlier, interrupted try in the way) do we clean up
+    // and try alone, where a failure has a message.
+    if (await this.veths.submit(create)) return peer;
+    await this.deleteVeth(spec.endpointId);
+    await this.run.batchStrict('ip', create).catch((err: unknown) => {
+      throw internal(`could not create veth ${host}: ${errorMessage(err)}`, err);
+    });
     return peer;
   }
 
@@ -132,9 +134,13 @@ export class Dataplane {
     return { unicast, flood, neighbours };
   }
 
-  /** Brings the device's peers to `desired`; returns how many entries changed. */
-  async applyPeers(vni: number, desired: PeerState): Promise<number> {
-    const actual = await this.readPeers(vni);
+  /**
+   * Brings the device's peers to `desired`; returns how many entries changed. `known` is what
+   * the caller last programmed: diffing against it spares reading thousands of entries back
+   * from the kernel on every change. Without it, the kernel is read (and drift repaired).
+   */
+  async applyPeers(vni: number, desired: PeerState, known?: PeerState): Promise<number> {
+    const actual = known ?? (await this.readPeers(vni));
     const changes = diffPeers(vxlanName(vni), actual, desired);
     await Promise.all([this.run.batch('bridge', changes.fdb), this.run.batch('ip', changes.neigh)]);
     return changes.count;

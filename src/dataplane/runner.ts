@@ -37,6 +37,16 @@ export class Runner {
     await this.exec(tool, [...this.nsFlag(), '-force', '-batch', '-'], lines.join('\n') + '\n');
   }
 
+  /**
+   * Like batch, but reports which lines failed (1-based) instead of throwing, so that one bad
+   * line among many requests fails only its own request.
+   */
+  async batchReport(tool: 'ip' | 'bridge', lines: readonly string[]): Promise<Set<number>> {
+    if (lines.length === 0) return new Set();
+    const res = await execa(tool, [...this.nsFlag(), '-force', '-batch', '-'], { reject: false, input: lines.join('\n') + '\n' });
+    return new Set([...res.stderr.matchAll(/Command failed -:(\d+)/g)].map((m) => Number(m[1])));
+  }
+
   /** Like batch, but stops at the first failing line (for steps that depend on each other). */
   async batchStrict(tool: 'ip' | 'bridge', lines: readonly string[]): Promise<void> {
     if (lines.length === 0) return;

@@ -198,10 +198,8 @@ export class NetworkDriver {
         if (existing.ip !== ip || existing.network !== net.record.id) throw conflict(`endpoint ${input.endpointId} already exists with address ${existing.ip}`);
         return input.macAddress ? {} : { macAddress: mac };
       }
-      const networkEntry = await this.store.getNetwork(net.record.id);
-      if (!networkEntry) throw notFound(`network ${net.record.name ?? net.record.id} was removed from the cluster`);
-      if (!(await this.store.putEndpoint(record, networkEntry.modRevision))) {
-        throw unavailable('etcd: the network changed while the endpoint was being published; try again');
+      if (!(await this.store.putEndpoint(record))) {
+        throw notFound(`network ${net.record.name ?? net.record.id} was removed from the cluster`);
       }
       this.local.addEndpoint(record);
       // Only hand back a MAC we chose: the engine refuses a change to one it set itself.

@@ -3,6 +3,7 @@ import { hostVethName } from '../dataplane/names.js';
 import { type EngineClient, EngineError } from '../docker/engine-client.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { type DriftKind, noMetrics, type ReconcileObserver } from '../metrics/ports.js';
 import type { ClusterStore, Entry } from '../store/cluster-store.js';
 import type { EndpointRecord } from '../store/records.js';
 import type { LocalState } from './local-state.js';
@@ -11,6 +12,8 @@ import type { PeerSync } from './peer-sync.js';
 
 export interface ReconcileReport {
   readonly networksEnsured: number;
+  /** Networks whose bridge or VXLAN device had gone (deleted by hand, a reboot) and was made again. */
+  readonly devicesRestored: string[];
   readonly devicesRemoved: string[];
   readonly vethsReattached: number;
   readonly endpointsReleased: string[];
@@ -38,6 +41,7 @@ export class Reconciler {
     private readonly peers: PeerSync,
     private readonly membership: Membership,
     private readonly log: Logger,
+    private readonly metrics: ReconcileObserver = noMetrics,
     private readonly graceMs = 10_000,
   ) {}
 
@@ -65,7 +69,7 @@ export class Reconciler {
   }
 
   private async once(): Promise<ReconcileReport> {
-    const report = { networksEnsured: 0, devicesRemoved: [] as string[], vethsReattached: 0, endpointsReleased: [] as string[], endpointsRepublished: [] as string[], addressesReleased: [] as string[] };
+    const report = { networksEnsured: 0, devicesRestored: [] as string[], devicesRemoved: [] as string[], vethsReattached: 0, endpointsReleased: [] as string[], endpointsRepublished: [] as string[], addressesReleased: [] as string[] };
     try {
       await this.networks(report);
       const attached = await this.engineEndpoints(report);
@@ -74,17 +78,24 @@ export class Reconciler {
       await this.strayAddresses(report);
       this.peers.markAllDirty();
       await this.peers.settled();
-      const changed = report.devicesRemoved.length + report.vethsReattached + report.endpointsReleased.length + report.endpointsRepublished.length + report.addressesReleased.length;
+      const changed = report.devicesRestored.length + report.devicesRemoved.length + report.vethsReattached + report.endpointsReleased.length + report.endpointsRepublished.length + report.addressesReleased.length;
       this.log[changed ? 'info' : 'debug']({ ...report }, 'reconciled');
+      this.metrics.reconciled('ok', repairedByKind(report));
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, 'reconcile failed; will try again');
+      // What it put right before failing stays put right: count it too.
+      this.metrics.reconciled('error', repairedByKind(report));
     }
     return report;
   }
 
   /** This host's copies, from etcd: their devices exist; copies of removed networks go. */
-  private async networks(report: { networksEnsured: number; devicesRemoved: string[] }): Promise<void> {
-    for (const copy of await this.store.listCopies(this.node)) {
+  private async networks(report: { networksEnsured: number; devicesRestored: string[] }): Promise<void> {
+    const copies = await this.store.listCopies(this.node);
+    // Looked at after the listing: a copy is recorded only once its devices exist, so a listed
+    // copy without them now has lost them (rather than being made right now).
+    const present = await this.dataplane.ownDevices();
+    for (const copy of copies) {
       const entry = await this.store.getNetwork(copy.network);
       if (!entry) {
         const stale = this.local.network(copy.engineNetworkId);
@@ -105,6 +116,8 @@ export class Reconciler {
         await this.dataplane.ensureNetwork({ vni: entry.value.vni, mtu });
         this.local.addNetwork({ engineId: copy.engineNetworkId, record: entry.value, mtu });
         report.networksEnsured++;
+        const vni = entry.value.vni;
+        if (!present.bridges.has(vni) || !present.vxlans.has(vni)) report.devicesRestored.push(`tsbr-${vni}/tsvx-${vni}`);
       });
     }
   }
@@ -218,4 +231,15 @@ export class Reconciler {
   private young(iso: string | undefined): boolean {
     return iso !== undefined && Date.now() - Date.parse(iso) < this.graceMs;
   }
+}
+
+function repairedByKind(r: ReconcileReport): Record<DriftKind, number> {
+  return {
+    device_restored: r.devicesRestored.length,
+    device_removed: r.devicesRemoved.length,
+    veth_reattached: r.vethsReattached,
+    endpoint_released: r.endpointsReleased.length,
+    endpoint_republished: r.endpointsRepublished.length,
+    address_released: r.addressesReleased.length,
+  };
 }

@@ -2,7 +2,8 @@ import { badRequest, conflict, notFound, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { ClusterStore } from '../store/cluster-store.js';
 import type { AddressKind, PoolRecord } from '../store/records.js';
-import { firstOverlap, freeAddresses, isUsableAddress, nextFreeSubnet } from './allocation.js';
+import { AddressBook } from './address-book.js';
+import { firstOverlap, isUsableAddress, nextFreeSubnet } from './allocation.js';
 import { type Cidr, containsCidr, formatCidr, formatIPv4, parseCidr, parseIPv4, usableRange } from './cidr.js';
 
 /** The IPAM option (and driver option) that marks a copy of an existing cluster network. */
@@ -38,6 +39,8 @@ export class IpamService {
     private readonly store: ClusterStore,
     private readonly settings: IpamSettings,
     private readonly log: Logger,
+    /** Taken addresses as a watch last reported them; see AddressBook. */
+    private readonly book: AddressBook = new AddressBook(),
   ) {}
 
   async requestPool(req: PoolRequest): Promise<{ poolId: string; subnet: string }> {
@@ -128,7 +131,8 @@ export class IpamService {
       if (ip === undefined) throw badRequest(`address "${specific}" is not an IPv4 address`);
       if (!isUsableAddress(subnet, ip)) throw badRequest(`address ${specific} is not a usable address of subnet ${pool.value.subnet}`);
       const kind: AddressKind = req.kind;
-      if (await this.store.claimAddress(pool.value.subnet, pool.modRevision, { ip: specific, kind, node: this.settings.node, claimedAt: new Date().toISOString() })) {
+      if (await this.store.claimAddress(pool.value.subnet, { ip: specific, kind, node: this.settings.node, claimedAt: new Date().toISOString() })) {
+        this.book.add(pool.value.subnet, specific);
         return withPrefix(ip);
       }
       const holder = await this.store.getAddress(pool.value.subnet, specific);
@@ -141,20 +145,23 @@ export class IpamService {
     }
 
     const range = pool.value.ipRange ? parseCidr(pool.value.ipRange) : undefined;
-    for (let round = 0; round < 4; round++) {
-      const taken = new Set((await this.store.listAddresses(pool.value.subnet)).map((a) => parseIPv4(a.ip)!));
-      const candidates = freeAddresses(subnet, range, taken, MAX_ATTEMPTS);
-      if (candidates.length === 0) {
-        throw conflict(`no free address left in ${pool.value.ipRange ?? pool.value.subnet}`);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const ip = this.book.startClaim(pool.value.subnet, range);
+      if (ip === undefined) throw conflict(`no free address left in ${pool.value.ipRange ?? pool.value.subnet}`);
+      const record = { ip: formatIPv4(ip), kind: 'endpoint' as const, node: this.settings.node, claimedAt: new Date().toISOString() };
+      let won = false;
+      try {
+        won = await this.store.claimAddress(pool.value.subnet, record);
+      } finally {
+        // Lost: another host holds it (or the pool went away, which the next read tells).
+        this.book.done(pool.value.subnet, ip, true);
       }
-      // Walk up the free list: a failed claim means another host just took that address.
-      for (const ip of candidates) {
-        const record = { ip: formatIPv4(ip), kind: 'endpoint' as const, node: this.settings.node, claimedAt: new Date().toISOString() };
-        if (await this.store.claimAddress(pool.value.subnet, pool.modRevision, record)) return withPrefix(ip);
+      if (won) return withPrefix(ip);
+      if (!(await this.store.getPool(req.poolId))) throw notFound(`pool ${req.poolId} was released while allocating`);
+      // Losing again and again means the book lags behind etcd: read the pool's addresses once.
+      if (attempt % 4 === 3) {
+        for (const a of await this.store.listAddresses(pool.value.subnet)) this.book.add(pool.value.subnet, a.ip);
       }
-      const stillThere = await this.store.getPool(req.poolId);
-      if (!stillThere) throw notFound(`pool ${req.poolId} was released while allocating`);
-      if (stillThere.modRevision !== pool.modRevision) return this.requestAddress(req);
     }
     throw unavailable(`etcd: could not claim an address in ${pool.value.subnet} under heavy contention; try again`);
   }
@@ -165,7 +172,7 @@ export class IpamService {
     if (parseIPv4(ip) === undefined) throw badRequest(`address "${address}" is not an IPv4 address`);
     const entry = await this.store.getAddress(poolId, ip);
     if (!entry || entry.value.kind !== 'endpoint') return;
-    await this.store.releaseAddress(poolId, entry);
+    if (await this.store.releaseAddress(poolId, entry)) this.book.remove(poolId, ip);
   }
 
   /** Marks the network's aux addresses so that other hosts' copies may reserve them too. */

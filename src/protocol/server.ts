@@ -5,6 +5,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { ValueError } from '@sinclair/typebox/errors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from '../lib/logger.js';
+import { type ApiCallObserver, noMetrics } from '../metrics/ports.js';
 import { errorBodyFor, replyFor, RequestError } from './reply-error.js';
 
 export type Handler = (body: any) => Promise<unknown> | unknown;
@@ -21,9 +22,9 @@ export const BODY_LIMIT = 256 * 1024;
 /**
  * Builds (does not start) the HTTP app: one POST route per API call, every body checked
  * against its schema, every failure answered with {"Err": ...}. This is the one place where
- * request errors are logged.
+ * request errors are logged, and where every answered call is counted and timed.
  */
-export function buildServer(routes: readonly Route[], log: Logger): FastifyInstance {
+export function buildServer(routes: readonly Route[], log: Logger, observer: ApiCallObserver = noMetrics): FastifyInstance {
   const app = Fastify({
     loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
     // Requests are logged once, by the error handler, when they fail; success is silent.
@@ -58,14 +59,24 @@ export function buildServer(routes: readonly Route[], log: Logger): FastifyInsta
     });
   }
 
+  // Failures are mostly a 200 with {"Err"} (what Docker shows best), so the status code alone
+  // cannot tell them apart: the error handler marks them. Unknown paths share one label, so
+  // a caller probing random URLs cannot grow the metrics without bound.
+  const failed = new WeakSet<object>();
+  const known = new Set(routes.map((r) => r.path));
+  observer.declareCalls?.([...known].map((path) => path.slice(1)));
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ call: req.url, ms: Number(reply.elapsedTime.toFixed(2)), status: reply.statusCode }, 'api call');
+    const path = req.routeOptions.url;
+    const call = path !== undefined && known.has(path) ? path.slice(1) : 'unknown';
+    observer.apiCall(call, failed.has(req) || reply.statusCode >= 400 ? 'error' : 'ok', reply.elapsedTime / 1000);
   });
 
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ Err: `unknown API call ${req.method} ${req.url}` });
   });
   app.setErrorHandler((err: Error, req, reply) => {
+    failed.add(req);
     const fastifyCode = (err as { statusCode?: number }).statusCode;
     const { status, body, kind } =
       fastifyCode && fastifyCode >= 400 && fastifyCode < 500 && !(err instanceof RequestError)

@@ -61,15 +61,24 @@ export class ClusterStore {
     return this.kv.get<AddressRecord>(keys.address(subnet, ip));
   }
 
-  /** Claims the address if nobody holds it and the pool still exists. */
-  async claimAddress(subnet: string, poolRevision: number, record: AddressRecord): Promise<boolean> {
+  /** Claims the address if nobody holds it and its pool still exists. */
+  async claimAddress(subnet: string, record: AddressRecord): Promise<boolean> {
     return this.kv.txn({
       compare: [
         { key: keys.address(subnet, record.ip), modRevision: 0 },
-        { key: keys.pool(subnet), modRevision: poolRevision },
+        { key: keys.pool(subnet), exists: true },
       ],
       put: [[keys.address(subnet, record.ip), record]],
     });
+  }
+
+  /** Every claimed address of every pool, and the revision to watch them from. */
+  async listAllAddresses(): Promise<{ entries: Entry<AddressRecord>[]; revision: number }> {
+    return this.kv.list<AddressRecord>(keys.allAddressesPrefix);
+  }
+
+  watchAddresses(fromRevision: number, handlers: WatchHandlers) {
+    return this.kv.watch(keys.allAddressesPrefix, fromRevision, handlers);
   }
 
   /** Re-labels a claimed address (an aux address reserved before its network existed). */
@@ -159,9 +168,9 @@ export class ClusterStore {
   // ---- endpoints ---------------------------------------------------------------------
 
   /** Publishes the endpoint if its network still exists. */
-  async putEndpoint(endpoint: EndpointRecord, networkRevision: number): Promise<boolean> {
+  async putEndpoint(endpoint: EndpointRecord): Promise<boolean> {
     return this.kv.txn({
-      compare: [{ key: keys.network(endpoint.network), modRevision: networkRevision }],
+      compare: [{ key: keys.network(endpoint.network), exists: true }],
       put: [[keys.endpoint(endpoint.network, endpoint.id), endpoint]],
     });
   }

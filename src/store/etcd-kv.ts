@@ -2,6 +2,7 @@ import { circuitBreaker, ConsecutiveBreaker, handleWhen, isBrokenCircuitError, r
 import { Etcd3, type IKeyValue, isRecoverableError, type Namespace, type Watcher } from 'etcd3';
 import { errorMessage, PluginError, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { type EtcdObserver, noMetrics } from '../metrics/ports.js';
 
 /** A JSON value in etcd and the revisions that transactions compare against. */
 export interface Entry<T> {
@@ -10,11 +11,11 @@ export interface Entry<T> {
   readonly modRevision: number;
 }
 
-export interface Compare {
-  readonly key: string;
-  /** mod revision the key must still have; 0 means "the key must not exist". */
-  readonly modRevision: number;
-}
+/**
+ * A condition of a transaction: the key still has this mod revision (0: it does not exist),
+ * or it simply exists (when only its presence matters, not whether it was updated since).
+ */
+export type Compare = { readonly key: string; readonly modRevision: number } | { readonly key: string; readonly exists: true };
 
 export interface TxnOps {
   /** Every write is conditional: at least one compare. */
@@ -36,6 +37,8 @@ export interface EtcdOptions {
   readonly prefix: string;
   /** Bound on every unary call, so a dead etcd never hangs a Docker request. */
   readonly callTimeoutMs: number;
+  /** Counts etcd's failures (default: not counted). */
+  readonly metrics?: EtcdObserver;
 }
 
 /**
@@ -89,8 +92,8 @@ export class EtcdKv {
   async txn(ops: TxnOps): Promise<boolean> {
     const [first, ...rest] = ops.compare;
     const res = await this.guard('write', () => {
-      let builder = this.ns.if(first.key, 'Mod', '==', first.modRevision);
-      for (const c of rest) builder = builder.and(c.key, 'Mod', '==', c.modRevision);
+      let builder = 'exists' in first ? this.ns.if(first.key, 'Version', '>', 0) : this.ns.if(first.key, 'Mod', '==', first.modRevision);
+      for (const c of rest) builder = 'exists' in c ? builder.and(c.key, 'Version', '>', 0) : builder.and(c.key, 'Mod', '==', c.modRevision);
       const writes = [
         ...(ops.put ?? []).map(([key, value]) => this.ns.put(key).value(JSON.stringify(value))),
         ...(ops.delete ?? []).map((key) => this.ns.delete().key(key)),
@@ -116,12 +119,14 @@ export class EtcdKv {
       });
       watcher.on('delete', (kv) => handlers.onDelete(kv.key.toString(), Number(kv.mod_revision)));
       watcher.on('error', (err) => {
+        (this.options.metrics ?? noMetrics).etcdError('watch');
         this.log.warn({ err, prefix }, 'etcd watch failed; resyncing');
         void watcher?.cancel().catch(() => undefined);
         if (!closed) handlers.onResync();
       });
     };
     const ready = start(fromRevision).catch((err) => {
+      (this.options.metrics ?? noMetrics).etcdError('watch');
       this.log.warn({ err, prefix }, 'could not open etcd watch; resyncing');
       if (!closed) setTimeout(() => handlers.onResync(), 1000);
     });
@@ -143,6 +148,7 @@ export class EtcdKv {
       return await call();
     } catch (err) {
       if (err instanceof PluginError) throw err;
+      (this.options.metrics ?? noMetrics).etcdError(what);
       const reason = isBrokenCircuitError(err) ? 'unreachable (failed moments ago; retrying every second)' : errorMessage(err);
       throw unavailable(`etcd ${what} failed (${this.options.endpoints.join(',')}): ${reason}`, err);
     }

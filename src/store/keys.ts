@@ -17,6 +17,7 @@ export const keys = {
   poolsPrefix: 'pools/',
   pool: (subnet: string) => `pools/${cidrKey(subnet)}`,
   poolsGuard: 'pools-guard',
+  allAddressesPrefix: 'addresses/',
   addressesPrefix: (subnet: string) => `addresses/${cidrKey(subnet)}/`,
   address: (subnet: string, ip: string) => `addresses/${cidrKey(subnet)}/${ip}`,
   networksPrefix: 'networks/',
@@ -36,4 +37,10 @@ export const keys = {
 /** The last path segment of a key: the VNI, IP or ID it names. */
 export function lastSegment(key: string): string {
   return key.slice(key.lastIndexOf('/') + 1);
+}
+
+/** The subnet and IP an address key names ("addresses/10.0.0.0_24/10.0.0.2"). */
+export function parseAddressKey(key: string): { subnet: string; ip: string } | undefined {
+  const m = /addresses\/([0-9.]+)_(\d+)\/([0-9.]+)$/.exec(key);
+  return m ? { subnet: `${m[1]}/${m[2]}`, ip: m[3]! } : undefined;
 }

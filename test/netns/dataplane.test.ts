@@ -56,6 +56,21 @@ describe('data plane on real devices', () => {
     expect(host.exec('iptables', '-S', 'TS-OVERLAY')).not.toContain('tsbr-4400');
   });
 
+  it('makes many veth pairs asked for at once, even when a leftover is in the way of one', async () => {
+    await using host = makeNetns('h');
+    const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
+    await dp.ensureNetwork({ vni: 4500, mtu: 1450 });
+    const ids = Array.from({ length: 24 }, (_, i) => i.toString(16).padStart(2, '0').repeat(32));
+    host.exec('ip', 'link', 'add', `tsv-${ids[5]!.slice(0, 11)}`, 'type', 'veth', 'peer', 'name', 'leftover'); // a crashed Join's pair
+    const peers = await Promise.all(ids.map((endpointId, i) => dp.ensureVeth({ endpointId, vni: 4500, mac: `02:42:0a:00:01:${i.toString(16).padStart(2, '0')}`, mtu: 1450 })));
+    const l = await links(dp);
+    for (const [i, id] of ids.entries()) {
+      expect(l.get(`tsv-${id.slice(0, 11)}`)?.master, id).toBe('tsbr-4500');
+      expect(l.get(peers[i]!)?.address).toBe(`02:42:0a:00:01:${i.toString(16).padStart(2, '0')}`);
+    }
+    expect(l.has('leftover')).toBe(false);
+  });
+
   it('carries a ping between containers on two hosts, and programs peers by diff', async () => {
     await using h1 = makeNetns('h1');
     await using h2 = makeNetns('h2');

@@ -1,0 +1,179 @@
+/**
+ * Control plane at scale (issue 5, parts 5 and 6), driving the plugins' API directly as the
+ * engines would, with no containers: one network on two hosts, N endpoints created at once
+ * (half per host: RequestAddress, CreateEndpoint, Join, which makes the veth pair), then:
+ * allocations per second, API latency per call, time until every host has every FDB entry,
+ * plugin RSS, etcd keys and bytes per endpoint; then SIGKILL of one plugin holding M
+ * endpoints and the time until it has reconciled and serves again.
+ * Runs in its own lab (TSO_LAB=cp, no engines used) and writes bench/results/control-plane.json.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fmt, median, percentile } from './stats.js';
+import { PluginApi, pool, randomId } from './plugin-api.js';
+
+const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 2000);
+const RESTART_ENDPOINTS = Number(process.env.BENCH_RESTART_ENDPOINTS ?? 500);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const LAB = 'cp';
+const STATE = `/var/lib/ts-overlay-lab/${LAB}`;
+const REPO = resolve(import.meta.dirname, '..');
+const ETCD = 'http://198.18.0.2:2379';
+
+const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', env: { ...process.env, TSO_LAB: LAB }, maxBuffer: 256 * 1024 * 1024 });
+const lab = (...args: string[]) => sh('bash', [resolve(REPO, 'scripts/lab'), ...args]);
+const socket = (h: number) => `${STATE}/h${h}/bench.sock`;
+
+/** A plugin process of our own in host h's namespace, with no engine behind it. */
+function startPlugin(h: number): { pid: number; ready: Promise<number> } {
+  const started = performance.now();
+  // BENCH_PROFILE_DIR: V8 CPU profiles of the plugins (written when they stop on SIGTERM).
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
+  const child = spawn('ip', ['netns', 'exec', `${LAB}-h${h}`, 'node', ...profile, resolve(REPO, 'dist/main.js'), 'serve',
+    '--socket', socket(h), '--etcd', ETCD, '--advertise-addr', `198.18.0.1${h}`, '--node-name', `h${h}`,
+    '--docker-host', `unix://${STATE}/h${h}/no-engine.sock`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+  const ready = (async () => {
+    for (;;) {
+      try {
+        execFileSync('test', ['-S', socket(h)]);
+        const api = new PluginApi(socket(h), 1);
+        await api.call('Plugin.Activate', {});
+        api.close();
+        return performance.now() - started;
+      } catch {
+        if (child.exitCode !== null) throw new Error(`plugin h${h} exited`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  })();
+  return { pid: child.pid!, ready };
+}
+
+const rssMiB = (pid: number) => {
+  // `ip netns exec` execs node in place: the spawned pid is node's.
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+};
+
+const remoteFdbEntries = (h: number, vni: number) =>
+  sh('ip', ['netns', 'exec', `${LAB}-h${h}`, 'bridge', 'fdb', 'show', 'dev', `tsvx-${vni}`]).split('\n').filter((l) => l.includes(' dst ') && !l.startsWith('00:00:00:00:00:00')).length;
+
+async function createNetwork(apis: PluginApi[], subnet: string) {
+  const id = randomId();
+  const ids: string[] = [];
+  for (const [i, api] of apis.entries()) {
+    const copy = i > 0 ? { 'ts-overlay.id': id } : {};
+    const { PoolID } = await api.call<{ PoolID: string }>('IpamDriver.RequestPool', { AddressSpace: 'ts-overlay', Pool: subnet, SubPool: '', Options: copy, V6: false });
+    const gw = subnet.replace(/0\/\d+$/, '1');
+    const { Address } = await api.call<{ Address: string }>('IpamDriver.RequestAddress', { PoolID, Address: i > 0 ? gw : '', Options: { RequestAddressType: 'com.docker.network.gateway' } });
+    const engineId = i === 0 ? id : randomId();
+    await api.call('NetworkDriver.CreateNetwork', { NetworkID: engineId, Options: { 'com.docker.network.generic': copy }, IPv4Data: [{ AddressSpace: 'ts-overlay', Pool: subnet, Gateway: Address }], IPv6Data: [] });
+    ids.push(engineId);
+  }
+  const keys = sh('ip', ['netns', 'exec', `${LAB}-ul`, 'env', 'ETCDCTL_API=3', 'etcdctl', '--endpoints', ETCD, 'get', `/ts-overlay/networks/${id}`, '--print-value-only']);
+  return { poolId: subnet, engineIds: ids, vni: (JSON.parse(keys) as { vni: number }).vni };
+}
+
+async function createEndpoints(apis: PluginApi[], net: { poolId: string; engineIds: string[] }, count: number) {
+  const items = Array.from({ length: count }, (_, i) => i);
+  const allocations: number[] = [];
+  const started = performance.now();
+  await pool(items, CONCURRENCY * apis.length, async (i) => {
+    const h = i % apis.length;
+    const api = apis[h]!;
+    const { Address } = await api.call<{ Address: string }>('IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} });
+    allocations.push(performance.now());
+    const endpointId = randomId();
+    await api.call('NetworkDriver.CreateEndpoint', { NetworkID: net.engineIds[h], EndpointID: endpointId, Interface: { Address, AddressIPv6: '', MacAddress: '' }, Options: {} });
+    await api.call('NetworkDriver.Join', { NetworkID: net.engineIds[h], EndpointID: endpointId, SandboxKey: '', Options: {} });
+  });
+  const finished = performance.now();
+  return { seconds: (finished - started) / 1000, allocationsPerSecond: count / ((Math.max(...allocations) - started) / 1000), finished };
+}
+
+function etcdFootprint(endpoints: number) {
+  const out = sh('ip', ['netns', 'exec', `${LAB}-ul`, 'env', 'ETCDCTL_API=3', 'etcdctl', '--endpoints', ETCD, 'get', '--prefix', '/ts-overlay/', '-w', 'json']);
+  const kvs = (JSON.parse(out) as { kvs?: Array<{ key: string; value: string }> }).kvs ?? [];
+  const bytes = kvs.reduce((sum, kv) => sum + Buffer.from(kv.key, 'base64').length + Buffer.from(kv.value, 'base64').length, 0);
+  return { keys: kvs.length, bytes, keysPerEndpoint: kvs.length / endpoints, bytesPerEndpoint: bytes / endpoints };
+}
+
+async function main() {
+  lab('up', '--hosts', '2', '--no-plugin');
+  const plugins = [startPlugin(1), startPlugin(2)];
+  try {
+    await Promise.all(plugins.map((p) => p.ready));
+    const apis = [new PluginApi(socket(1), CONCURRENCY), new PluginApi(socket(2), CONCURRENCY)];
+
+    // Part 5: N endpoints on one network across two hosts, all at once.
+    const net = await createNetwork(apis, '10.128.0.0/20');
+    const run = await createEndpoints(apis, net, ENDPOINTS);
+    const perHost = ENDPOINTS / 2;
+    for (;;) {
+      if (remoteFdbEntries(1, net.vni) >= perHost && remoteFdbEntries(2, net.vni) >= perHost) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const fdbComplete = performance.now() - run.finished;
+    const rss = plugins.map((p) => rssMiB(p.pid));
+    const footprint = etcdFootprint(ENDPOINTS);
+    const latency = Object.fromEntries([...apis[0]!.latencies.keys()].map((m) => {
+      const all = apis.flatMap((a) => a.latencies.get(m) ?? []);
+      return [m, { p50: median(all), p99: percentile(all, 99), calls: all.length }];
+    }));
+
+    // Part 6: a plugin with M endpoints killed and started again.
+    const restartNet = await createNetwork(apis, '10.129.0.0/21');
+    await createEndpoints([apis[0]!], { ...restartNet, engineIds: [restartNet.engineIds[0]!] }, RESTART_ENDPOINTS);
+    process.kill(plugins[0]!.pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    const restarted = startPlugin(1);
+    plugins[0] = restarted;
+    const restartMs = await restarted.ready; // it reconciles before it opens its socket
+
+    const report = {
+      date: new Date().toISOString(),
+      endpoints: ENDPOINTS,
+      concurrency: CONCURRENCY,
+      createSeconds: run.seconds,
+      allocationsPerSecond: run.allocationsPerSecond,
+      latency,
+      fdbCompleteMsAfterLastCreate: fdbComplete,
+      pluginRssMiB: rss,
+      etcd: footprint,
+      restart: { endpoints: RESTART_ENDPOINTS + ENDPOINTS / 2, msUntilServing: restartMs },
+    };
+    const rows = [
+      `| control plane, ${ENDPOINTS} endpoints on one network across 2 hosts (${CONCURRENCY} calls in flight per host) | value | target |`,
+      '|---|---|---|',
+      `| allocations per second (RequestAddress) | ${report.allocationsPerSecond.toFixed(0)} | >= 500 |`,
+      ...Object.entries(latency).map(([m, l]) => `| ${m} p50 / p99 | ${fmt(l.p50)} / ${fmt(l.p99)} | p99 <= 50 ms |`),
+      `| every host has every FDB entry, after the last create returned | ${fmt(fdbComplete)} | <= 2000 ms |`,
+      `| plugin RSS (h1, h2) | ${rss.map((r) => `${r.toFixed(0)} MiB`).join(', ')} | <= 150 MB |`,
+      `| etcd keys / bytes per endpoint | ${footprint.keysPerEndpoint.toFixed(2)} / ${footprint.bytesPerEndpoint.toFixed(0)} B | |`,
+      `| restart with ${report.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving | ${fmt(restartMs)} | <= 2000 ms |`,
+    ];
+    console.log(rows.join('\n'));
+    mkdirSync(resolve(REPO, 'bench/results'), { recursive: true });
+    writeFileSync(resolve(REPO, 'bench/results/control-plane.json'), JSON.stringify(report, null, 2));
+    apis.forEach((a) => a.close());
+  } finally {
+    if (process.env.BENCH_PROFILE_DIR) {
+      plugins.forEach((p) => process.kill(p.pid, 'SIGTERM'));
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+    for (const p of plugins) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    lab('down');
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

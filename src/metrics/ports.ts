@@ -1,0 +1,43 @@
+/**
+ * What components report, as small interfaces they call. The driver, the store and the
+ * protocol layer depend on these only; the Prometheus side (plugin-metrics.ts) implements
+ * them. `noMetrics` lets a component be built without metrics (tests, one-shot commands).
+ */
+export type Outcome = 'ok' | 'error';
+
+/** One answered plugin API call (NetworkDriver.CreateEndpoint, ...). */
+export interface ApiCallObserver {
+  apiCall(call: string, outcome: Outcome, seconds: number): void;
+  /** The calls served, told once at start: their series can exist (at 0) before any call. */
+  declareCalls?(calls: readonly string[]): void;
+}
+
+/** What a reconcile found out of line and put right. */
+export const DRIFT_KINDS = ['device_restored', 'device_removed', 'veth_reattached', 'endpoint_released', 'endpoint_republished', 'address_released'] as const;
+export type DriftKind = (typeof DRIFT_KINDS)[number];
+
+export interface ReconcileObserver {
+  reconciled(outcome: Outcome, repaired: Readonly<Partial<Record<DriftKind, number>>>): void;
+}
+
+/** FDB and neighbour entries added, replaced or removed on VXLAN devices. */
+export interface PeerObserver {
+  peerEntriesProgrammed(count: number): void;
+}
+
+export const ETCD_OPS = ['read', 'write', 'watch'] as const;
+export type EtcdOp = (typeof ETCD_OPS)[number];
+
+/** etcd did not answer, or refused (not: a transaction whose compare failed). */
+export interface EtcdObserver {
+  etcdError(op: EtcdOp): void;
+}
+
+export type PluginObservers = ApiCallObserver & ReconcileObserver & PeerObserver & EtcdObserver;
+
+export const noMetrics: PluginObservers = {
+  apiCall: () => undefined,
+  reconciled: () => undefined,
+  peerEntriesProgrammed: () => undefined,
+  etcdError: () => undefined,
+};
