@@ -33,8 +33,8 @@ const ETCD_CALL_TIMEOUT_MS = 5000;
 
 /**
  * Config in, running plugin out. The order matters: state is rebuilt from etcd and the
- * kernel, engine and etcd are reconciled before the socket appears, so the engine never
- * talks to a plugin that does not yet know what it owns. Kernel state is never torn down on
+ * kernel, engine and etcd are reconciled before any call that touches state is answered, so
+ * the engine never talks to a plugin that does not yet know what it owns. Kernel state is never torn down on
  * start or stop: running containers keep their connectivity across a plugin restart.
  */
 export async function startApp(config: Config, log: Logger): Promise<RunningApp> {
@@ -82,17 +82,22 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   );
   reconciler = new Reconciler(config.nodeName, vtep, store, dataplane, local, engine, peers, membership, log.child({ component: 'reconcile' }), metrics);
 
-  // What this host had, from etcd, brought in line with the kernel before the engine can call.
-  for (const e of (await store.listEndpoints()).endpoints) if (e.node === config.nodeName) local.addEndpoint(e);
-  await peers.start();
-  await reconciler.run();
-
+  // The socket opens now, so that the engine finds the plugin at its first look (0.5 s after
+  // a managed plugin starts); every call that touches state waits for `ready`: what this host
+  // had, from etcd, brought in line with the kernel and the engine.
+  let markReady = () => {};
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
   const http = buildServer(
     apiRoutes({ driver, ipam, clusterSubnet: async (id) => (await store.getNetwork(id))?.value.subnet }),
     log,
     metrics,
+    ready,
   );
   await listenOnSocket(http, config.socket);
+  for (const e of (await store.listEndpoints()).endpoints) if (e.node === config.nodeName) local.addEndpoint(e);
+  await peers.start();
+  await reconciler.run();
+  markReady();
   log.info({ socket: config.socket }, 'serving the plugin API');
 
   metrics.observeHost(() => ({ endpoints: local.endpoints().length, networks: local.networks().length, nodesAlive: membership.nodes().length }));

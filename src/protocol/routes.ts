@@ -14,12 +14,12 @@ export interface RouteDeps {
 /** Every call of the remote NetworkDriver and IpamDriver APIs, mapped onto the driver and IPAM. */
 export function apiRoutes({ driver, ipam, clusterSubnet }: RouteDeps): Route[] {
   return [
-    { path: '/Plugin.Activate', handle: () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }) },
+    { path: '/Plugin.Activate', static: true, handle: () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }) },
 
     // ---- NetworkDriver ----
     // Scope local: each engine keeps its own network objects (ts-overlay copies them across
     // hosts itself); ConnectivityScope global: containers on every host share the segment.
-    { path: '/NetworkDriver.GetCapabilities', handle: () => ({ Scope: 'local', ConnectivityScope: 'global' }) },
+    { path: '/NetworkDriver.GetCapabilities', static: true, handle: () => ({ Scope: 'local', ConnectivityScope: 'global' }) },
     {
       path: '/NetworkDriver.CreateNetwork',
       schema: wire.CreateNetworkRequest,
@@ -84,8 +84,8 @@ export function apiRoutes({ driver, ipam, clusterSubnet }: RouteDeps): Route[] {
     // ---- IpamDriver ----
     // MACs are derived from addresses (02:42 + IPv4), as Docker's overlay does; no replay
     // needed because the allocations live in etcd, not in the plugin.
-    { path: '/IpamDriver.GetCapabilities', handle: () => ({ RequiresMACAddress: false, RequiresRequestReplay: false }) },
-    { path: '/IpamDriver.GetDefaultAddressSpaces', handle: () => ({ LocalDefaultAddressSpace: ADDRESS_SPACE, GlobalDefaultAddressSpace: ADDRESS_SPACE }) },
+    { path: '/IpamDriver.GetCapabilities', static: true, handle: () => ({ RequiresMACAddress: false, RequiresRequestReplay: false }) },
+    { path: '/IpamDriver.GetDefaultAddressSpaces', static: true, handle: () => ({ LocalDefaultAddressSpace: ADDRESS_SPACE, GlobalDefaultAddressSpace: ADDRESS_SPACE }) },
     {
       path: '/IpamDriver.RequestPool',
       schema: wire.RequestPoolRequest,

@@ -14,6 +14,8 @@ export interface Route {
   readonly path: string; // "/NetworkDriver.CreateNetwork"
   readonly schema?: TSchema;
   readonly handle: Handler;
+  /** Answers from constants (Activate, capabilities): served even before the plugin is ready. */
+  readonly static?: boolean;
 }
 
 /** Bodies above this are refused before parsing; the largest real request is a few KiB. */
@@ -24,7 +26,7 @@ export const BODY_LIMIT = 256 * 1024;
  * against its schema, every failure answered with {"Err": ...}. This is the one place where
  * request errors are logged, and where every answered call is counted and timed.
  */
-export function buildServer(routes: readonly Route[], log: Logger, observer: ApiCallObserver = noMetrics): FastifyInstance {
+export function buildServer(routes: readonly Route[], log: Logger, observer: ApiCallObserver = noMetrics, ready: Promise<void> = Promise.resolve()): FastifyInstance {
   const app = Fastify({
     loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
     // Requests are logged once, by the error handler, when they fail; success is silent.
@@ -53,6 +55,9 @@ export function buildServer(routes: readonly Route[], log: Logger, observer: Api
         const where = error?.path ? `field ${error.path.slice(1).replace(/\//g, '.')}` : 'body';
         throw new RequestError(400, `invalid ${route.path.slice(1)} request: ${where}: ${error?.message ?? 'does not match the schema'}`);
       }
+      // The socket opens at once so that the engine's activation check finds the plugin;
+      // calls that touch state wait until the start-up reconcile is done.
+      if (!route.static) await ready;
       const result = await route.handle(body);
       void reply.header('Content-Type', 'application/vnd.docker.plugins.v1.2+json');
       return result ?? {};

@@ -134,4 +134,21 @@ describe('plugin protocol', () => {
     const res = await post('/NetworkDriver.Join', JSON.stringify({ NetworkID: NET, EndpointID: EP, SandboxKey: '/var/run/docker/netns/1', Options: {} }));
     expect(res.json()).toEqual({ InterfaceName: { SrcName: 'tsc-bbbbbbbbbbb', DstPrefix: 'eth' }, DisableGatewayService: false });
   });
+
+  it('answers Activate at once but holds calls that touch state until the plugin is ready', async () => {
+    let open = () => {};
+    const ready = new Promise<void>((resolve) => (open = resolve));
+    const calls: string[] = [];
+    const driver = new Proxy({}, { get: (_t, name: string) => async () => void calls.push(name) }) as unknown as NetworkDriver;
+    const ipam = new Proxy({}, { get: () => async () => ({}) }) as unknown as IpamService;
+    const app = buildServer(apiRoutes({ driver, ipam, clusterSubnet: async () => undefined }), silentLogger, undefined, ready);
+    const activate = await app.inject({ method: 'POST', url: '/Plugin.Activate' });
+    expect(activate.json()).toEqual({ Implements: ['NetworkDriver', 'IpamDriver'] });
+    const pending = app.inject({ method: 'POST', url: '/NetworkDriver.DeleteNetwork', payload: JSON.stringify({ NetworkID: NET }) });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toEqual([]); // still waiting
+    open();
+    expect((await pending).json()).toEqual({});
+    expect(calls).toEqual(['deleteNetwork']);
+  });
 });
