@@ -68,10 +68,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     },
     log.child({ component: 'membership' }),
   );
-  await membership.start();
-
   const addressBook = new AddressBook();
-  const addressFeed = await feedAddressBook(store, addressBook, log.child({ component: 'addresses' }));
   const ipam = new IpamService(store, { node: config.nodeName, defaultPool: config.defaultPool, poolSize: config.poolSize }, log.child({ component: 'ipam' }), addressBook);
   peers = new PeerSync(config.nodeName, store, dataplane, local, (node) => membership.isAlive(node), log.child({ component: 'peers' }), metrics);
   const driver = new NetworkDriver(
@@ -94,9 +91,17 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     ready,
   );
   await listenOnSocket(http, config.socket);
-  for (const e of (await store.listEndpoints()).endpoints) if (e.node === config.nodeName) local.addEndpoint(e);
-  await peers.start();
-  await reconciler.run();
+  let addressFeed: { close(): Promise<void> } | undefined;
+  try {
+    await membership.start();
+    addressFeed = await feedAddressBook(store, addressBook, log.child({ component: 'addresses' }));
+    for (const e of (await store.listEndpoints()).endpoints) if (e.node === config.nodeName) local.addEndpoint(e);
+    await peers.start();
+    await reconciler.run();
+  } catch (err) {
+    await http.close(); // no socket left behind that answers nothing
+    throw err;
+  }
   markReady();
   log.info({ socket: config.socket }, 'serving the plugin API');
 
@@ -124,7 +129,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
       await http.close();
       await propagation.stop();
       await peers?.stop();
-      await addressFeed.close();
+      await addressFeed?.close();
       await membership.stop();
       kv.close();
     },

@@ -4,7 +4,9 @@ import { type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { ValueError } from '@sinclair/typebox/errors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { withTimeout } from '../lib/retry.js';
 import { type ApiCallObserver, noMetrics } from '../metrics/ports.js';
 import { errorBodyFor, replyFor, RequestError } from './reply-error.js';
 
@@ -17,6 +19,9 @@ export interface Route {
   /** Answers from constants (Activate, capabilities): served even before the plugin is ready. */
   readonly static?: boolean;
 }
+
+/** How long a call waits for a starting plugin before it is told to come back. */
+export const STARTUP_WAIT_MS = 20_000;
 
 /** Bodies above this are refused before parsing; the largest real request is a few KiB. */
 export const BODY_LIMIT = 256 * 1024;
@@ -57,7 +62,9 @@ export function buildServer(routes: readonly Route[], log: Logger, observer: Api
       }
       // The socket opens at once so that the engine's activation check finds the plugin;
       // calls that touch state wait until the start-up reconcile is done.
-      if (!route.static) await ready;
+      if (!route.static) {
+        await withTimeout(ready, STARTUP_WAIT_MS, () => unavailable('ts-overlay is still starting (registering in etcd and reconciling this host); try again shortly'));
+      }
       const result = await route.handle(body);
       void reply.header('Content-Type', 'application/vnd.docker.plugins.v1.2+json');
       return result ?? {};
