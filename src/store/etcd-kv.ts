@@ -84,10 +84,6 @@ export class EtcdKv {
     return { entries: res.kvs.map((kv) => toEntry<T>(kv)), revision: Number(res.header.revision) };
   }
 
-  async countPrefix(prefix: string): Promise<number> {
-    return this.guard('read', () => this.ns.getAll().prefix(prefix).count());
-  }
-
   /** Applies all writes if every compare holds; returns whether it did. */
   async txn(ops: TxnOps): Promise<boolean> {
     const [first, ...rest] = ops.compare;
