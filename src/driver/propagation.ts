@@ -19,6 +19,7 @@ import type { NetworkRecord } from '../store/records.js';
 export class Propagation {
   private running: Promise<void> | undefined;
   private again = false;
+  private failing = false;
   private readonly abort = new AbortController();
   private watch: { close(): Promise<void> } | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -64,8 +65,12 @@ export class Propagation {
         this.again = false;
         try {
           await this.sync();
+          if (this.failing) this.log.info('network sync works again');
+          this.failing = false;
         } catch (err) {
-          this.log.warn({ err: errorMessage(err) }, 'network sync failed; will retry');
+          // Once per streak at warn (an engine that is down stays down a while), then quietly.
+          this.log[this.failing ? 'debug' : 'warn']({ err: errorMessage(err) }, 'network sync failed; retrying every 2 s');
+          this.failing = true;
           setTimeout(() => this.schedule(), 2000).unref();
         }
       } while (this.again && !this.abort.signal.aborted);
