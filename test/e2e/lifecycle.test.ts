@@ -194,4 +194,15 @@ describe('lifecycle', () => {
     expect(addresses).toHaveLength((await endpointKeys()).length + 1); // + the gateway
     await resetLab();
   });
+
+  it('leaves nothing behind after all of the above, once everything is removed', async () => {
+    await resetLab();
+    for (const h of [1, 2]) {
+      await waitFor(`no ts-overlay device on h${h}`, async () => !/ts(br|vx|v|c)-/.test((await inHost(h, 'ip', '-br', 'link')).stdout), 10_000, 200);
+    }
+    const leftovers = async () =>
+      (await etcdctl('get', '--prefix', '/ts-overlay/', '--keys-only')).stdout.split('\n').filter((k) => /\/(pools|addresses|networks|vnis|endpoints|copies)\//.test(k));
+    await waitFor('etcd to hold no network state', async () => (await leftovers()).length === 0, 10_000, 200).catch(() => undefined);
+    expect(await leftovers()).toEqual([]);
+  });
 });
