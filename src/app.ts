@@ -3,6 +3,7 @@ import type { Config } from './config/config.js';
 import { Dataplane } from './dataplane/dataplane.js';
 import { defaultRouteAddress, underlayMtu, VXLAN_OVERHEAD } from './dataplane/host-info.js';
 import { Runner } from './dataplane/runner.js';
+import { VxlanGuard, VxlanGuardKeeper } from './dataplane/vxlan-guard.js';
 import { EngineClient } from './docker/engine-client.js';
 import { LocalState } from './driver/local-state.js';
 import { NetworkDriver } from './driver/network-driver.js';
@@ -14,6 +15,7 @@ import { Propagation } from './driver/propagation.js';
 import { AddressBook } from './ipam/address-book.js';
 import { IpamService } from './ipam/ipam-service.js';
 import { feedAddressBook } from './driver/address-feed.js';
+import { errorMessage } from './lib/errors.js';
 import type { Logger } from './lib/logger.js';
 import { PluginMetrics } from './metrics/plugin-metrics.js';
 import { serveMetrics, unixSocketProblem } from './metrics/serve-metrics.js';
@@ -55,6 +57,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   // Late-bound: membership events need the reconciler and peers, which need membership.
   let reconciler: Reconciler | undefined;
   let peers: PeerSync | undefined;
+  let guard: VxlanGuardKeeper | undefined;
   const membership = new Membership(
     { name: config.nodeName, vtep, version: VERSION, startedAt: new Date().toISOString() },
     config.nodeTtl,
@@ -63,6 +66,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
       onChange: () => {
         peers?.markAllDirty();
         reconciler?.schedule('node membership changed');
+        guard?.schedule();
       },
       onReregistered: () => reconciler?.schedule('registered again'),
     },
@@ -77,6 +81,12 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     (n) => peers?.markDirty(n.record.id, true),
     log.child({ component: 'driver' }),
   );
+  // VXLAN accepted from live nodes only: a node registers before it sends its first VXLAN
+  // packet, and one whose lease expired is dropped with its peers. Our own VTEP is always in.
+  const vxlanGuard = new VxlanGuard(run, config.vxlanPort);
+  if (config.vxlanGuard) {
+    guard = new VxlanGuardKeeper(vxlanGuard, () => [vtep, ...membership.nodes().map((n) => n.vtep)], log.child({ component: 'vxlan-guard' }));
+  }
   reconciler = new Reconciler(config.nodeName, vtep, store, dataplane, local, engine, peers, membership, log.child({ component: 'reconcile' }), metrics);
 
   // The socket opens now, so that the engine finds the plugin at its first look (0.5 s after
@@ -94,6 +104,8 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   let addressFeed: { close(): Promise<void> } | undefined;
   try {
     await membership.start();
+    if (guard) await guard.run(); // before serving: in line with the nodes etcd lists now
+    else await vxlanGuard.remove().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not remove the VXLAN guard chain'));
     addressFeed = await feedAddressBook(store, addressBook, log.child({ component: 'addresses' }));
     for (const e of (await store.listEndpoints()).endpoints) if (e.node === config.nodeName) local.addEndpoint(e);
     await peers.start();
@@ -118,7 +130,11 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   await propagation.start();
   const monitor = new KernelMonitor(undefined, (what) => reconciler?.schedule(`kernel: ${what} deleted`));
   monitor.start();
-  const periodic = setInterval(() => reconciler?.schedule('periodic'), config.reconcileInterval * 1000);
+  // Periodic passes also put back guard rules someone flushed (netlink does not report that).
+  const periodic = setInterval(() => {
+    reconciler?.schedule('periodic');
+    guard?.schedule();
+  }, config.reconcileInterval * 1000);
 
   return {
     http,
@@ -131,6 +147,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
       await peers?.stop();
       await addressFeed?.close();
       await membership.stop();
+      await guard?.stop(); // the rules stay: a restart must not open the VXLAN port
       kv.close();
     },
   };

@@ -24,6 +24,8 @@ export interface Config {
   readonly reconcileInterval: number;
   /** Where /metrics and /healthz are served over HTTP; undefined: not at all. */
   readonly metricsAddr: { readonly host: string; readonly port: number } | undefined;
+  /** Accept VXLAN only from live nodes' VTEPs (iptables chain TS-OVERLAY-VXLAN); false removes it. */
+  readonly vxlanGuard: boolean;
 }
 
 /** Flag name -> help text and default. Every flag can also come from TS_OVERLAY_<FLAG>. */
@@ -42,6 +44,7 @@ export const SERVE_FLAGS = {
   'node-ttl': { help: "seconds before a silent node counts as dead: its peers are dropped and its endpoints released", default: '15' },
   'reconcile-interval': { help: 'seconds between full reconciles of kernel, engine and etcd', default: '30' },
   'metrics-addr': { help: 'HOST:PORT serving Prometheus /metrics and /healthz, e.g. 127.0.0.1:9477 (default: off)', default: '' },
+  'vxlan-guard': { help: 'true: accept VXLAN (UDP --vxlan-port) only from live nodes, by iptables chain TS-OVERLAY-VXLAN; false: leave that to your own firewall (removes the chain at start)', default: 'true' },
 } as const;
 
 export type ServeFlag = keyof typeof SERVE_FLAGS;
@@ -110,6 +113,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     nodeTtl: integer('node-ttl', raw('node-ttl'), 2, 3600),
     reconcileInterval: integer('reconcile-interval', raw('reconcile-interval'), 1, 86400),
     metricsAddr: raw('metrics-addr') ? hostPort('metrics-addr', raw('metrics-addr')) : undefined,
+    vxlanGuard: boolean('vxlan-guard', raw('vxlan-guard')),
   });
 }
 
@@ -118,6 +122,11 @@ function hostPort(flag: string, text: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]*)):(\d+)$/.exec(text);
   if (!m) throw new ConfigError(`--${flag}: "${text}" is not HOST:PORT (for example 127.0.0.1:9477)`);
   return Object.freeze({ host: m[1] ?? (m[2] || '0.0.0.0'), port: integer(flag, m[3]!, 1, 65535) });
+}
+
+function boolean(flag: string, text: string): boolean {
+  if (text === 'true' || text === 'false') return text === 'true';
+  throw new ConfigError(`--${flag}: "${text}" must be true or false`);
 }
 
 function integer(flag: string, text: string, min: number, max: number): number {

@@ -54,12 +54,12 @@ export class Runner {
   }
 
   /** iptables in the namespace; -w waits for the xtables lock instead of failing. */
-  async iptables(args: readonly string[]): Promise<{ ok: boolean; stderr: string }> {
+  async iptables(args: readonly string[]): Promise<{ ok: boolean; stdout: string; stderr: string }> {
     const [cmd, argv] = this.netns
       ? ['ip', ['netns', 'exec', this.netns, 'iptables', '-w', ...args]]
       : ['iptables', ['-w', ...args]];
     const res = await execa(cmd, argv, { reject: false });
-    return { ok: res.exitCode === 0, stderr: res.stderr };
+    return { ok: res.exitCode === 0, stdout: res.stdout, stderr: res.stderr };
   }
 
   private nsFlag(): string[] {
