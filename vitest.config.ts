@@ -17,6 +17,7 @@ export default defineConfig({
       { test: { name: 'store', include: ['test/store/**/*.test.ts'], globalSetup: ['test/store/etcd-setup.ts'], testTimeout: 30_000 } },
       { test: { name: 'netns', include: ['test/netns/**/*.test.ts'], testTimeout: 30_000 } },
       { test: { name: 'conformance', include: ['test/conformance/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
+      { test: { name: 'hardening', include: ['test/hardening/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 60_000 } },
       {
         test: {
           name: 'e2e',

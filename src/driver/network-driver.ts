@@ -1,7 +1,7 @@
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { containerVethName } from '../dataplane/names.js';
 import { nextFreeVni } from '../ipam/allocation.js';
-import { contains, macFromIPv4, parseAddressWithPrefix, parseCidr } from '../ipam/cidr.js';
+import { contains, formatCidr, macFromIPv4, parseAddressWithPrefix, parseCidr, parseIPv4 } from '../ipam/cidr.js';
 import type { IpamService } from '../ipam/ipam-service.js';
 import { badRequest, conflict, errorMessage, internal, notFound, unavailable } from '../lib/errors.js';
 import { KeyedQueue } from '../lib/keyed-queue.js';
@@ -63,7 +63,12 @@ export class NetworkDriver {
   }
 
   private async doCreateNetwork(input: CreateNetworkInput): Promise<void> {
-    if (this.local.network(input.networkId)) return; // a repeated call
+    const known = this.local.network(input.networkId);
+    if (known) {
+      // A repeated call is fine; the same ID with another subnet is not.
+      if (input.ipv4[0]?.pool !== known.record.subnet) throw conflict(`network ${input.networkId} already exists here with subnet ${known.record.subnet}`);
+      return;
+    }
     if (input.ipv6Count > 0) throw badRequest('ts-overlay does not support IPv6 networks yet; create the network without --ipv6');
     if (input.ipv4.length !== 1) throw badRequest(`a ts-overlay network has exactly one IPv4 subnet (got ${input.ipv4.length})`);
     const v4 = input.ipv4[0]!;
@@ -72,6 +77,8 @@ export class NetworkDriver {
     }
     const options = parseNetworkOptions(input.genericOptions);
     const mtu = options.mtu ?? this.settings.defaultMtu;
+    validateIpv4Data(v4);
+    if (!(await this.store.getPool(v4.pool))) throw notFound(`pool ${v4.pool} was not allocated by ts-overlay's IPAM`);
 
     let record: NetworkRecord;
     let created = false;
@@ -182,6 +189,7 @@ export class NetworkDriver {
       }
       const ip = input.address.split('/')[0]!;
       const mac = input.macAddress ? input.macAddress.toLowerCase() : macFromIPv4(addr.ip);
+      if (!isUnicastMac(mac)) throw badRequest(`MAC address ${mac} is not a unicast address an interface can have`);
       const record: EndpointRecord = {
         id: input.endpointId,
         network: net.record.id,
@@ -267,4 +275,25 @@ export class NetworkDriver {
 /** Why a network cannot leave the cluster; the same words in the log and from the CLI. */
 export function stillInUse(network: string, hosts: readonly string[]): string {
   return `network ${network} still has endpoints on ${hosts.join(', ')}`;
+}
+
+/** The pool, gateway and aux addresses the engine passes must be what our IPAM handed out. */
+function validateIpv4Data(v4: Ipv4Data): void {
+  const pool = parseCidr(v4.pool);
+  if (!pool || formatCidr(pool) !== v4.pool) throw badRequest(`pool "${v4.pool}" is not an IPv4 subnet such as 10.0.0.0/24`);
+  const gateway = parseAddressWithPrefix(v4.gateway);
+  if (!gateway || gateway.prefix !== pool.prefix || !contains(pool, gateway.ip)) {
+    throw badRequest(`gateway "${v4.gateway}" is not an address of pool ${v4.pool}`);
+  }
+  for (const [name, value] of Object.entries(v4.auxAddresses)) {
+    const aux = parseAddressWithPrefix(value) ?? (parseIPv4(value) !== undefined ? { ip: parseIPv4(value)!, prefix: pool.prefix } : undefined);
+    if (!aux || !contains(pool, aux.ip)) throw badRequest(`aux address ${name}="${value}" is not an address of pool ${v4.pool}`);
+    if (aux.ip === gateway.ip) throw badRequest(`aux address ${name}="${value}" is the gateway's address`);
+  }
+}
+
+/** Not multicast or broadcast (low bit of the first octet) and not all zeros. */
+function isUnicastMac(mac: string): boolean {
+  const first = parseInt(mac.slice(0, 2), 16);
+  return (first & 1) === 0 && mac !== '00:00:00:00:00:00';
 }

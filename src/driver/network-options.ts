@@ -19,8 +19,12 @@ export interface NetworkOptions {
 export function parseNetworkOptions(options: Readonly<Record<string, unknown>>): NetworkOptions {
   const out: { vni?: number; mtu?: number; clusterId?: string } = {};
   for (const [key, raw] of Object.entries(options)) {
-    if (!(key in NETWORK_OPTIONS)) {
+    // Own keys only: "constructor" or "toString" are in every object, not in our list.
+    if (!Object.hasOwn(NETWORK_OPTIONS, key)) {
       throw badRequest(`unknown option "${key}"; ts-overlay understands: ${Object.keys(NETWORK_OPTIONS).filter((k) => k !== CLUSTER_ID_OPTION).join(', ')}`);
+    }
+    if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
+      throw badRequest(`option ${key} must be a plain value such as -o ${key}=1400, not ${raw === null ? 'null' : Array.isArray(raw) ? 'a list' : typeof raw}`);
     }
     const value = String(raw);
     if (key === 'vni') out.vni = integer('vni', value, 1, 16777215);

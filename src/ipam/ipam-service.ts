@@ -31,6 +31,15 @@ export interface AddressRequest {
 const MAX_ATTEMPTS = 64;
 
 /**
+ * A pool ID is the subnet in canonical form. Anything else is refused before it reaches the
+ * store, whose keys spell "/" as "_": "10.0.0.0_24" must not name the pool 10.0.0.0/24.
+ */
+function requirePoolId(poolId: string): void {
+  const cidr = parseCidr(poolId);
+  if (!cidr || formatCidr(cidr) !== poolId) throw notFound(`unknown pool ID "${poolId}": ts-overlay's pool IDs are subnets such as 10.0.0.0/24`);
+}
+
+/**
  * Cluster-wide address management. A pool ID is the subnet itself ("10.0.0.0/24"): subnets
  * never overlap anywhere in the cluster, so the subnet names the pool on every host.
  */
@@ -102,6 +111,7 @@ export class IpamService {
 
   /** Drops this host from the pool's users; the last user frees the pool and its addresses. */
   async releasePool(poolId: string): Promise<void> {
+    requirePoolId(poolId);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const entry = await this.store.getPool(poolId);
       if (!entry) return; // already gone: releasing twice is fine
@@ -120,6 +130,7 @@ export class IpamService {
 
   /** Returns the address with the pool's prefix length, as Docker expects ("10.0.0.2/24"). */
   async requestAddress(req: AddressRequest): Promise<string> {
+    requirePoolId(req.poolId);
     const pool = await this.store.getPool(req.poolId);
     if (!pool) throw notFound(`pool ${req.poolId} is not allocated (released, or never requested)`);
     const subnet = parseCidr(pool.value.subnet)!;
@@ -168,6 +179,7 @@ export class IpamService {
 
   /** Frees an endpoint's address. Gateway and aux addresses live as long as the pool. */
   async releaseAddress(poolId: string, address: string): Promise<void> {
+    requirePoolId(poolId);
     const ip = address.split('/')[0]!;
     if (parseIPv4(ip) === undefined) throw badRequest(`address "${address}" is not an IPv4 address`);
     const entry = await this.store.getAddress(poolId, ip);
@@ -180,7 +192,8 @@ export class IpamService {
     for (const address of addresses) {
       const ip = address.split('/')[0]!;
       const entry = await this.store.getAddress(poolId, ip);
-      if (entry && entry.value.kind !== 'aux') {
+      // Only what the engine reserved for it (a plain claim) becomes aux; never the gateway.
+      if (entry && entry.value.kind === 'endpoint') {
         await this.store.relabelAddress(poolId, entry, { ...entry.value, kind: 'aux' });
       }
     }
