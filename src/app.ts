@@ -22,6 +22,7 @@ import { serveMetrics, unixSocketProblem } from './metrics/serve-metrics.js';
 import { apiRoutes } from './protocol/routes.js';
 import { buildServer, listenOnSocket } from './protocol/server.js';
 import { ClusterStore } from './store/cluster-store.js';
+import { etcdConnection } from './store/etcd-connection.js';
 import { EtcdKv } from './store/etcd-kv.js';
 import { VERSION } from './version.js';
 
@@ -48,7 +49,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
 
   // Its own registry: counts from the first etcd call on, whether or not --metrics-addr serves them.
   const metrics = new PluginMetrics({ processMetrics: true, version: VERSION });
-  const kv = new EtcdKv({ endpoints: config.etcd, prefix: '/ts-overlay/', callTimeoutMs: ETCD_CALL_TIMEOUT_MS, metrics }, log.child({ component: 'etcd' }));
+  const kv = new EtcdKv({ ...etcdConnection(config, ETCD_CALL_TIMEOUT_MS), metrics }, log.child({ component: 'etcd' }));
   const store = new ClusterStore(kv, log.child({ component: 'store' }));
   const engine = new EngineClient(config.dockerHost);
   const dataplane = new Dataplane(run, { vtep, port: config.vxlanPort });

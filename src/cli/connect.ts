@@ -3,6 +3,7 @@ import { Dataplane } from '../dataplane/dataplane.js';
 import { Runner } from '../dataplane/runner.js';
 import { silentLogger } from '../lib/logger.js';
 import { ClusterStore } from '../store/cluster-store.js';
+import { etcdConnection } from '../store/etcd-connection.js';
 import { EtcdKv } from '../store/etcd-kv.js';
 
 /**
@@ -25,7 +26,7 @@ export function parseCommand(argv: readonly string[], switches: readonly string[
 }
 
 export function openStore(config: Config) {
-  const kv = new EtcdKv({ endpoints: config.etcd, prefix: '/ts-overlay/', callTimeoutMs: 3000 }, silentLogger);
+  const kv = new EtcdKv(etcdConnection(config, 3000), silentLogger);
   return { store: new ClusterStore(kv, silentLogger), close: () => kv.close() };
 }
 

@@ -7,6 +7,10 @@ import { parseCidr, parseIPv4, type Cidr } from '../ipam/cidr.js';
 export interface Config {
   readonly socket: string;
   readonly etcd: readonly string[];
+  readonly etcdPrefix: string;
+  /** Files; read when connecting. */
+  readonly etcdTls: { readonly ca: string; readonly cert?: string; readonly key?: string } | undefined;
+  readonly etcdAuth: { readonly user: string; readonly passwordFile?: string; readonly password?: string } | undefined;
   /** Undefined means: find it from the default route when starting. */
   readonly advertiseAddr: string | undefined;
   readonly nodeName: string;
@@ -31,7 +35,13 @@ export interface Config {
 /** Flag name -> help text and default. Every flag can also come from TS_OVERLAY_<FLAG>. */
 export const SERVE_FLAGS = {
   socket: { help: 'Unix socket the engine discovers the plugin by', default: '/run/docker/plugins/ts-overlay.sock' },
-  etcd: { help: 'comma-separated etcd endpoints', default: 'http://127.0.0.1:2379' },
+  etcd: { help: 'comma-separated etcd endpoints (https:// with the TLS flags)', default: 'http://127.0.0.1:2379' },
+  'etcd-prefix': { help: 'key prefix in etcd, so that several clusters can share one etcd', default: '/ts-overlay/' },
+  'etcd-cacert': { help: "CA certificate (PEM) to verify etcd's server certificate", default: '' },
+  'etcd-cert': { help: 'client certificate (PEM) for etcd with client-cert auth', default: '' },
+  'etcd-key': { help: 'key (PEM) of the client certificate', default: '' },
+  'etcd-user': { help: 'etcd user (password from --etcd-password-file or TS_OVERLAY_ETCD_PASSWORD)', default: '' },
+  'etcd-password-file': { help: "file holding the etcd user's password (kept off the command line)", default: '' },
   'advertise-addr': { help: "this host's underlay IPv4, used as VTEP (default: address of the default route's interface)", default: '' },
   'node-name': { help: 'name of this node in the cluster (default: hostname)', default: '' },
   'default-pool': { help: 'pool that network subnets are carved from', default: '10.0.0.0/8' },
@@ -78,6 +88,18 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     if (!/^https?:\/\/[^/\s]+$/.test(endpoint)) throw new ConfigError(`--etcd: "${endpoint}" is not an http(s)://host:port endpoint`);
   }
 
+  const etcdPrefix = raw('etcd-prefix');
+  if (!/^\/[A-Za-z0-9._/-]*\/$/.test(etcdPrefix)) throw new ConfigError(`--etcd-prefix: "${etcdPrefix}" must start and end with / (such as /ts-overlay/)`);
+  const [ca, cert, key] = [raw('etcd-cacert'), raw('etcd-cert'), raw('etcd-key')];
+  if (Boolean(cert) !== Boolean(key)) throw new ConfigError('--etcd-cert and --etcd-key go together');
+  if ((cert || ca) && etcd.some((e) => !e.startsWith('https://'))) throw new ConfigError('--etcd-cacert/--etcd-cert need https:// etcd endpoints');
+  if (cert && !ca) throw new ConfigError('--etcd-cert needs --etcd-cacert to verify the server');
+  const user = raw('etcd-user');
+  const passwordFile = raw('etcd-password-file');
+  const password = env.TS_OVERLAY_ETCD_PASSWORD;
+  if ((passwordFile || password) && !user) throw new ConfigError('an etcd password needs --etcd-user');
+  if (user && !passwordFile && password === undefined) throw new ConfigError('--etcd-user needs --etcd-password-file or TS_OVERLAY_ETCD_PASSWORD');
+
   const advertise = raw('advertise-addr');
   if (advertise && !parseIPv4(advertise)) throw new ConfigError(`--advertise-addr: "${advertise}" is not an IPv4 address`);
 
@@ -101,6 +123,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   return Object.freeze({
     socket: raw('socket'),
     etcd: Object.freeze(etcd),
+    etcdPrefix,
+    etcdTls: ca ? Object.freeze({ ca, ...(cert ? { cert, key } : {}) }) : undefined,
+    etcdAuth: user ? Object.freeze({ user, ...(passwordFile ? { passwordFile } : { password: password! }) }) : undefined,
     advertiseAddr: advertise || undefined,
     nodeName: raw('node-name') || hostname(),
     defaultPool,

@@ -35,6 +35,9 @@ export interface WatchHandlers {
 export interface EtcdOptions {
   readonly endpoints: readonly string[];
   readonly prefix: string;
+  /** PEM contents; present for https:// endpoints. */
+  readonly tls?: { readonly rootCertificate: Buffer; readonly certChain?: Buffer; readonly privateKey?: Buffer };
+  readonly auth?: { readonly username: string; readonly password: string };
   /** Bound on every unary call, so a dead etcd never hangs a Docker request. */
   readonly callTimeoutMs: number;
   /** Counts etcd's failures (default: not counted). */
@@ -52,6 +55,8 @@ export class EtcdKv {
   constructor(private readonly options: EtcdOptions, private readonly log: Logger) {
     this.root = new Etcd3({
       hosts: [...options.endpoints],
+      ...(options.tls ? { credentials: { ...options.tls } } : {}),
+      ...(options.auth ? { auth: { ...options.auth } } : {}),
       dialTimeout: options.callTimeoutMs,
       // gRPC's own reconnect backoff grows to two minutes; etcd coming back should be noticed
       // within a second.
