@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runConformance, type CheckResult } from '../../src/conformance/run.js';
 import { type EtcdServer, startEtcd } from '../helpers/etcd-server.js';
@@ -59,6 +59,10 @@ const format = (results: readonly CheckResult[]) =>
   results.map((r) => `${r.informational ? 'INFO' : r.ok ? 'PASS' : 'FAIL'} ${r.name}: ${r.detail}`).join('\n');
 
 describe('conformance of ts-overlay (dist/main.js)', () => {
+  it('serves its socket to root only (mode 0600)', () => {
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+  });
+
   it('passes every check, and leaves no state in etcd and no devices behind', async () => {
     const results = await runConformance({ socket, timeoutMs: 15_000 });
     console.log(format(results));
