@@ -17,6 +17,7 @@ import { IpamService } from './ipam/ipam-service.js';
 import { feedAddressBook } from './driver/address-feed.js';
 import { errorMessage } from './lib/errors.js';
 import type { Logger } from './lib/logger.js';
+import { untilDone } from './lib/retry.js';
 import { PluginMetrics } from './metrics/plugin-metrics.js';
 import { serveMetrics, unixSocketProblem } from './metrics/serve-metrics.js';
 import { apiRoutes } from './protocol/routes.js';
@@ -102,19 +103,17 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     ready,
   );
   await listenOnSocket(http, config.socket);
-  let addressFeed: { close(): Promise<void> } | undefined;
-  try {
-    await membership.start();
-    if (guard) await guard.run(); // before serving: in line with the nodes etcd lists now
-    else await vxlanGuard.remove().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not remove the VXLAN guard chain'));
-    addressFeed = await feedAddressBook(store, addressBook, log.child({ component: 'addresses' }));
-    for (const e of (await store.listEndpoints()).endpoints) if (e.node === config.nodeName) local.addEndpoint(e);
-    await peers.start();
-    await reconciler.run();
-  } catch (err) {
-    await http.close(); // no socket left behind that answers nothing
-    throw err;
-  }
+  // Each start-up step is safe to repeat: while etcd is away it is retried, not fatal (the
+  // socket is open, and calls that touch state are told the plugin is still starting).
+  const retrying = (what: string) => (err: unknown, delayMs: number) => log.warn({ err: errorMessage(err), delayMs }, `start-up: ${what} failed; retrying`);
+  await membership.start();
+  if (guard) await guard.run(); // before serving: in line with the nodes etcd lists now
+  else await vxlanGuard.remove().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not remove the VXLAN guard chain'));
+  const addressFeed = await untilDone(() => feedAddressBook(store, addressBook, log.child({ component: 'addresses' })), retrying('reading the addresses'));
+  const mine = await untilDone(() => store.listEndpoints(), retrying('reading the endpoints'));
+  for (const e of mine.endpoints) if (e.node === config.nodeName) local.addEndpoint(e);
+  await untilDone(() => peers!.start(), retrying('reading the peers'));
+  await reconciler.run();
   markReady();
   log.info({ socket: config.socket }, 'serving the plugin API');
 
@@ -146,7 +145,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
       await http.close();
       await propagation.stop();
       await peers?.stop();
-      await addressFeed?.close();
+      await addressFeed.close();
       await membership.stop();
       await guard?.stop(); // the rules stay: a restart must not open the VXLAN port
       kv.close();

@@ -1,7 +1,7 @@
 import type { Lease } from 'etcd3';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { sleep } from '../lib/retry.js';
+import { sleep, untilDone } from '../lib/retry.js';
 import type { ClusterStore } from '../store/cluster-store.js';
 import type { NodeRecord } from '../store/records.js';
 
@@ -37,7 +37,7 @@ export class Membership {
 
   async start(): Promise<void> {
     await this.register();
-    await this.follow();
+    await untilDone(() => this.follow(), (err) => this.log.warn({ err: errorMessage(err) }, 'could not read the node list; retrying'));
   }
 
   async stop(): Promise<void> {

@@ -13,3 +13,18 @@ export async function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: ()
     clearTimeout(timer);
   }
 }
+
+/**
+ * Runs `step` until it succeeds, backing off from 250 ms to 5 s: for start-up steps that are
+ * safe to repeat and must not end the process when etcd is briefly away.
+ */
+export async function untilDone<T>(step: () => Promise<T>, onRetry: (err: unknown, delayMs: number) => void): Promise<T> {
+  for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      return await step();
+    } catch (err) {
+      onRetry(err, delay);
+      await sleep(delay);
+    }
+  }
+}

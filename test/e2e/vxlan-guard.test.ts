@@ -85,13 +85,21 @@ describe('VXLAN guard', () => {
     expect(await dockerOk(1, 'exec', 'g1', 'ping', '-c', '2', '-W', '2', ip2)).toMatch(/2 packets received/);
   });
 
-  it('puts back rules someone flushed; meanwhile the stranger\'s frames do get through', async () => {
-    await inHost(1, 'iptables', '-w', '-F', GUARD_CHAIN);
-    // The control: with the chain empty, the same frames reach g1, so the test above can fail.
-    const open = await echoesReceived('g1');
-    inject();
-    expect(await echoesReceived('g1')).toBeGreaterThanOrEqual(open + 3);
-    // The plugin's periodic pass (every 5 s in the e2e lab) repairs the chain.
+  it('lets the frames through without its rules (the control), and puts flushed rules back', async () => {
+    // The plugin is stopped while we look, so that no reconcile puts the rules back in the
+    // middle of the control; stopping it leaves the kernel (and the rules) as they are.
+    expect((await lab('plugin-stop', '1')).ok).toBe(true);
+    try {
+      expect(await guardRules(1)).toContain('-j DROP');
+      await inHost(1, 'iptables', '-w', '-F', GUARD_CHAIN);
+      // The control: with the chain empty, the same frames reach g1, so the test above can fail.
+      const open = await echoesReceived('g1');
+      inject();
+      expect(await echoesReceived('g1')).toBeGreaterThanOrEqual(open + 3);
+    } finally {
+      expect((await lab('plugin-start', '1')).ok).toBe(true);
+    }
+    // The plugin puts the rules back at start (and on every periodic pass).
     await waitFor('the guard back on host 1', async () => (await guardRules(1)).includes('-j DROP'), 15_000, 200);
     const closed = await echoesReceived('g1');
     expect(inject().ok).toBe(false);
