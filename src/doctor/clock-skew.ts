@@ -1,5 +1,6 @@
 import { type CheckResult, fail, pass } from './check.js';
-import { causeOf } from './etcd-members.js';
+import { errorMessage } from '../lib/errors.js';
+import { type EtcdTls, getEtcdVersion } from './etcd-http.js';
 
 const NAME = 'clock skew';
 
@@ -53,15 +54,14 @@ export function judgeSkew(against: string, bounds: SkewBounds): CheckResult {
 const fmt = (ms: number) => (ms / 1000).toFixed(3);
 
 /** Polls GET /version until the interval is narrow or ~1.2 s passed (always one tick of the server's second). */
-export async function sampleDates(endpoint: string, budgetMs = 1200, everyMs = 40, clock = Date.now): Promise<DateSample[]> {
+export async function sampleDates(endpoint: string, budgetMs = 1200, everyMs = 40, clock = Date.now, tls?: EtcdTls): Promise<DateSample[]> {
   const samples: DateSample[] = [];
   const end = clock() + budgetMs;
   while (clock() < end) {
     const sentAt = clock();
-    const res = await fetch(`${endpoint}/version`, { signal: AbortSignal.timeout(3000) });
+    const res = await getEtcdVersion(endpoint, tls);
     const receivedAt = clock();
-    await res.arrayBuffer();
-    const date = res.headers.get('date');
+    const date = res.date;
     if (!date || Number.isNaN(Date.parse(date))) throw new Error(`${endpoint}/version answered without a Date header`);
     samples.push({ sentAt, receivedAt, serverDate: Date.parse(date) });
     const bounds = skewBounds(samples);
@@ -72,15 +72,15 @@ export async function sampleDates(endpoint: string, budgetMs = 1200, everyMs = 4
 }
 
 /** Measures against every member that answers; reports the worst. */
-export async function checkClockSkew(endpoints: readonly string[]): Promise<CheckResult> {
+export async function checkClockSkew(endpoints: readonly string[], tls?: EtcdTls): Promise<CheckResult> {
   const errors: string[] = [];
   const measured: CheckResult[] = [];
   await Promise.all(endpoints.map(async (ep) => {
     try {
-      const bounds = skewBounds(await sampleDates(ep));
+      const bounds = skewBounds(await sampleDates(ep, undefined, undefined, undefined, tls));
       measured.push(bounds ? judgeSkew(ep, bounds) : fail(NAME, `${ep}: its Date headers contradict each other (did its clock jump?)`, 'run a time sync daemon on the etcd members'));
     } catch (err) {
-      errors.push(`${ep}: ${causeOf(err)}`);
+      errors.push(`${ep}: ${errorMessage(err)}`);
     }
   }));
   if (measured.length === 0) return fail(NAME, `not measured: no etcd member answered (${errors.join('; ')})`, 'see the etcd members check');

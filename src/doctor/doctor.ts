@@ -7,6 +7,8 @@ import type { NetworkRecord, NodeRecord } from '../store/records.js';
 import { type CheckResult, fail, runCheck } from './check.js';
 import { checkClockSkew } from './clock-skew.js';
 import { checkEtcdMembers } from './etcd-members.js';
+import type { EtcdTls } from './etcd-http.js';
+import { etcdConnection } from '../store/etcd-connection.js';
 import { checkKernelVxlan } from './kernel-vxlan.js';
 import { checkNodeRecord } from './node-record.js';
 import { checkPeerRoutes } from './peer-routes.js';
@@ -43,8 +45,8 @@ export async function runDoctor(config: Config, run: Runner, store: ClusterStore
       cluster instanceof Error ? etcdDown('routes to peers') : checkPeerRoutes(run, { name: config.nodeName, vtep: vtep ?? '' }, cluster.nodes)),
     runCheck('VXLAN port', () =>
       checkVxlanPort(run, config.vxlanPort, new Map(cluster instanceof Error ? [] : cluster.networks.map((n) => [n.vni, n.name])))),
-    runCheck('etcd members', () => checkEtcdMembers(config.etcd)),
-    runCheck('clock skew', () => checkClockSkew(config.etcd)),
+    runCheck('etcd members', () => checkEtcdMembers(config.etcd, etcdTls(config))),
+    runCheck('clock skew', () => checkClockSkew(config.etcd, etcdTls(config))),
     runCheck('node record', async () =>
       cluster instanceof Error ? fail('node record', `could not read etcd: ${cluster.message}`, 'see the etcd members check') : checkNodeRecord(cluster.nodes, config.nodeName, vtep)),
     runCheck('plugin socket', () => checkPluginSocket(config.socket)),
@@ -59,4 +61,9 @@ async function readCluster(store: ClusterStore): Promise<{ nodes: NodeRecord[]; 
   } catch (err) {
     return err instanceof Error ? err : new Error(String(err));
   }
+}
+
+/** The plugin's own TLS material for etcd, if it uses TLS (the doctor connects the same way). */
+function etcdTls(config: Config): EtcdTls | undefined {
+  return etcdConnection(config, 3000).tls;
 }

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
+import { checkClockSkew } from '../../src/doctor/clock-skew.js';
+import { checkEtcdMembers } from '../../src/doctor/etcd-members.js';
 import { parseCidr } from '../../src/ipam/cidr.js';
 import { IpamService } from '../../src/ipam/ipam-service.js';
 import { silentLogger } from '../../src/lib/logger.js';
@@ -65,6 +67,15 @@ describe('etcd over TLS with client certificates', () => {
   it('refuses TLS flags with http:// endpoints, and a certificate without its key', () => {
     expect(() => loadConfig(['--etcd', 'http://127.0.0.1:2379', '--etcd-cacert', tls.ca], {})).toThrow(/need https/);
     expect(() => loadConfig(['--etcd', tlsEtcd.endpoint, '--etcd-cacert', tls.ca, '--etcd-cert', tls.clientCert], {})).toThrow(/go together/);
+  });
+
+  it('is reached by ts-overlay doctor the same way, with the same certificates', async () => {
+    const config = loadConfig(['--etcd', tlsEtcd.endpoint, '--etcd-cacert', tls.ca, '--etcd-cert', tls.clientCert, '--etcd-key', tls.clientKey], {});
+    const material = etcdConnection(config, 3000).tls;
+    expect(await checkEtcdMembers(config.etcd, material)).toMatchObject({ ok: true, detail: '1/1 answered (etcd 3.4.23)' });
+    expect((await checkClockSkew(config.etcd, material)).ok).toBe(true);
+    const withoutClientCert = await checkEtcdMembers(config.etcd, { rootCertificate: material!.rootCertificate });
+    expect(withoutClientCert.ok).toBe(false);
   });
 
   it('names the file it cannot read', () => {
