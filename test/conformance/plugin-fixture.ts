@@ -5,7 +5,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sh, tryRun } from '../helpers/netns.js';
+import { type EtcdServer, startEtcd } from '../helpers/etcd-server.js';
+import { makeNetns, type Netns, sh, tryRun } from '../helpers/netns.js';
 
 /**
  * The conformance run's own processes and namespace. Everything it makes carries the pid of
@@ -121,4 +122,65 @@ function canConnect(socket: string): Promise<boolean> {
     s.once('connect', () => (s.destroy(), resolve(true)));
     s.once('error', () => resolve(false));
   });
+}
+
+/** A real plugin with a real etcd, both inside one throwaway namespace of their own. */
+export interface IsolatedPlugin {
+  readonly ns: Netns;
+  readonly etcd: EtcdServer;
+  readonly plugin: PluginProcess;
+  readonly socket: string;
+  /** Stops the plugin and etcd, removes the namespace and the socket; whatever fails on the way. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The namespace's only "underlay" is a veth pair (this kernel has no dummy links); its own
+ * loopback means the etcd ports cannot clash with anything on the host. Nothing is left behind
+ * if a step fails, and leftovers of killed earlier runs go first.
+ */
+export async function startIsolatedPlugin(opts: {
+  readonly underlay: string;
+  readonly etcdPorts: { readonly clientPort: number; readonly peerPort: number };
+  readonly nodeName: string;
+  readonly logLevel: string;
+}): Promise<IsolatedPlugin> {
+  removeLeftoversOfDeadRuns();
+  const ns = makeNetns(NS_LABEL);
+  const socket = uniqueSocketPath();
+  let etcd: EtcdServer | undefined;
+  let plugin: PluginProcess | undefined;
+  const stop = async () => {
+    try {
+      await plugin?.stop();
+      // Bounded: the helper waits for an exit that never comes if etcd had died already.
+      let timer: NodeJS.Timeout | undefined;
+      if (etcd) await Promise.race([etcd.stop(), new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+      clearTimeout(timer);
+    } finally {
+      // Whatever still runs in the namespace (an etcd whose start timed out) was started here.
+      removeNamespaceAndItsProcesses(ns.name);
+      rmSync(socket, { force: true });
+    }
+  };
+  try {
+    ns.exec('ip', 'link', 'add', 'u0', 'type', 'veth', 'peer', 'name', 'u1');
+    ns.exec('ip', 'addr', 'add', `${opts.underlay}/24`, 'dev', 'u0');
+    ns.exec('ip', 'link', 'set', 'u0', 'up');
+    ns.exec('ip', 'link', 'set', 'u1', 'up');
+    etcd = await startEtcd({ ...opts.etcdPorts, netns: ns.name });
+    plugin = startPlugin(ns.name, [
+      '--socket', socket,
+      '--etcd', etcd.endpoint,
+      '--advertise-addr', opts.underlay,
+      '--node-name', opts.nodeName,
+      '--docker-host', 'unix:///nonexistent.sock',
+      '--log-level', opts.logLevel,
+    ]);
+    await waitForSocket(socket, plugin);
+    return { ns, etcd, plugin, socket, stop };
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
 }

@@ -1,14 +1,11 @@
-import { rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { PLUGIN_ACCEPT, PluginClient, RawBody, type Reply } from '../../src/conformance/client.js';
 import { goField, judge } from '../../src/conformance/docker-rules.js';
 import { randomDockerId } from '../../src/conformance/ipv4.js';
-import {
-  NS_LABEL, type PluginProcess, removeLeftoversOfDeadRuns, removeNamespaceAndItsProcesses, startPlugin, uniqueSocketPath, waitForSocket,
-} from '../conformance/plugin-fixture.js';
+import { type IsolatedPlugin, type PluginProcess, startIsolatedPlugin } from '../conformance/plugin-fixture.js';
 import { BODY_LIMIT } from '../../src/protocol/server.js';
-import { type EtcdServer, startEtcd } from './etcd-server.js';
-import { makeNetns, type Netns, sh } from './netns.js';
+import type { EtcdServer } from './etcd-server.js';
+import { type Netns, sh } from './netns.js';
 
 /**
  * A real plugin (dist/main.js) with a real etcd in a throwaway namespace, for hostile input:
@@ -43,56 +40,23 @@ export class HostilePlugin {
   /** Requests sent in all, hostile or not. */
   requests = 0;
 
-  private constructor(
-    readonly ns: Netns,
-    readonly etcd: EtcdServer,
-    readonly plugin: PluginProcess,
-    readonly socket: string,
-  ) {
-    this.client = new PluginClient(socket, 15_000);
+  readonly ns: Netns;
+  readonly etcd: EtcdServer;
+  readonly plugin: PluginProcess;
+  readonly socket: string;
+
+  private constructor(private readonly fixture: IsolatedPlugin) {
+    ({ ns: this.ns, etcd: this.etcd, plugin: this.plugin, socket: this.socket } = fixture);
+    this.client = new PluginClient(fixture.socket, 15_000);
   }
 
   static async start(): Promise<HostilePlugin> {
-    removeLeftoversOfDeadRuns();
-    const ns = makeNetns(NS_LABEL);
-    const socket = uniqueSocketPath();
-    let etcd: EtcdServer | undefined;
-    let plugin: PluginProcess | undefined;
-    try {
-      ns.exec('ip', 'link', 'add', 'u0', 'type', 'veth', 'peer', 'name', 'u1');
-      ns.exec('ip', 'addr', 'add', `${UNDERLAY}/24`, 'dev', 'u0');
-      ns.exec('ip', 'link', 'set', 'u0', 'up');
-      ns.exec('ip', 'link', 'set', 'u1', 'up');
-      etcd = await startEtcd({ ...ETCD_PORTS, netns: ns.name });
-      plugin = startPlugin(ns.name, [
-        '--socket', socket,
-        '--etcd', etcd.endpoint,
-        '--advertise-addr', UNDERLAY,
-        '--node-name', 'hostile',
-        '--docker-host', 'unix:///nonexistent.sock',
-        '--log-level', 'error',
-      ]);
-      await waitForSocket(socket, plugin);
-      return new HostilePlugin(ns, etcd, plugin, socket);
-    } catch (err) {
-      await plugin?.stop();
-      removeNamespaceAndItsProcesses(ns.name);
-      rmSync(socket, { force: true });
-      throw err;
-    }
+    return new HostilePlugin(await startIsolatedPlugin({ underlay: UNDERLAY, etcdPorts: ETCD_PORTS, nodeName: 'hostile', logLevel: 'error' }));
   }
 
   async stop(): Promise<void> {
     this.client.close();
-    try {
-      await this.plugin.stop();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.etcd.stop(), new Promise((r) => (timer = setTimeout(r, 10_000)))]);
-      clearTimeout(timer);
-    } finally {
-      removeNamespaceAndItsProcesses(this.ns.name);
-      rmSync(this.socket, { force: true });
-    }
+    await this.fixture.stop();
   }
 
   /** A request that is part of the test's own setup or teardown: it must succeed. */
