@@ -16,12 +16,12 @@ export class Firewall {
   async allowBridge(bridge: string): Promise<void> {
     await this.ensureChain();
     const rule = ['-i', bridge, '-o', bridge, '-j', 'ACCEPT'];
-    if (!(await this.run.iptables(['-C', CHAIN, ...rule])).ok) await this.must(['-A', CHAIN, ...rule]);
+    if (!(await this.run.iptables(['-C', CHAIN, ...rule])).ok) await this.run.iptablesStrict(['-A', CHAIN, ...rule]);
   }
 
   async forgetBridge(bridge: string): Promise<void> {
     const rule = ['-i', bridge, '-o', bridge, '-j', 'ACCEPT'];
-    while ((await this.run.iptables(['-C', CHAIN, ...rule])).ok) await this.must(['-D', CHAIN, ...rule]);
+    while ((await this.run.iptables(['-C', CHAIN, ...rule])).ok) await this.run.iptablesStrict(['-D', CHAIN, ...rule]);
   }
 
   private async ensureChain(): Promise<void> {
@@ -29,11 +29,7 @@ export class Firewall {
       const created = await this.run.iptables(['-N', CHAIN]);
       if (!created.ok && !/exists/i.test(created.stderr)) throw internal(`iptables -N ${CHAIN}: ${created.stderr}`);
     }
-    if (!(await this.run.iptables(['-C', 'FORWARD', '-j', CHAIN])).ok) await this.must(['-A', 'FORWARD', '-j', CHAIN]);
+    if (!(await this.run.iptables(['-C', 'FORWARD', '-j', CHAIN])).ok) await this.run.iptablesStrict(['-A', 'FORWARD', '-j', CHAIN]);
   }
 
-  private async must(args: string[]): Promise<void> {
-    const res = await this.run.iptables(args);
-    if (!res.ok) throw internal(`iptables ${args.join(' ')}: ${res.stderr.trim()}`);
-  }
 }

@@ -62,6 +62,12 @@ export class Runner {
     return { ok: res.exitCode === 0, stdout: res.stdout, stderr: res.stderr };
   }
 
+  /** Like iptables, but a failure is an error naming the command. */
+  async iptablesStrict(args: readonly string[]): Promise<void> {
+    const res = await this.iptables(args);
+    if (!res.ok) throw internal(`iptables ${args.join(' ')}: ${res.stderr.trim()}`);
+  }
+
   private nsFlag(): string[] {
     return this.netns ? ['-n', this.netns] : [];
   }

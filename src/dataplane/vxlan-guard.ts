@@ -43,12 +43,12 @@ export class VxlanGuard {
     let changes = 0;
     let rules = await this.rulesOf(GUARD_CHAIN);
     if (rules === undefined) {
-      await this.must(['-N', GUARD_CHAIN]);
+      await this.run.iptablesStrict(['-N', GUARD_CHAIN]);
       rules = [];
       changes++;
     }
     for (const args of planChain(rules, allowed)) {
-      await this.must(args);
+      await this.run.iptablesStrict(args);
       changes++;
     }
     // The jump comes last: nothing is sent through the chain before it is complete.
@@ -59,12 +59,12 @@ export class VxlanGuard {
   async remove(): Promise<number> {
     let changes = 0;
     for (const spec of ((await this.rulesOf('INPUT')) ?? []).filter(isJumpToGuard)) {
-      await this.must(['-D', 'INPUT', ...spec.split(' ')]);
+      await this.run.iptablesStrict(['-D', 'INPUT', ...spec.split(' ')]);
       changes++;
     }
     if ((await this.rulesOf(GUARD_CHAIN)) !== undefined) {
-      await this.must(['-F', GUARD_CHAIN]);
-      await this.must(['-X', GUARD_CHAIN]);
+      await this.run.iptablesStrict(['-F', GUARD_CHAIN]);
+      await this.run.iptablesStrict(['-X', GUARD_CHAIN]);
       changes++;
     }
     return changes;
@@ -76,13 +76,13 @@ export class VxlanGuard {
     const jumps = ((await this.rulesOf('INPUT')) ?? []).filter(isJumpToGuard);
     let changes = 0;
     if (!jumps.includes(wanted)) {
-      await this.must(['-I', 'INPUT', '1', ...wanted.split(' ')]);
+      await this.run.iptablesStrict(['-I', 'INPUT', '1', ...wanted.split(' ')]);
       changes++;
     }
     // Deleting by spec removes the first match; a duplicate of the wanted jump goes too, once.
     const stale = jumps.filter((j, i) => j !== wanted || jumps.indexOf(wanted) !== i);
     for (const spec of stale) {
-      await this.must(['-D', 'INPUT', ...spec.split(' ')]);
+      await this.run.iptablesStrict(['-D', 'INPUT', ...spec.split(' ')]);
       changes++;
     }
     return changes;
@@ -99,10 +99,6 @@ export class VxlanGuard {
     return res.stdout.split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length).trim());
   }
 
-  private async must(args: string[]): Promise<void> {
-    const res = await this.run.iptables(args);
-    if (!res.ok) throw internal(`iptables ${args.join(' ')}: ${res.stderr.trim()}`);
-  }
 }
 
 function isCanonicalIPv4(text: string): boolean {
