@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type EtcdServer, startEtcd } from '../helpers/etcd-server.js';
-import { makeNetns, type Netns, sh, tryRun } from '../helpers/netns.js';
+import { makeNetns, type Netns, sh, TEST_NS_PREFIX, tryRun } from '../helpers/netns.js';
 
 /**
  * The conformance run's own processes and namespace. Everything it makes carries the pid of
@@ -15,7 +15,7 @@ import { makeNetns, type Netns, sh, tryRun } from '../helpers/netns.js';
  * end only its own processes, by pid.
  */
 export const NS_LABEL = `conf${process.pid}`;
-const LEFTOVER_NS = /^tsot-conf(\d+)-/;
+const LEFTOVER_NS = new RegExp(`^${TEST_NS_PREFIX}conf(\\d+)-`);
 const LEFTOVER_SOCKET = /^tso-conf-(\d+)-.*\.sock$/;
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { owned } from '../helpers/instance.js';
 import { REPO, waitFor } from '../helpers/lab.js';
 
 /**
@@ -12,7 +13,7 @@ import { REPO, waitFor } from '../helpers/lab.js';
  * started without the bare plugin processes, so only the managed plugin can answer; the e2e
  * suite's lab and a person's `tso` lab are never touched.
  */
-const LAB = 'mp';
+const LAB = owned('mp');
 const STATE = `/var/lib/ts-overlay-lab/${LAB}`;
 const HOSTS = [1, 2] as const;
 const PLUGIN = 'ts-overlay';

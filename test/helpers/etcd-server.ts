@@ -2,9 +2,10 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { owned } from './instance.js';
 
 /** Marker in every test etcd's command line, so that a later run can kill leftovers. */
-export const TEST_ETCD_MARK = 'ts-overlay-test-etcd';
+export const TEST_ETCD_MARK = owned('ts-overlay-test-etcd');
 
 export interface EtcdServer {
   readonly endpoint: string;

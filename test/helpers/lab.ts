@@ -2,11 +2,12 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { owned } from './instance.js';
 
 const run = promisify(execFile);
 
 /** The lab the e2e suite owns; a person's own lab ("tso") is never touched. */
-export const E2E_LAB = 'e2e';
+export const E2E_LAB = owned('e2e');
 export const REPO = resolve(import.meta.dirname, '../..');
 export const LAB_SCRIPT = resolve(REPO, 'scripts/lab');
 export const LAB_STATE = `/var/lib/ts-overlay-lab/${E2E_LAB}`;

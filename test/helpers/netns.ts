@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { owned } from './instance.js';
 
 /** Every namespace a data-plane test makes starts with this, so leftovers can be found. */
-export const TEST_NS_PREFIX = 'tsot-';
+export const TEST_NS_PREFIX = `${owned('tsot')}-`;
 
 export function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: 'utf8', ...(input !== undefined ? { input } : {}), stdio: ['pipe', 'pipe', 'pipe'] });

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TEST_PORT_BASE } from '../helpers/instance.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { checkClockSkew } from '../../src/doctor/clock-skew.js';
@@ -34,8 +35,8 @@ function storeFrom(argv: string[], env: NodeJS.ProcessEnv = {}) {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tso-tls-'));
   tls = makeTestTls(dir);
-  tlsEtcd = await startEtcd({ clientPort: 23796, peerPort: 23797, tls });
-  authEtcd = await startEtcd({ clientPort: 23798, peerPort: 23799 });
+  tlsEtcd = await startEtcd({ clientPort: TEST_PORT_BASE + 6, peerPort: TEST_PORT_BASE + 7, tls });
+  authEtcd = await startEtcd({ clientPort: TEST_PORT_BASE + 8, peerPort: TEST_PORT_BASE + 9 });
   const ctl = (...args: string[]) => execFileSync('etcdctl', ['--endpoints', authEtcd.endpoint, ...args], { env: { ...process.env, ETCDCTL_API: '3' }, stdio: 'ignore' });
   ctl('user', 'add', 'root:rootpw');
   ctl('user', 'add', 'plugin:s3cret');
