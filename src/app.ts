@@ -44,9 +44,11 @@ const ETCD_CALL_TIMEOUT_MS = 5000;
 export async function startApp(config: Config, log: Logger): Promise<RunningApp> {
   const run = new Runner();
   const vtep = config.advertiseAddr ?? (await defaultRouteAddress(run));
-  const defaultMtu = (await underlayMtu(run, vtep)) - VXLAN_OVERHEAD;
+  // Read once at start: a changed underlay MTU takes a plugin restart (networks keep theirs).
+  const ownUnderlayMtu = await underlayMtu(run, vtep);
+  const defaultMtu = ownUnderlayMtu - VXLAN_OVERHEAD;
   const driverName = config.driverName;
-  log.info({ node: config.nodeName, vtep, defaultMtu, driverName, etcd: config.etcd }, 'starting');
+  log.info({ node: config.nodeName, vtep, underlayMtu: ownUnderlayMtu, driverName, etcd: config.etcd }, 'starting');
 
   // Its own registry: counts from the first etcd call on, whether or not --metrics-addr serves them.
   const metrics = new PluginMetrics({ processMetrics: true, version: VERSION });
@@ -61,7 +63,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   let peers: PeerSync | undefined;
   let guard: VxlanGuardKeeper | undefined;
   const membership = new Membership(
-    { name: config.nodeName, vtep, version: VERSION, startedAt: new Date().toISOString() },
+    { name: config.nodeName, vtep, underlayMtu: ownUnderlayMtu, version: VERSION, startedAt: new Date().toISOString() },
     config.nodeTtl,
     store,
     {
@@ -78,7 +80,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const ipam = new IpamService(store, { node: config.nodeName, defaultPool: config.defaultPool, poolSize: config.poolSize }, log.child({ component: 'ipam' }), addressBook);
   peers = new PeerSync(config.nodeName, store, dataplane, local, (node) => membership.isAlive(node), log.child({ component: 'peers' }), metrics);
   const driver = new NetworkDriver(
-    { node: config.nodeName, vtep, vniRange: config.vniRange, defaultMtu },
+    { node: config.nodeName, vtep, vniRange: config.vniRange, underlayMtu: ownUnderlayMtu, liveNodes: () => membership.nodes() },
     store, ipam, dataplane, local,
     (n) => peers?.markDirty(n.record.id, true),
     log.child({ component: 'driver' }),

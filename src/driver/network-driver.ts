@@ -1,4 +1,5 @@
 import type { Dataplane } from '../dataplane/dataplane.js';
+import { VXLAN_OVERHEAD } from '../dataplane/host-info.js';
 import { containerVethName } from '../dataplane/names.js';
 import { nextFreeVni } from '../ipam/allocation.js';
 import { contains, formatCidr, macFromIPv4, parseAddressWithPrefix, parseCidr, parseIPv4 } from '../ipam/cidr.js';
@@ -9,6 +10,7 @@ import type { Logger } from '../lib/logger.js';
 import type { ClusterStore } from '../store/cluster-store.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 import type { LocalNetwork, LocalState } from './local-state.js';
+import { chooseNetworkMtu, type NodeUnderlay, tooLargeForUnderlay } from './network-mtu.js';
 import { parseNetworkOptions, userOptions } from './network-options.js';
 
 /** The address space our IPAM driver reports; a pool from any other IPAM driver is refused. */
@@ -18,8 +20,10 @@ export interface DriverSettings {
   readonly node: string;
   readonly vtep: string;
   readonly vniRange: { readonly min: number; readonly max: number };
-  /** MTU of containers' interfaces when the network does not set one. */
-  readonly defaultMtu: number;
+  /** MTU of the interface holding vtep. */
+  readonly underlayMtu: number;
+  /** The live nodes and their underlay MTUs: a new network's MTU must fit every one of them. */
+  readonly liveNodes: () => readonly NodeUnderlay[];
 }
 
 export interface Ipv4Data {
@@ -76,7 +80,6 @@ export class NetworkDriver {
       throw badRequest(`ts-overlay networks need ts-overlay's IPAM, which keeps subnets unique across hosts: add --ipam-driver ts-overlay (the pool came from address space "${v4.addressSpace}")`);
     }
     const options = parseNetworkOptions(input.genericOptions);
-    const mtu = options.mtu ?? this.settings.defaultMtu;
     validateIpv4Data(v4);
     if (!(await this.store.getPool(v4.pool))) throw notFound(`pool ${v4.pool} was not allocated by ts-overlay's IPAM`);
 
@@ -91,8 +94,15 @@ export class NetworkDriver {
       }
       record = existing.value;
     } else {
-      record = await this.createClusterNetwork(input.networkId, v4, input.genericOptions, options.vni, options.mtu);
+      const choice = chooseNetworkMtu(options.mtu, { name: this.settings.node, underlayMtu: this.settings.underlayMtu }, this.settings.liveNodes());
+      record = await this.createClusterNetwork(input.networkId, v4, input.genericOptions, options.vni, choice.mtu);
+      this.log.info({ network: record.id, mtu: choice.mtu }, `network MTU from ${choice.reason}`);
       created = true;
+    }
+    // The cluster's figure; a record from before MTUs were recorded: this host's default.
+    const mtu = record.mtu ?? options.mtu ?? this.settings.underlayMtu - VXLAN_OVERHEAD;
+    if (tooLargeForUnderlay(mtu, this.settings.underlayMtu)) {
+      this.log.warn({ network: record.id, mtu, underlayMtu: this.settings.underlayMtu }, `network MTU ${mtu} + ${VXLAN_OVERHEAD} does not fit this host's underlay MTU ${this.settings.underlayMtu}: full-size frames to and from here will be dropped (ts-overlay doctor)`);
     }
 
     const localNetwork: LocalNetwork = { engineId: input.networkId, record, mtu };
@@ -120,7 +130,7 @@ export class NetworkDriver {
     v4: Ipv4Data,
     generic: Readonly<Record<string, unknown>>,
     wantedVni: number | undefined,
-    mtu: number | undefined,
+    mtu: number,
   ): Promise<NetworkRecord> {
     const { min, max } = this.settings.vniRange;
     if (wantedVni !== undefined && (wantedVni < min || wantedVni > max)) {
@@ -144,7 +154,7 @@ export class NetworkDriver {
         internal: false,
         attachable: false,
         labels: {},
-        ...(mtu !== undefined ? { mtu } : {}),
+        mtu,
         createdBy: this.settings.node,
         createdAt: new Date().toISOString(),
       };

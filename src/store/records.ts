@@ -39,6 +39,11 @@ export interface NetworkRecord {
   readonly internal: boolean;
   readonly attachable: boolean;
   readonly labels: Readonly<Record<string, string>>;
+  /**
+   * MTU of the containers' interfaces on every host: -o mtu, or the smallest underlay MTU among
+   * the live nodes minus 50 when the network was created. Absent in records written before it
+   * was recorded: then each host uses its own underlay MTU minus 50.
+   */
   readonly mtu?: number;
   readonly createdBy: string;
   readonly createdAt: string;
@@ -60,6 +65,8 @@ export interface EndpointRecord {
 export interface NodeRecord {
   readonly name: string;
   readonly vtep: string;
+  /** MTU of the interface holding vtep, so a network's creator can pick an MTU every host carries. */
+  readonly underlayMtu?: number;
   readonly version: string;
   readonly startedAt: string;
 }
