@@ -5,20 +5,24 @@
  * allocations per second, API latency per call, time until every host has every FDB entry,
  * plugin RSS, etcd keys and bytes per endpoint; then SIGKILL of one plugin holding M
  * endpoints and the time until it has reconciled and serves again.
- * Runs in its own lab (TSO_LAB=cp, no engines used) and writes bench/results/control-plane.json.
+ * Runs in its own lab (TSO_LAB, default cp; no engines used) and writes bench/results/control-plane.json.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fmt, median, percentile } from './stats.js';
 import { PluginApi, pool, randomId } from './plugin-api.js';
 
 const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 2000);
 const RESTART_ENDPOINTS = Number(process.env.BENCH_RESTART_ENDPOINTS ?? 500);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
-const LAB = 'cp';
+const LAB = process.env.TSO_LAB ?? 'cp';
 const STATE = `/var/lib/ts-overlay-lab/${LAB}`;
 const REPO = resolve(import.meta.dirname, '..');
+/** The plugin under test: this checkout's build, or another's (bench/compare-revisions.sh). */
+const PLUGIN = process.env.BENCH_PLUGIN ?? resolve(REPO, 'dist/main.js');
+/** Where the JSON report goes. */
+const REPORT = process.env.BENCH_REPORT ?? resolve(REPO, 'bench/results/control-plane.json');
 const ETCD = 'http://198.18.0.2:2379';
 
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', env: { ...process.env, TSO_LAB: LAB }, maxBuffer: 256 * 1024 * 1024 });
@@ -30,7 +34,7 @@ function startPlugin(h: number): { pid: number; ready: Promise<number> } {
   const started = performance.now();
   // BENCH_PROFILE_DIR: V8 CPU profiles of the plugins (written when they stop on SIGTERM).
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
-  const child = spawn('ip', ['netns', 'exec', `${LAB}-h${h}`, 'node', ...profile, resolve(REPO, 'dist/main.js'), 'serve',
+  const child = spawn('ip', ['netns', 'exec', `${LAB}-h${h}`, 'node', ...profile, PLUGIN, 'serve',
     '--socket', socket(h), '--etcd', ETCD, '--advertise-addr', `198.18.0.1${h}`, '--node-name', `h${h}`,
     '--docker-host', `unix://${STATE}/h${h}/no-engine.sock`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'], detached: true });
   const ready = (async () => {
@@ -156,8 +160,8 @@ async function main() {
       `| restart with ${report.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving | ${fmt(restartMs)} | <= 2000 ms |`,
     ];
     console.log(rows.join('\n'));
-    mkdirSync(resolve(REPO, 'bench/results'), { recursive: true });
-    writeFileSync(resolve(REPO, 'bench/results/control-plane.json'), JSON.stringify(report, null, 2));
+    mkdirSync(dirname(REPORT), { recursive: true });
+    writeFileSync(REPORT, JSON.stringify(report, null, 2));
     apis.forEach((a) => a.close());
   } finally {
     if (process.env.BENCH_PROFILE_DIR) {

@@ -77,7 +77,12 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     log.child({ component: 'membership' }),
   );
   const addressBook = new AddressBook();
-  const ipam = new IpamService(store, { node: config.nodeName, defaultPool: config.defaultPool, poolSize: config.poolSize }, log.child({ component: 'ipam' }), addressBook);
+  // Each live node allocates from its own stripe of a pool first: see AddressBook.startClaim.
+  const stripe = () => {
+    const names = [...new Set([config.nodeName, ...membership.nodes().map((n) => n.name)])].sort();
+    return { index: names.indexOf(config.nodeName), count: names.length };
+  };
+  const ipam = new IpamService(store, { node: config.nodeName, defaultPool: config.defaultPool, poolSize: config.poolSize, stripe }, log.child({ component: 'ipam' }), addressBook);
   peers = new PeerSync(config.nodeName, store, dataplane, local, (node) => membership.isAlive(node), log.child({ component: 'peers' }), metrics);
   const driver = new NetworkDriver(
     { node: config.nodeName, vtep, vniRange: config.vniRange, underlayMtu: ownUnderlayMtu, liveNodes: () => membership.nodes() },
@@ -150,6 +155,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
       await addressFeed.close();
       await membership.stop();
       await guard?.stop(); // the rules stay: a restart must not open the VXLAN port
+      run.close();
       kv.close();
     },
   };

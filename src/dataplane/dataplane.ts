@@ -3,7 +3,6 @@ import { Firewall } from './firewall.js';
 import { bridgeName, containerVethName, hostVethName, vniOfDevice, vxlanName } from './names.js';
 import { BROADCAST_MAC, diffPeers, type PeerState } from './peers.js';
 import type { Runner } from './runner.js';
-import { VethBatcher } from './veth-batcher.js';
 
 export interface NetworkDevices {
   readonly vni: number;
@@ -35,14 +34,12 @@ interface NeighJson { dst: string; lladdr?: string; state?: string[] }
  */
 export class Dataplane {
   private readonly firewall: Firewall;
-  private readonly veths: VethBatcher;
 
   constructor(
     private readonly run: Runner,
     private readonly underlay: { readonly vtep: string; readonly port: number },
   ) {
     this.firewall = new Firewall(run);
-    this.veths = new VethBatcher(run);
   }
 
   /** A bridge and a VXLAN device enslaved to it, both up, and the forward rule. */
@@ -92,10 +89,10 @@ export class Dataplane {
       `link add ${host} mtu ${spec.mtu} type veth peer name ${peer} mtu ${spec.mtu} address ${spec.mac}`,
       `link set ${host} master ${bridgeName(spec.vni)} up`,
     ];
-    // Hot path of every container start: shared with concurrent Joins in one `ip` process.
-    // Only when that fails (a pair from an earlier, interrupted try in the way) do we clean up
-    // and try alone, where a failure has a message.
-    if (await this.veths.submit(create)) return peer;
+    // Hot path of every container start: two lines into the long-lived batch session. Only
+    // when that fails (a pair from an earlier, interrupted try in the way) do we clean up and
+    // try step by step, where a failure stops the rest.
+    if ((await this.run.batchReport('ip', create)).size === 0) return peer;
     await this.deleteVeth(spec.endpointId);
     await this.run.batchStrict('ip', create).catch((err: unknown) => {
       throw internal(`could not create veth ${host}: ${errorMessage(err)}`, err);

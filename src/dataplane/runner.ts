@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { internal } from '../lib/errors.js';
+import { BatchSession, type BatchTool, type LineOutcome, SessionEnded } from './batch-session.js';
 
 /**
  * Runs iproute2 and iptables, in a named network namespace or in our own. Node cannot switch
@@ -7,6 +8,8 @@ import { internal } from '../lib/errors.js';
  * tested in throwaway namespaces. Argument arrays only, never a shell.
  */
 export class Runner {
+  private readonly sessions = new Map<BatchTool, BatchSession>();
+
   constructor(readonly netns?: string) {}
 
   async ip(args: readonly string[]): Promise<string> {
@@ -29,28 +32,49 @@ export class Runner {
   }
 
   /**
-   * Many changes in one process: `ip -batch` / `bridge -batch`. With -force every line is
-   * tried even when one fails; the failures are reported together.
+   * Many changes, applied in order through a long-lived batch session (see BatchSession);
+   * every line is tried even when one fails, and the failures are reported together.
    */
-  async batch(tool: 'ip' | 'bridge', lines: readonly string[]): Promise<void> {
-    if (lines.length === 0) return;
-    await this.exec(tool, [...this.nsFlag(), '-force', '-batch', '-'], lines.join('\n') + '\n');
+  async batch(tool: BatchTool, lines: readonly string[]): Promise<void> {
+    const outcomes = await this.batchOutcomes(tool, lines);
+    const failures = outcomes.flatMap((o, i) => (o === undefined ? [] : [`${lines[i]}: ${o}`]));
+    if (failures.length > 0) throw internal(`${tool} failed: ${failures.slice(0, 3).join('; ')}${failures.length > 3 ? ` (and ${failures.length - 3} more)` : ''}`);
   }
 
   /**
    * Like batch, but reports which lines failed (1-based) instead of throwing, so that one bad
    * line among many requests fails only its own request.
    */
-  async batchReport(tool: 'ip' | 'bridge', lines: readonly string[]): Promise<Set<number>> {
-    if (lines.length === 0) return new Set();
-    const res = await execa(tool, [...this.nsFlag(), '-force', '-batch', '-'], { reject: false, input: lines.join('\n') + '\n' });
-    return new Set([...res.stderr.matchAll(/Command failed -:(\d+)/g)].map((m) => Number(m[1])));
+  async batchReport(tool: BatchTool, lines: readonly string[]): Promise<Set<number>> {
+    const outcomes = await this.batchOutcomes(tool, lines);
+    return new Set(outcomes.flatMap((o, i) => (o === undefined ? [] : [i + 1])));
   }
 
   /** Like batch, but stops at the first failing line (for steps that depend on each other). */
-  async batchStrict(tool: 'ip' | 'bridge', lines: readonly string[]): Promise<void> {
+  async batchStrict(tool: BatchTool, lines: readonly string[]): Promise<void> {
     if (lines.length === 0) return;
     await this.exec(tool, [...this.nsFlag(), '-batch', '-'], lines.join('\n') + '\n');
+  }
+
+  /** Ends the batch sessions (the plugin's shutdown; tests that delete their namespace). */
+  close(): void {
+    for (const s of this.sessions.values()) s.close();
+  }
+
+  /**
+   * One outcome per line. When the tool stopped on one of these lines (see BatchSession), which
+   * lines were applied is unknown: all count as failed, with the tool's words.
+   */
+  private async batchOutcomes(tool: BatchTool, lines: readonly string[]): Promise<LineOutcome[]> {
+    if (lines.length === 0) return [];
+    let session = this.sessions.get(tool);
+    if (!session) this.sessions.set(tool, (session = new BatchSession(tool, this.netns)));
+    try {
+      return await session.run(lines);
+    } catch (err) {
+      if (!(err instanceof SessionEnded)) throw err;
+      return lines.map(() => err.message);
+    }
   }
 
   /** iptables in the namespace; -w waits for the xtables lock instead of failing. */

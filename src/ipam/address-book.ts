@@ -1,15 +1,42 @@
+import type { PoolRecord } from '../store/records.js';
 import { type Cidr, parseCidr, parseIPv4 } from './cidr.js';
 import { freeAddresses } from './allocation.js';
 
+/** This host's share of the address space: addresses whose offset in the subnet is `index` mod `count`. */
+export interface Stripe {
+  readonly index: number;
+  readonly count: number;
+}
+
 /**
- * Which addresses of each pool are taken, as this host last heard from etcd (a watch feeds
- * it), plus the ones this process is claiming right now. Allocation picks candidates here
- * instead of listing the pool on every request, and two requests of this host never race
- * each other for the same address. It may lag behind etcd: a claim that loses tells it so.
+ * The pools, and which addresses of each are taken, as this host last heard from etcd (watches
+ * feed it), plus the ones this process is claiming right now. Allocation picks candidates here
+ * instead of reading the pool and listing its addresses on every request, and two requests of
+ * this host never race each other for the same address. It may lag behind etcd: the claim's
+ * transaction decides, and a claim that loses tells the book so.
  */
 export class AddressBook {
   private readonly taken = new Map<string, Set<number>>(); // subnet -> addresses
   private readonly claiming = new Map<string, Set<number>>();
+  private readonly pools = new Map<string, PoolRecord>(); // subnet -> record
+
+  loadPools(records: Iterable<PoolRecord>): void {
+    this.pools.clear();
+    for (const r of records) this.pools.set(r.subnet, r);
+  }
+
+  setPool(record: PoolRecord): void {
+    this.pools.set(record.subnet, record);
+  }
+
+  dropPool(subnet: string): void {
+    this.pools.delete(subnet);
+  }
+
+  /** The pool as last heard; undefined when unknown here (ask etcd). */
+  pool(subnet: string): PoolRecord | undefined {
+    return this.pools.get(subnet);
+  }
 
   /** Replaces everything with a full listing (at start and after a watch resync). */
   load(addresses: Iterable<{ subnet: string; ip: string }>): void {
@@ -36,14 +63,19 @@ export class AddressBook {
 
   /**
    * Takes the lowest address that is neither taken nor being claimed here, and marks it as
-   * being claimed; `done` must follow, whatever the claim's outcome.
+   * being claimed; `done` must follow, whatever the claim's outcome. With a stripe, the lowest
+   * such address of this host's stripe comes first: hosts allocating at the same moment then
+   * reach for different addresses instead of racing for the same lowest one (and all but one
+   * losing a round trip); when the stripe is full, any free address will do.
    */
-  startClaim(subnet: string, range: Cidr | undefined): number | undefined {
+  startClaim(subnet: string, range: Cidr | undefined, stripe?: Stripe): number | undefined {
     const cidr = parseCidr(subnet);
     if (!cidr) return undefined;
     const claiming = this.claiming.get(subnet) ?? new Set<number>();
-    const busy = new Set([...(this.taken.get(subnet) ?? []), ...claiming]);
-    const [ip] = freeAddresses(cidr, range, busy, 1);
+    const taken = this.taken.get(subnet);
+    const busy = { has: (ip: number) => claiming.has(ip) || (taken?.has(ip) ?? false) };
+    const inStripe = stripe && stripe.count > 1 ? (ip: number) => (ip - cidr.base) % stripe.count === stripe.index : undefined;
+    const ip = (inStripe ? freeAddresses(cidr, range, busy, 1, inStripe)[0] : undefined) ?? freeAddresses(cidr, range, busy, 1)[0];
     if (ip === undefined) return undefined;
     claiming.add(ip);
     this.claiming.set(subnet, claiming);

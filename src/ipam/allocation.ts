@@ -29,15 +29,22 @@ export function firstOverlap<T extends { cidr: Cidr }>(subnet: Cidr, existing: r
 
 /**
  * Free addresses of `range` (clipped to the usable part of `subnet`) in ascending order,
- * at most `limit` of them. `taken` holds the addresses already claimed.
+ * at most `limit` of them, optionally only those `wanted` accepts. `taken` holds the
+ * addresses already claimed.
  */
-export function freeAddresses(subnet: Cidr, range: Cidr | undefined, taken: ReadonlySet<number>, limit: number): number[] {
+export function freeAddresses(
+  subnet: Cidr,
+  range: Cidr | undefined,
+  taken: { has(ip: number): boolean },
+  limit: number,
+  wanted: (ip: number) => boolean = () => true,
+): number[] {
   const usable = usableRange(subnet);
   const first = Math.max(usable.first, range ? range.base : usable.first);
   const last = Math.min(usable.last, range ? lastAddress(range) : usable.last);
   const out: number[] = [];
   for (let ip = first; ip <= last && out.length < limit; ip++) {
-    if (!taken.has(ip)) out.push(ip);
+    if (!taken.has(ip) && wanted(ip)) out.push(ip);
   }
   return out;
 }

@@ -2,7 +2,7 @@ import { badRequest, conflict, notFound, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { ClusterStore } from '../store/cluster-store.js';
 import type { AddressKind, PoolRecord } from '../store/records.js';
-import { AddressBook } from './address-book.js';
+import { AddressBook, type Stripe } from './address-book.js';
 import { firstOverlap, isUsableAddress, nextFreeSubnet } from './allocation.js';
 import { type Cidr, containsCidr, formatCidr, formatIPv4, parseCidr, parseIPv4, usableRange } from './cidr.js';
 
@@ -13,6 +13,8 @@ export interface IpamSettings {
   readonly node: string;
   readonly defaultPool: Cidr;
   readonly poolSize: number;
+  /** This host's share of each pool's addresses (see AddressBook.startClaim); none: no preference. */
+  readonly stripe?: () => Stripe | undefined;
 }
 
 export interface PoolRequest {
@@ -131,50 +133,54 @@ export class IpamService {
   /** Returns the address with the pool's prefix length, as Docker expects ("10.0.0.2/24"). */
   async requestAddress(req: AddressRequest): Promise<string> {
     requirePoolId(req.poolId);
-    const pool = await this.store.getPool(req.poolId);
+    // The watch-fed copy spares a round trip; the claim's transaction still checks the pool exists.
+    const pool = this.book.pool(req.poolId) ?? (await this.store.getPool(req.poolId))?.value;
     if (!pool) throw notFound(`pool ${req.poolId} is not allocated (released, or never requested)`);
-    const subnet = parseCidr(pool.value.subnet)!;
+    const subnet = parseCidr(pool.subnet)!;
     const withPrefix = (ip: number) => `${formatIPv4(ip)}/${subnet.prefix}`;
 
     const specific = req.address ?? (req.kind === 'gateway' ? formatIPv4(usableRange(subnet).first) : undefined);
     if (specific !== undefined) {
       const ip = parseIPv4(specific);
       if (ip === undefined) throw badRequest(`address "${specific}" is not an IPv4 address`);
-      if (!isUsableAddress(subnet, ip)) throw badRequest(`address ${specific} is not a usable address of subnet ${pool.value.subnet}`);
+      if (!isUsableAddress(subnet, ip)) throw badRequest(`address ${specific} is not a usable address of subnet ${pool.subnet}`);
       const kind: AddressKind = req.kind;
-      if (await this.store.claimAddress(pool.value.subnet, { ip: specific, kind, node: this.settings.node, claimedAt: new Date().toISOString() })) {
-        this.book.add(pool.value.subnet, specific);
+      if (await this.store.claimAddress(pool.subnet, { ip: specific, kind, node: this.settings.node, claimedAt: new Date().toISOString() })) {
+        this.book.add(pool.subnet, specific);
         return withPrefix(ip);
       }
-      const holder = await this.store.getAddress(pool.value.subnet, specific);
+      const holder = await this.store.getAddress(pool.subnet, specific);
       // The gateway and aux addresses are shared by every host's copy of the network.
       if (holder && (holder.value.kind === 'aux' || (holder.value.kind === 'gateway' && req.kind === 'gateway'))) {
         return withPrefix(ip);
       }
-      if (!holder) return this.requestAddress(req); // released meanwhile: try again
+      if (!holder) {
+        if (!(await this.store.getPool(req.poolId))) throw notFound(`pool ${req.poolId} was released while allocating`);
+        return this.requestAddress(req); // the address was released meanwhile: try again
+      }
       throw conflict(`address ${specific} is already in use (${holder.value.kind} on ${holder.value.node})`);
     }
 
-    const range = pool.value.ipRange ? parseCidr(pool.value.ipRange) : undefined;
+    const range = pool.ipRange ? parseCidr(pool.ipRange) : undefined;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const ip = this.book.startClaim(pool.value.subnet, range);
-      if (ip === undefined) throw conflict(`no free address left in ${pool.value.ipRange ?? pool.value.subnet}`);
+      const ip = this.book.startClaim(pool.subnet, range, this.settings.stripe?.());
+      if (ip === undefined) throw conflict(`no free address left in ${pool.ipRange ?? pool.subnet}`);
       const record = { ip: formatIPv4(ip), kind: 'endpoint' as const, node: this.settings.node, claimedAt: new Date().toISOString() };
       let won = false;
       try {
-        won = await this.store.claimAddress(pool.value.subnet, record);
+        won = await this.store.claimAddress(pool.subnet, record);
       } finally {
         // Lost: another host holds it (or the pool went away, which the next read tells).
-        this.book.done(pool.value.subnet, ip, true);
+        this.book.done(pool.subnet, ip, true);
       }
       if (won) return withPrefix(ip);
       if (!(await this.store.getPool(req.poolId))) throw notFound(`pool ${req.poolId} was released while allocating`);
       // Losing again and again means the book lags behind etcd: read the pool's addresses once.
       if (attempt % 4 === 3) {
-        for (const a of await this.store.listAddresses(pool.value.subnet)) this.book.add(pool.value.subnet, a.ip);
+        for (const a of await this.store.listAddresses(pool.subnet)) this.book.add(pool.subnet, a.ip);
       }
     }
-    throw unavailable(`etcd: could not claim an address in ${pool.value.subnet} under heavy contention; try again`);
+    throw unavailable(`etcd: could not claim an address in ${pool.subnet} under heavy contention; try again`);
   }
 
   /** Frees an endpoint's address. Gateway and aux addresses live as long as the pool. */

@@ -73,6 +73,15 @@ export class ClusterStore {
   }
 
   /** Every claimed address of every pool, and the revision to watch them from. */
+  /** Every pool, and the revision to watch them from. */
+  async listPoolEntries(): Promise<{ entries: Entry<PoolRecord>[]; revision: number }> {
+    return this.kv.list<PoolRecord>(keys.poolsPrefix);
+  }
+
+  watchPools(fromRevision: number, handlers: WatchHandlers) {
+    return this.kv.watch(keys.poolsPrefix, fromRevision, handlers);
+  }
+
   async listAllAddresses(): Promise<{ entries: Entry<AddressRecord>[]; revision: number }> {
     return this.kv.list<AddressRecord>(keys.allAddressesPrefix);
   }

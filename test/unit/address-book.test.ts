@@ -34,4 +34,31 @@ describe('AddressBook', () => {
     book.load([{ subnet: '10.0.0.0/30', ip: '10.0.0.1' }, { subnet: '10.0.0.0/30', ip: '10.0.0.2' }]);
     expect(book.startClaim('10.0.0.0/30', undefined)).toBeUndefined();
   });
+
+  it('gives two hosts different addresses from their stripes, as the demo expects (.2 on h1, .3 on h2)', () => {
+    const h1 = new AddressBook();
+    const h2 = new AddressBook();
+    for (const b of [h1, h2]) b.load([{ subnet: '10.0.0.0/24', ip: '10.0.0.1' }]);
+    const first = (b: AddressBook, index: number) => formatIPv4(b.startClaim('10.0.0.0/24', undefined, { index, count: 2 })!);
+    expect([first(h1, 0), first(h2, 1), first(h1, 0), first(h2, 1)]).toEqual(['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5']);
+  });
+
+  it('takes any free address once its stripe is full', () => {
+    const book = new AddressBook();
+    const range = parseCidr('10.0.0.0/30'); // usable here: .1, .2, .3; the even stripe is just .2
+    book.add('10.0.0.0/24', '10.0.0.2');
+    const claim = () => book.startClaim('10.0.0.0/24', range, { index: 0, count: 2 });
+    expect([claim(), claim(), claim()].map((ip) => ip && formatIPv4(ip))).toEqual(['10.0.0.1', '10.0.0.3', undefined]);
+  });
+
+  it('keeps the pools it is told about, and forgets dropped ones', () => {
+    const book = new AddressBook();
+    const pool = { subnet: '10.0.0.0/24', ipRange: '10.0.0.128/25', users: ['h1'], createdBy: 'h1', createdAt: '' };
+    book.loadPools([pool]);
+    expect(book.pool('10.0.0.0/24')?.ipRange).toBe('10.0.0.128/25');
+    book.setPool({ ...pool, users: ['h1', 'h2'] });
+    expect(book.pool('10.0.0.0/24')?.users).toEqual(['h1', 'h2']);
+    book.dropPool('10.0.0.0/24');
+    expect(book.pool('10.0.0.0/24')).toBeUndefined();
+  });
 });

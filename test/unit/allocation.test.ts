@@ -30,6 +30,10 @@ describe('freeAddresses', () => {
     const out = freeAddresses(c('10.0.0.0/24'), c('10.0.0.252/30'), new Set(), 10).map(formatIPv4);
     expect(out).toEqual(['10.0.0.252', '10.0.0.253', '10.0.0.254']);
   });
+  it('offers only the addresses a filter accepts', () => {
+    const odd = (ip: number) => ip % 2 === 1;
+    expect(freeAddresses(c('10.0.0.0/24'), undefined, new Set(), 3, odd).map(formatIPv4)).toEqual(['10.0.0.1', '10.0.0.3', '10.0.0.5']);
+  });
 });
 
 describe('nextFreeVni', () => {

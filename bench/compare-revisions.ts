@@ -1,0 +1,34 @@
+/** Summarises bench/compare-revisions.sh: medians of each side's control-plane reports, and head/base. */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { median } from './stats.js';
+
+interface Report {
+  allocationsPerSecond: number;
+  latency: Record<string, { p50: number; p99: number }>;
+  fdbCompleteMsAfterLastCreate: number;
+  pluginRssMiB: number[];
+  restart: { msUntilServing: number };
+}
+
+const [base, dir] = process.argv.slice(2) as [string, string];
+const load = (side: string) =>
+  readdirSync(dir).filter((f) => f.startsWith(`${side}-`) && f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Report);
+const sides = { base: load('base'), head: load('head') };
+
+const figures: Array<[string, (r: Report) => number, string]> = [
+  ['allocations per second', (r) => r.allocationsPerSecond, '/s'],
+  ['RequestAddress p99', (r) => r.latency['IpamDriver.RequestAddress']?.p99 ?? NaN, 'ms'],
+  ['CreateEndpoint p99', (r) => r.latency['NetworkDriver.CreateEndpoint']?.p99 ?? NaN, 'ms'],
+  ['Join p99', (r) => r.latency['NetworkDriver.Join']?.p99 ?? NaN, 'ms'],
+  ['FDB complete after last create', (r) => r.fdbCompleteMsAfterLastCreate, 'ms'],
+  ['plugin RSS (larger host)', (r) => Math.max(...r.pluginRssMiB), 'MiB'],
+  ['restart until serving', (r) => r.restart.msUntilServing, 'ms'],
+];
+console.log(`| control plane (median of ${sides.head.length} runs each, taken turn about) | ${base} | this checkout | ratio |`);
+console.log('|---|---|---|---|');
+for (const [name, pick, unit] of figures) {
+  const b = median(sides.base.map(pick));
+  const h = median(sides.head.map(pick));
+  console.log(`| ${name} | ${b.toFixed(0)} ${unit} | ${h.toFixed(0)} ${unit} | ${(h / b).toFixed(2)}x |`);
+}

@@ -1,0 +1,81 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BatchSession } from '../../src/dataplane/batch-session.js';
+import { Runner } from '../../src/dataplane/runner.js';
+import { makeNetns, removeLeftoverNamespaces, sh } from '../helpers/netns.js';
+
+beforeAll(() => removeLeftoverNamespaces());
+
+const linkNames = (ns: string) => new Set((JSON.parse(sh('ip', ['-n', ns, '-j', 'link', 'show'])) as Array<{ ifname: string }>).map((l) => l.ifname));
+
+describe('a long-lived ip/bridge batch session on real devices', () => {
+  it('applies requests in order and tells each line of each request its own outcome', async () => {
+    await using ns = makeNetns('bs');
+    const session = new BatchSession('ip', ns.name);
+    try {
+      const [a, b] = await Promise.all([
+        session.run(['link add tsbr-1 type bridge', 'link add tsbr-1 type bridge', 'link set tsbr-1 up']),
+        session.run(['link del tsbr-nosuch', 'link add tsbr-2 type bridge']),
+      ]);
+      expect(a[0]).toBeUndefined();
+      expect(a[1]).toMatch(/exists/i); // the second add of the same name
+      expect(a[2]).toBeUndefined();
+      expect(b[0]).toMatch(/Cannot find device "tsbr-nosuch"/);
+      expect(b[1]).toBeUndefined();
+      expect(linkNames(ns.name)).toEqual(new Set(['lo', 'tsbr-1', 'tsbr-2']));
+    } finally {
+      session.close();
+    }
+  });
+
+  it('sees a device deleted and made again under the same name (no stale name cache)', async () => {
+    await using ns = makeNetns('bs');
+    const session = new BatchSession('ip', ns.name);
+    try {
+      for (let i = 0; i < 3; i++) {
+        expect(await session.run(['link add tsbr-9 type bridge', 'link add tsv-9 type veth peer name tsc-9', 'link set tsv-9 master tsbr-9 up'])).toEqual([undefined, undefined, undefined]);
+        const master = JSON.parse(sh('ip', ['-n', ns.name, '-j', 'link', 'show', 'tsv-9'])) as Array<{ master?: string }>;
+        expect(master[0]?.master).toBe('tsbr-9');
+        expect(await session.run(['link del tsv-9', 'link del tsbr-9'])).toEqual([undefined, undefined]);
+      }
+      expect(linkNames(ns.name)).toEqual(new Set(['lo']));
+    } finally {
+      session.close();
+    }
+  });
+
+  it('survives the tool exiting on a bad argument: that request fails whole, the ones queued behind it go through', async () => {
+    await using ns = makeNetns('bs');
+    const run = new Runner(ns.name);
+    try {
+      // `master` naming a missing device makes ip exit at once instead of reporting the line.
+      const [failed, queued] = await Promise.all([
+        run.batchReport('ip', ['link add tsbr-3 type bridge', 'link add tsv-3 type veth peer name tsc-3', 'link set tsv-3 master tsbr-missing']),
+        run.batchReport('ip', ['link add tsbr-4 type bridge']),
+      ]);
+      expect([...failed]).toEqual([1, 2, 3]); // which of its lines were applied is unknown
+      expect([...queued]).toEqual([]);
+      expect(linkNames(ns.name)).toEqual(new Set(['lo', 'tsbr-3', 'tsbr-4', 'tsv-3', 'tsc-3']));
+      await expect(run.batch('ip', ['link set tsv-3 master tsbr-missing'])).rejects.toThrow(/tsbr-missing.*Device does not exist/);
+      // A new process serves the next request.
+      expect([...(await run.batchReport('ip', ['link set tsv-3 master tsbr-3 up']))]).toEqual([]);
+      await expect(run.batch('ip', ['link add tsbr-3 type bridge'])).rejects.toThrow(/link add tsbr-3 type bridge: .*exists/i);
+    } finally {
+      run.close();
+    }
+  });
+
+  it('programs bridge fdb entries through a bridge session', async () => {
+    await using ns = makeNetns('bs');
+    const run = new Runner(ns.name);
+    try {
+      await run.batch('ip', ['link add tsvx-5 type vxlan id 5 dstport 4789 nolearning', 'link set tsvx-5 up']);
+      await run.batch('bridge', ['fdb append 00:00:00:00:00:00 dev tsvx-5 dst 198.18.9.1', 'fdb replace 02:42:0a:00:00:09 dev tsvx-5 dst 198.18.9.1 self permanent']);
+      const fdb = sh('bridge', ['-n', ns.name, 'fdb', 'show', 'dev', 'tsvx-5']);
+      expect(fdb).toContain('02:42:0a:00:00:09 dst 198.18.9.1');
+      expect(fdb).toContain('00:00:00:00:00:00 dst 198.18.9.1');
+      await expect(run.batch('bridge', ['fdb replace 02:42:0a:00:00:0a dev tsvx-nosuch dst 198.18.9.1 self permanent'])).rejects.toThrow(/tsvx-nosuch/);
+    } finally {
+      run.close();
+    }
+  });
+});
