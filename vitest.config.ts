@@ -13,7 +13,8 @@ export default defineConfig({
     // Root and e2e files share machines' namespaces and the lab: one file at a time.
     fileParallelism: false,
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      // Some unit tests run the CLI as a process: on a loaded machine that takes seconds.
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 30_000 } },
       { test: { name: 'store', include: ['test/store/**/*.test.ts'], globalSetup: ['test/store/etcd-setup.ts'], testTimeout: 30_000 } },
       { test: { name: 'netns', include: ['test/netns/**/*.test.ts'], testTimeout: 30_000 } },
       { test: { name: 'conformance', include: ['test/conformance/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },

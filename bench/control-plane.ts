@@ -36,7 +36,7 @@ function startPlugin(h: number): { pid: number; ready: Promise<number> } {
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
   const child = spawn('ip', ['netns', 'exec', `${LAB}-h${h}`, 'node', ...profile, PLUGIN, 'serve',
     '--socket', socket(h), '--etcd', ETCD, '--advertise-addr', `198.18.0.1${h}`, '--node-name', `h${h}`,
-    '--docker-host', `unix://${STATE}/h${h}/no-engine.sock`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+    '--docker-host', `unix://${STATE}/h${h}/no-engine.sock`, '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn'], { stdio: ['ignore', process.env.BENCH_LOG_LEVEL ? 'inherit' : 'ignore', 'inherit'], detached: true });
   const ready = (async () => {
     for (;;) {
       try {

@@ -119,8 +119,8 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const addressFeed = await untilDone(() => feedAddressBook(store, addressBook, log.child({ component: 'addresses' })), retrying('reading the addresses'));
   const mine = await untilDone(() => store.listEndpoints(), retrying('reading the endpoints'));
   for (const e of mine.endpoints) if (e.node === config.nodeName) local.addEndpoint(e);
-  await untilDone(() => peers!.start(), retrying('reading the peers'));
-  await reconciler.run();
+  await untilDone(() => peers!.start(mine), retrying('reading the peers'));
+  await reconciler.firstPass();
   markReady();
   log.info({ socket: config.socket }, 'serving the plugin API');
 

@@ -46,10 +46,11 @@ export class Dataplane {
   async ensureNetwork(net: NetworkDevices): Promise<void> {
     const br = bridgeName(net.vni);
     const vx = vxlanName(net.vni);
-    const existing = new Map((await this.links()).map((l) => [l.ifname, l]));
+    // Only the two devices are read: listing every link (thousands of veths on a busy host)
+    // made each CreateNetwork and reconcile pass cost more the more containers a host ran.
+    const [vxlan, bridge] = await Promise.all([this.link(vx), this.link(br)]);
     const lines: string[] = [];
 
-    const vxlan = existing.get(vx);
     const vxlanMatches =
       vxlan?.linkinfo?.info_kind === 'vxlan' &&
       vxlan.linkinfo.info_data?.id === net.vni &&
@@ -62,7 +63,6 @@ export class Dataplane {
       // proxy: the device answers ARP from its neighbour table instead of flooding it.
       lines.push(`link add ${vx} mtu ${net.mtu} type vxlan id ${net.vni} local ${this.underlay.vtep} dstport ${this.underlay.port} nolearning proxy`);
     }
-    const bridge = existing.get(br);
     if (bridge && bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link del ${br}`);
     if (!bridge || bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link add ${br} mtu ${net.mtu} type bridge`);
     lines.push(`link set ${vx} mtu ${net.mtu} master ${br} up`, `link set ${br} mtu ${net.mtu} up`);
@@ -72,8 +72,8 @@ export class Dataplane {
 
   /** Removes the network's devices (veths on the bridge go with their endpoints). Absent is fine. */
   async deleteNetwork(vni: number): Promise<void> {
-    const names = new Set((await this.links()).map((l) => l.ifname));
-    const lines = [vxlanName(vni), bridgeName(vni)].filter((n) => names.has(n)).map((n) => `link del ${n}`);
+    const present = await Promise.all([vxlanName(vni), bridgeName(vni)].map(async (n) => ((await this.link(n)) ? [n] : [])));
+    const lines = present.flat().map((n) => `link del ${n}`);
     await this.run.batch('ip', lines);
     await this.firewall.forgetBridge(bridgeName(vni));
   }
@@ -173,12 +173,25 @@ export class Dataplane {
     }
   }
 
-  /** Every link in the namespace (a single `ip` call; cheaper than probing names one by one). */
+  /**
+   * Every link in the namespace, in one `ip` call. Without details (`-d`): names, masters and
+   * MTUs are all a reconcile compares, and a host may have thousands of veths.
+   */
   async links(): Promise<LinkJson[]> {
     try {
-      return await this.run.ipJson<LinkJson>(['-d', 'link', 'show']);
+      return await this.run.ipJson<LinkJson>(['link', 'show']);
     } catch (err) {
       throw internal('could not list network interfaces', err);
+    }
+  }
+
+  /** One link with its details (kind, VXLAN settings), or undefined when it does not exist. */
+  async link(name: string): Promise<LinkJson | undefined> {
+    try {
+      return (await this.run.ipJson<LinkJson>(['-d', 'link', 'show', 'dev', name]))[0];
+    } catch (err) {
+      if (/does not exist/.test(errorMessage(err))) return undefined;
+      throw internal(`could not read network interface ${name}`, err);
     }
   }
 }

@@ -37,9 +37,9 @@ export class PeerSync {
     private readonly metrics: PeerObserver = noMetrics,
   ) {}
 
-  /** Reads every endpoint, then follows changes from that revision on. */
-  async start(): Promise<void> {
-    const { endpoints, revision } = await this.store.listEndpoints();
+  /** Reads every endpoint (or takes a listing just made), then follows changes from that revision on. */
+  async start(listing?: { endpoints: readonly EndpointRecord[]; revision: number }): Promise<void> {
+    const { endpoints, revision } = listing ?? (await this.store.listEndpoints());
     this.endpoints.clear();
     for (const e of endpoints) this.remember(e);
     for (const n of this.local.networks()) {

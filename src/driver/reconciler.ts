@@ -56,16 +56,32 @@ export class Reconciler {
   }
 
   run(): Promise<ReconcileReport> {
-    if (this.running) return this.running;
+    return this.start().all;
+  }
+
+  /**
+   * Start-up waits for one whole pass, not for the passes that events during it asked for
+   * (other nodes' first watch events arrive meanwhile): those follow while the plugin serves,
+   * as any later change would.
+   */
+  async firstPass(): Promise<void> {
+    await this.start().first;
+  }
+
+  private start(): { first: Promise<ReconcileReport>; all: Promise<ReconcileReport> } {
+    if (this.running) return { first: this.running, all: this.running };
+    let first: Promise<ReconcileReport> | undefined;
     this.running = (async () => {
       let report: ReconcileReport;
       do {
         this.again = false;
-        report = await this.once();
+        const pass = this.once();
+        first ??= pass;
+        report = await pass;
       } while (this.again);
       return report;
     })().finally(() => (this.running = undefined));
-    return this.running;
+    return { first: first!, all: this.running };
   }
 
   private async once(): Promise<ReconcileReport> {
