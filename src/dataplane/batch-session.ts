@@ -3,6 +3,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 /** What became of each line of a request: undefined when it went through, else the tool's words. */
 export type LineOutcome = string | undefined;
 
+export type BatchTool = 'ip' | 'bridge';
+
 /**
  * A device name that never exists: a line deleting it always fails, and its failure report
  * ("Command failed -:N") marks the end of a request in the tool's error stream.
@@ -19,40 +21,25 @@ const FAILED_LINE = /^Command failed -:(\d+)$/;
  */
 const IDLE_CLOSE_MS = 2000;
 
-export type BatchTool = 'ip' | 'bridge';
-
-interface Request {
-  readonly lines: readonly string[];
-  readonly firstLine: number;
-  readonly sentinelLine: number;
-  readonly outcomes: LineOutcome[];
-  readonly resolve: (outcomes: LineOutcome[]) => void;
-  readonly reject: (err: Error) => void;
-}
-
 /**
- * One long-lived `ip -force -batch -` (or `bridge`) process that takes requests one after the
+ * One long-lived `ip -force -batch -` (or `bridge`) per namespace, taking requests one after the
  * other on its stdin. Starting a process per change cost the plugin most of its CPU under load
  * (forking a large Node process, then execa's bookkeeping): with a session, a change is a line
  * written to a pipe.
  *
- * The tool numbers the lines it reads and, with -force, reports each failure on stderr as its
- * message(s) followed by "Command failed -:N", then goes on. So a request is its lines plus a
- * sentinel line that always fails: once the sentinel's report arrives, every line before it has
- * been applied or reported. Only modifying commands go through a session: `show` commands would
- * fill the tool's name-to-index cache, which a long-lived process would then keep stale.
- *
- * Some argument errors (a master device that does not exist) make the tool exit instead. The
- * request it was working on then fails with `SessionEnded`: some of its lines may have been
- * applied, so it is not re-run (callers check and repair, as they do after any failure). The
- * requests queued behind it had not started: they go to a new process.
+ * Two things about the tools shape this class:
+ * - They remember device names: a name resolved once keeps its interface index for the life of
+ *   the process, so a device deleted and made again under the same name by anyone else looks
+ *   gone ("unknown ifindex", "No such device"). `renew()` moves later requests to a new process
+ *   (Runner does so, and retries, when it sees those words); `show` commands, which fill that
+ *   memory wholesale, never go through a session.
+ * - Some argument errors (a master device that does not exist) make the tool exit. The request
+ *   it was working on then fails with `SessionEnded`: some of its lines may have been applied,
+ *   so it is not re-run (callers check and repair, as after any failure). The requests queued
+ *   behind it had not started: they go to a new process.
  */
 export class BatchSession {
-  private child: ChildProcess | undefined;
-  private nextLine = 1;
-  private readonly inFlight: Request[] = [];
-  private stderrTail = '';
-  private messages: string[] = [];
+  private current: BatchProcess | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -64,67 +51,121 @@ export class BatchSession {
   run(lines: readonly string[]): Promise<LineOutcome[]> {
     if (lines.some((l) => l.includes('\n'))) return Promise.reject(new Error('a batch line may not contain a newline'));
     clearTimeout(this.idleTimer);
-    const child = this.child ?? this.start();
-    return new Promise((resolve, reject) => {
-      const firstLine = this.nextLine;
-      const sentinelLine = firstLine + lines.length;
-      this.nextLine = sentinelLine + 1;
-      this.inFlight.push({ lines, firstLine, sentinelLine, outcomes: lines.map(() => undefined), resolve, reject });
-      this.holdProcessOpen(true);
-      child.stdin!.write([...lines, SENTINEL[this.tool]].join('\n') + '\n');
-    });
+    if (!this.current?.alive) {
+      this.current = new BatchProcess(this.tool, this.netns, {
+        idle: () => this.scheduleIdleClose(),
+        ended: (queued) => this.onProcessEnded(queued),
+      });
+    }
+    return this.current.run(lines);
+  }
+
+  /** Later requests go to a new process (with no remembered names); the old one finishes its own. */
+  renew(): void {
+    this.current?.finish();
+    this.current = undefined;
   }
 
   /** Ends the process; requests in flight fail with SessionEnded. */
   close(): void {
     clearTimeout(this.idleTimer);
-    const child = this.child;
-    if (!child) return;
-    this.child = undefined;
-    child.stdin?.end();
-    child.kill();
+    this.current?.kill();
+    this.current = undefined;
+  }
+
+  private onProcessEnded(queued: readonly Request[]): void {
+    for (const r of queued) this.run(r.lines).then(r.resolve, r.reject);
+    this.scheduleIdleClose();
+  }
+
+  private scheduleIdleClose(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.current && this.current.idle) this.close();
+    }, IDLE_CLOSE_MS).unref();
+  }
+}
+
+interface Request {
+  readonly lines: readonly string[];
+  readonly firstLine: number;
+  readonly sentinelLine: number;
+  readonly outcomes: LineOutcome[];
+  readonly resolve: (outcomes: LineOutcome[]) => void;
+  readonly reject: (err: Error) => void;
+}
+
+/** One tool process: the line numbers it has read, and the requests it has not answered yet. */
+class BatchProcess {
+  alive = true;
+  private readonly child: ChildProcess;
+  private nextLine = 1;
+  private readonly inFlight: Request[] = [];
+  private stderrTail = '';
+  private messages: string[] = [];
+
+  constructor(
+    private readonly tool: BatchTool,
+    netns: string | undefined,
+    private readonly events: {
+      /** Its last request was answered. */
+      idle(): void;
+      /** The process ended: requests written after the one it stopped on were never read. */
+      ended(queued: readonly Request[]): void;
+    },
+  ) {
+    const ns = netns ? ['-n', netns] : [];
+    this.child = spawn(tool, [...ns, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.child.stdin!.on('error', () => undefined); // a write after the process died: 'close' reports it
+    this.child.stderr!.setEncoding('utf8');
+    this.child.stderr!.on('data', (chunk: string) => this.onStderr(chunk));
+    this.child.on('error', (err) => this.ended(err.message));
+    // 'close', not 'exit': the last failure reports may still be in the stderr pipe at exit.
+    this.child.on('close', (code, signal) => this.ended(signal ? `signal ${signal}` : `exit ${code}`));
+    this.holdNodeOpen(false);
+  }
+
+  get idle(): boolean {
+    return this.inFlight.length === 0;
+  }
+
+  run(lines: readonly string[]): Promise<LineOutcome[]> {
+    return new Promise((resolve, reject) => {
+      const firstLine = this.nextLine;
+      const sentinelLine = firstLine + lines.length;
+      this.nextLine = sentinelLine + 1;
+      this.inFlight.push({ lines, firstLine, sentinelLine, outcomes: lines.map(() => undefined), resolve, reject });
+      this.holdNodeOpen(true);
+      this.child.stdin!.write([...lines, SENTINEL[this.tool]].join('\n') + '\n');
+    });
+  }
+
+  /** No more requests: the tool reads what it has, answers it, and exits at end of input. */
+  finish(): void {
+    this.alive = false;
+    this.child.stdin!.end();
+  }
+
+  kill(): void {
+    this.alive = false;
+    this.child.kill();
     for (const r of this.inFlight.splice(0)) r.reject(new SessionEnded(`${this.tool} batch session closed`));
   }
 
-  private start(): ChildProcess {
-    const ns = this.netns ? ['-n', this.netns] : [];
-    const child = spawn(this.tool, [...ns, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    this.child = child;
-    this.nextLine = 1;
-    this.stderrTail = '';
-    this.messages = [];
-    child.stdin!.on('error', () => undefined); // a write after the process died: 'exit' reports it
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => this.onStderr(chunk));
-    const ended = (why: string) => {
-      if (this.child !== child) return;
-      this.child = undefined;
-      const [current, ...queued] = this.inFlight.splice(0);
-      current?.reject(new SessionEnded(`${this.tool} stopped (${why})${this.messages.length ? `: ${this.messages.join('; ')}` : ''}`));
-      for (const r of queued) this.run(r.lines).then(r.resolve, r.reject);
-    };
-    child.on('error', (err) => ended(err.message));
-    // 'close', not 'exit': the last failure reports may still be in the stderr pipe at exit.
-    child.on('close', (code, signal) => ended(signal ? `signal ${signal}` : `exit ${code}`));
-    this.holdProcessOpen(false);
-    return child;
-  }
-
-  private becameIdle(): void {
-    this.holdProcessOpen(false);
-    this.idleTimer = setTimeout(() => {
-      if (this.inFlight.length === 0) this.close();
-    }, IDLE_CLOSE_MS).unref();
+  private ended(why: string): void {
+    if (!this.alive && this.inFlight.length === 0) return;
+    this.alive = false;
+    const [current, ...queued] = this.inFlight.splice(0);
+    current?.reject(new SessionEnded(`${this.tool} stopped (${why})${this.messages.length ? `: ${this.messages.join('; ')}` : ''}`));
+    this.events.ended(queued);
   }
 
   /**
-   * An idle session must not keep a command-line run of ts-overlay from exiting; one with
+   * An idle process must not keep a command-line run of ts-overlay from exiting; one with
    * requests in flight must (a pending promise alone does not keep Node running).
    */
-  private holdProcessOpen(hold: boolean): void {
-    const c = this.child;
-    if (!c) return;
-    for (const h of [c, c.stdin, c.stderr] as Array<{ ref?: () => void; unref?: () => void } | null>) {
+  private holdNodeOpen(hold: boolean): void {
+    for (const h of [this.child, this.child.stdin, this.child.stderr] as Array<{ ref?: () => void; unref?: () => void } | null>) {
       if (hold) h?.ref?.();
       else h?.unref?.();
     }
@@ -148,8 +189,11 @@ export class BatchSession {
       if (!req) continue;
       if (n === req.sentinelLine) {
         this.inFlight.shift();
-        if (this.inFlight.length === 0) this.becameIdle();
         req.resolve(req.outcomes);
+        if (this.inFlight.length === 0) {
+          this.holdNodeOpen(false);
+          this.events.idle();
+        }
       } else if (n >= req.firstLine && n < req.sentinelLine) {
         req.outcomes[n - req.firstLine] = message;
       }

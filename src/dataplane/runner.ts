@@ -7,6 +7,9 @@ import { BatchSession, type BatchTool, type LineOutcome, SessionEnded } from './
  * namespaces itself, so every command carries the namespace: this also lets the data plane be
  * tested in throwaway namespaces. Argument arrays only, never a shell.
  */
+/** What the tools say about a device they knew by an index that is gone (or never existed). */
+const STALE_DEVICE = /unknown ifindex|No such device|Cannot find device/;
+
 export class Runner {
   private readonly sessions = new Map<BatchTool, BatchSession>();
 
@@ -62,19 +65,31 @@ export class Runner {
   }
 
   /**
-   * One outcome per line. When the tool stopped on one of these lines (see BatchSession), which
-   * lines were applied is unknown: all count as failed, with the tool's words.
+   * One outcome per line. Lines that failed because the session's process knew a device by a
+   * stale index (see BatchSession) are tried once more in a new process; so is a request on
+   * which the tool stopped for that reason (`ip neigh` exits on a netlink error), all of it,
+   * since its lines are safe to repeat or fail harmlessly when repeated. When the tool stopped
+   * for another reason, which lines were applied is unknown: all count as failed.
    */
   private async batchOutcomes(tool: BatchTool, lines: readonly string[]): Promise<LineOutcome[]> {
     if (lines.length === 0) return [];
     let session = this.sessions.get(tool);
     if (!session) this.sessions.set(tool, (session = new BatchSession(tool, this.netns)));
-    try {
-      return await session.run(lines);
-    } catch (err) {
-      if (!(err instanceof SessionEnded)) throw err;
-      return lines.map(() => err.message);
-    }
+    const attempt = async (todo: readonly string[]): Promise<LineOutcome[]> => {
+      try {
+        return await session.run(todo);
+      } catch (err) {
+        if (!(err instanceof SessionEnded)) throw err;
+        return todo.map(() => err.message);
+      }
+    };
+    const outcomes = await attempt(lines);
+    const stale = outcomes.flatMap((o, i) => (o !== undefined && STALE_DEVICE.test(o) ? [i] : []));
+    if (stale.length === 0) return outcomes;
+    session.renew();
+    const again = await attempt(stale.map((i) => lines[i]!));
+    stale.forEach((i, k) => (outcomes[i] = again[k]));
+    return outcomes;
   }
 
   /** iptables in the namespace; -w waits for the xtables lock instead of failing. */

@@ -33,7 +33,8 @@ const endpointId = (host: number, container: string) => dockerOk(host, 'inspect'
 beforeAll(async () => {
   await resetLab();
   await dockerOk(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', SUBNET, NET);
-  await waitFor(`${NET} on host 2`, async () => (await networkNames(2)).includes(NET));
+  // Generous: right after the lifecycle file's etcd outages the plugins may still be reconnecting.
+  await waitFor(`${NET} on host 2`, async () => (await networkNames(2)).includes(NET), 30_000);
 });
 
 afterAll(async () => {

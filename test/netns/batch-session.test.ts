@@ -78,4 +78,27 @@ describe('a long-lived ip/bridge batch session on real devices', () => {
       run.close();
     }
   });
+
+  it('keeps programming a device that someone else deleted and made again under the same name', async () => {
+    await using ns = makeNetns('bs');
+    const run = new Runner(ns.name);
+    const makeVxlan = () => {
+      sh('ip', ['-n', ns.name, 'link', 'add', 'tsvx-6', 'type', 'vxlan', 'id', '6', 'dstport', '4789', 'nolearning']);
+      sh('ip', ['-n', ns.name, 'link', 'set', 'tsvx-6', 'up']);
+    };
+    try {
+      makeVxlan();
+      await run.batch('bridge', ['fdb append 00:00:00:00:00:00 dev tsvx-6 dst 198.18.9.1']);
+      await run.batch('ip', ['neigh replace 10.9.0.1 lladdr 02:42:0a:09:00:01 dev tsvx-6 nud permanent']);
+      // Both tools now know tsvx-6 by its index. Another process re-makes it: a new index.
+      sh('ip', ['-n', ns.name, 'link', 'del', 'tsvx-6']);
+      makeVxlan();
+      await run.batch('bridge', ['fdb append 00:00:00:00:00:00 dev tsvx-6 dst 198.18.9.2']);
+      await run.batch('ip', ['neigh replace 10.9.0.2 lladdr 02:42:0a:09:00:02 dev tsvx-6 nud permanent']);
+      expect(sh('bridge', ['-n', ns.name, 'fdb', 'show', 'dev', 'tsvx-6'])).toContain('dst 198.18.9.2');
+      expect(sh('ip', ['-n', ns.name, 'neigh', 'show', 'dev', 'tsvx-6'])).toContain('10.9.0.2 lladdr 02:42:0a:09:00:02');
+    } finally {
+      run.close();
+    }
+  });
 });
