@@ -11,6 +11,7 @@ import { Membership } from './driver/membership.js';
 import { PeerSync } from './driver/peer-sync.js';
 import { Reconciler } from './driver/reconciler.js';
 import { KernelMonitor } from './dataplane/monitor.js';
+import { CallLimits } from './lib/call-limits.js';
 import { Propagation } from './driver/propagation.js';
 import { AddressBook } from './ipam/address-book.js';
 import { IpamService } from './ipam/ipam-service.js';
@@ -108,6 +109,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     log,
     metrics,
     ready,
+    new CallLimits({ maxInFlight: config.maxCallsInFlight, maxPerSecond: config.maxCallRate }),
   );
   await listenOnSocket(http, config.socket);
   // Each start-up step is safe to repeat: while etcd is away it is retried, not fatal (the

@@ -30,6 +30,9 @@ export interface Config {
   readonly metricsAddr: { readonly host: string; readonly port: number } | undefined;
   /** Accept VXLAN only from live nodes' VTEPs (iptables chain TS-OVERLAY-VXLAN); false removes it. */
   readonly vxlanGuard: boolean;
+  /** Bounds on API calls that touch state (see CallLimits); 0: none. */
+  readonly maxCallsInFlight: number;
+  readonly maxCallRate: number;
 }
 
 /** Flag name -> help text and default. Every flag can also come from TS_OVERLAY_<FLAG>. */
@@ -54,6 +57,8 @@ export const SERVE_FLAGS = {
   'node-ttl': { help: "seconds before a silent node counts as dead: its peers are dropped and its endpoints released", default: '15' },
   'reconcile-interval': { help: 'seconds between full reconciles of kernel, engine and etcd', default: '30' },
   'metrics-addr': { help: 'HOST:PORT serving Prometheus /metrics and /healthz, e.g. 127.0.0.1:9477 (default: off)', default: '' },
+  'max-calls-in-flight': { help: 'API calls that touch state worked on at once; more are refused with a "busy" error (0: no bound)', default: '512' },
+  'max-call-rate': { help: 'API calls that touch state started per second, sustained, with bursts of one second\'s worth; more are refused with a "busy" error (0: no bound)', default: '1000' },
   'vxlan-guard': { help: 'true: accept VXLAN (UDP --vxlan-port) only from live nodes, by iptables chain TS-OVERLAY-VXLAN; false: leave that to your own firewall (removes the chain at start)', default: 'true' },
 } as const;
 
@@ -139,6 +144,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     reconcileInterval: integer('reconcile-interval', raw('reconcile-interval'), 1, 86400),
     metricsAddr: raw('metrics-addr') ? hostPort('metrics-addr', raw('metrics-addr')) : undefined,
     vxlanGuard: boolean('vxlan-guard', raw('vxlan-guard')),
+    maxCallsInFlight: integer('max-calls-in-flight', raw('max-calls-in-flight'), 0, 1_000_000),
+    maxCallRate: integer('max-call-rate', raw('max-call-rate'), 0, 1_000_000),
   });
 }
 

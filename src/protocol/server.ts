@@ -3,7 +3,8 @@ import { dirname } from 'node:path';
 import { type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { ValueError } from '@sinclair/typebox/errors';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
+import { CallLimits } from '../lib/call-limits.js';
 import { unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { withTimeout } from '../lib/retry.js';
@@ -31,7 +32,13 @@ export const BODY_LIMIT = 256 * 1024;
  * against its schema, every failure answered with {"Err": ...}. This is the one place where
  * request errors are logged, and where every answered call is counted and timed.
  */
-export function buildServer(routes: readonly Route[], log: Logger, observer: ApiCallObserver = noMetrics, ready: Promise<void> = Promise.resolve()): FastifyInstance {
+export function buildServer(
+  routes: readonly Route[],
+  log: Logger,
+  observer: ApiCallObserver = noMetrics,
+  ready: Promise<void> = Promise.resolve(),
+  limits: CallLimits = new CallLimits({ maxInFlight: 0, maxPerSecond: 0 }),
+): FastifyInstance {
   const app = Fastify({
     loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
     // Requests are logged once, by the error handler, when they fail; success is silent.
@@ -60,14 +67,18 @@ export function buildServer(routes: readonly Route[], log: Logger, observer: Api
         const where = error?.path ? `field ${error.path.slice(1).replace(/\//g, '.')}` : 'body';
         throw new RequestError(400, `invalid ${route.path.slice(1)} request: ${where}: ${error?.message ?? 'does not match the schema'}`);
       }
-      // The socket opens at once so that the engine's activation check finds the plugin;
-      // calls that touch state wait until the start-up reconcile is done.
-      if (!route.static) {
+      if (route.static) return answer(reply, await route.handle(body));
+      // Calls that touch state are bounded (see CallLimits); constant answers never are.
+      const slot = limits.acquire();
+      if (!slot.ok) throw unavailable(slot.why);
+      try {
+        // The socket opens at once so that the engine's activation check finds the plugin;
+        // calls that touch state wait until the start-up reconcile is done.
         await withTimeout(ready, STARTUP_WAIT_MS, () => unavailable('ts-overlay is still starting (registering in etcd and reconciling this host); try again shortly'));
+        return answer(reply, await route.handle(body));
+      } finally {
+        limits.release();
       }
-      const result = await route.handle(body);
-      void reply.header('Content-Type', 'application/vnd.docker.plugins.v1.2+json');
-      return result ?? {};
     });
   }
 
@@ -99,6 +110,12 @@ export function buildServer(routes: readonly Route[], log: Logger, observer: Api
     void reply.code(status).header('Content-Type', 'application/json').send(errorBodyFor(req.url, body.Err));
   });
   return app;
+}
+
+/** A call's answer, with the content type of Docker's plugin protocol. */
+function answer(reply: FastifyReply, result: unknown): unknown {
+  void reply.header('Content-Type', 'application/vnd.docker.plugins.v1.2+json');
+  return result ?? {};
 }
 
 /** Listens on the Unix socket, replacing a stale one; only root may use it (0600). */

@@ -144,6 +144,8 @@ export async function startIsolatedPlugin(opts: {
   readonly etcdPorts: { readonly clientPort: number; readonly peerPort: number };
   readonly nodeName: string;
   readonly logLevel: string;
+  /** More `serve` flags. */
+  readonly extraArgs?: readonly string[];
 }): Promise<IsolatedPlugin> {
   removeLeftoversOfDeadRuns();
   const ns = makeNetns(NS_LABEL);
@@ -176,6 +178,7 @@ export async function startIsolatedPlugin(opts: {
       '--node-name', opts.nodeName,
       '--docker-host', 'unix:///nonexistent.sock',
       '--log-level', opts.logLevel,
+      ...(opts.extraArgs ?? []),
     ]);
     await waitForSocket(socket, plugin);
     return { ns, etcd, plugin, socket, stop };

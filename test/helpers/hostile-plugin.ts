@@ -50,8 +50,9 @@ export class HostilePlugin {
     this.client = new PluginClient(fixture.socket, 15_000);
   }
 
+  /** The rate limit is off: this suite sends thousands of calls fast, and tests input, not throttling (limits.test.ts does). */
   static async start(): Promise<HostilePlugin> {
-    return new HostilePlugin(await startIsolatedPlugin({ underlay: UNDERLAY, etcdPorts: ETCD_PORTS, nodeName: 'hostile', logLevel: 'error' }));
+    return new HostilePlugin(await startIsolatedPlugin({ underlay: UNDERLAY, etcdPorts: ETCD_PORTS, nodeName: 'hostile', logLevel: 'error', extraArgs: ['--max-call-rate', '0'] }));
   }
 
   async stop(): Promise<void> {
