@@ -4,6 +4,10 @@ import { Dataplane } from './dataplane/dataplane.js';
 import { defaultRouteAddress, underlayMtu, VXLAN_OVERHEAD } from './dataplane/host-info.js';
 import { Runner } from './dataplane/runner.js';
 import { VxlanGuard, VxlanGuardKeeper } from './dataplane/vxlan-guard.js';
+import { CryptoTunnel } from './dataplane/crypto-tunnel.js';
+import { TunnelRules } from './dataplane/tunnel-rules.js';
+import { EncryptionKeeper } from './driver/encryption.js';
+import { rotationTiming } from './driver/key-schedule.js';
 import { EngineClient } from './docker/engine-client.js';
 import { LocalState } from './driver/local-state.js';
 import { NetworkDriver } from './driver/network-driver.js';
@@ -56,13 +60,15 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const kv = new EtcdKv({ ...etcdConnection(config, ETCD_CALL_TIMEOUT_MS), metrics }, log.child({ component: 'etcd' }));
   const store = new ClusterStore(kv, log.child({ component: 'store' }));
   const engine = new EngineClient(config.dockerHost);
-  const dataplane = new Dataplane(run, { vtep, port: config.vxlanPort });
+  const innerPort = config.encryptionPort + 1;
+  const dataplane = new Dataplane(run, { vtep, port: config.vxlanPort, innerPort });
   const local = new LocalState(defaultMtu);
 
   // Late-bound: membership events need the reconciler and peers, which need membership.
   let reconciler: Reconciler | undefined;
   let peers: PeerSync | undefined;
   let guard: VxlanGuardKeeper | undefined;
+  let encryption: EncryptionKeeper | undefined;
   const membership = new Membership(
     { name: config.nodeName, vtep, underlayMtu: ownUnderlayMtu, version: VERSION, startedAt: new Date().toISOString() },
     config.nodeTtl,
@@ -72,6 +78,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
         peers?.markAllDirty();
         reconciler?.schedule('node membership changed');
         guard?.schedule();
+        encryption?.schedule();
       },
       onReregistered: () => reconciler?.schedule('registered again'),
     },
@@ -97,6 +104,22 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   if (config.vxlanGuard) {
     guard = new VxlanGuardKeeper(vxlanGuard, () => [vtep, ...membership.nodes().map((n) => n.vtep)], log.child({ component: 'vxlan-guard' }));
   }
+  // Encrypted networks: a tunnel process sealing their VXLAN, with keys from etcd (driver/encryption.ts).
+  const tunnel = new CryptoTunnel(
+    { vtep, encPort: config.encryptionPort, innerPort, relayPortBase: 20000, relayPortSpan: 10000 },
+    undefined,
+    (why) => {
+      log.error({ why }, 'encrypted tunnel stopped; starting it again');
+      setTimeout(() => encryption?.schedule(), 1000).unref();
+    },
+  );
+  encryption = new EncryptionKeeper(
+    store, tunnel, new TunnelRules(run, innerPort),
+    { encryptedHere: () => local.networks().some((n) => n.record.encrypted === true), peers: () => membership.nodes().map((n) => n.vtep) },
+    rotationTiming(config.keyRotationInterval),
+    log.child({ component: 'encryption' }),
+  );
+  local.onNetworksChanged(() => encryption?.schedule());
   reconciler = new Reconciler(config.nodeName, vtep, store, dataplane, local, engine, peers, membership, log.child({ component: 'reconcile' }), metrics);
 
   // The socket opens now, so that the engine finds the plugin at its first look (0.5 s after
@@ -123,6 +146,8 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   for (const e of mine.endpoints) if (e.node === config.nodeName) local.addEndpoint(e);
   await untilDone(() => peers!.start(mine), retrying('reading the peers'));
   await reconciler.firstPass();
+  await untilDone(() => encryption!.start(), retrying('reading the encryption keys'));
+  await encryption.run(); // before serving: encrypted networks carry traffic again at once
   markReady();
   log.info({ socket: config.socket }, 'serving the plugin API');
 
@@ -143,6 +168,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const periodic = setInterval(() => {
     reconciler?.schedule('periodic');
     guard?.schedule();
+    encryption?.schedule();
   }, config.reconcileInterval * 1000);
 
   return {
@@ -157,6 +183,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
       await addressFeed.close();
       await membership.stop();
       await guard?.stop(); // the rules stay: a restart must not open the VXLAN port
+      await encryption?.stop(); // its drop rules stay too: nothing encrypted leaks in plaintext
       run.close();
       kv.close();
     },

@@ -4,7 +4,7 @@ import { localDataplane, openStore, parseCommand, report } from './connect.js';
 export const statusHelp = `Usage: ts-overlay status [--json] [--etcd URLS] [--node-name NAME]
 
 Shows the cluster as etcd and this host's kernel see it: nodes (alive or not, VTEP, version),
-networks (name, subnet, VNI, hosts), endpoints per host, and any drift between this host's
+networks (name, subnet, VNI, encrypted or not, hosts), the encryption key ids (never the keys), endpoints per host, and any drift between this host's
 kernel and etcd. Takes the serve flags and TS_OVERLAY_* variables to find etcd.
 `;
 
@@ -32,7 +32,8 @@ export function formatStatus(s: ClusterStatus): string {
     table([['NAME', 'STATE', 'VTEP', 'VERSION', 'STARTED'], ...s.nodes.map((n) => [n.name, n.alive ? 'alive' : 'dead', n.vtep ?? '-', n.version ?? '-', n.startedAt ?? '-'])]),
     '',
     'NETWORKS',
-    table([['NAME', 'SUBNET', 'VNI', 'HOSTS', 'ENDPOINTS'], ...s.networks.map((n) => [n.name, n.subnet, String(n.vni), n.hosts.join(',') || '-', String(n.endpoints)])]),
+    table([['NAME', 'SUBNET', 'VNI', 'ENCRYPTED', 'HOSTS', 'ENDPOINTS'], ...s.networks.map((n) => [n.name, n.subnet, String(n.vni), n.encrypted ? 'yes' : 'no', n.hosts.join(',') || '-', String(n.endpoints)])]),
+    ...(s.encryptionKeys ? [`ENCRYPTION KEYS: ${s.encryptionKeys.ids.map((id) => `#${id}`).join(', ')}; primary #${s.encryptionKeys.primary} since ${s.encryptionKeys.primarySince}`] : []),
     '',
     'ENDPOINTS',
     table([['NODE', 'NETWORK', 'IP', 'MAC', 'ID'], ...s.endpoints.map((e) => [e.node, e.network, e.ip, e.mac, e.id.slice(0, 12)])]),

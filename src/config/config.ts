@@ -33,6 +33,10 @@ export interface Config {
   /** Bounds on API calls that touch state (see CallLimits); 0: none. */
   readonly maxCallsInFlight: number;
   readonly maxCallRate: number;
+  /** UDP port of encrypted networks' sealed datagrams on the underlay; the next port is their loopback VXLAN port. */
+  readonly encryptionPort: number;
+  /** Seconds between encryption key rotations. */
+  readonly keyRotationInterval: number;
 }
 
 /** Flag name -> help text and default. Every flag can also come from TS_OVERLAY_<FLAG>. */
@@ -59,6 +63,8 @@ export const SERVE_FLAGS = {
   'metrics-addr': { help: 'HOST:PORT serving Prometheus /metrics and /healthz, e.g. 127.0.0.1:9477 (default: off)', default: '' },
   'max-calls-in-flight': { help: 'API calls that touch state worked on at once; more are refused with a "busy" error (0: no bound)', default: '512' },
   'max-call-rate': { help: 'API calls that touch state started per second, sustained, with bursts of one second\'s worth; more are refused with a "busy" error (0: no bound)', default: '1000' },
+  'encryption-port': { help: 'UDP port of encrypted networks on the underlay (sealed VXLAN); the port after it is used on loopback only', default: '4790' },
+  'encryption-key-rotation': { help: 'seconds between rotations of the encryption key (-o encrypted networks)', default: '43200' },
   'vxlan-guard': { help: 'true: accept VXLAN (UDP --vxlan-port) only from live nodes, by iptables chain TS-OVERLAY-VXLAN; false: leave that to your own firewall (removes the chain at start)', default: 'true' },
 } as const;
 
@@ -125,6 +131,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     throw new ConfigError(`--log-level: "${logLevel}" is not one of fatal, error, warn, info, debug, trace, silent`);
   }
 
+  const vxlanPort = integer('vxlan-port', raw('vxlan-port'), 1, 65535);
+  const encryptionPort = integer('encryption-port', raw('encryption-port'), 1, 65534);
+  if (encryptionPort === vxlanPort || encryptionPort + 1 === vxlanPort) {
+    throw new ConfigError(`--encryption-port: ${encryptionPort} and ${encryptionPort + 1} must both differ from --vxlan-port ${vxlanPort}`);
+  }
+
   return Object.freeze({
     socket: raw('socket'),
     etcd: Object.freeze(etcd),
@@ -136,7 +148,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     defaultPool,
     poolSize,
     vniRange: Object.freeze({ min: vniMin, max: vniMax }),
-    vxlanPort: integer('vxlan-port', raw('vxlan-port'), 1, 65535),
+    vxlanPort,
     dockerHost,
     driverName: raw('driver-name') || basename(raw('socket'), '.sock'),
     logLevel,
@@ -146,6 +158,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     vxlanGuard: boolean('vxlan-guard', raw('vxlan-guard')),
     maxCallsInFlight: integer('max-calls-in-flight', raw('max-calls-in-flight'), 0, 1_000_000),
     maxCallRate: integer('max-call-rate', raw('max-call-rate'), 0, 1_000_000),
+    encryptionPort,
+    keyRotationInterval: integer('encryption-key-rotation', raw('encryption-key-rotation'), 10, 31_536_000),
   });
 }
 

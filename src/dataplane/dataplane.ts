@@ -3,10 +3,13 @@ import { Firewall } from './firewall.js';
 import { bridgeName, containerVethName, hostVethName, vniOfDevice, vxlanName } from './names.js';
 import { BROADCAST_MAC, diffPeers, type PeerState } from './peers.js';
 import type { Runner } from './runner.js';
+import { TunnelRules } from './tunnel-rules.js';
 
 export interface NetworkDevices {
   readonly vni: number;
   readonly mtu: number;
+  /** Its VXLAN goes through the encrypted tunnel: the device uses the loopback-only port. */
+  readonly encrypted?: boolean;
 }
 
 export interface VethSpec {
@@ -34,12 +37,15 @@ interface NeighJson { dst: string; lladdr?: string; state?: string[] }
  */
 export class Dataplane {
   private readonly firewall: Firewall;
+  private readonly tunnelRules: TunnelRules | undefined;
 
   constructor(
     private readonly run: Runner,
-    private readonly underlay: { readonly vtep: string; readonly port: number },
+    /** port: VXLAN on the underlay; innerPort: VXLAN of encrypted networks, loopback only (tunnel-rules.ts). */
+    private readonly underlay: { readonly vtep: string; readonly port: number; readonly innerPort?: number },
   ) {
     this.firewall = new Firewall(run);
+    this.tunnelRules = underlay.innerPort === undefined ? undefined : new TunnelRules(run, underlay.innerPort);
   }
 
   /** A bridge and a VXLAN device enslaved to it, both up, and the forward rule. */
@@ -50,18 +56,22 @@ export class Dataplane {
     // made each CreateNetwork and reconcile pass cost more the more containers a host ran.
     const [vxlan, bridge] = await Promise.all([this.link(vx), this.link(br)]);
     const lines: string[] = [];
+    const port = net.encrypted ? this.underlay.innerPort : this.underlay.port;
+    if (port === undefined) throw internal('encrypted networks need the tunnel\'s loopback port (innerPort)');
+    // Before the device exists: its VXLAN may only ever leave through the tunnel.
+    if (net.encrypted) await this.tunnelRules!.ensureDrops();
 
     const vxlanMatches =
       vxlan?.linkinfo?.info_kind === 'vxlan' &&
       vxlan.linkinfo.info_data?.id === net.vni &&
       vxlan.linkinfo.info_data?.local === this.underlay.vtep &&
-      vxlan.linkinfo.info_data?.port === this.underlay.port &&
+      vxlan.linkinfo.info_data?.port === port &&
       vxlan.linkinfo.info_data?.learning === false;
     if (vxlan && !vxlanMatches) lines.push(`link del ${vx}`);
     if (!vxlanMatches) {
       // nolearning: remote MACs come from the cluster, not from flooded traffic;
       // proxy: the device answers ARP from its neighbour table instead of flooding it.
-      lines.push(`link add ${vx} mtu ${net.mtu} type vxlan id ${net.vni} local ${this.underlay.vtep} dstport ${this.underlay.port} nolearning proxy`);
+      lines.push(`link add ${vx} mtu ${net.mtu} type vxlan id ${net.vni} local ${this.underlay.vtep} dstport ${port} nolearning proxy`);
     }
     if (bridge && bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link del ${br}`);
     if (!bridge || bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link add ${br} mtu ${net.mtu} type bridge`);

@@ -2,6 +2,7 @@ import type { Dataplane } from '../dataplane/dataplane.js';
 import { hostVethName } from '../dataplane/names.js';
 import { desiredPeers, diffPeers } from '../dataplane/peers.js';
 import type { ClusterStore } from '../store/cluster-store.js';
+import { isKeySet } from './key-schedule.js';
 
 export interface NodeStatus {
   readonly name: string;
@@ -15,6 +16,7 @@ export interface NetworkStatus {
   readonly name: string;
   readonly subnet: string;
   readonly vni: number;
+  readonly encrypted: boolean;
   readonly hosts: string[];
   readonly endpoints: number;
 }
@@ -30,17 +32,20 @@ export interface ClusterStatus {
   readonly nodes: NodeStatus[];
   readonly networks: NetworkStatus[];
   readonly endpoints: EndpointStatus[];
+  /** The cluster's encryption keys, without their secrets; undefined: none made yet. */
+  readonly encryptionKeys?: { readonly ids: number[]; readonly primary: number; readonly primarySince: string };
   /** What this host's kernel lacks or has too much of, compared with etcd. */
   readonly drift: string[];
 }
 
 /** The cluster as etcd describes it, and this host's kernel compared with it. */
 export async function clusterStatus(store: ClusterStore, dataplane: Dataplane, node: string): Promise<ClusterStatus> {
-  const [{ networks }, liveNodes, copies, { endpoints }] = await Promise.all([
+  const [{ networks }, liveNodes, copies, { endpoints }, { entry: keySet }] = await Promise.all([
     store.listNetworks(),
     store.listNodes(),
     store.listCopies(),
     store.listEndpoints(),
+    store.getKeySet(),
   ]);
   const known = new Set([...copies.map((c) => c.node), ...endpoints.map((e) => e.node)]);
   const nodes: NodeStatus[] = [
@@ -82,10 +87,12 @@ export async function clusterStatus(store: ClusterStore, dataplane: Dataplane, n
       name: nameOf.get(n.id)!,
       subnet: n.subnet,
       vni: n.vni,
+      encrypted: n.encrypted === true,
       hosts: copies.filter((c) => c.network === n.id).map((c) => c.node).sort(),
       endpoints: endpoints.filter((e) => e.network === n.id).length,
     })),
     endpoints: endpoints.map((e) => ({ id: e.id, network: nameOf.get(e.network) ?? e.network, node: e.node, ip: e.ip, mac: e.mac })),
+    ...(keySet && isKeySet(keySet.value) ? { encryptionKeys: { ids: keySet.value.keys.map((k) => k.id), primary: keySet.value.primary, primarySince: keySet.value.primarySince } } : {}),
     drift,
   };
 }

@@ -34,12 +34,21 @@ export class LocalState {
     return this.networks().some((n) => n.record.vni === vni);
   }
 
+  private readonly networkListeners: Array<() => void> = [];
+
+  /** Called after a network is added or removed here (the encrypted tunnel follows them). */
+  onNetworksChanged(listener: () => void): void {
+    this.networkListeners.push(listener);
+  }
+
   addNetwork(n: LocalNetwork): void {
+    const isNew = !this.byEngineId.has(n.engineId);
     this.byEngineId.set(n.engineId, n);
+    if (isNew) for (const l of this.networkListeners) l();
   }
 
   removeNetwork(engineId: string): void {
-    this.byEngineId.delete(engineId);
+    if (this.byEngineId.delete(engineId)) for (const l of this.networkListeners) l();
   }
 
   network(engineId: string): LocalNetwork | undefined {

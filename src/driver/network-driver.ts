@@ -1,5 +1,6 @@
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { VXLAN_OVERHEAD } from '../dataplane/host-info.js';
+import { TUNNEL_OVERHEAD } from '../dataplane/tunnel-packet.js';
 import { containerVethName } from '../dataplane/names.js';
 import { nextFreeVni } from '../ipam/allocation.js';
 import { contains, formatCidr, macFromIPv4, parseAddressWithPrefix, parseCidr, parseIPv4 } from '../ipam/cidr.js';
@@ -11,7 +12,7 @@ import type { ClusterStore } from '../store/cluster-store.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 import type { LocalNetwork, LocalState } from './local-state.js';
 import { chooseNetworkMtu, type NodeUnderlay, tooLargeForUnderlay } from './network-mtu.js';
-import { parseNetworkOptions, userOptions } from './network-options.js';
+import { networkMtu, type NetworkOptions, parseNetworkOptions, userOptions } from './network-options.js';
 
 /** The address space our IPAM driver reports; a pool from any other IPAM driver is refused. */
 export const ADDRESS_SPACE = 'ts-overlay';
@@ -94,21 +95,24 @@ export class NetworkDriver {
       }
       record = existing.value;
     } else {
+      // An encrypted network's frames also carry the tunnel's header and tag.
       const choice = chooseNetworkMtu(options.mtu, { name: this.settings.node, underlayMtu: this.settings.underlayMtu }, this.settings.liveNodes());
-      record = await this.createClusterNetwork(input.networkId, v4, input.genericOptions, options.vni, choice.mtu);
-      this.log.info({ network: record.id, mtu: choice.mtu }, `network MTU from ${choice.reason}`);
+      const chosen = options.mtu ?? networkMtu({ encrypted: options.encrypted === true }, choice.mtu);
+      record = await this.createClusterNetwork(input.networkId, v4, input.genericOptions, options, chosen);
+      this.log.info({ network: record.id, mtu: chosen }, `network MTU from ${choice.reason}${chosen !== choice.mtu ? ` - ${choice.mtu - chosen} (encrypted)` : ''}`);
       created = true;
     }
     // The cluster's figure; a record from before MTUs were recorded: this host's default.
-    const mtu = record.mtu ?? options.mtu ?? this.settings.underlayMtu - VXLAN_OVERHEAD;
-    if (tooLargeForUnderlay(mtu, this.settings.underlayMtu)) {
-      this.log.warn({ network: record.id, mtu, underlayMtu: this.settings.underlayMtu }, `network MTU ${mtu} + ${VXLAN_OVERHEAD} does not fit this host's underlay MTU ${this.settings.underlayMtu}: full-size frames to and from here will be dropped (ts-overlay doctor)`);
+    const mtu = record.mtu ?? options.mtu ?? networkMtu(record, this.settings.underlayMtu - VXLAN_OVERHEAD);
+    const carried = mtu + (record.encrypted ? TUNNEL_OVERHEAD : 0);
+    if (tooLargeForUnderlay(carried, this.settings.underlayMtu)) {
+      this.log.warn({ network: record.id, mtu, underlayMtu: this.settings.underlayMtu }, `network MTU ${mtu} + ${carried - mtu + VXLAN_OVERHEAD} does not fit this host's underlay MTU ${this.settings.underlayMtu}: full-size frames to and from here will be dropped (ts-overlay doctor)`);
     }
 
     const localNetwork: LocalNetwork = { engineId: input.networkId, record, mtu };
     try {
       await this.local.withDevices(record.vni, async () => {
-        await this.dataplane.ensureNetwork({ vni: record.vni, mtu });
+        await this.dataplane.ensureNetwork({ vni: record.vni, mtu, encrypted: record.encrypted === true });
         await this.store.putCopy({ network: record.id, node: this.settings.node, engineNetworkId: input.networkId });
         this.local.addNetwork(localNetwork);
       });
@@ -129,9 +133,10 @@ export class NetworkDriver {
     id: string,
     v4: Ipv4Data,
     generic: Readonly<Record<string, unknown>>,
-    wantedVni: number | undefined,
+    options: NetworkOptions,
     mtu: number,
   ): Promise<NetworkRecord> {
+    const { vni: wantedVni, encrypted } = options;
     const { min, max } = this.settings.vniRange;
     if (wantedVni !== undefined && (wantedVni < min || wantedVni > max)) {
       throw badRequest(`vni ${wantedVni} is outside this cluster's VNI range ${min}-${max}`);
@@ -155,6 +160,7 @@ export class NetworkDriver {
         attachable: false,
         labels: {},
         mtu,
+        ...(encrypted ? { encrypted: true } : {}),
         createdBy: this.settings.node,
         createdAt: new Date().toISOString(),
       };

@@ -8,6 +8,7 @@ import type { ClusterStore, Entry } from '../store/cluster-store.js';
 import type { EndpointRecord } from '../store/records.js';
 import type { LocalState } from './local-state.js';
 import type { Membership } from './membership.js';
+import { networkMtu } from './network-options.js';
 import type { PeerSync } from './peer-sync.js';
 
 export interface ReconcileReport {
@@ -128,8 +129,8 @@ export class Reconciler {
         const stillThere = (await this.store.listCopies(this.node)).some((c) => c.engineNetworkId === copy.engineNetworkId);
         if (!stillThere) return;
         const known = this.local.network(copy.engineNetworkId);
-        const mtu = known?.mtu ?? entry.value.mtu ?? this.local.defaultMtu;
-        await this.dataplane.ensureNetwork({ vni: entry.value.vni, mtu });
+        const mtu = known?.mtu ?? entry.value.mtu ?? networkMtu(entry.value, this.local.defaultMtu);
+        await this.dataplane.ensureNetwork({ vni: entry.value.vni, mtu, encrypted: entry.value.encrypted === true });
         this.local.addNetwork({ engineId: copy.engineNetworkId, record: entry.value, mtu });
         report.networksEnsured++;
         const vni = entry.value.vni;

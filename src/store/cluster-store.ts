@@ -3,7 +3,7 @@ import { errorMessage, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Entry, EtcdKv, WatchHandlers } from './etcd-kv.js';
 import { keys, lastSegment } from './keys.js';
-import type { AddressRecord, CopyRecord, EndpointRecord, NetworkRecord, NodeRecord, PoolRecord } from './records.js';
+import type { AddressRecord, CopyRecord, EndpointRecord, KeySetRecord, NetworkRecord, NodeRecord, PoolRecord } from './records.js';
 
 export type { Entry };
 
@@ -281,6 +281,28 @@ export class ClusterStore {
 
   async listNodes(): Promise<NodeRecord[]> {
     return (await this.kv.list<NodeRecord>(keys.nodesPrefix)).entries.map((e) => e.value);
+  }
+
+  // ---- encryption keys ---------------------------------------------------------------
+
+  /** The key set (if any) and the store revision to watch it from. */
+  async getKeySet(): Promise<{ entry: Entry<KeySetRecord> | undefined; revision: number }> {
+    const { entries, revision } = await this.kv.list<KeySetRecord>(keys.encryptionPrefix);
+    return { entry: entries.find((e) => e.key.endsWith(keys.encryptionKeys)), revision };
+  }
+
+  /** Creates the key set if none exists yet; false if another host was first. */
+  createKeySet(set: KeySetRecord): Promise<boolean> {
+    return this.kv.txn({ compare: [{ key: keys.encryptionKeys, modRevision: 0 }], put: [[keys.encryptionKeys, set]] });
+  }
+
+  /** Replaces the key set if nobody changed it since `modRevision`: one host wins each rotation step. */
+  replaceKeySet(set: KeySetRecord, modRevision: number): Promise<boolean> {
+    return this.kv.txn({ compare: [{ key: keys.encryptionKeys, modRevision }], put: [[keys.encryptionKeys, set]] });
+  }
+
+  watchKeySet(fromRevision: number, handlers: WatchHandlers) {
+    return this.kv.watch(keys.encryptionPrefix, fromRevision, handlers);
   }
 
   // ---- watches -----------------------------------------------------------------------

@@ -10,6 +10,7 @@
  *   copies/<node>/<engineNetworkId>   CopyRecord
  *   endpoints/<network>/<endpoint>    EndpointRecord
  *   nodes/<name>                      NodeRecord (leased)
+ *   encryption/keys                   KeySetRecord (secret: the keys of encrypted networks)
  */
 const cidrKey = (cidr: string) => cidr.replace('/', '_');
 
@@ -32,6 +33,8 @@ export const keys = {
   endpoint: (network: string, endpoint: string) => `endpoints/${network}/${endpoint}`,
   nodesPrefix: 'nodes/',
   node: (name: string) => `nodes/${name}`,
+  encryptionPrefix: 'encryption/',
+  encryptionKeys: 'encryption/keys',
 } as const;
 
 /** The last path segment of a key: the VNI, IP or ID it names. */

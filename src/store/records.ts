@@ -45,6 +45,8 @@ export interface NetworkRecord {
    * was recorded: then each host uses its own underlay MTU minus 50.
    */
   readonly mtu?: number;
+  /** -o encrypted: VXLAN between hosts goes through the encrypted tunnel (every host applies it). */
+  readonly encrypted?: boolean;
   readonly createdBy: string;
   readonly createdAt: string;
 }
@@ -76,4 +78,19 @@ export interface CopyRecord {
   readonly network: string; // cluster network id
   readonly node: string;
   readonly engineNetworkId: string;
+}
+
+/** One cluster encryption key. A secret: whoever reads it can read encrypted networks' traffic. */
+export interface ClusterKey {
+  readonly id: number;
+  readonly secret: string; // 32 random bytes, base64
+  readonly addedAt: string;
+}
+
+/** The cluster's encryption keys (driver/key-schedule.ts says how they rotate). */
+export interface KeySetRecord {
+  readonly keys: readonly ClusterKey[];
+  /** The key senders seal with; every key in `keys` opens. */
+  readonly primary: number;
+  readonly primarySince: string;
 }

@@ -1,0 +1,155 @@
+import type { CryptoTunnel } from '../dataplane/crypto-tunnel.js';
+import type { TunnelRules } from '../dataplane/tunnel-rules.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { ClusterStore, Entry } from '../store/cluster-store.js';
+import type { KeySetRecord } from '../store/records.js';
+import { firstKeySet, isKeySet, nextRotationStep, type RotationTiming } from './key-schedule.js';
+
+export interface EncryptionNeeds {
+  /** Does this host hold an encrypted network? Without one, nothing of the tunnel exists here. */
+  encryptedHere(): boolean;
+  /** VTEPs of the live nodes (this one may be among them). */
+  peers(): string[];
+}
+
+/**
+ * Keeps this host's encrypted tunnel in line with the cluster: the key set from etcd (created
+ * by the first host that needs it, in a transaction), the live nodes as peers, the iptables
+ * rules for the peers' relay ports. Also takes part in rotation: every host checks on a timer
+ * whether a step is due (key-schedule.ts) and tries it in a transaction; one host wins each
+ * step, the others see it through the watch. Passes run one at a time; a trigger during a pass
+ * runs one more after it.
+ */
+export class EncryptionKeeper {
+  private keySet: Entry<KeySetRecord> | undefined;
+  private watch: { close(): Promise<void> } | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private lastError: string | undefined;
+  private active = false;
+
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly tunnel: CryptoTunnel,
+    private readonly rules: TunnelRules,
+    private readonly needs: EncryptionNeeds,
+    private readonly timing: RotationTiming,
+    private readonly log: Logger,
+  ) {}
+
+  /** Reads the key set, follows it, and starts the rotation timer. */
+  async start(): Promise<void> {
+    await this.follow();
+    // Often enough that each step happens within a fraction of the grace after it is due.
+    this.timer = setInterval(() => void this.rotate(), Math.max(500, Math.min(this.timing.graceMs / 4, 30_000)));
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.watch?.close();
+    await this.running;
+    // The rules stay (fail closed); the tunnel process ends with us.
+    await this.tunnel.stop();
+  }
+
+  schedule(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    void this.run();
+  }
+
+  run(): Promise<void> {
+    this.running ??= (async () => {
+      do {
+        this.again = false;
+        await this.pass();
+      } while (this.again && !this.stopped);
+    })().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  /** What `ts-overlay status` and tests may see: never the secrets. */
+  keyInfo(): { keys: number[]; primary: number; primarySince: string } | undefined {
+    const set = this.keySet?.value;
+    return set && { keys: set.keys.map((k) => k.id), primary: set.primary, primarySince: set.primarySince };
+  }
+
+  private async follow(): Promise<void> {
+    const { entry, revision } = await this.store.getKeySet();
+    this.keySet = entry && isKeySet(entry.value) ? entry : undefined;
+    this.watch = this.store.watchKeySet(revision, {
+      onPut: () => void this.reread(),
+      onDelete: () => void this.reread(),
+      onResync: () => void this.reread(),
+    });
+  }
+
+  private async reread(): Promise<void> {
+    try {
+      const { entry } = await this.store.getKeySet();
+      this.keySet = entry && isKeySet(entry.value) ? entry : undefined;
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'could not read the encryption keys; keeping the ones we have');
+    }
+    this.schedule();
+  }
+
+  private async pass(): Promise<void> {
+    try {
+      if (!this.needs.encryptedHere()) {
+        if (this.active || this.tunnel.running) this.log.info('no encrypted network on this host: tunnel and its rules removed');
+        await this.tunnel.stop();
+        await this.rules.remove();
+        this.active = false;
+      } else {
+        const set = this.keySet ?? (await this.createKeySet());
+        const relays = await this.tunnel.update(
+          { keys: set.value.keys.map((k) => ({ id: k.id, secret: k.secret })), primary: set.value.primary },
+          this.needs.peers(),
+        );
+        const changes = await this.rules.apply(relays);
+        if (changes > 0 || !this.active) this.log.info({ peers: [...relays.keys()], changes, keys: set.value.keys.map((k) => k.id), primary: set.value.primary }, 'encrypted tunnel in line');
+        this.active = true;
+      }
+      if (this.lastError) this.log.info('encrypted tunnel in line again');
+      this.lastError = undefined;
+    } catch (err) {
+      const message = errorMessage(err);
+      if (message !== this.lastError) this.log.error({ err: message }, 'could not set up the encrypted tunnel; encrypted networks carry no traffic until it works (retrying)');
+      this.lastError = message;
+      if (!this.stopped) setTimeout(() => this.schedule(), 2000).unref();
+    }
+  }
+
+  /** The first host that needs keys makes them; a host that loses the race takes the winner's. */
+  private async createKeySet(): Promise<Entry<KeySetRecord>> {
+    if (await this.store.createKeySet(firstKeySet(new Date()))) this.log.info('created the cluster encryption key');
+    const { entry } = await this.store.getKeySet();
+    if (!entry || !isKeySet(entry.value)) throw new Error('the encryption key set in etcd is missing or malformed');
+    this.keySet = entry;
+    return entry;
+  }
+
+  /** Tries the rotation step that is due, if any; losing the transaction is normal. */
+  private async rotate(): Promise<void> {
+    const current = this.keySet;
+    if (this.stopped || !current || !this.needs.encryptedHere()) return;
+    const due = nextRotationStep(current.value, new Date(), this.timing);
+    if (!due) return;
+    try {
+      if (await this.store.replaceKeySet(due.next, current.modRevision)) {
+        this.log.info({ step: due.step, keys: due.next.keys.map((k) => k.id), primary: due.next.primary }, `encryption key rotation: ${due.step}`);
+      }
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'encryption key rotation step failed; trying again later');
+    }
+  }
+}
