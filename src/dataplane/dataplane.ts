@@ -77,6 +77,12 @@ export class Dataplane {
     if (!bridge || bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link add ${br} mtu ${net.mtu} type bridge`);
     lines.push(`link set ${vx} mtu ${net.mtu} master ${br} up`, `link set ${br} mtu ${net.mtu} up`);
     await this.run.batch('ip', lines);
+    if (net.encrypted) {
+      // The tunnel reads this device's datagrams through a socket, where a checksum left to
+      // the hardware is never filled in and a TSO super-frame is not cut: without transmit
+      // checksum offload the kernel does both before encapsulating.
+      await this.run.ethtool(['-K', vx, 'tx', 'off']);
+    }
     await this.firewall.allowBridge(br);
   }
 

@@ -101,6 +101,11 @@ export class Runner {
     return { ok: res.exitCode === 0, stdout: res.stdout, stderr: res.stderr };
   }
 
+  /** ethtool in the namespace (device offloads iproute2 cannot set). */
+  async ethtool(args: readonly string[]): Promise<string> {
+    return this.netns ? this.exec('ip', ['netns', 'exec', this.netns, 'ethtool', ...args]) : this.exec('ethtool', args);
+  }
+
   /** Like iptables, but a failure is an error naming the command. */
   async iptablesStrict(args: readonly string[]): Promise<void> {
     const res = await this.iptables(args);

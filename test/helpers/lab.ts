@@ -20,12 +20,14 @@ export const E2E_NODE_TTL = 6;
 /** Three etcd members: one can be stopped (failover) or all (outage). */
 export const E2E_ETCD_MEMBERS = 3;
 export const E2E_RECONCILE_INTERVAL = 5;
+/** Seconds between encryption key rotations: short, so that a test sees one happen. */
+export const E2E_ENCRYPTION_KEY_ROTATION = 12;
 /** Every lab host is its own network namespace, so each plugin serves metrics on the same address. */
 export const E2E_METRICS_ADDR = '127.0.0.1:9477';
 const env = () => ({
   ...process.env,
   TSO_LAB: E2E_LAB,
-  TSO_LAB_PLUGIN_ARGS: `--node-ttl ${E2E_NODE_TTL} --reconcile-interval ${E2E_RECONCILE_INTERVAL} --metrics-addr ${E2E_METRICS_ADDR}`,
+  TSO_LAB_PLUGIN_ARGS: `--node-ttl ${E2E_NODE_TTL} --reconcile-interval ${E2E_RECONCILE_INTERVAL} --encryption-key-rotation ${E2E_ENCRYPTION_KEY_ROTATION} --metrics-addr ${E2E_METRICS_ADDR}`,
 });
 
 export interface Result {
