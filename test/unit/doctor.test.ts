@@ -140,6 +140,10 @@ describe('underlay MTU needs', () => {
       { network: 'c', vni: 4098, mtu: 1400 },
     ]);
   });
+
+  it('counts the tunnel\'s 40 bytes for an encrypted network', () => {
+    expect(networkMtus([{ name: 'e', vni: 4100, mtu: 1410, encrypted: true }], new Map())).toEqual([{ network: 'e', vni: 4100, mtu: 1410, tunnel: 40 }]);
+  });
 });
 
 describe('route errors', () => {
