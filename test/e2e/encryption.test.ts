@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TUNNEL_CHAIN } from '../../src/dataplane/tunnel-rules.js';
-import { containerIp, docker, dockerOk, E2E_ENCRYPTION_KEY_ROTATION, E2E_LAB, ETCD_ENDPOINTS, etcdctl, inHost, networkNames, pingInBackground, REPO, resetLab, runBusybox, waitFor } from '../helpers/lab.js';
+import { containerIp, docker, dockerOk, lab, E2E_ENCRYPTION_KEY_ROTATION, E2E_LAB, ETCD_ENDPOINTS, etcdctl, inHost, networkNames, pingInBackground, REPO, resetLab, runBusybox, waitFor } from '../helpers/lab.js';
 import { sh } from '../helpers/netns.js';
 
 /**
@@ -109,6 +109,22 @@ describe('encrypted networks', () => {
     expect(result.sent).toBeGreaterThan(100);
     expect(result.received).toBe(result.sent);
   }, 120_000);
+
+  it('carry traffic again after the plugin restarts, with one tunnel process per host', async () => {
+    expect((await lab('plugin-restart', '1')).ok).toBe(true);
+    await waitFor('s1 reaches s2 again', async () => (await docker(1, 'exec', 's1', 'ping', '-c', '1', '-W', '1', ips['s2@sealed']!)).ok, 20_000, 200);
+    const ping = await pingInBackground(1, 's1', ips['s2@sealed']!, 20);
+    expect(ping.received).toBe(ping.sent);
+    const processes = (await inHost(1, 'pgrep', '-f', 'crypto-tunnel-process')).stdout.split('\n').filter(Boolean);
+    expect(processes.length).toBeGreaterThan(0);
+    // This machine runs every lab host's tunnel: count those bound in host 1's namespace.
+    const inHost1 = [];
+    for (const pid of processes) {
+      const ns = (await inHost(1, 'ip', 'netns', 'identify', pid)).stdout.trim();
+      if (ns === `${E2E_LAB}-h1`) inHost1.push(pid);
+    }
+    expect(inHost1).toHaveLength(1);
+  });
 
   it('leave no tunnel rules behind once the last encrypted network is gone', async () => {
     expect((await inHost(1, 'iptables', '-w', '-t', 'nat', '-S')).stdout).toContain(TUNNEL_CHAIN);
