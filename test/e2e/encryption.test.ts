@@ -81,6 +81,18 @@ describe('encrypted networks', () => {
     expect(await mtu(2, 's2')).toBe(1410);
   });
 
+  it('take Docker\'s bare --opt encrypted, and refuse a value that is not a boolean', async () => {
+    await dockerOk(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', '10.93.0.0/24', '--opt', 'encrypted', 'bare');
+    try {
+      expect((await cliOnHost(1, 'status')).stdout).toMatch(/bare\s+10\.93\.0\.0\/24\s+\d+\s+yes/);
+    } finally {
+      await dockerOk(1, 'network', 'rm', 'bare');
+    }
+    const bad = await docker(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', '10.92.0.0/24', '-o', 'encrypted=yes', 'bad');
+    expect(bad.ok).toBe(false);
+    expect(bad.stderr).toContain('option encrypted="yes" must be true, false or empty');
+  });
+
   it('carry a payload between hosts that the underlay never shows', async () => {
     let received = '';
     const cap = await capture('sealed', async () => (received = await sendPayload('s1', 's2', 'sealed')));
