@@ -8,6 +8,13 @@ import { CryptoTunnel } from './dataplane/crypto-tunnel.js';
 import { TunnelRules } from './dataplane/tunnel-rules.js';
 import { EncryptionKeeper } from './driver/encryption.js';
 import { rotationTiming } from './driver/key-schedule.js';
+import { ResolverHost } from './dataplane/resolver-host.js';
+import { DnsAnswerer } from './dns/answerer.js';
+import { Forwarder, hostUpstreams } from './dns/forwarder.js';
+import { feedNameTable } from './dns/name-feed.js';
+import { NameTable } from './dns/name-table.js';
+import { DnsResponder } from './dns/responder.js';
+import { NamePublisher } from './driver/name-publisher.js';
 import { EngineClient } from './docker/engine-client.js';
 import { LocalState } from './driver/local-state.js';
 import { NetworkDriver } from './driver/network-driver.js';
@@ -61,7 +68,8 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const store = new ClusterStore(kv, log.child({ component: 'store' }));
   const engine = new EngineClient(config.dockerHost);
   const innerPort = config.encryptionPort + 1;
-  const dataplane = new Dataplane(run, { vtep, port: config.vxlanPort, innerPort });
+  const dnsAddr = config.dns?.addr;
+  const dataplane = new Dataplane(run, { vtep, port: config.vxlanPort, innerPort }, dnsAddr);
   const local = new LocalState(defaultMtu);
 
   // Late-bound: membership events need the reconciler and peers, which need membership.
@@ -93,7 +101,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const ipam = new IpamService(store, { node: config.nodeName, defaultPool: config.defaultPool, poolSize: config.poolSize, stripe }, log.child({ component: 'ipam' }), addressBook);
   peers = new PeerSync(config.nodeName, store, dataplane, local, (node) => membership.isAlive(node), log.child({ component: 'peers' }), metrics);
   const driver = new NetworkDriver(
-    { node: config.nodeName, vtep, vniRange: config.vniRange, underlayMtu: ownUnderlayMtu, liveNodes: () => membership.nodes() },
+    { node: config.nodeName, vtep, vniRange: config.vniRange, underlayMtu: ownUnderlayMtu, liveNodes: () => membership.nodes(), ...(dnsAddr ? { resolverAddr: dnsAddr } : {}) },
     store, ipam, dataplane, local,
     (n) => peers?.markDirty(n.record.id, true),
     log.child({ component: 'driver' }),
@@ -141,6 +149,21 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   await membership.start();
   if (guard) await guard.run(); // before serving: in line with the nodes etcd lists now
   else await vxlanGuard.remove().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not remove the VXLAN guard chain'));
+  // The responder's address exists before the networks' routes name it as their source.
+  const resolverHost = new ResolverHost(run);
+  const ensureResolverHost = async () => {
+    try {
+      if (dnsAddr) {
+        const changes = await resolverHost.ensure(dnsAddr);
+        if (changes > 0) log.info({ addr: dnsAddr, changes }, 'DNS responder address and host firewall in place');
+      } else if ((await resolverHost.remove()) > 0) log.info('DNS responder is off: removed its device, routes and firewall chain');
+      return true;
+    } catch (err) {
+      log.error({ err: errorMessage(err) }, 'could not set up the DNS responder address; retrying on the next periodic pass');
+      return false;
+    }
+  };
+  await ensureResolverHost();
   const addressFeed = await untilDone(() => feedAddressBook(store, addressBook, log.child({ component: 'addresses' })), retrying('reading the addresses'));
   const mine = await untilDone(() => store.listEndpoints(), retrying('reading the endpoints'));
   for (const e of mine.endpoints) if (e.node === config.nodeName) local.addEndpoint(e);
@@ -150,6 +173,39 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   await encryption.run(); // before serving: encrypted networks carry traffic again at once
   markReady();
   log.info({ socket: config.socket }, 'serving the plugin API');
+
+  // Names: etcd -> this host's table -> the responder; this host's engine -> etcd.
+  let names: { close(): Promise<void> } | undefined;
+  let responder: DnsResponder | undefined;
+  let publisher: NamePublisher | undefined;
+  const startResponder = async (answerer: DnsAnswerer, addr: string) => {
+    const r = new DnsResponder(answerer, addr, log.child({ component: 'dns' }));
+    try {
+      await r.start();
+      responder = r;
+      log.info({ addr }, 'DNS responder listening on UDP and TCP port 53');
+    } catch (err) {
+      await r.stop().catch(() => undefined);
+      log.error({ err: errorMessage(err), addr }, 'DNS responder could not listen; retrying on the next periodic pass');
+    }
+  };
+  let retryResponder: (() => Promise<void>) | undefined;
+  if (config.dns) {
+    const table = new NameTable();
+    names = await untilDone(() => feedNameTable(store, table, log.child({ component: 'names' })), retrying('reading the names'));
+    const upstreams = config.dns.upstream ?? hostUpstreams(config.dns.addr);
+    if (upstreams.length === 0) log.warn('no upstream DNS server (--dns-upstream, or nameserver lines in /etc/resolv.conf): names that are not ts-overlay\'s get SERVFAIL');
+    const answerer = new DnsAnswerer(table, new Forwarder(upstreams));
+    const addr = config.dns.addr;
+    retryResponder = async () => {
+      if (!responder) await startResponder(answerer, addr);
+    };
+    await retryResponder();
+    log.info({ upstreams: upstreams.map((u) => `${u.host}:${u.port}`) }, 'DNS: names that are not ts-overlay\'s are forwarded');
+    publisher = new NamePublisher(config.nodeName, driverName, engine, store, local, driver.resolverRoutes, log.child({ component: 'names' }), config.reconcileInterval * 1000);
+    publisher.start();
+    void publisher.reconcile();
+  }
 
   metrics.observeHost(() => ({ endpoints: local.endpoints().length, networks: local.networks().length, nodesAlive: membership.nodes().length }));
   const metricsListener = config.metricsAddr && (await serveMetrics(config.metricsAddr, metrics, {
@@ -169,6 +225,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     reconciler?.schedule('periodic');
     guard?.schedule();
     encryption?.schedule();
+    void ensureResolverHost().then((ok) => (ok ? retryResponder?.() : undefined));
   }, config.reconcileInterval * 1000);
 
   return {
@@ -179,6 +236,9 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
       if (metricsListener) await metricsListener.close();
       await http.close();
       await propagation.stop();
+      await publisher?.stop();
+      await responder?.stop();
+      await names?.close();
       await peers?.stop();
       await addressFeed.close();
       await membership.stop();

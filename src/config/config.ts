@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { basename } from 'node:path';
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseCidr, parseIPv4, type Cidr } from '../ipam/cidr.js';
 
@@ -37,6 +38,20 @@ export interface Config {
   readonly encryptionPort: number;
   /** Seconds between encryption key rotations. */
   readonly keyRotationInterval: number;
+  /** The DNS responder for container names; undefined: off (its device, routes and rules removed). */
+  readonly dns: DnsConfig | undefined;
+}
+
+export interface DnsConfig {
+  /** Where the responder listens on every host (a /32 on the device tso-dns0). */
+  readonly addr: string;
+  /** Servers for every other name; undefined: the host's /etc/resolv.conf, read at start. */
+  readonly upstream: readonly Upstream[] | undefined;
+}
+
+export interface Upstream {
+  readonly host: string;
+  readonly port: number;
 }
 
 /** Flag name -> help text and default. Every flag can also come from TS_OVERLAY_<FLAG>. */
@@ -65,6 +80,9 @@ export const SERVE_FLAGS = {
   'max-call-rate': { help: 'API calls that touch state started per second, sustained, with bursts of one second\'s worth; more are refused with a "busy" error (0: no bound)', default: '1000' },
   'encryption-port': { help: 'UDP port of encrypted networks on the underlay (sealed VXLAN); the port after it is used on loopback only', default: '4790' },
   'encryption-key-rotation': { help: 'seconds between rotations of the encryption key (-o encrypted networks)', default: '43200' },
+  dns: { help: 'true: answer container names across hosts (DNS responder on --dns-addr, engines started with --dns <that address>); false: off (removes its device, routes and firewall chain at start)', default: 'true' },
+  'dns-addr': { help: 'IPv4 address the DNS responder listens on, on every host (UDP and TCP 53); give the engines --dns with it', default: '169.254.53.53' },
+  'dns-upstream': { help: "comma-separated servers (IP or IP:PORT) for names that are not ts-overlay's (default: the nameservers of the host's /etc/resolv.conf)", default: '' },
   'vxlan-guard': { help: 'true: accept VXLAN (UDP --vxlan-port) only from live nodes, by iptables chain TS-OVERLAY-VXLAN; false: leave that to your own firewall (removes the chain at start)', default: 'true' },
 } as const;
 
@@ -160,7 +178,31 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     maxCallRate: integer('max-call-rate', raw('max-call-rate'), 0, 1_000_000),
     encryptionPort,
     keyRotationInterval: integer('encryption-key-rotation', raw('encryption-key-rotation'), 10, 31_536_000),
+    dns: boolean('dns', raw('dns')) ? dnsConfig(raw('dns-addr'), raw('dns-upstream')) : undefined,
   });
+}
+
+function dnsConfig(addr: string, upstream: string): DnsConfig {
+  if (!parseIPv4(addr)) throw new ConfigError(`--dns-addr: "${addr}" is not an IPv4 address`);
+  if (addr.startsWith('127.') || addr === '0.0.0.0') throw new ConfigError(`--dns-addr: ${addr} cannot be reached from containers; use a link-local address such as 169.254.53.53`);
+  const servers = upstream.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
+    const server = parseUpstream(s);
+    if (!server) throw new ConfigError(`--dns-upstream: "${s}" is not an IP address or IP:PORT`);
+    if (server.host === addr) throw new ConfigError(`--dns-upstream: ${s} is the responder itself (--dns-addr)`);
+    return server;
+  });
+  return Object.freeze({ addr, upstream: servers.length ? Object.freeze(servers) : undefined });
+}
+
+/** "192.0.2.53", "192.0.2.53:5353", "2001:db8::53", "[2001:db8::53]:5353". */
+export function parseUpstream(text: string): Upstream | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+))(?::(\d{1,5}))?$/.exec(text) ?? /^()([0-9a-fA-F:]+)()$/.exec(text);
+  if (!m) return undefined;
+  const host = m[1] || m[2]!;
+  const port = m[3] ? Number(m[3]) : 53;
+  if (port < 1 || port > 65535) return undefined;
+  if (!isIP(host)) return undefined;
+  return Object.freeze({ host, port });
 }
 
 /** "127.0.0.1:9477", "localhost:9477", "[::1]:9477", ":9477" (every address). */

@@ -2,6 +2,7 @@ import { errorMessage, internal } from '../lib/errors.js';
 import { Firewall } from './firewall.js';
 import { bridgeName, containerVethName, hostVethName, vniOfDevice, vxlanName } from './names.js';
 import { BROADCAST_MAC, diffPeers, type PeerState } from './peers.js';
+import { resolverRouteLine } from './resolver-host.js';
 import type { Runner } from './runner.js';
 import { TunnelRules } from './tunnel-rules.js';
 
@@ -10,6 +11,8 @@ export interface NetworkDevices {
   readonly mtu: number;
   /** Its VXLAN goes through the encrypted tunnel: the device uses the loopback-only port. */
   readonly encrypted?: boolean;
+  /** The network's subnet: with a DNS responder, answers to it go out through the bridge. */
+  readonly subnet?: string;
 }
 
 export interface VethSpec {
@@ -43,6 +46,8 @@ export class Dataplane {
     private readonly run: Runner,
     /** port: VXLAN on the underlay; innerPort: VXLAN of encrypted networks, loopback only (tunnel-rules.ts). */
     private readonly underlay: { readonly vtep: string; readonly port: number; readonly innerPort?: number },
+    /** The DNS responder's address (resolver-host.ts), when the responder runs. */
+    private readonly resolverAddr?: string,
   ) {
     this.firewall = new Firewall(run);
     this.tunnelRules = underlay.innerPort === undefined ? undefined : new TunnelRules(run, underlay.innerPort);
@@ -76,6 +81,7 @@ export class Dataplane {
     if (bridge && bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link del ${br}`);
     if (!bridge || bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link add ${br} mtu ${net.mtu} type bridge`);
     lines.push(`link set ${vx} mtu ${net.mtu} master ${br} up`, `link set ${br} mtu ${net.mtu} up`);
+    if (this.resolverAddr && net.subnet) lines.push(resolverRouteLine(net.subnet, net.vni, this.resolverAddr));
     await this.run.batch('ip', lines);
     if (net.encrypted) {
       // The tunnel reads this device's datagrams through a socket, where a checksum left to

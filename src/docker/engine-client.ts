@@ -19,6 +19,25 @@ export interface EngineNetwork {
   Containers?: Record<string, unknown>;
 }
 
+/** The subset of `docker inspect <container>` that the name publisher reads. */
+export interface EngineContainer {
+  Id: string;
+  Name: string; // "/test1"
+  State?: { Running?: boolean };
+  NetworkSettings?: {
+    SandboxKey?: string;
+    Networks?: Record<string, {
+      NetworkID?: string;
+      EndpointID?: string;
+      IPAddress?: string;
+      /** --network-alias / --alias; on user-defined networks the engine adds the short ID. */
+      Aliases?: string[] | null;
+      /** Engines from API 1.44 list every name here (name, aliases, short ID). */
+      DNSNames?: string[] | null;
+    }> | null;
+  };
+}
+
 export interface EngineEvent {
   Type: string;
   Action: string;
@@ -61,6 +80,10 @@ export class EngineClient {
 
   inspectNetwork(id: string): Promise<EngineNetwork> {
     return this.call<EngineNetwork>('GET', `/networks/${encodeURIComponent(id)}`);
+  }
+
+  inspectContainer(id: string): Promise<EngineContainer> {
+    return this.call<EngineContainer>('GET', `/containers/${encodeURIComponent(id)}/json`);
   }
 
   createNetwork(body: CreateNetworkBody): Promise<{ Id: string }> {

@@ -13,6 +13,7 @@ import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 import type { LocalNetwork, LocalState } from './local-state.js';
 import { chooseNetworkMtu, type NodeUnderlay, tooLargeForUnderlay } from './network-mtu.js';
 import { networkMtu, type NetworkOptions, parseNetworkOptions, userOptions } from './network-options.js';
+import { ResolverRoutes } from './resolver-routes.js';
 
 /** The address space our IPAM driver reports; a pool from any other IPAM driver is refused. */
 export const ADDRESS_SPACE = 'ts-overlay';
@@ -25,6 +26,8 @@ export interface DriverSettings {
   readonly underlayMtu: number;
   /** The live nodes and their underlay MTUs: a new network's MTU must fit every one of them. */
   readonly liveNodes: () => readonly NodeUnderlay[];
+  /** The DNS responder's address: Join routes it through the container's interface. Undefined: off. */
+  readonly resolverAddr?: string;
 }
 
 export interface Ipv4Data {
@@ -52,6 +55,7 @@ export interface CreateEndpointInput {
 /** Reacts to engine requests: one method per NetworkDriver call that changes something. */
 export class NetworkDriver {
   private readonly queue = new KeyedQueue();
+  readonly resolverRoutes = new ResolverRoutes();
 
   constructor(
     private readonly settings: DriverSettings,
@@ -112,7 +116,7 @@ export class NetworkDriver {
     const localNetwork: LocalNetwork = { engineId: input.networkId, record, mtu };
     try {
       await this.local.withDevices(record.vni, async () => {
-        await this.dataplane.ensureNetwork({ vni: record.vni, mtu, encrypted: record.encrypted === true });
+        await this.dataplane.ensureNetwork({ vni: record.vni, mtu, encrypted: record.encrypted === true, subnet: record.subnet });
         await this.store.putCopy({ network: record.id, node: this.settings.node, engineNetworkId: input.networkId });
         this.local.addNetwork(localNetwork);
       });
@@ -234,21 +238,26 @@ export class NetworkDriver {
   deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
     return this.queue.run(endpointId, async () => {
       const endpoint = this.local.endpoint(endpointId) ?? (await this.findEndpoint(networkId, endpointId));
+      this.resolverRoutes.release(endpointId);
       await this.dataplane.deleteVeth(endpointId);
       if (endpoint) await this.store.deleteEndpoint(endpoint.network, endpointId);
       this.local.removeEndpoint(endpointId);
     });
   }
 
-  /** Creates the veth pair; the engine moves the returned interface into the container. */
-  join(networkId: string, endpointId: string): Promise<{ srcName: string }> {
+  /**
+   * Creates the veth pair; the engine moves the returned interface into the container. With
+   * the DNS responder on, also the route to it through that interface (once per container).
+   */
+  join(networkId: string, endpointId: string, sandboxKey = ''): Promise<{ srcName: string; resolverRoute?: string }> {
     return this.queue.run(endpointId, async () => {
       const net = this.requireNetwork(networkId);
       const endpoint = this.local.endpoint(endpointId) ?? (await this.findEndpoint(networkId, endpointId));
       if (!endpoint) throw notFound(`endpoint ${endpointId} does not exist on network ${networkId} (CreateEndpoint first)`);
       try {
         const srcName = await this.dataplane.ensureVeth({ endpointId, vni: net.record.vni, mac: endpoint.mac, mtu: net.mtu });
-        return { srcName };
+        const addr = this.settings.resolverAddr;
+        return addr && this.resolverRoutes.claim(sandboxKey, endpointId) ? { srcName, resolverRoute: `${addr}/32` } : { srcName };
       } catch (err) {
         await this.dataplane.deleteVeth(endpointId).catch(() => undefined);
         throw internal(`could not create the interface of endpoint ${endpointId}: ${errorMessage(err)}`, err);
@@ -259,6 +268,7 @@ export class NetworkDriver {
   leave(networkId: string, endpointId: string): Promise<void> {
     return this.queue.run(endpointId, async () => {
       this.requireNetwork(networkId);
+      this.resolverRoutes.release(endpointId);
       await this.dataplane.deleteVeth(endpointId);
     });
   }

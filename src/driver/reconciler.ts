@@ -130,7 +130,7 @@ export class Reconciler {
         if (!stillThere) return;
         const known = this.local.network(copy.engineNetworkId);
         const mtu = known?.mtu ?? entry.value.mtu ?? networkMtu(entry.value, this.local.defaultMtu);
-        await this.dataplane.ensureNetwork({ vni: entry.value.vni, mtu, encrypted: entry.value.encrypted === true });
+        await this.dataplane.ensureNetwork({ vni: entry.value.vni, mtu, encrypted: entry.value.encrypted === true, subnet: entry.value.subnet });
         this.local.addNetwork({ engineId: copy.engineNetworkId, record: entry.value, mtu });
         report.networksEnsured++;
         const vni = entry.value.vni;

@@ -67,10 +67,17 @@ export function apiRoutes({ driver, ipam, clusterSubnet }: RouteDeps): Route[] {
       path: '/NetworkDriver.Join',
       schema: wire.JoinRequest,
       handle: async (req: wire.JoinRequest) => {
-        const { srcName } = await driver.join(req.NetworkID, req.EndpointID);
+        const { srcName, resolverRoute } = await driver.join(req.NetworkID, req.EndpointID, req.SandboxKey);
         // No Gateway: the engine then gives the container docker_gwbridge (eth1) for the
         // outside world, as Docker's overlay does, unless the network is --internal.
-        return { InterfaceName: { SrcName: srcName, DstPrefix: 'eth' }, DisableGatewayService: false };
+        // The responder's route has no next hop (RouteType 1, connected): it is bound to this
+        // interface, so the server is reachable inside the container's own network, which
+        // the engine's embedded resolver needs on --internal networks since Docker 26.1.
+        return {
+          InterfaceName: { SrcName: srcName, DstPrefix: 'eth' },
+          DisableGatewayService: false,
+          ...(resolverRoute ? { StaticRoutes: [{ Destination: resolverRoute, RouteType: 1 }] } : {}),
+        };
       },
     },
     { path: '/NetworkDriver.Leave', schema: wire.EndpointRequest, handle: async (req: { NetworkID: string; EndpointID: string }) => (await driver.leave(req.NetworkID, req.EndpointID), {}) },

@@ -3,7 +3,7 @@ import { errorMessage, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Entry, EtcdKv, WatchHandlers } from './etcd-kv.js';
 import { keys, lastSegment } from './keys.js';
-import type { AddressRecord, CopyRecord, EndpointRecord, KeySetRecord, NetworkRecord, NodeRecord, PoolRecord } from './records.js';
+import type { AddressRecord, CopyRecord, EndpointRecord, KeySetRecord, NameRecord, NetworkRecord, NodeRecord, PoolRecord } from './records.js';
 
 export type { Entry };
 
@@ -151,7 +151,7 @@ export class ClusterStore {
     return this.kv.txn({
       compare: [{ key: keys.network(n.id), modRevision: entry.modRevision }],
       delete: [keys.network(n.id), keys.vni(n.vni)],
-      deletePrefix: [keys.networkEndpointsPrefix(n.id)],
+      deletePrefix: [keys.networkEndpointsPrefix(n.id), keys.networkNamesPrefix(n.id)],
     });
   }
 
@@ -202,7 +202,7 @@ export class ClusterStore {
         { key: keys.endpoint(e.network, e.id), modRevision: entry.modRevision },
         ...(ownsAddress ? [{ key: keys.address(e.subnet, e.ip), modRevision: address.modRevision }] : []),
       ],
-      delete: [keys.endpoint(e.network, e.id), ...(ownsAddress ? [keys.address(e.subnet, e.ip)] : [])],
+      delete: [keys.endpoint(e.network, e.id), keys.name(e.network, e.id), ...(ownsAddress ? [keys.address(e.subnet, e.ip)] : [])],
     });
   }
 
@@ -236,8 +236,12 @@ export class ClusterStore {
     return (await this.kv.list<AddressRecord>(keys.addressesPrefix(subnet))).entries;
   }
 
+  /** Removes the endpoint and its names in one step: no host ever resolves a name to a freed address. */
   async deleteEndpoint(network: string, id: string): Promise<void> {
-    await this.kv.client.delete().key(keys.endpoint(network, id)).catch((err: unknown) => {
+    const both = [keys.endpoint(network, id), keys.name(network, id)];
+    if (await this.kv.txn({ compare: [{ key: both[0]!, exists: true }], delete: both })) return;
+    // The endpoint was gone already: its names may not be (written by an older version).
+    await this.kv.client.delete().key(both[1]!).catch((err: unknown) => {
       throw unavailable(`etcd write failed: ${errorMessage(err)}`, err);
     });
   }
@@ -246,6 +250,33 @@ export class ClusterStore {
     const prefix = network === undefined ? keys.endpointsPrefix : keys.networkEndpointsPrefix(network);
     const { entries, revision } = await this.kv.list<EndpointRecord>(prefix);
     return { endpoints: entries.map((e) => e.value), revision };
+  }
+
+  // ---- names -------------------------------------------------------------------------
+
+  /**
+   * Writes a container's names on a network, only while its endpoint exists: names learnt from
+   * the engine a moment after the endpoint was deleted must not come back as a stale record.
+   */
+  putName(record: NameRecord): Promise<boolean> {
+    return this.kv.txn({
+      compare: [{ key: keys.endpoint(record.network, record.endpoint), exists: true }],
+      put: [[keys.name(record.network, record.endpoint), record]],
+    });
+  }
+
+  async deleteName(network: string, endpoint: string): Promise<void> {
+    await this.kv.client.delete().key(keys.name(network, endpoint)).catch((err: unknown) => {
+      throw unavailable(`etcd write failed: ${errorMessage(err)}`, err);
+    });
+  }
+
+  async listNames(): Promise<{ entries: Entry<NameRecord>[]; revision: number }> {
+    return this.kv.list<NameRecord>(keys.namesPrefix);
+  }
+
+  watchNames(fromRevision: number, handlers: WatchHandlers) {
+    return this.kv.watch(keys.namesPrefix, fromRevision, handlers);
   }
 
   // ---- nodes -------------------------------------------------------------------------

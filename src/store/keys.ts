@@ -9,6 +9,7 @@
  *   vnis/<vni>                        network id (uniqueness of VNIs)
  *   copies/<node>/<engineNetworkId>   CopyRecord
  *   endpoints/<network>/<endpoint>    EndpointRecord
+ *   names/<network>/<endpoint>        NameRecord (the container's names on that network)
  *   nodes/<name>                      NodeRecord (leased)
  *   encryption/keys                   KeySetRecord (secret: the keys of encrypted networks)
  */
@@ -31,6 +32,9 @@ export const keys = {
   endpointsPrefix: 'endpoints/',
   networkEndpointsPrefix: (network: string) => `endpoints/${network}/`,
   endpoint: (network: string, endpoint: string) => `endpoints/${network}/${endpoint}`,
+  namesPrefix: 'names/',
+  networkNamesPrefix: (network: string) => `names/${network}/`,
+  name: (network: string, endpoint: string) => `names/${network}/${endpoint}`,
   nodesPrefix: 'nodes/',
   node: (name: string) => `nodes/${name}`,
   encryptionPrefix: 'encryption/',

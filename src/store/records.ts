@@ -63,6 +63,21 @@ export interface EndpointRecord {
   readonly createdAt: string;
 }
 
+/**
+ * What a container on a network is called there: its name, network aliases and short ID, all
+ * lower case, for the DNS responder. Kept under the same network and endpoint ID as its
+ * EndpointRecord and deleted with it, so a name never outlives its address.
+ */
+export interface NameRecord {
+  readonly endpoint: string;
+  readonly network: string; // cluster network id
+  readonly container: string; // full container ID
+  /** The container's name first (the answer to a reverse lookup), then aliases and short ID. */
+  readonly names: readonly string[];
+  readonly ip: string;
+  readonly node: string;
+}
+
 /** A host running ts-overlay. Written under a lease: it vanishes when the node stops renewing. */
 export interface NodeRecord {
   readonly name: string;

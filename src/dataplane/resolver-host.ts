@@ -1,0 +1,136 @@
+import { errorMessage, internal } from '../lib/errors.js';
+import { bridgeName } from './names.js';
+import type { Runner } from './runner.js';
+
+/**
+ * The host side of the DNS responder's address (169.254.53.53 by default):
+ *
+ *  - a device of ours, tso-dns0, holds it as a /32, so the address exists before any
+ *    ts-overlay network does and no other interface has to carry it. It is a bridge without
+ *    ports rather than a dummy: the dummy driver is a module some kernels lack (the lab's
+ *    does), while bridges are what ts-overlay is built of anyway;
+ *  - per network, `<subnet> dev tsbr-<VNI> src <addr>`: answers to a container leave through
+ *    its network's bridge (dataplane.ts adds it with the bridge; it goes with the bridge, and
+ *    with the address when tso-dns0 is deleted);
+ *  - an INPUT chain, jumped to for everything arriving from a ts-overlay bridge: a container
+ *    may reach the host on UDP/TCP 53 of the responder's address and nothing else (answers to
+ *    connections the host opened still come back).
+ *
+ * Containers reach the address through their own network interface (the route Join returns),
+ * and ARP for it is answered by the local host's bridge: the VXLAN devices run with `proxy`,
+ * so ARP requests never cross to another host and each host answers for its own responder.
+ */
+export const RESOLVER_DEVICE = 'tso-dns0';
+export const HOST_CHAIN = 'TS-OVERLAY-HOST';
+const JUMP = `-i tsbr+ -j ${HOST_CHAIN}`;
+
+export function hostChainRules(addr: string): string[] {
+  return [
+    `-d ${addr}/32 -p udp -m udp --dport 53 -j ACCEPT`,
+    `-d ${addr}/32 -p tcp -m tcp --dport 53 -j ACCEPT`,
+    '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+    '-j DROP',
+  ];
+}
+
+/** The route that sends answers back through a network's bridge. */
+export function resolverRouteLine(subnet: string, vni: number, addr: string): string {
+  return `route replace ${subnet} dev ${bridgeName(vni)} src ${addr}`;
+}
+
+interface AddrJson {
+  ifname: string;
+  linkinfo?: { info_kind?: string };
+  operstate?: string;
+  flags?: string[];
+  addr_info?: Array<{ family: string; local: string; prefixlen: number }>;
+}
+
+export class ResolverHost {
+  constructor(private readonly run: Runner) {}
+
+  /** The device with exactly `addr`/32, up, and the INPUT chain; returns the number of changes. */
+  async ensure(addr: string): Promise<number> {
+    let changes = 0;
+    const [dev] = await this.run.ipJson<AddrJson>(['-d', 'addr', 'show', 'dev', RESOLVER_DEVICE]).catch((err: unknown) => {
+      if (/does not exist|Cannot find device/.test(errorMessage(err))) return [];
+      throw err;
+    });
+    const lines: string[] = [];
+    if (dev && dev.linkinfo?.info_kind !== 'bridge') {
+      lines.push(`link del ${RESOLVER_DEVICE}`);
+    }
+    if (!dev || dev.linkinfo?.info_kind !== 'bridge') {
+      lines.push(`link add ${RESOLVER_DEVICE} type bridge`);
+    }
+    const v4 = dev?.linkinfo?.info_kind === 'bridge' ? (dev.addr_info ?? []).filter((a) => a.family === 'inet') : [];
+    for (const a of v4) if (a.local !== addr || a.prefixlen !== 32) lines.push(`addr del ${a.local}/${a.prefixlen} dev ${RESOLVER_DEVICE}`);
+    if (!v4.some((a) => a.local === addr && a.prefixlen === 32)) lines.push(`addr add ${addr}/32 dev ${RESOLVER_DEVICE}`);
+    if (!dev?.flags?.includes('UP')) lines.push(`link set ${RESOLVER_DEVICE} up`);
+    if (lines.length) {
+      await this.run.batchStrict('ip', lines);
+      changes += lines.length;
+    }
+    return changes + (await this.ensureChain(addr));
+  }
+
+  /** Device, routes (with the address) and chain gone: the feature is off. Absent is fine. */
+  async remove(): Promise<number> {
+    let changes = 0;
+    try {
+      await this.run.ip(['link', 'del', RESOLVER_DEVICE]);
+      changes++;
+    } catch (err) {
+      if (!/Cannot find device/.test(errorMessage(err))) throw err;
+    }
+    while ((await this.run.iptables(['-C', 'INPUT', ...JUMP.split(' ')])).ok) {
+      await this.run.iptablesStrict(['-D', 'INPUT', ...JUMP.split(' ')]);
+      changes++;
+    }
+    if ((await this.rules(HOST_CHAIN)) !== undefined) {
+      await this.run.iptablesStrict(['-F', HOST_CHAIN]);
+      await this.run.iptablesStrict(['-X', HOST_CHAIN]);
+      changes++;
+    }
+    return changes;
+  }
+
+  /**
+   * The chain's rules exactly as wanted (else rebuilt: flushed and refilled; it is ours alone),
+   * then one jump from INPUT, inserted first so that an earlier broad ACCEPT cannot open the host.
+   */
+  private async ensureChain(addr: string): Promise<number> {
+    let changes = 0;
+    const wanted = hostChainRules(addr);
+    const rules = await this.rules(HOST_CHAIN);
+    if (rules === undefined) {
+      await this.run.iptablesStrict(['-N', HOST_CHAIN]);
+      changes++;
+    }
+    if (rules === undefined || rules.join('\n') !== wanted.join('\n')) {
+      if (rules?.length) await this.run.iptablesStrict(['-F', HOST_CHAIN]);
+      for (const r of wanted) await this.run.iptablesStrict(['-A', HOST_CHAIN, ...r.split(' ')]);
+      changes++;
+    }
+    const jumps = ((await this.rules('INPUT')) ?? []).filter((r) => r === JUMP);
+    if (jumps.length === 0) {
+      await this.run.iptablesStrict(['-I', 'INPUT', '1', ...JUMP.split(' ')]);
+      changes++;
+    }
+    for (let i = 1; i < jumps.length; i++) {
+      await this.run.iptablesStrict(['-D', 'INPUT', ...JUMP.split(' ')]);
+      changes++;
+    }
+    return changes;
+  }
+
+  private async rules(chain: string): Promise<string[] | undefined> {
+    const res = await this.run.iptables(['-S', chain]);
+    if (!res.ok) {
+      if (/no chain|does not exist|incompatible/i.test(res.stderr)) return undefined;
+      throw internal(`iptables -S ${chain}: ${res.stderr.trim()}`);
+    }
+    const prefix = `-A ${chain} `;
+    return res.stdout.split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length).trim());
+  }
+}
