@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -55,5 +55,24 @@ describe('packaging', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
+
+  it('points the engine\'s dns at the responder in daemon.json, keeping other settings and servers, once', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tso-daemon-'));
+    const daemonJson = join(dir, 'daemon.json');
+    const install = (...args: string[]) => execFileSync('bash', [resolve(repo, 'scripts/install-service'), '--no-systemd', '--no-deps', '--env-file', join(dir, 'env'), '--daemon-json', daemonJson, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      writeFileSync(daemonJson, '{"log-level": "warn", "dns": ["192.0.2.1"]}');
+      expect(install('etcd=http://192.0.2.10:2379')).toMatch(/restart/);
+      expect(JSON.parse(readFileSync(daemonJson, 'utf8'))).toEqual({ 'log-level': 'warn', dns: ['169.254.53.53', '192.0.2.1'] });
+      expect(install('etcd=http://192.0.2.10:2379')).toBe(''); // nothing to change
+      install('dns-addr=169.254.0.9');
+      expect(JSON.parse(readFileSync(daemonJson, 'utf8')).dns).toEqual(['169.254.0.9', '169.254.53.53', '192.0.2.1']);
+      rmSync(daemonJson);
+      install('dns=false');
+      expect(existsSync(daemonJson)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000); // each install runs the CLI (serve --help): seconds on a loaded machine
 });

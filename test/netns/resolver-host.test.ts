@@ -1,0 +1,70 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Dataplane } from '../../src/dataplane/dataplane.js';
+import { HOST_CHAIN, RESOLVER_DEVICE, ResolverHost } from '../../src/dataplane/resolver-host.js';
+import { Runner } from '../../src/dataplane/runner.js';
+import { makeNetns, plugIntoContainer, removeLeftoverNamespaces, type Netns } from '../helpers/netns.js';
+
+beforeAll(() => removeLeftoverNamespaces());
+
+const ADDR = '169.254.53.53';
+const VNI = 7100;
+const SUBNET = '10.71.0.0/24';
+
+/** Packets counted by the rule of the host chain whose text contains `match`. */
+function counted(host: Netns, match: RegExp): number {
+  const line = host.exec('iptables', '-w', '-L', HOST_CHAIN, '-v', '-n', '-x').split('\n').find((l) => match.test(l));
+  return Number(line?.trim().split(/\s+/)[0] ?? NaN);
+}
+
+describe('the DNS responder\'s address on a real host namespace', () => {
+  it('is made once (a second pass changes nothing), reached from a container through its own interface, and the host stays closed otherwise', async () => {
+    await using host = makeNetns('rh');
+    await using ctr = makeNetns('rc');
+    const run = new Runner(host.name);
+    const resolver = new ResolverHost(run);
+    expect(await resolver.ensure(ADDR)).toBeGreaterThan(0);
+    expect(await resolver.ensure(ADDR)).toBe(0);
+    expect(host.exec('ip', '-br', 'addr', 'show', 'dev', RESOLVER_DEVICE)).toContain(`${ADDR}/32`);
+
+    // A network as the plugin makes it: its route sends answers back through the bridge.
+    const dp = new Dataplane(run, { vtep: '127.0.0.1', port: 4789 }, ADDR);
+    await dp.ensureNetwork({ vni: VNI, mtu: 1450, subnet: SUBNET });
+    expect(host.exec('ip', 'route', 'show', SUBNET)).toMatch(new RegExp(`dev tsbr-${VNI} .*src ${ADDR.replace(/\./g, '\\.')}`));
+    const ifname = await dp.ensureVeth({ endpointId: 'e'.repeat(64), vni: VNI, mac: '02:42:0a:47:00:02', mtu: 1450 });
+    plugIntoContainer(host, ctr, ifname, '10.71.0.2/24');
+    // What the engine does with the route Join returns (RouteType 1: bound to the interface).
+    ctr.exec('ip', 'route', 'add', `${ADDR}/32`, 'dev', 'eth0', 'scope', 'link');
+
+    // DNS to the responder's address passes; ping to it and to anything else of the host's does not.
+    const udpBefore = counted(host, /udp dpt:53/);
+    ctr.exec('bash', '-c', `echo query > /dev/udp/${ADDR}/53`);
+    expect(counted(host, /udp dpt:53/)).toBe(udpBefore + 1);
+    expect(ctr.tryExec('ping', '-c', '1', '-W', '1', ADDR).ok).toBe(false);
+    host.exec('ip', 'addr', 'add', '198.18.210.1/24', 'dev', 'lo');
+    ctr.exec('ip', 'route', 'add', '198.18.210.0/24', 'dev', 'eth0'); // as a container with raw sockets could aim at it
+    expect(ctr.tryExec('ping', '-c', '1', '-W', '1', '198.18.210.1').ok).toBe(false);
+    expect(counted(host, /DROP/)).toBeGreaterThanOrEqual(2);
+    // The host may still open connections to containers: their answers come back.
+    expect(host.tryExec('ping', '-c', '1', '-W', '2', '10.71.0.2').ok).toBe(true);
+
+    // Drift: someone flushes the chain and deletes the jump; the next pass puts both back.
+    host.exec('iptables', '-w', '-F', HOST_CHAIN);
+    host.exec('iptables', '-w', '-D', 'INPUT', '-i', 'tsbr+', '-j', HOST_CHAIN);
+    expect(await resolver.ensure(ADDR)).toBeGreaterThan(0);
+    expect(host.exec('iptables', '-w', '-S', 'INPUT')).toContain(`-A INPUT -i tsbr+ -j ${HOST_CHAIN}`);
+    expect(ctr.tryExec('ping', '-c', '1', '-W', '1', ADDR).ok).toBe(false);
+    expect(await resolver.ensure(ADDR)).toBe(0);
+
+    // Another address (--dns-addr changed): the old one goes.
+    expect(await resolver.ensure('169.254.0.53')).toBeGreaterThan(0);
+    const addrs = host.exec('ip', '-br', 'addr', 'show', 'dev', RESOLVER_DEVICE);
+    expect(addrs).toContain('169.254.0.53/32');
+    expect(addrs).not.toContain(ADDR);
+
+    // Off: device, the routes that name its address, chain and jump gone; again is a no-op.
+    expect(await resolver.remove()).toBeGreaterThan(0);
+    expect(host.tryExec('ip', 'link', 'show', RESOLVER_DEVICE).ok).toBe(false);
+    expect(host.exec('iptables', '-w', '-S')).not.toContain(HOST_CHAIN);
+    expect(await resolver.remove()).toBe(0);
+  });
+});
