@@ -69,6 +69,31 @@ describe('cluster store (real etcd)', () => {
     expect(seen).toEqual([`put ${ep.id}`, `del ${ep.id}`]);
   });
 
+  it('keeps a container\'s names only as long as its endpoint: written while it exists, deleted with it in every way it can go', async () => {
+    const s = store();
+    const id = '3'.repeat(64);
+    await s.createNetwork(network(id, 9000));
+    const ep = (n: string, ip: string): EndpointRecord => ({ id: n.repeat(64), network: id, node: 'h1', vtep: '198.18.0.11', mac: '02:42:0a:00:00:09', ip, subnet: '10.0.0.0/24', createdAt: new Date(0).toISOString() });
+    const names = (e: EndpointRecord) => ({ endpoint: e.id, network: id, container: 'c'.repeat(64), names: ['web'], ip: e.ip, node: 'h1' });
+    const listed = async () => (await s.listNames()).entries.map((e) => e.value.endpoint).sort();
+    const [a, b, c] = [ep('a', '10.0.0.2'), ep('b', '10.0.0.3'), ep('c', '10.0.0.4')];
+
+    expect(await s.putName(names(a))).toBe(false); // no endpoint yet (or any more): refused
+    for (const e of [a, b, c]) {
+      expect(await s.putEndpoint(e)).toBe(true);
+      expect(await s.putName(names(e))).toBe(true);
+    }
+    expect(await listed()).toEqual([a.id, b.id, c.id]);
+
+    await s.deleteEndpoint(id, a.id); // DeleteEndpoint
+    expect(await listed()).toEqual([b.id, c.id]);
+    expect(await s.putName(names(a))).toBe(false); // a late event cannot bring it back
+    expect(await s.releaseEndpoint((await s.getEndpoint(id, b.id))!)).toBe(true); // a dead host's, released
+    expect(await listed()).toEqual([c.id]);
+    expect(await s.deleteNetwork((await s.getNetwork(id))!)).toBe(true); // the network left the cluster
+    expect(await listed()).toEqual([]);
+  });
+
   it('names etcd and gives up within the call timeout when etcd is unreachable', async () => {
     const s = freshStore('http://127.0.0.1:1'); // nothing listens on port 1
     clients.push(s.kv);
