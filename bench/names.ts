@@ -18,7 +18,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 
 /** Starts the probe in the querier's namespace; resolves once it asks, with the time it saw the change. */
 async function probe(pid: string, name: string, mode: 'appear' | 'vanish'): Promise<Promise<number | undefined>> {
-  const child = spawn('nsenter', ['-t', pid, '-n', resolve(REPO, 'node_modules/.bin/tsx'), resolve(REPO, 'bench/dns-probe.ts'), '127.0.0.11', name, mode], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn('nsenter', ['-t', pid, '-n', process.execPath, resolve(REPO, 'bench/dns-probe.mjs'), '127.0.0.11', name, mode], { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
   let markReady = () => {};
   const ready = new Promise<void>((r) => (markReady = r));
