@@ -195,7 +195,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     names = await untilDone(() => feedNameTable(store, table, log.child({ component: 'names' })), retrying('reading the names'));
     const upstreams = config.dns.upstream ?? hostUpstreams(config.dns.addr);
     if (upstreams.length === 0) log.warn('no upstream DNS server (--dns-upstream, or nameserver lines in /etc/resolv.conf): names that are not ts-overlay\'s get SERVFAIL');
-    const answerer = new DnsAnswerer(table, new Forwarder(upstreams));
+    const answerer = new DnsAnswerer(table, new Forwarder(upstreams), metrics);
     const addr = config.dns.addr;
     retryResponder = async () => {
       if (!responder) await startResponder(answerer, addr);

@@ -1,4 +1,5 @@
 import dnsPacket, { type Answer, type DecodedPacket, type Question } from 'dns-packet';
+import { type DnsObserver, noMetrics } from '../metrics/ports.js';
 import type { Forwarder } from './forwarder.js';
 import type { NameTable } from './name-table.js';
 
@@ -25,6 +26,7 @@ export class DnsAnswerer {
   constructor(
     private readonly table: NameTable,
     private readonly forwarder: Forwarder,
+    private readonly metrics: DnsObserver = noMetrics,
   ) {}
 
   /**
@@ -37,19 +39,20 @@ export class DnsAnswerer {
     const flags = message.readUInt16BE(2);
     if (flags & QR) return undefined;
     const rd = flags & RD;
-    if ((flags >> 11) & 0xf) return header(id, rd | RCODE.NOTIMP); // only standard queries
+    if ((flags >> 11) & 0xf) return this.refuse(id, rd | RCODE.NOTIMP); // only standard queries
 
     let query: DecodedPacket;
     try {
       query = dnsPacket.decode(message);
     } catch {
-      return header(id, rd | RCODE.FORMERR);
+      return this.refuse(id, rd | RCODE.FORMERR);
     }
     const question = query.questions?.[0];
-    if (query.questions?.length !== 1 || !question || typeof question.name !== 'string') return header(id, rd | RCODE.FORMERR);
+    if (query.questions?.length !== 1 || !question || typeof question.name !== 'string') return this.refuse(id, rd | RCODE.FORMERR);
     if (question.class !== undefined && question.class !== 'IN' && question.class !== 'ANY') return this.forward(message, id, rd, question, transport);
 
     const decision = this.table.decide(source, question.name, question.type);
+    if (decision.kind !== 'forward') this.metrics.dnsAnswered(decision.kind === 'a' || decision.kind === 'ptr' ? 'name' : decision.kind);
     switch (decision.kind) {
       case 'forward':
         return this.forward(message, id, rd, question, transport);
@@ -66,7 +69,13 @@ export class DnsAnswerer {
 
   private async forward(message: Buffer, id: number, rd: number, question: Question, transport: 'udp' | 'tcp'): Promise<Buffer> {
     const upstream = await this.forwarder.forward(message, transport);
+    this.metrics.dnsAnswered(upstream ? 'forwarded' : 'servfail');
     return upstream ?? reply(id, rd | RCODE.SERVFAIL, question, [], transport);
+  }
+
+  private refuse(id: number, flags: number): Buffer {
+    this.metrics.dnsAnswered('refused');
+    return header(id, flags);
   }
 }
 

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { DRIFT_KINDS, type DriftKind, ETCD_OPS, type EtcdOp, type Outcome, type PluginObservers } from './ports.js';
+import { DNS_ANSWERS, type DnsAnswer, DRIFT_KINDS, type DriftKind, ETCD_OPS, type EtcdOp, type Outcome, type PluginObservers } from './ports.js';
 
 /** What this host holds right now, read at scrape time (never stale, nothing to keep in sync). */
 export interface HostInventory {
@@ -57,6 +57,12 @@ export class PluginMetrics implements PluginObservers {
     labelNames: ['op'] as const,
     registers: [this.registry],
   });
+  private readonly dnsAnswers = new Counter({
+    name: 'ts_overlay_dns_answers_total',
+    help: 'DNS queries the responder answered, by answer: name (a ts-overlay name), nodata, nxdomain (a name of another network), forwarded, servfail (no upstream answered), refused (malformed or not a query)',
+    labelNames: ['answer'] as const,
+    registers: [this.registry],
+  });
   private readonly peerEntries = new Counter({
     name: 'ts_overlay_peer_entries_programmed_total',
     help: 'FDB and neighbour entries added, replaced or removed on VXLAN devices',
@@ -85,6 +91,7 @@ export class PluginMetrics implements PluginObservers {
     for (const outcome of ['ok', 'error'] as const) this.reconciles.inc({ outcome }, 0);
     for (const kind of DRIFT_KINDS) this.drift.inc({ kind }, 0);
     for (const op of ETCD_OPS) this.etcdErrors.inc({ op }, 0);
+    for (const answer of DNS_ANSWERS) this.dnsAnswers.inc({ answer }, 0);
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -114,6 +121,10 @@ export class PluginMetrics implements PluginObservers {
 
   etcdError(op: EtcdOp): void {
     this.etcdErrors.inc({ op });
+  }
+
+  dnsAnswered(answer: DnsAnswer): void {
+    this.dnsAnswers.inc({ answer });
   }
 
   /** The Prometheus text exposition of everything above. */

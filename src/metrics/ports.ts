@@ -33,11 +33,20 @@ export interface EtcdObserver {
   etcdError(op: EtcdOp): void;
 }
 
-export type PluginObservers = ApiCallObserver & ReconcileObserver & PeerObserver & EtcdObserver;
+/** How the DNS responder answered a query. */
+export const DNS_ANSWERS = ['name', 'nodata', 'nxdomain', 'forwarded', 'servfail', 'refused'] as const;
+export type DnsAnswer = (typeof DNS_ANSWERS)[number];
+
+export interface DnsObserver {
+  dnsAnswered(answer: DnsAnswer): void;
+}
+
+export type PluginObservers = ApiCallObserver & ReconcileObserver & PeerObserver & EtcdObserver & DnsObserver;
 
 export const noMetrics: PluginObservers = {
   apiCall: () => undefined,
   reconciled: () => undefined,
   peerEntriesProgrammed: () => undefined,
   etcdError: () => undefined,
+  dnsAnswered: () => undefined,
 };

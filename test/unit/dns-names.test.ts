@@ -7,6 +7,8 @@ import { DnsAnswerer, RCODE } from '../../src/dns/answerer.js';
 import { Forwarder, upstreamsFromResolvConf } from '../../src/dns/forwarder.js';
 import { ipOfReverseName, NameTable } from '../../src/dns/name-table.js';
 import { ResolverRoutes } from '../../src/driver/resolver-routes.js';
+import { PluginMetrics } from '../../src/metrics/plugin-metrics.js';
+import { parseExposition, valueOf } from '../helpers/prometheus.js';
 import type { NameRecord } from '../../src/store/records.js';
 
 /** Two networks, red 10.1.0.0/24 and blue 10.2.0.0/24; a shared alias on red across two hosts. */
@@ -156,6 +158,18 @@ describe('DnsAnswerer: the wire', () => {
     });
     const dead = new DnsAnswerer(table(), new Forwarder([{ host: '127.0.0.1', port: 9 }], 300));
     expect(rcodeOf((await dead.answer(query('example.org'), '10.1.0.9', 'udp'))!)).toBe(RCODE.SERVFAIL);
+  });
+
+  it('counts its answers by kind for /metrics', async () => {
+    const metrics = new PluginMetrics();
+    const answerer = new DnsAnswerer(table(), new Forwarder([]), metrics);
+    await answerer.answer(query('test1'), '10.1.0.9', 'udp');
+    await answerer.answer(query('test1'), '10.2.0.9', 'udp');
+    await answerer.answer(query('elsewhere.example'), '10.2.0.9', 'udp'); // no upstream: servfail
+    await answerer.answer(query('test1').subarray(0, 14), '10.2.0.9', 'udp');
+    const samples = parseExposition(await metrics.exposition());
+    const count = (answer: string) => valueOf(samples, 'ts_overlay_dns_answers_total', { answer });
+    expect([count('name'), count('nxdomain'), count('servfail'), count('refused'), count('forwarded'), count('nodata')]).toEqual([1, 1, 1, 1, 0, 0]);
   });
 
   it('truncates a UDP answer above 512 bytes (TC set) and gives all of it over TCP', async () => {
