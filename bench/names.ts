@@ -16,8 +16,11 @@ import { fmt, median, percentile } from './stats.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 
-/** Starts the probe in the querier's namespace; resolves once it asks, with the time it saw the change. */
-async function probe(pid: string, name: string, mode: 'appear' | 'vanish'): Promise<Promise<number | undefined>> {
+/**
+ * Starts the probe in the querier's namespace; resolves once it is asking, with a promise of
+ * the time it saw the change (wrapped: an async function would otherwise wait for it).
+ */
+async function probe(pid: string, name: string, mode: 'appear' | 'vanish'): Promise<{ seen: Promise<number | undefined> }> {
   const child = spawn('nsenter', ['-t', pid, '-n', process.execPath, resolve(REPO, 'bench/dns-probe.mjs'), '127.0.0.11', name, mode], { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
   let markReady = () => {};
@@ -35,7 +38,7 @@ async function probe(pid: string, name: string, mode: 'appear' | 'vanish'): Prom
     });
   });
   await ready;
-  return seen;
+  return { seen };
 }
 
 async function main() {
@@ -50,13 +53,13 @@ async function main() {
   const vanish: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const name = `bn${i}`;
-    const seen = await probe(pid, name, 'appear');
+    const { seen } = await probe(pid, name, 'appear');
     await dockerOk(1, 'run', '-d', '--name', name, '--net', 'bnames', 'busybox', 'sleep', '3600');
     const returned = Date.now();
     const at = await seen;
     if (at !== undefined) appear.push(at - returned);
 
-    const gone = await probe(pid, name, 'vanish');
+    const { seen: gone } = await probe(pid, name, 'vanish');
     await dockerOk(1, 'rm', '-f', name);
     const removed = Date.now();
     const goneAt = await gone;

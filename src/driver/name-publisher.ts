@@ -13,13 +13,16 @@ import type { ResolverRoutes } from './resolver-routes.js';
  * host's DNS responder. The plugin API never carries a container's name, so it comes from the
  * engine: a `network connect` event (sent while the container starts) or a container `start`
  * makes the publisher inspect the container and write one NameRecord per ts-overlay endpoint.
- * Records are deleted with their endpoint (DeleteEndpoint, in one transaction), and a write is
- * refused once the endpoint is gone, so a name never outlives its address. A reconcile at
+ * Records go when the container dies (`die` event) and with their endpoint (DeleteEndpoint, in
+ * one transaction), and a write is refused once the endpoint is gone, so a name never
+ * outlives its address. A reconcile at
  * start and every `periodMs` writes what events missed and removes what nothing holds.
  */
 export class NamePublisher {
   /** endpoint ID -> the record last written, to skip writes that change nothing. */
   private readonly published = new Map<string, string>();
+  /** container ID -> its records written by this host, to take them back when it dies. */
+  private readonly byContainer = new Map<string, NameRecord[]>();
   private readonly queue = new KeyedQueue();
   private readonly abort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
@@ -57,6 +60,8 @@ export class NamePublisher {
         if (err instanceof EngineError && err.status === 404) return; // already removed
         throw err;
       }
+      // A container that is not running has no names (its `start` event publishes them).
+      if (container.State?.Running === false) return;
       const ours: string[] = [];
       for (const record of this.recordsOf(container)) {
         ours.push(record.endpoint);
@@ -64,10 +69,26 @@ export class NamePublisher {
         if (this.published.get(record.endpoint) === text) continue;
         if (await this.store.putName(record)) {
           this.published.set(record.endpoint, text);
+          this.byContainer.set(container.Id, [...(this.byContainer.get(container.Id) ?? []).filter((r) => r.endpoint !== record.endpoint), record]);
           this.log.debug({ container: container.Name, names: record.names, ip: record.ip }, 'names published');
         }
       }
       this.routes.learn(container.NetworkSettings?.SandboxKey ?? '', ours);
+    });
+  }
+
+  /**
+   * The container died: its names go at once (its endpoints, and their names with them, are
+   * deleted a moment later when the engine releases its network; a name must not answer for
+   * an address nobody holds meanwhile). A restart publishes them again on `start`.
+   */
+  forget(containerId: string): Promise<void> {
+    return this.queue.run(containerId, async () => {
+      for (const r of this.byContainer.get(containerId) ?? []) {
+        await this.store.deleteName(r.network, r.endpoint);
+        this.published.delete(r.endpoint);
+      }
+      this.byContainer.delete(containerId);
     });
   }
 
@@ -96,6 +117,11 @@ export class NamePublisher {
           this.log.info({ names: e.value.names, ip: e.value.ip }, 'removed names of a container that is gone');
         }
         for (const endpoint of this.published.keys()) if (!attached.has(endpoint)) this.published.delete(endpoint);
+        for (const [id, records] of this.byContainer) {
+          const left = records.filter((r) => attached.has(r.endpoint));
+          if (left.length) this.byContainer.set(id, left);
+          else this.byContainer.delete(id);
+        }
       } catch (err) {
         this.log.debug({ err: errorMessage(err) }, 'name reconcile failed; retrying on the next pass');
       }
@@ -118,10 +144,15 @@ export class NamePublisher {
 
   private async followEngineEvents(): Promise<void> {
     let delay = 250;
-    const filters = { type: ['container', 'network'], event: ['start', 'connect'] };
+    const filters = { type: ['container', 'network'], event: ['start', 'connect', 'die'] };
     while (!this.abort.signal.aborted) {
       try {
         await this.engine.streamEvents(filters, (e) => {
+          if (e.Type === 'container' && e.Action === 'die') {
+            const container = e.Actor.ID;
+            void this.forget(container).catch((err: unknown) => this.log.warn({ err: errorMessage(err), container }, 'could not remove the names of a dead container; they go with its endpoints'));
+            return;
+          }
           const container = e.Type === 'network' ? (e.Actor.Attributes.type === this.driverName ? e.Actor.Attributes.container : undefined) : e.Actor.ID;
           if (container) void this.publish(container).catch((err: unknown) => this.log.warn({ err: errorMessage(err), container }, 'could not publish the names of a container; the next reconcile tries again'));
         }, this.abort.signal, () => {

@@ -116,6 +116,15 @@ describe('names across hosts', () => {
     await waitFor('after resolves on host 2', async () => (await lookup(2, 'test2', 'after')).ips.length === 1, 15_000, 200);
   });
 
+  it('drops the names of a stopped container and gives them back when it starts again', async () => {
+    await dockerOk(1, 'stop', '-t', '0', 'alias1');
+    await waitFor('alias1 gone on host 2', async () => (await lookup(2, 'test2', 'alias1', RESPONDER)).ips.length === 0);
+    expect((await lookup(2, 'test2', 'shared', RESPONDER)).ips).toEqual([await containerIp(2, 'alias2', 'names')]);
+    await dockerOk(1, 'start', 'alias1');
+    const ip = await containerIp(1, 'alias1', 'names');
+    await waitFor('alias1 back on host 2', async () => JSON.stringify((await lookup(2, 'test2', 'alias1', RESPONDER)).ips) === JSON.stringify([ip]));
+  });
+
   it('forgets every name of a removed container on every host', async () => {
     const id = (await dockerOk(1, 'inspect', '-f', '{{.Id}}', 'test1')).slice(0, 12);
     await dockerOk(1, 'rm', '-f', 'test1');
