@@ -151,16 +151,20 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   else await vxlanGuard.remove().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not remove the VXLAN guard chain'));
   // The responder's address exists before the networks' routes name it as their source.
   const resolverHost = new ResolverHost(run);
-  const ensureResolverHost = async () => {
+  /** Number of changes made, or undefined when it failed (logged; the next periodic pass retries). */
+  const ensureResolverHost = async (): Promise<number | undefined> => {
     try {
       if (dnsAddr) {
         const changes = await resolverHost.ensure(dnsAddr);
         if (changes > 0) log.info({ addr: dnsAddr, changes }, 'DNS responder address and host firewall in place');
-      } else if ((await resolverHost.remove()) > 0) log.info('DNS responder is off: removed its device, routes and firewall chain');
-      return true;
+        return changes;
+      }
+      const changes = await resolverHost.remove();
+      if (changes > 0) log.info('DNS responder is off: removed its device, routes and firewall chain');
+      return changes;
     } catch (err) {
       log.error({ err: errorMessage(err) }, 'could not set up the DNS responder address; retrying on the next periodic pass');
-      return false;
+      return undefined;
     }
   };
   await ensureResolverHost();
@@ -225,7 +229,15 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     reconciler?.schedule('periodic');
     guard?.schedule();
     encryption?.schedule();
-    void ensureResolverHost().then((ok) => (ok ? retryResponder?.() : undefined));
+    if (dnsAddr) {
+      // Put back an address someone removed; the networks' routes that named it went with it,
+      // and a reconcile makes them again.
+      void ensureResolverHost().then(async (changes) => {
+        if (changes === undefined) return;
+        if (changes > 0) reconciler?.schedule('DNS responder address restored');
+        await retryResponder?.();
+      });
+    }
   }, config.reconcileInterval * 1000);
 
   return {
