@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PluginClient } from '../../src/conformance/client.js';
 import { type EtcdServer, startEtcd } from '../helpers/etcd-server.js';
 import { makeNetns, type Netns, sh, TEST_NS_PREFIX, tryRun } from '../helpers/netns.js';
 
@@ -116,6 +117,20 @@ export async function waitForSocket(socket: string, plugin: PluginProcess, timeo
   }
 }
 
+/**
+ * Resolves once the start-up (reconcile, the DNS responder's device and chain) is done: a call
+ * that touches state is held until then, and its answer (here a refusal) says it is over.
+ * Tests that compare the namespace before and after must not see the start-up as a change.
+ */
+async function waitForStartUp(socket: string): Promise<void> {
+  const client = new PluginClient(socket, 30_000);
+  try {
+    await client.call('/NetworkDriver.EndpointOperInfo', { NetworkID: '0'.repeat(64), EndpointID: '0'.repeat(64) });
+  } finally {
+    client.close();
+  }
+}
+
 function canConnect(socket: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(socket);
@@ -181,6 +196,7 @@ export async function startIsolatedPlugin(opts: {
       ...(opts.extraArgs ?? []),
     ]);
     await waitForSocket(socket, plugin);
+    await waitForStartUp(socket);
     return { ns, etcd, plugin, socket, stop };
   } catch (err) {
     await stop().catch(() => undefined);
