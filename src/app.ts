@@ -230,8 +230,8 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     guard?.schedule();
     encryption?.schedule();
     if (dnsAddr) {
-      // Put back an address someone removed; the networks' routes that named it went with it,
-      // and a reconcile makes them again.
+      // Put back an address, rule or chain someone removed; a reconcile puts back the
+      // networks' routes in the responder's table if they went too.
       void ensureResolverHost().then(async (changes) => {
         if (changes === undefined) return;
         if (changes > 0) reconciler?.schedule('DNS responder address restored');

@@ -81,7 +81,7 @@ export class Dataplane {
     if (bridge && bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link del ${br}`);
     if (!bridge || bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link add ${br} mtu ${net.mtu} type bridge`);
     lines.push(`link set ${vx} mtu ${net.mtu} master ${br} up`, `link set ${br} mtu ${net.mtu} up`);
-    if (this.resolverAddr && net.subnet) lines.push(resolverRouteLine(net.subnet, net.vni, this.resolverAddr));
+    if (this.resolverAddr && net.subnet) lines.push(resolverRouteLine(net.subnet, net.vni));
     await this.run.batch('ip', lines);
     if (net.encrypted) {
       // The tunnel reads this device's datagrams through a socket, where a checksum left to

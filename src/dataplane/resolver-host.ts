@@ -9,12 +9,15 @@ import type { Runner } from './runner.js';
  *    ts-overlay network does and no other interface has to carry it. It is a bridge without
  *    ports rather than a dummy: the dummy driver is a module some kernels lack (the lab's
  *    does), while bridges are what ts-overlay is built of anyway;
- *  - per network, `<subnet> dev tsbr-<VNI> src <addr>`: answers to a container leave through
- *    its network's bridge (dataplane.ts adds it with the bridge; it goes with the bridge, and
- *    with the address when tso-dns0 is deleted);
+ *  - answers must leave through the asking container's bridge, but the host must not get
+ *    routes into the overlays: with `<subnet> dev tsbr-<VNI>` in the main table, the host
+ *    would route a container's packets from docker_gwbridge (which the engine lets out to
+ *    anywhere) into another ts-overlay network. So the per-network routes live in a table of
+ *    their own (RESOLVER_TABLE; dataplane.ts adds each with its bridge, and it goes with the
+ *    bridge), consulted only for packets from the responder's address (`ip rule from <addr>
+ *    lookup RESOLVER_TABLE`). The same rule passes reverse-path checks for the queries;
  *  - an INPUT chain, jumped to for everything arriving from a ts-overlay bridge: a container
- *    may reach the host on UDP/TCP 53 of the responder's address and nothing else (answers to
- *    connections the host opened still come back).
+ *    may reach the host on UDP/TCP 53 of the responder's address and nothing else.
  *
  * Containers reach the address through their own network interface (the route Join returns),
  * and ARP for it is answered by the local host's bridge: the VXLAN devices run with `proxy`,
@@ -22,20 +25,29 @@ import type { Runner } from './runner.js';
  */
 export const RESOLVER_DEVICE = 'tso-dns0';
 export const HOST_CHAIN = 'TS-OVERLAY-HOST';
+/** Routing table of the answers' routes, and the priority of the rule that selects it. */
+export const RESOLVER_TABLE = 53053;
+const RULE_PRIORITY = 5353;
 const JUMP = `-i tsbr+ -j ${HOST_CHAIN}`;
 
 export function hostChainRules(addr: string): string[] {
   return [
     `-d ${addr}/32 -p udp -m udp --dport 53 -j ACCEPT`,
     `-d ${addr}/32 -p tcp -m tcp --dport 53 -j ACCEPT`,
-    '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
     '-j DROP',
   ];
 }
 
-/** The route that sends answers back through a network's bridge. */
-export function resolverRouteLine(subnet: string, vni: number, addr: string): string {
-  return `route replace ${subnet} dev ${bridgeName(vni)} src ${addr}`;
+/** The route that sends answers back through a network's bridge (in the responder's table only). */
+export function resolverRouteLine(subnet: string, vni: number): string {
+  return `route replace ${subnet} dev ${bridgeName(vni)} table ${RESOLVER_TABLE}`;
+}
+
+interface RuleJson {
+  priority?: number;
+  src?: string;
+  srclen?: number;
+  table?: string;
 }
 
 interface AddrJson {
@@ -71,10 +83,22 @@ export class ResolverHost {
       await this.run.batchStrict('ip', lines);
       changes += lines.length;
     }
-    return changes + (await this.ensureChain(addr));
+    return changes + (await this.ensureRule(addr)) + (await this.ensureChain(addr));
   }
 
-  /** Device, routes (with the address) and chain gone: the feature is off. Absent is fine. */
+  /** Exactly one rule sends packets from `addr` to the responder's table. */
+  private async ensureRule(addr: string): Promise<number> {
+    const ours = (await this.run.ipJson<RuleJson>(['rule', 'show'])).filter((r) => r.table === String(RESOLVER_TABLE));
+    const wanted = (r: RuleJson) => r.src === addr && (r.srclen ?? 32) === 32 && r.priority === RULE_PRIORITY;
+    const lines = ours.filter((r) => !wanted(r)).map((r) => `rule del priority ${r.priority} table ${RESOLVER_TABLE}`);
+    if (!ours.some(wanted)) lines.push(`rule add from ${addr} lookup ${RESOLVER_TABLE} priority ${RULE_PRIORITY}`);
+    const extra = ours.filter(wanted).length - 1;
+    for (let i = 0; i < extra; i++) lines.push(`rule del from ${addr} lookup ${RESOLVER_TABLE} priority ${RULE_PRIORITY}`);
+    if (lines.length) await this.run.batchStrict('ip', lines);
+    return lines.length;
+  }
+
+  /** Device, rule, routes and chain gone: the feature is off. Absent is fine. */
   async remove(): Promise<number> {
     let changes = 0;
     try {
@@ -82,6 +106,14 @@ export class ResolverHost {
       changes++;
     } catch (err) {
       if (!/Cannot find device/.test(errorMessage(err))) throw err;
+    }
+    for (const r of (await this.run.ipJson<RuleJson>(['rule', 'show'])).filter((x) => x.table === String(RESOLVER_TABLE))) {
+      await this.run.ip(['rule', 'del', 'priority', String(r.priority), 'table', String(RESOLVER_TABLE)]);
+      changes++;
+    }
+    if ((await this.run.ip(['route', 'show', 'table', String(RESOLVER_TABLE)])).trim()) {
+      await this.run.ip(['route', 'flush', 'table', String(RESOLVER_TABLE)]);
+      changes++;
     }
     while ((await this.run.iptables(['-C', 'INPUT', ...JUMP.split(' ')])).ok) {
       await this.run.iptablesStrict(['-D', 'INPUT', ...JUMP.split(' ')]);

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
-import { HOST_CHAIN, RESOLVER_DEVICE, ResolverHost } from '../../src/dataplane/resolver-host.js';
+import { HOST_CHAIN, RESOLVER_DEVICE, RESOLVER_TABLE, ResolverHost } from '../../src/dataplane/resolver-host.js';
 import { Runner } from '../../src/dataplane/runner.js';
 import { makeNetns, plugIntoContainer, removeLeftoverNamespaces, type Netns } from '../helpers/netns.js';
 
@@ -17,7 +17,7 @@ function counted(host: Netns, match: RegExp): number {
 }
 
 describe('the DNS responder\'s address on a real host namespace', () => {
-  it('is made once (a second pass changes nothing), reached from a container through its own interface, and the host stays closed otherwise', async () => {
+  it('is made once (a second pass changes nothing), reached from a container through its own interface, and the host stays closed otherwise (no route into the overlay either)', async () => {
     await using host = makeNetns('rh');
     await using ctr = makeNetns('rc');
     const run = new Runner(host.name);
@@ -26,10 +26,15 @@ describe('the DNS responder\'s address on a real host namespace', () => {
     expect(await resolver.ensure(ADDR)).toBe(0);
     expect(host.exec('ip', '-br', 'addr', 'show', 'dev', RESOLVER_DEVICE)).toContain(`${ADDR}/32`);
 
-    // A network as the plugin makes it: its route sends answers back through the bridge.
+    // A network as the plugin makes it: its route sends answers back through the bridge, in
+    // the responder's own table; the main table gets no route into the overlay.
     const dp = new Dataplane(run, { vtep: '127.0.0.1', port: 4789 }, ADDR);
     await dp.ensureNetwork({ vni: VNI, mtu: 1450, subnet: SUBNET });
-    expect(host.exec('ip', 'route', 'show', SUBNET)).toMatch(new RegExp(`dev tsbr-${VNI} .*src ${ADDR.replace(/\./g, '\\.')}`));
+    expect(host.exec('ip', 'route', 'show', 'table', String(RESOLVER_TABLE))).toContain(`${SUBNET} dev tsbr-${VNI}`);
+    expect(host.exec('ip', 'route', 'show', SUBNET)).toBe('');
+    expect(host.exec('ip', 'rule', 'show')).toContain(`from ${ADDR} lookup ${RESOLVER_TABLE}`);
+    expect(host.exec('ip', 'route', 'get', '10.71.0.2', 'from', ADDR)).toContain(`dev tsbr-${VNI}`);
+    expect(host.tryExec('ip', 'route', 'get', '10.71.0.2').out).not.toContain(`tsbr-${VNI}`); // unreachable here: no default route
     const ifname = await dp.ensureVeth({ endpointId: 'e'.repeat(64), vni: VNI, mac: '02:42:0a:47:00:02', mtu: 1450 });
     plugIntoContainer(host, ctr, ifname, '10.71.0.2/24');
     // What the engine does with the route Join returns (RouteType 1: bound to the interface).
@@ -44,8 +49,6 @@ describe('the DNS responder\'s address on a real host namespace', () => {
     ctr.exec('ip', 'route', 'add', '198.18.210.0/24', 'dev', 'eth0'); // as a container with raw sockets could aim at it
     expect(ctr.tryExec('ping', '-c', '1', '-W', '1', '198.18.210.1').ok).toBe(false);
     expect(counted(host, /DROP/)).toBeGreaterThanOrEqual(2);
-    // The host may still open connections to containers: their answers come back.
-    expect(host.tryExec('ping', '-c', '1', '-W', '2', '10.71.0.2').ok).toBe(true);
 
     // Drift: someone flushes the chain and deletes the jump; the next pass puts both back.
     host.exec('iptables', '-w', '-F', HOST_CHAIN);
@@ -61,9 +64,14 @@ describe('the DNS responder\'s address on a real host namespace', () => {
     expect(addrs).toContain('169.254.0.53/32');
     expect(addrs).not.toContain(ADDR);
 
-    // Off: device, the routes that name its address, chain and jump gone; again is a no-op.
+    expect(host.exec('ip', 'rule', 'show')).toContain(`from 169.254.0.53 lookup ${RESOLVER_TABLE}`);
+    expect(host.exec('ip', 'rule', 'show')).not.toContain(`from ${ADDR} `);
+
+    // Off: device, rule, the table's routes, chain and jump gone; again is a no-op.
     expect(await resolver.remove()).toBeGreaterThan(0);
     expect(host.tryExec('ip', 'link', 'show', RESOLVER_DEVICE).ok).toBe(false);
+    expect(host.exec('ip', 'rule', 'show')).not.toContain(String(RESOLVER_TABLE));
+    expect(host.exec('ip', 'route', 'show', 'table', String(RESOLVER_TABLE))).toBe('');
     expect(host.exec('iptables', '-w', '-S')).not.toContain(HOST_CHAIN);
     expect(await resolver.remove()).toBe(0);
   });
