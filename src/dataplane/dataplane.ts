@@ -1,6 +1,6 @@
 import { errorMessage, internal } from '../lib/errors.js';
 import { Firewall } from './firewall.js';
-import { bridgeName, containerVethName, hostVethName, vniOfDevice, vxlanName } from './names.js';
+import { bridgeMac, bridgeName, containerVethName, hostVethName, vniOfDevice, vxlanName } from './names.js';
 import { BROADCAST_MAC, diffPeers, type PeerState } from './peers.js';
 import { resolverRouteLine } from './resolver-host.js';
 import type { Runner } from './runner.js';
@@ -78,8 +78,10 @@ export class Dataplane {
       // proxy: the device answers ARP from its neighbour table instead of flooding it.
       lines.push(`link add ${vx} mtu ${net.mtu} type vxlan id ${net.vni} local ${this.underlay.vtep} dstport ${port} nolearning proxy`);
     }
+    const mac = bridgeMac(this.underlay.vtep, net.vni);
     if (bridge && bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link del ${br}`);
-    if (!bridge || bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link add ${br} mtu ${net.mtu} type bridge`);
+    if (!bridge || bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link add ${br} address ${mac} mtu ${net.mtu} type bridge`);
+    else if (bridge.address !== mac) lines.push(`link set ${br} address ${mac}`);
     lines.push(`link set ${vx} mtu ${net.mtu} master ${br} up`, `link set ${br} mtu ${net.mtu} up`);
     if (this.resolverAddr && net.subnet) lines.push(resolverRouteLine(net.subnet, net.vni));
     await this.run.batch('ip', lines);

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Kernel device names, derived from cluster identities so that a restarted plugin (or an
  * operator) can tell which devices are ours and what they belong to. Linux allows 15 bytes.
@@ -14,4 +16,16 @@ export const containerVethName = (endpointId: string) => `tsc-${endpointId.slice
 export function vniOfDevice(name: string): number | undefined {
   const m = /^ts(?:br|vx)-(\d+)$/.exec(name);
   return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * The bridge's own MAC, fixed. A bridge otherwise takes the lowest MAC among its ports and
+ * changes it when that port goes: a container that had resolved the DNS responder's address to
+ * the old MAC (the host answers ARP for it on the bridge) would send its queries into the void
+ * until its neighbour entry expires. Derived from this host's VTEP and the VNI: the same after a
+ * restart, different on every host; 06: is locally administered, outside containers' 02:42:.
+ */
+export function bridgeMac(vtep: string, vni: number): string {
+  const bytes = createHash('sha256').update(`${vtep}/${vni}`).digest().subarray(0, 5);
+  return ['06', ...[...bytes].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
+import { bridgeMac } from '../../src/dataplane/names.js';
 import { HOST_CHAIN, RESOLVER_DEVICE, RESOLVER_TABLE, ResolverHost } from '../../src/dataplane/resolver-host.js';
 import { Runner } from '../../src/dataplane/runner.js';
 import { makeNetns, plugIntoContainer, removeLeftoverNamespaces, type Netns } from '../helpers/netns.js';
@@ -37,6 +38,14 @@ describe('the DNS responder\'s address on a real host namespace', () => {
     expect(host.tryExec('ip', 'route', 'get', '10.71.0.2').out).not.toContain(`tsbr-${VNI}`); // unreachable here: no default route
     const ifname = await dp.ensureVeth({ endpointId: 'e'.repeat(64), vni: VNI, mac: '02:42:0a:47:00:02', mtu: 1450 });
     plugIntoContainer(host, ctr, ifname, '10.71.0.2/24');
+    // The bridge keeps a MAC of its own (the host answers ARP for the responder with it), also
+    // when a port with a lower MAC joins and leaves.
+    const brMac = () => host.exec('cat', `/sys/class/net/tsbr-${VNI}/address`).trim();
+    expect(brMac()).toBe(bridgeMac('127.0.0.1', VNI));
+    host.exec('ip', 'link', 'add', 'low0', 'address', '00:00:00:00:00:01', 'type', 'veth', 'peer', 'name', 'low1');
+    host.exec('ip', 'link', 'set', 'low0', 'master', `tsbr-${VNI}`, 'up');
+    host.exec('ip', 'link', 'del', 'low0');
+    expect(brMac()).toBe(bridgeMac('127.0.0.1', VNI));
     // What the engine does with the route Join returns (RouteType 1: bound to the interface).
     ctr.exec('ip', 'route', 'add', `${ADDR}/32`, 'dev', 'eth0', 'scope', 'link');
 
