@@ -5,13 +5,17 @@
  *     container on host 2, asked through that container's own resolver (the engine's embedded
  *     127.0.0.11, which forwards to ts-overlay's responder) every 5 ms;
  *  2. vanish: from `docker rm -f X` returning on host 1 until X no longer resolves there.
+ * A name nobody has is forwarded upstream; the lab's upstream (198.18.0.2) runs the tests' own
+ * DNS server during the run, so that "no such name" comes back at once (with nothing
+ * listening, the refusals are ICMP errors the kernel rate-limits, and many queries would wait
+ * for the forwarder's timeout instead, which measures the rate limit, not the names).
  * Prints a Markdown table and writes bench/results/names.json.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
-import { dockerOk, networkNames, REPO, resetLab, runBusybox, waitFor } from '../test/helpers/lab.js';
+import { dockerOk, E2E_LAB, networkNames, REPO, resetLab, runBusybox, waitFor } from '../test/helpers/lab.js';
 import { fmt, median, percentile } from './stats.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
@@ -41,7 +45,18 @@ async function probe(pid: string, name: string, mode: 'appear' | 'vanish'): Prom
   return { seen };
 }
 
+/** The tests' DNS server in the lab's underlay namespace, on the plugins' --dns-upstream. */
+async function startUpstream() {
+  const server = spawn('ip', ['netns', 'exec', `${E2E_LAB}-ul`, resolve(REPO, 'node_modules/.bin/tsx'), resolve(REPO, 'test/helpers/tiny-dns-server.ts'), '198.18.0.2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((ok, fail) => {
+    server.stdout.on('data', (d: Buffer) => d.toString().includes('listening') && ok());
+    server.on('exit', (code) => fail(new Error(`the DNS server exited (${code})`)));
+  });
+  return server;
+}
+
 async function main() {
+  const upstream = await startUpstream();
   await resetLab();
   await dockerOk(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', '10.94.0.0/24', 'bnames');
   await waitFor('bnames on host 2', async () => (await networkNames(2)).includes('bnames'));
@@ -66,6 +81,7 @@ async function main() {
     if (goneAt !== undefined) vanish.push(goneAt - removed);
   }
   await resetLab();
+  upstream.kill();
 
   const report = {
     date: new Date().toISOString(),
