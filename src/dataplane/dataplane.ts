@@ -124,6 +124,16 @@ export class Dataplane {
     return peer;
   }
 
+  /**
+   * Tells the bridge at once that the endpoint's MAC is behind its veth. When the address (and
+   * so the MAC derived from it) lived on another host less than the bridge's ageing time (300 s)
+   * ago, the bridge still has the MAC learned on the VXLAN port, and traffic to a container that
+   * has not sent anything yet would be dropped there until it ages out.
+   */
+  async pinLocalMac(endpointId: string, mac: string): Promise<void> {
+    await this.run.bridge(['fdb', 'replace', mac, 'dev', hostVethName(endpointId), 'master', 'static']);
+  }
+
   /** Removes the pair (deleting one end takes the other). Already gone is fine. */
   async deleteVeth(endpointId: string): Promise<void> {
     const host = hostVethName(endpointId);

@@ -256,6 +256,8 @@ export class NetworkDriver {
       if (!endpoint) throw notFound(`endpoint ${endpointId} does not exist on network ${networkId} (CreateEndpoint first)`);
       try {
         const srcName = await this.dataplane.ensureVeth({ endpointId, vni: net.record.vni, mac: endpoint.mac, mtu: net.mtu });
+        // Not awaited: off the path of `docker run`; a failure (veth already gone) only loses a shortcut.
+        this.dataplane.pinLocalMac(endpointId, endpoint.mac).catch((err: unknown) => this.log.debug({ endpoint: endpointId, err: errorMessage(err) }, 'could not pin the MAC on the bridge'));
         const addr = this.settings.resolverAddr;
         return addr && this.resolverRoutes.claim(sandboxKey, endpointId) ? { srcName, resolverRoute: `${addr}/32` } : { srcName };
       } catch (err) {
