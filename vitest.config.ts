@@ -7,6 +7,7 @@ import { defineConfig } from 'vitest/config';
  *  netns  the data plane on real kernel devices in throwaway namespaces (root)
  *  conformance  the remote-API conformance kit against a real plugin process (root)
  *  e2e    real dockerd engines and plugins in the lab (root; scripts/lab)
+ *  bench  the benchmarks' smoke run, in labs of their own (root)
  */
 export default defineConfig({
   test: {
@@ -18,6 +19,8 @@ export default defineConfig({
       { test: { name: 'store', include: ['test/store/**/*.test.ts'], globalSetup: ['test/store/etcd-setup.ts'], testTimeout: 30_000 } },
       { test: { name: 'netns', include: ['test/netns/**/*.test.ts'], testTimeout: 30_000 } },
       { test: { name: 'conformance', include: ['test/conformance/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
+      // bench/run --smoke: every benchmark with tiny counts, in labs of its own (root).
+      { test: { name: 'bench', include: ['test/bench/**/*.test.ts'], testTimeout: 900_000 } },
       { test: { name: 'hardening', include: ['test/hardening/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 60_000 } },
       {
         test: {

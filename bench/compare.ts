@@ -1,0 +1,299 @@
+/**
+ * Side by side, in one run, on one machine (issue 5, parts 1-4): ts-overlay against Docker's
+ * classic overlay (etcd cluster store), Docker's swarm overlay (attachable network), the bridge
+ * driver, hand-made kernel VXLAN with static FDB entries, and the underlay itself.
+ *
+ * Three labs of two hosts each, up at the same time: one engine cannot have both swarm mode and a
+ * cluster store, and each overlay gets engines of its own. `docker run -d` of each overlay is
+ * compared with the bridge driver of the same engines, interleaved sample by sample.
+ *  - throughput: iperf3 (TCP) container to container across hosts, repeats interleaved over
+ *    all paths, median; at the lab's 1500-byte underlay and again at 9000 bytes;
+ *  - latency: ping every 10 ms, median and p99 RTT (1500-byte underlay);
+ *  - `docker run -d` wall time, median and p95;
+ *  - convergence: `docker run -d` returning on host 2 -> first ping answer on host 1;
+ *  - propagation (ts-overlay only): `docker network create` on host 1 -> listed on host 2.
+ * BENCH_SMOKE=1: tiny counts, own lab names, seconds instead of minutes, for CI.
+ * Writes $BENCH_RESULTS_DIR/compare.json (default bench/results).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { BenchLab, containerNet, inNet, namedNet, REPO, sleep, spawnInNet, waitFor } from './bench-lab.js';
+import { KernelVxlan, KVX_DEV_ADDR, KVX_NS_ADDR } from './kernel-vxlan.js';
+import { iperf3Gbps, pingRtts } from './netperf.js';
+import { median, percentile } from './stats.js';
+
+const SMOKE = process.env.BENCH_SMOKE === '1';
+const RUNS = Number(process.env.BENCH_RUNS ?? (SMOKE ? 3 : 20));
+const IPERF_SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? (SMOKE ? 1 : 5));
+const REPEATS = Number(process.env.BENCH_REPEATS ?? (SMOKE ? 1 : 3));
+const PINGS = SMOKE ? 20 : 200;
+const JUMBO = 9000;
+const RESULTS = process.env.BENCH_RESULTS_DIR ?? resolve(REPO, 'bench/results');
+const ID = process.env.TSO_TEST_ID ?? '';
+
+const labs = {
+  ts: new BenchLab(`${SMOKE ? 'bsmk' : 'bench'}${ID}`),
+  classic: new BenchLab(`${SMOKE ? 'bsmkc' : 'bclassic'}${ID}`),
+  swarm: new BenchLab(`${SMOKE ? 'bsmks' : 'bswarm'}${ID}`),
+};
+const log = (msg: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+/** An overlay network under test: which lab, its name, and how its containers are addressed. */
+interface Overlay {
+  readonly key: 'tsOverlay' | 'classic' | 'swarm';
+  readonly lab: BenchLab;
+  readonly net: string;
+  readonly prefix: string; // first three octets of its /24
+}
+const OVERLAYS: readonly Overlay[] = [
+  { key: 'tsOverlay', lab: labs.ts, net: 'tsnet', prefix: '10.200.0' },
+  { key: 'classic', lab: labs.classic, net: 'clnet', prefix: '10.210.0' },
+  { key: 'swarm', lab: labs.swarm, net: 'swnet', prefix: '10.220.0' },
+];
+
+/** A way from host 1 to host 2 that iperf3 and ping can take. */
+interface Path {
+  readonly id: string;
+  readonly label: string;
+  readonly target: string;
+  /** The client's network namespace (for ping). */
+  readonly net: string;
+  /** iperf3 client ARGS run at the client end; returns its JSON. */
+  readonly iperf: (args: string[]) => Promise<string>;
+  /** MTU of the client end's interface, as configured. */
+  readonly mtu: number;
+}
+
+async function bringUp(): Promise<void> {
+  log(`labs ${Object.values(labs).map((l) => l.name).join(', ')}: up`);
+  await Promise.all([
+    labs.ts.script('up', '--hosts', '2'),
+    labs.classic.script('up', '--hosts', '2', '--cluster-store', '--no-plugin'),
+    labs.swarm.script('up', '--hosts', '2', '--no-plugin'),
+  ]);
+  const s = labs.swarm;
+  await s.docker(1, 'swarm', 'init', '--advertise-addr', '198.18.0.11', '--listen-addr', '198.18.0.11:2377');
+  const token = await s.docker(1, 'swarm', 'join-token', '-q', 'worker');
+  await s.docker(2, 'swarm', 'join', '--token', token, '--advertise-addr', '198.18.0.12', '198.18.0.11:2377');
+
+  await labs.ts.docker(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', '10.200.0.0/24', 'tsnet');
+  await labs.classic.docker(1, 'network', 'create', '-d', 'overlay', '--subnet', '10.210.0.0/24', 'clnet');
+  await labs.swarm.docker(1, 'network', 'create', '-d', 'overlay', '--attachable', '--subnet', '10.220.0.0/24', 'swnet');
+  for (const lab of Object.values(labs)) await lab.docker(1, 'network', 'create', '-d', 'bridge', 'benchbr');
+  await waitFor('tsnet on host 2', async () => (await labs.ts.docker(2, 'network', 'ls', '--format', '{{.Name}}')).split('\n').includes('tsnet'));
+}
+
+const runContainer = (lab: BenchLab, host: number, name: string, net: string, ...extra: string[]) =>
+  lab.docker(host, 'run', '-d', '--name', name, '--net', net, ...extra, 'busybox', 'sleep', '3600');
+
+async function timed(task: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await task();
+  return performance.now() - started;
+}
+
+/** `docker run -d` on each overlay and on the bridge driver of the same engines, interleaved. */
+async function dockerRunTimes(): Promise<Record<string, number[]>> {
+  log(`docker run -d: ${RUNS} samples each`);
+  const cases = OVERLAYS.flatMap((o) => [
+    { key: o.key, lab: o.lab, net: o.net },
+    { key: `bridge_${o.key}`, lab: o.lab, net: 'benchbr' },
+  ]);
+  const samples: Record<string, number[]> = Object.fromEntries(cases.map((c) => [c.key, []]));
+  // The first use pays one-off costs (image layers, plugin activation, swarm attachment).
+  for (const c of cases) await runContainer(c.lab, 1, `warm-${c.key}`, c.net);
+  for (let i = 0; i < RUNS; i++) {
+    for (const c of cases) samples[c.key]!.push(await timed(() => runContainer(c.lab, 1, `r${i}-${c.key}`, c.net)));
+  }
+  for (const lab of Object.values(labs)) await lab.removeContainers();
+  return samples;
+}
+
+/** One convergence sample: a pinger on host 1 before the run, the first answer after it. */
+async function convergenceSample(o: Overlay, probeNet: string, i: number): Promise<number | undefined> {
+  const target = `${o.prefix}.${100 + i}`;
+  const ping = spawnInNet(probeNet, 'ping', '-D', '-n', '-i', '0.01', '-W', '1', target);
+  let firstReply: number | undefined;
+  let buffered = '';
+  ping.stdout!.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const m = /^\[(\d+\.\d+)\] \d+ bytes from/m.exec(buffered);
+    if (m && firstReply === undefined) firstReply = Number(m[1]) * 1000;
+  });
+  await sleep(300); // the pinger runs before the container exists
+  await runContainer(o.lab, 2, `t${i}`, o.net, '--ip', target);
+  const returned = Date.now();
+  await waitFor(`a ping answer from ${target}`, () => firstReply !== undefined, 10_000, 5).catch(() => undefined);
+  ping.kill();
+  await o.lab.docker(2, 'rm', '-f', `t${i}`);
+  return firstReply === undefined ? undefined : firstReply - returned;
+}
+
+async function convergence(): Promise<Record<string, { samples: number[]; missed: number }>> {
+  log(`convergence: ${RUNS} samples each`);
+  const probes = new Map<string, string>();
+  for (const o of OVERLAYS) {
+    await runContainer(o.lab, 1, 'probe', o.net);
+    const net = containerNet(await o.lab.pidOf(1, 'probe'));
+    // ARP retried every 10 ms instead of every second, so the probe sees the entry at once.
+    await inNet(net, 'sysctl', '-qw', 'net.ipv4.neigh.eth0.retrans_time_ms=10');
+    probes.set(o.key, net);
+  }
+  const out: Record<string, { samples: number[]; missed: number }> = Object.fromEntries(OVERLAYS.map((o) => [o.key, { samples: [], missed: 0 }]));
+  for (let i = 0; i < RUNS; i++) {
+    for (const o of OVERLAYS) {
+      const ms = await convergenceSample(o, probes.get(o.key)!, i);
+      if (ms === undefined) out[o.key]!.missed++;
+      else out[o.key]!.samples.push(ms);
+    }
+  }
+  for (const o of OVERLAYS) await o.lab.docker(1, 'rm', '-f', 'probe');
+  return out;
+}
+
+async function propagation(): Promise<number[]> {
+  const n = Math.min(RUNS, 10);
+  log(`propagation: ${n} samples`);
+  const samples: number[] = [];
+  const lab = labs.ts;
+  for (let i = 0; i < n; i++) {
+    await lab.docker(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', `prop${i}`);
+    const created = performance.now();
+    await waitFor(`prop${i} on host 2`, async () => (await lab.docker(2, 'network', 'ls', '--format', '{{.Name}}')).split('\n').includes(`prop${i}`), 10_000, 5);
+    samples.push(performance.now() - created);
+  }
+  for (let i = 0; i < n; i++) await lab.docker(1, 'network', 'rm', `prop${i}`);
+  return samples;
+}
+
+/** An iperf3 server container on host 2 and a client container on host 1 of one overlay network. */
+async function containerPath(id: string, label: string, lab: BenchLab, net: string): Promise<Path> {
+  const srv = `srv-${net}`;
+  const cli = `cli-${net}`;
+  await lab.docker(2, 'run', '-d', '--name', srv, '--net', net, 'iperf3:local');
+  await lab.docker(1, 'run', '-d', '--name', cli, '--net', net, 'iperf3:local', 'sleep', '36000');
+  const target = await lab.containerIp(2, srv, net);
+  const mtu = Number(await lab.docker(1, 'exec', cli, 'cat', '/sys/class/net/eth0/mtu'));
+  return { id, label, target, mtu, net: containerNet(await lab.pidOf(1, cli)), iperf: (args) => lab.docker(1, 'exec', cli, 'iperf3', ...args) };
+}
+
+async function namespacePaths(kvx: KernelVxlan): Promise<Path[]> {
+  const lab = labs.ts;
+  // nsenter keeps this namespace's /sys: ask the kernel over netlink instead.
+  const mtuIn = async (net: string, dev: string) => (JSON.parse(await inNet(net, 'ip', '-j', 'link', 'show', 'dev', dev)) as Array<{ mtu: number }>)[0]!.mtu;
+  const h1 = namedNet(lab.ns(1));
+  return [
+    { id: 'underlay', label: 'underlay (node to node, no overlay)', target: '198.18.0.12', net: h1, mtu: await mtuIn(h1, 'eth0'), iperf: (args) => inNet(h1, 'iperf3', ...args) },
+    { id: 'kernelVxlanDevice', label: 'kernel VXLAN, address on the device (static FDB)', target: KVX_DEV_ADDR(2), net: h1, mtu: await mtuIn(h1, 'kvx1'), iperf: (args) => inNet(h1, 'iperf3', ...args) },
+    { id: 'kernelVxlan', label: 'kernel VXLAN, namespace - veth - bridge - VXLAN (static FDB)', target: KVX_NS_ADDR(2), net: kvx.netFile(1), mtu: await mtuIn(kvx.netFile(1), 'eth0'), iperf: (args) => inNet(kvx.netFile(1), 'iperf3', ...args) },
+  ];
+}
+
+async function throughput(paths: readonly Path[]): Promise<Record<string, { gbps: number; samples: number[]; mtu: number }>> {
+  log(`throughput: ${paths.map((p) => `${p.id} (MTU ${p.mtu})`).join(', ')}; ${REPEATS} x ${IPERF_SECONDS} s`);
+  const samples = new Map<string, number[]>(paths.map((p) => [p.id, []]));
+  const omit = IPERF_SECONDS >= 3 ? ['-O', '1'] : []; // leave out slow start when there is time
+  for (let r = 0; r < REPEATS; r++) {
+    for (const p of paths) {
+      // A path that fails is reported (n/a in the report, which then lists it as missing), and
+      // the others are still measured.
+      const gbps = await p.iperf(['-c', p.target, '-t', String(IPERF_SECONDS), ...omit, '--connect-timeout', '3000', '-J'])
+        .then(iperf3Gbps)
+        .catch((err: Error) => (log(`throughput ${p.id}: ${err.message.split('\n')[0]}`), NaN));
+      samples.get(p.id)!.push(gbps);
+    }
+  }
+  return Object.fromEntries(paths.map((p) => [p.id, { gbps: median(samples.get(p.id)!), samples: samples.get(p.id)!, mtu: p.mtu }]));
+}
+
+async function latency(paths: readonly Path[]): Promise<Record<string, { medianMs: number; p99Ms: number; answers: number; sent: number }>> {
+  log(`latency: ${PINGS} pings every 10 ms per path`);
+  const out: Record<string, { medianMs: number; p99Ms: number; answers: number; sent: number }> = {};
+  for (const p of paths) {
+    const rtts = pingRtts(await inNet(p.net, 'ping', '-n', '-i', '0.01', '-W', '1', '-c', String(PINGS), p.target).catch((e: { stdout?: string }) => e.stdout ?? ''));
+    out[p.id] = { medianMs: median(rtts), p99Ms: percentile(rtts, 99), answers: rtts.length, sent: PINGS };
+  }
+  return out;
+}
+
+/** iperf3 servers in host 2's namespace (underlay, VXLAN device) and the hand-made namespace. */
+function namespaceServers(kvx: KernelVxlan) {
+  return [spawnInNet(namedNet(labs.ts.ns(2)), 'iperf3', '-s'), spawnInNet(kvx.netFile(2), 'iperf3', '-s')];
+}
+
+async function main() {
+  const started = new Date();
+  const kvx = new KernelVxlan(labs.ts);
+  const servers: ReturnType<typeof namespaceServers> = [];
+  try {
+    await bringUp();
+    const dockerRun = await dockerRunTimes();
+    const conv = await convergence();
+    const prop = await propagation();
+
+    // 1500-byte underlay: every path at its default MTU.
+    await kvx.setUp(1450);
+    servers.push(...namespaceServers(kvx));
+    await sleep(300);
+    const base = [
+      ...(await namespacePaths(kvx)),
+      await containerPath('tsOverlay', 'ts-overlay', labs.ts, 'tsnet'),
+      await containerPath('classic', "Docker's classic overlay (etcd cluster store)", labs.classic, 'clnet'),
+      await containerPath('swarm', "Docker's swarm overlay (attachable)", labs.swarm, 'swnet'),
+    ];
+    const lat = await latency(base);
+    const tputDefault = await throughput(base);
+
+    // 9000-byte underlay: ts-overlay's new network follows it by itself (plugin restarted: it
+    // reads the underlay at start); Docker's overlays stay at 1450 unless told (tuned rows).
+    log(`underlay MTU ${JUMBO}`);
+    for (const lab of Object.values(labs)) await lab.script('mtu', String(JUMBO));
+    await labs.ts.script('plugin-restart', '1');
+    await labs.ts.script('plugin-restart', '2');
+    await kvx.setMtu(JUMBO - 50);
+    await labs.ts.docker(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', '10.201.0.0/24', 'tsjumbo');
+    await waitFor('tsjumbo on host 2', async () => (await labs.ts.docker(2, 'network', 'ls', '--format', '{{.Name}}')).split('\n').includes('tsjumbo'));
+    // Docker's overlay subtracts the 50 bytes itself: mtu=9000 gives containers 8950.
+    await labs.classic.docker(1, 'network', 'create', '-d', 'overlay', '--subnet', '10.211.0.0/24', '-o', `com.docker.network.driver.mtu=${JUMBO}`, 'cljumbo');
+    await labs.swarm.docker(1, 'network', 'create', '-d', 'overlay', '--attachable', '--subnet', '10.221.0.0/24', '-o', `com.docker.network.driver.mtu=${JUMBO}`, 'swjumbo');
+    const jumbo = [
+      ...(await namespacePaths(kvx)),
+      await containerPath('tsOverlay', 'ts-overlay (MTU from the underlay)', labs.ts, 'tsjumbo'),
+      ...base.filter((p) => p.id === 'classic' || p.id === 'swarm').map((p) => ({ ...p, label: `${p.label}, default MTU` })),
+      await containerPath('classicTuned', "Docker's classic overlay, -o com.docker.network.driver.mtu=9000", labs.classic, 'cljumbo'),
+      await containerPath('swarmTuned', "Docker's swarm overlay, -o com.docker.network.driver.mtu=9000", labs.swarm, 'swjumbo'),
+    ];
+    const tputJumbo = await throughput(jumbo);
+
+    const stats = (s: number[]) => ({ medianMs: median(s), p95Ms: percentile(s, 95), samples: s });
+    const report = {
+      kind: 'ts-overlay side-by-side benchmark',
+      date: started.toISOString(),
+      durationSeconds: Math.round((Date.now() - started.getTime()) / 1000),
+      smoke: SMOKE,
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), docker: await labs.ts.docker(1, 'version', '-f', '{{.Server.Version}}') },
+      settings: { runs: RUNS, iperfSeconds: IPERF_SECONDS, repeats: REPEATS, pings: PINGS, jumboUnderlayMtu: JUMBO },
+      paths: Object.fromEntries([...base, ...jumbo].map((p) => [p.id, p.label.replace(/, default MTU$/, '').replace(/ \(MTU from the underlay\)$/, '')])),
+      throughput: { default: tputDefault, jumbo: tputJumbo },
+      latency: lat,
+      dockerRun: Object.fromEntries(Object.entries(dockerRun).map(([k, s]) => [k, stats(s)])),
+      convergence: Object.fromEntries(Object.entries(conv).map(([k, c]) => [k, { ...stats(c.samples), missed: c.missed }])),
+      propagation: { medianMs: median(prop), maxMs: Math.max(...prop), samples: prop },
+    };
+    mkdirSync(RESULTS, { recursive: true });
+    writeFileSync(resolve(RESULTS, 'compare.json'), `${JSON.stringify(report, null, 2)}\n`);
+    log(`wrote ${resolve(RESULTS, 'compare.json')}`);
+  } finally {
+    for (const s of servers) s.kill();
+    if (!process.env.BENCH_KEEP_LABS) {
+      await kvx.tearDown().catch(() => undefined);
+      for (const lab of Object.values(labs)) await lab.script('down').catch((e: Error) => log(e.message));
+    }
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

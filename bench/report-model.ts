@@ -1,0 +1,202 @@
+/**
+ * From the figures of one run (bench/results/compare.json, written by bench/compare.ts, and
+ * bench/results/control-plane.json, written by bench/control-plane.ts) to the tables, the ratios
+ * and the targets of issue 5. Pure: the unit tests feed it fixed figures.
+ */
+import type { ChartGroup } from './chart.js';
+
+interface Stat { readonly medianMs: number; readonly p95Ms: number }
+interface Tput { readonly gbps: number; readonly mtu: number; readonly samples: readonly number[] }
+
+export interface CompareFigures {
+  readonly date: string;
+  readonly durationSeconds: number;
+  readonly smoke: boolean;
+  readonly machine: { readonly cpus: number; readonly cpuModel: string; readonly memoryGiB: number; readonly kernel: string; readonly docker: string };
+  readonly settings: { readonly runs: number; readonly iperfSeconds: number; readonly repeats: number; readonly pings: number; readonly jumboUnderlayMtu: number };
+  readonly paths: Readonly<Record<string, string>>;
+  readonly throughput: { readonly default: Readonly<Record<string, Tput>>; readonly jumbo: Readonly<Record<string, Tput>> };
+  readonly latency: Readonly<Record<string, { readonly medianMs: number; readonly p99Ms: number; readonly answers: number; readonly sent: number }>>;
+  readonly dockerRun: Readonly<Record<string, Stat>>;
+  readonly convergence: Readonly<Record<string, Stat & { readonly missed: number; readonly samples: readonly number[] }>>;
+  readonly propagation: { readonly medianMs: number; readonly maxMs: number; readonly samples: readonly number[] };
+}
+
+/** What bench/control-plane.ts writes (only the fields the report reads). */
+export interface ControlPlaneFigures {
+  readonly date: string;
+  readonly endpoints: number;
+  readonly concurrency: number;
+  readonly allocationsPerSecond: number;
+  readonly latency: Readonly<Record<string, { readonly p50: number; readonly p99: number; readonly calls: number }>>;
+  readonly fdbCompleteMsAfterLastCreate: number;
+  readonly pluginRssMiB: readonly number[];
+  readonly etcd: { readonly keysPerEndpoint: number; readonly bytesPerEndpoint: number };
+  readonly restart: { readonly endpoints: number; readonly msUntilServing: number };
+}
+
+export interface Target {
+  readonly what: string;
+  readonly target: string;
+  readonly value: string;
+  /** The figure the target is checked on (NaN when it could not be measured). */
+  readonly figure: number;
+  readonly met: boolean;
+}
+
+export interface Report {
+  readonly date: string;
+  readonly machine: CompareFigures['machine'];
+  readonly smoke: boolean;
+  readonly markdownTables: string;
+  readonly targets: readonly Target[];
+  readonly ratios: Readonly<Record<string, number>>;
+  readonly chart: readonly ChartGroup[];
+  /** Names of figures that are missing or not finite: a complete run has none. */
+  readonly missing: readonly string[];
+}
+
+const ms = (v: number) => (Number.isFinite(v) ? `${v < 10 ? v.toFixed(1) : v.toFixed(0)} ms` : 'n/a');
+const rtt = (v: number) => (Number.isFinite(v) ? `${v.toFixed(3)} ms` : 'n/a');
+const gbit = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)} Gbit/s` : 'n/a');
+const x = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : 'n/a');
+const table = (head: readonly string[], rows: ReadonlyArray<readonly string[]>) =>
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+
+const OVERLAYS = [['tsOverlay', 'ts-overlay'], ['classic', 'classic overlay'], ['swarm', 'swarm overlay']] as const;
+/** 150 MB (decimal) in MiB, as the plugin's RSS is measured. */
+const RSS_LIMIT_MIB = 150e6 / 2 ** 20;
+
+export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefined): Report {
+  const missing: string[] = [];
+  const need = (name: string, v: number | undefined): number => {
+    if (v === undefined || !Number.isFinite(v)) missing.push(name);
+    return v ?? NaN;
+  };
+  const tput = (mtu: 'default' | 'jumbo', id: string) => need(`throughput.${mtu}.${id}`, c.throughput[mtu][id]?.gbps);
+  const ratios: Record<string, number> = {};
+  const sections: string[] = [];
+
+  // Throughput, both underlays.
+  for (const mtu of ['default', 'jumbo'] as const) {
+    const ts = tput(mtu, 'tsOverlay');
+    const rows = Object.entries(c.throughput[mtu]).map(([id, t]) => {
+      const r = ts / tput(mtu, id);
+      ratios[`throughput.${mtu}.tsOverlay/${id}`] = r;
+      return [c.paths[id] ?? id, String(t.mtu), gbit(t.gbps), id === 'tsOverlay' ? '' : x(r)];
+    });
+    const underlay = mtu === 'default' ? '1500-byte' : `${c.settings.jumboUnderlayMtu}-byte`;
+    sections.push(`**Throughput, ${underlay} underlay** (iperf3 TCP, ${c.settings.repeats} x ${c.settings.iperfSeconds} s, median; host 1 to host 2)\n\n${table(['path', 'MTU', 'throughput', 'ts-overlay / this'], rows)}`);
+  }
+  ratios['throughput.jumboGain.tsOverlay'] = tput('jumbo', 'tsOverlay') / tput('default', 'tsOverlay');
+
+  const latRows = Object.entries(c.latency).map(([id, l]) => [c.paths[id] ?? id, rtt(need(`latency.${id}.median`, l.medianMs)), rtt(need(`latency.${id}.p99`, l.p99Ms)), `${l.answers}/${l.sent}`]);
+  sections.push(`**Latency, 1500-byte underlay** (ping every 10 ms, ${c.settings.pings} pings)\n\n${table(['path', 'RTT median', 'RTT p99', 'answers'], latRows)}`);
+
+  const runRows: string[][] = [];
+  for (const [key, name] of OVERLAYS) {
+    const o = c.dockerRun[key];
+    const b = c.dockerRun[`bridge_${key}`];
+    const r = need(`dockerRun.${key}.median`, o?.medianMs) / need(`dockerRun.bridge_${key}.median`, b?.medianMs);
+    ratios[`dockerRun.${key}/bridge`] = r;
+    runRows.push([name, ms(o?.medianMs ?? NaN), ms(o?.p95Ms ?? NaN), ms(b?.medianMs ?? NaN), ms(b?.p95Ms ?? NaN), x(r)]);
+  }
+  sections.push(`**\`docker run -d\`** (${c.settings.runs} each, interleaved with the bridge driver on the same engines)\n\n${table(['overlay', 'median', 'p95', 'bridge median', 'bridge p95', 'overlay / bridge'], runRows)}`);
+
+  const convRows = OVERLAYS.map(([key, name]) => {
+    const v = c.convergence[key];
+    need(`convergence.${key}.median`, v?.medianMs);
+    need(`convergence.${key}.p95`, v?.p95Ms);
+    return [name, ms(v?.medianMs ?? NaN), ms(v?.p95Ms ?? NaN), `${v?.samples.length ?? 0} (${v?.missed ?? 0} without an answer in 10 s)`];
+  });
+  ratios['convergence.p95.classic/tsOverlay'] = (c.convergence.classic?.p95Ms ?? NaN) / (c.convergence.tsOverlay?.p95Ms ?? NaN);
+  ratios['convergence.p95.swarm/tsOverlay'] = (c.convergence.swarm?.p95Ms ?? NaN) / (c.convergence.tsOverlay?.p95Ms ?? NaN);
+  need('propagation.median', c.propagation.medianMs);
+  sections.push(`**Convergence**: \`docker run -d\` returns on host 2 -> first ping answer on host 1 (pinging every 10 ms from before the run; negative: reachable before the run returned)\n\n${table(['overlay', 'median', 'p95', 'samples'], convRows)}\n\nts-overlay network propagation (\`docker network create\` returns on host 1 -> listed on host 2, polled every 5 ms, ${c.propagation.samples.length} samples): median ${ms(c.propagation.medianMs)}, max ${ms(c.propagation.maxMs)}.`);
+
+  let apiP99 = NaN;
+  let rssMax = NaN;
+  if (cp) {
+    apiP99 = Math.max(...Object.values(cp.latency).map((l) => l.p99));
+    rssMax = Math.max(...cp.pluginRssMiB);
+    const rows = [
+      ['allocations per second (RequestAddress)', need('controlPlane.allocationsPerSecond', cp.allocationsPerSecond).toFixed(0)],
+      ...Object.entries(cp.latency).map(([m, l]) => [`${m} p50 / p99`, `${ms(l.p50)} / ${ms(l.p99)}`]),
+      ['every host has every FDB entry, after the last create returned', ms(need('controlPlane.fdbComplete', cp.fdbCompleteMsAfterLastCreate))],
+      ['plugin RSS per host', cp.pluginRssMiB.map((r) => `${r.toFixed(0)} MiB`).join(', ')],
+      ['etcd keys / bytes per endpoint', `${cp.etcd.keysPerEndpoint.toFixed(2)} / ${cp.etcd.bytesPerEndpoint.toFixed(0)} B`],
+      [`restart with ${cp.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving`, ms(need('controlPlane.restart', cp.restart.msUntilServing))],
+    ];
+    need('controlPlane.apiP99', apiP99);
+    need('controlPlane.rss', rssMax);
+    sections.push(`**Control plane**, ${cp.endpoints} endpoints on one network across 2 hosts, ${cp.concurrency} calls in flight per host, through the plugin API (bench/control-plane.ts, run ${cp.date})\n\n${table(['what', 'value'], rows)}`);
+  } else {
+    missing.push('controlPlane');
+    sections.push('**Control plane**: not run (no bench/results/control-plane.json).');
+  }
+
+  const t = (what: string, target: string, figure: number, met: (v: number) => boolean, value: string): Target => ({ what, target, figure, value, met: Number.isFinite(figure) && met(figure) });
+  const r = ratios;
+  const targets: Target[] = [
+    t('throughput / kernel VXLAN (namespace path), 1500 underlay', '>= 0.95x', r['throughput.default.tsOverlay/kernelVxlan']!, (v) => v >= 0.95, x(r['throughput.default.tsOverlay/kernelVxlan']!)),
+    t(`throughput / kernel VXLAN (namespace path), ${c.settings.jumboUnderlayMtu} underlay`, '>= 0.95x', r['throughput.jumbo.tsOverlay/kernelVxlan']!, (v) => v >= 0.95, x(r['throughput.jumbo.tsOverlay/kernelVxlan']!)),
+    t('throughput / classic overlay, 1500 underlay', '>= 1.0x', r['throughput.default.tsOverlay/classic']!, (v) => v >= 1, x(r['throughput.default.tsOverlay/classic']!)),
+    t('throughput / swarm overlay, 1500 underlay', '>= 1.0x', r['throughput.default.tsOverlay/swarm']!, (v) => v >= 1, x(r['throughput.default.tsOverlay/swarm']!)),
+    t(`throughput / classic overlay with mtu=9000, ${c.settings.jumboUnderlayMtu} underlay`, '>= 1.0x', r['throughput.jumbo.tsOverlay/classicTuned']!, (v) => v >= 1, x(r['throughput.jumbo.tsOverlay/classicTuned']!)),
+    t(`throughput / swarm overlay with mtu=9000, ${c.settings.jumboUnderlayMtu} underlay`, '>= 1.0x', r['throughput.jumbo.tsOverlay/swarmTuned']!, (v) => v >= 1, x(r['throughput.jumbo.tsOverlay/swarmTuned']!)),
+    t('`docker run -d` / bridge (medians)', '<= 1.2x', r['dockerRun.tsOverlay/bridge']!, (v) => v <= 1.2, x(r['dockerRun.tsOverlay/bridge']!)),
+    t('convergence p95', '<= 50 ms', c.convergence.tsOverlay?.p95Ms ?? NaN, (v) => v <= 50, ms(c.convergence.tsOverlay?.p95Ms ?? NaN)),
+    t('allocations per second', '>= 500', cp?.allocationsPerSecond ?? NaN, (v) => v >= 500, cp ? cp.allocationsPerSecond.toFixed(0) : 'n/a'),
+    t('API p99 (slowest call)', '<= 50 ms', apiP99, (v) => v <= 50, ms(apiP99)),
+    t('all FDB entries on every host after the last create', '<= 2000 ms', cp?.fdbCompleteMsAfterLastCreate ?? NaN, (v) => v <= 2000, ms(cp?.fdbCompleteMsAfterLastCreate ?? NaN)),
+    t('plugin RSS (largest host)', '<= 150 MB', rssMax, (v) => v <= RSS_LIMIT_MIB, Number.isFinite(rssMax) ? `${rssMax.toFixed(0)} MiB (${((rssMax * 2 ** 20) / 1e6).toFixed(0)} MB)` : 'n/a'),
+    t(`restart reconcile of ${cp?.restart.endpoints ?? 500} endpoints`, '<= 2000 ms', cp?.restart.msUntilServing ?? NaN, (v) => v <= 2000, ms(cp?.restart.msUntilServing ?? NaN)),
+  ];
+  for (const target of targets) if (!Number.isFinite(target.figure)) missing.push(`target: ${target.what}`);
+  sections.unshift(`**Targets**\n\n${table(['target', 'wanted', 'this run', ''], targets.map((tt) => [tt.what, tt.target, tt.value, tt.met ? 'met' : 'MISSED']))}`);
+
+  const ofKernel = (mtu: 'default' | 'jumbo', id: string) => tput(mtu, id) / tput(mtu, 'kernelVxlan');
+  const chart: ChartGroup[] = [
+    {
+      title: 'Throughput / hand-made kernel VXLAN (1.0 = the data-plane limit; higher is better)',
+      unit: 'x', reference: 1, target: 0.95,
+      bars: [
+        { label: 'ts-overlay, 1500 underlay', value: ofKernel('default', 'tsOverlay'), highlight: true },
+        { label: 'classic overlay, 1500 underlay', value: ofKernel('default', 'classic') },
+        { label: 'swarm overlay, 1500 underlay', value: ofKernel('default', 'swarm') },
+        { label: 'ts-overlay, 9000 underlay (auto MTU)', value: ofKernel('jumbo', 'tsOverlay'), highlight: true },
+        { label: 'classic, 9000 underlay, default MTU', value: ofKernel('jumbo', 'classic') },
+        { label: 'classic, 9000 underlay, mtu=9000', value: ofKernel('jumbo', 'classicTuned') },
+        { label: 'swarm, 9000 underlay, default MTU', value: ofKernel('jumbo', 'swarm') },
+        { label: 'swarm, 9000 underlay, mtu=9000', value: ofKernel('jumbo', 'swarmTuned') },
+      ],
+    },
+    {
+      title: 'docker run -d / bridge driver, medians (lower is better)',
+      unit: 'x', reference: 1, target: 1.2,
+      bars: OVERLAYS.map(([key, name]) => ({ label: name, value: r[`dockerRun.${key}/bridge`]!, highlight: key === 'tsOverlay' })),
+    },
+    {
+      title: 'Convergence p95, ms (target 50 ms; negative: reachable before docker run returned)',
+      unit: ' ms', target: 50,
+      bars: OVERLAYS.map(([key, name]) => ({ label: name, value: c.convergence[key]?.p95Ms ?? NaN, highlight: key === 'tsOverlay' })),
+    },
+  ];
+
+  return { date: c.date, machine: c.machine, smoke: c.smoke, markdownTables: sections.join('\n\n'), targets, ratios, chart, missing };
+}
+
+export function reportMarkdown(rep: Report, command: string): string {
+  const m = rep.machine;
+  return [
+    `# ts-overlay benchmark${rep.smoke ? ' (SMOKE RUN: tiny counts, figures mean nothing)' : ''}`,
+    '',
+    `Run ${rep.date} with \`${command}\` on ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}, Docker Engine ${m.docker}; two lab hosts`,
+    'per system (network namespaces joined by a veth underlay on one machine), every system in the same run.',
+    '',
+    '![ratios](chart.svg)',
+    '',
+    rep.markdownTables,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,45 @@
+/**
+ * The report of one `npm run bench`: reads compare.json and control-plane.json from the
+ * results folder, writes report.md, report.json and chart.svg next to them, prints the tables.
+ * BENCH_RESULTS_DIR: the folder (default bench/results). --check: exit 1 if a figure is missing
+ * (what the smoke test relies on); targets are reported, never asserted.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { REPO } from './bench-lab.js';
+import { ratioChart } from './chart.js';
+import { buildReport, type CompareFigures, type ControlPlaneFigures, reportMarkdown } from './report-model.js';
+
+const dir = process.env.BENCH_RESULTS_DIR ?? resolve(REPO, 'bench/results');
+const check = process.argv.includes('--check');
+const command = process.env.BENCH_COMMAND ?? 'npm run bench';
+
+const read = <T>(file: string): T | undefined => (existsSync(resolve(dir, file)) ? (JSON.parse(readFileSync(resolve(dir, file), 'utf8')) as T) : undefined);
+const compare = read<CompareFigures>('compare.json');
+if (!compare) {
+  console.error(`no ${resolve(dir, 'compare.json')}: run bench/compare.ts first (npm run bench)`);
+  process.exit(1);
+}
+const controlPlane = read<ControlPlaneFigures>('control-plane.json');
+const report = buildReport(compare, controlPlane);
+
+writeFileSync(resolve(dir, 'report.md'), reportMarkdown(report, command));
+writeFileSync(resolve(dir, 'chart.svg'), ratioChart(`ts-overlay side by side, ${report.date.slice(0, 10)}${report.smoke ? ' (smoke run)' : ''}`, report.chart));
+writeFileSync(resolve(dir, 'report.json'), `${JSON.stringify({
+  date: report.date,
+  command,
+  smoke: report.smoke,
+  machine: report.machine,
+  targets: report.targets,
+  ratios: report.ratios,
+  missing: report.missing,
+  compare,
+  controlPlane: controlPlane ?? null,
+}, null, 2)}\n`);
+
+console.log(report.markdownTables);
+console.log(`\nreport: ${resolve(dir, 'report.md')}, ${resolve(dir, 'report.json')}, ${resolve(dir, 'chart.svg')}`);
+if (report.missing.length) {
+  console.error(`missing figures: ${report.missing.join(', ')}`);
+  if (check) process.exit(1);
+}

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { ratioChart } from '../../bench/chart.js';
+import { iperf3Gbps, pingRtts } from '../../bench/netperf.js';
+import { buildReport, type CompareFigures, type ControlPlaneFigures, reportMarkdown } from '../../bench/report-model.js';
+import { parseXml } from '../helpers/xml.js';
+
+const tput = (gbps: number, mtu: number) => ({ gbps, mtu, samples: [gbps] });
+const stat = (medianMs: number, p95Ms: number) => ({ medianMs, p95Ms, samples: [medianMs, p95Ms], missed: 0 });
+
+const compare: CompareFigures = {
+  date: '2026-11-26T08:00:00.000Z',
+  durationSeconds: 600,
+  smoke: false,
+  machine: { cpus: 2, cpuModel: 'test cpu', memoryGiB: 24, kernel: '6.1.0', docker: '20.10.24' },
+  settings: { runs: 20, iperfSeconds: 5, repeats: 3, pings: 200, jumboUnderlayMtu: 9000 },
+  paths: { underlay: 'underlay', kernelVxlan: 'kernel VXLAN', tsOverlay: 'ts-overlay', classic: 'classic', swarm: 'swarm', classicTuned: 'classic tuned', swarmTuned: 'swarm tuned' },
+  throughput: {
+    default: { underlay: tput(17, 1500), kernelVxlan: tput(14, 1450), tsOverlay: tput(14, 1450), classic: tput(14, 1450), swarm: tput(7, 1450) },
+    jumbo: { underlay: tput(40, 9000), kernelVxlan: tput(30, 8950), tsOverlay: tput(27, 8950), classic: tput(14, 1450), swarm: tput(14, 1450), classicTuned: tput(30, 8950), swarmTuned: tput(27, 8950) },
+  },
+  latency: { tsOverlay: { medianMs: 0.1, p99Ms: 0.3, answers: 200, sent: 200 } },
+  dockerRun: { tsOverlay: stat(240, 300), bridge_tsOverlay: stat(200, 250), classic: stat(400, 480), bridge_classic: stat(200, 240), swarm: stat(800, 900), bridge_swarm: stat(200, 260) },
+  convergence: { tsOverlay: stat(-5, 40), classic: stat(93, 144), swarm: stat(794, 864) },
+  propagation: { medianMs: 30, maxMs: 60, samples: [30, 60] },
+};
+
+const controlPlane: ControlPlaneFigures = {
+  date: '2026-11-26T08:10:00.000Z',
+  endpoints: 2000,
+  concurrency: 32,
+  allocationsPerSecond: 450,
+  latency: { 'IpamDriver.RequestAddress': { p50: 5, p99: 20, calls: 2000 }, 'NetworkDriver.Join': { p50: 10, p99: 80, calls: 2000 } },
+  fdbCompleteMsAfterLastCreate: 900,
+  pluginRssMiB: [120, 150],
+  etcd: { keysPerEndpoint: 2, bytesPerEndpoint: 400 },
+  restart: { endpoints: 1500, msUntilServing: 1500 },
+};
+
+describe('bench output parsing', () => {
+  it('reads the receiver\'s throughput from iperf3 -J, and refuses an iperf3 error', () => {
+    expect(iperf3Gbps(JSON.stringify({ end: { sum_sent: { bits_per_second: 15e9 }, sum_received: { bits_per_second: 14.5e9 } } }))).toBeCloseTo(14.5);
+    expect(() => iperf3Gbps(JSON.stringify({ error: 'unable to connect to server: Connection refused' }))).toThrow(/Connection refused/);
+    expect(() => iperf3Gbps('{}')).toThrow(/sum_received/);
+  });
+
+  it('reads every RTT from iputils and busybox ping, and none from lost packets', () => {
+    const iputils = 'PING 10.0.0.3 (10.0.0.3) 56(84) bytes of data.\n64 bytes from 10.0.0.3: icmp_seq=1 ttl=64 time=0.112 ms\n64 bytes from 10.0.0.3: icmp_seq=2 ttl=64 time=1.05 ms\n\n--- 10.0.0.3 ping statistics ---\n3 packets transmitted, 2 received, 33% packet loss';
+    expect(pingRtts(iputils)).toEqual([0.112, 1.05]);
+    expect(pingRtts('64 bytes from 10.210.0.50: seq=0 ttl=64 time=0.365 ms')).toEqual([0.365]);
+    expect(pingRtts('From 10.0.0.1 icmp_seq=1 Destination Host Unreachable')).toEqual([]);
+  });
+});
+
+describe('the bench report', () => {
+  const report = buildReport(compare, controlPlane);
+
+  it('computes the ratios side by side', () => {
+    expect(report.ratios['throughput.default.tsOverlay/kernelVxlan']).toBeCloseTo(1);
+    expect(report.ratios['throughput.default.tsOverlay/swarm']).toBeCloseTo(2);
+    expect(report.ratios['throughput.jumbo.tsOverlay/classicTuned']).toBeCloseTo(0.9);
+    expect(report.ratios['throughput.jumboGain.tsOverlay']).toBeCloseTo(27 / 14);
+    expect(report.ratios['dockerRun.tsOverlay/bridge']).toBeCloseTo(1.2);
+    expect(report.ratios['dockerRun.swarm/bridge']).toBeCloseTo(4);
+  });
+
+  it('marks each target met or missed from the figures, at the boundaries too', () => {
+    const met = Object.fromEntries(report.targets.map((t) => [t.what, t.met]));
+    expect(met['throughput / kernel VXLAN (namespace path), 1500 underlay']).toBe(true);
+    expect(met['throughput / kernel VXLAN (namespace path), 9000 underlay']).toBe(false); // 0.90
+    expect(met['throughput / classic overlay with mtu=9000, 9000 underlay']).toBe(false);
+    expect(met['`docker run -d` / bridge (medians)']).toBe(true); // exactly 1.2
+    expect(met['convergence p95']).toBe(true);
+    expect(met['allocations per second']).toBe(false);
+    expect(met['API p99 (slowest call)']).toBe(false); // Join's 80 ms
+    expect(met['plugin RSS (largest host)']).toBe(false); // 150 MiB is 157 MB
+    const smaller = buildReport(compare, { ...controlPlane, pluginRssMiB: [100, 143] }); // 143 MiB is 149.9 MB
+    expect(smaller.targets.find((t) => t.what === 'plugin RSS (largest host)')?.met).toBe(true);
+  });
+
+  it('lists no missing figure for a complete run, and names each one that is missing', () => {
+    expect(report.missing).toEqual([]);
+    const partial = buildReport({ ...compare, throughput: { ...compare.throughput, jumbo: { ...compare.throughput.jumbo, swarmTuned: tput(NaN, 8950) } } }, undefined);
+    expect(partial.missing).toContain('throughput.jumbo.swarmTuned');
+    expect(partial.missing).toContain('controlPlane');
+    expect(partial.targets.find((t) => t.what === 'allocations per second')).toMatchObject({ met: false, value: 'n/a' });
+  });
+
+  it('writes Markdown with the date, the machine, the command and every table', () => {
+    const md = reportMarkdown(report, 'npm run bench');
+    expect(md).toContain('Run 2026-11-26T08:00:00.000Z with `npm run bench` on 2 CPUs (test cpu), 24 GiB');
+    for (const heading of ['**Targets**', '**Throughput, 1500-byte underlay**', '**Throughput, 9000-byte underlay**', '**Latency', '**`docker run -d`**', '**Convergence**', '**Control plane**']) expect(md).toContain(heading);
+    expect(md).toContain('| `docker run -d` / bridge (medians) | <= 1.2x | 1.20x | met |');
+  });
+
+  it('draws a well-formed SVG with one bar per figure and its value', () => {
+    const svg = ratioChart('test', report.chart);
+    const xml = parseXml(svg);
+    expect(xml.elements[0]).toBe('svg');
+    expect(xml.elements.filter((e) => e === 'rect').length).toBe(1 + report.chart.reduce((n, g) => n + g.bars.length, 0));
+    expect(xml.texts).toContain('1.00x'); // ts-overlay / kernel VXLAN at 1500
+    expect(xml.texts).toContain('40 ms'); // convergence p95 of ts-overlay
+    const negative = parseXml(ratioChart('t', [{ title: 'g', unit: ' ms', target: 50, bars: [{ label: 'a', value: -30 }, { label: 'b', value: 100 }] }]));
+    const widths = negative.attributes.filter((a) => a.element === 'rect').slice(1).map((a) => Number(a.attrs.width));
+    expect(widths[0]! / widths[1]!).toBeCloseTo(0.3, 1); // both grow from zero, -30 to the left
+    expect(negative.texts).toContain('-30 ms');
+    expect(parseXml(ratioChart('a <b> & "c"', [])).texts).toContain('a <b> & "c"');
+  });
+});
