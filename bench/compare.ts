@@ -16,7 +16,7 @@
  * Writes $BENCH_RESULTS_DIR/compare.json (default bench/results).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { BenchLab, containerNet, inNet, namedNet, REPO, sleep, spawnInNet, waitFor } from './bench-lab.js';
 import { KernelVxlan, KVX_DEV_ADDR, KVX_NS_ADDR } from './kernel-vxlan.js';
@@ -190,22 +190,19 @@ async function namespacePaths(kvx: KernelVxlan): Promise<Path[]> {
   ];
 }
 
-async function throughput(paths: readonly Path[]): Promise<Record<string, { gbps: number; samples: number[]; mtu: number }>> {
-  log(`throughput: ${paths.map((p) => `${p.id} (MTU ${p.mtu})`).join(', ')}; ${REPEATS} x ${IPERF_SECONDS} s`);
-  const samples = new Map<string, number[]>(paths.map((p) => [p.id, []]));
+/** One iperf3 run per path; a path that fails gets NaN (n/a in the report, listed as missing) and the others are still measured. */
+async function throughputOnce(paths: readonly Path[], into: Map<string, number[]>): Promise<void> {
   const omit = IPERF_SECONDS >= 3 ? ['-O', '1'] : []; // leave out slow start when there is time
-  for (let r = 0; r < REPEATS; r++) {
-    for (const p of paths) {
-      // A path that fails is reported (n/a in the report, which then lists it as missing), and
-      // the others are still measured.
-      const gbps = await p.iperf(['-c', p.target, '-t', String(IPERF_SECONDS), ...omit, '--connect-timeout', '3000', '-J'])
-        .then(iperf3Gbps)
-        .catch((err: Error) => (log(`throughput ${p.id}: ${err.message.split('\n')[0]}`), NaN));
-      samples.get(p.id)!.push(gbps);
-    }
+  for (const p of paths) {
+    const gbps = await p.iperf(['-c', p.target, '-t', String(IPERF_SECONDS), ...omit, '--connect-timeout', '3000', '-J'])
+      .then(iperf3Gbps)
+      .catch((err: Error) => (log(`throughput ${p.id}: ${err.message.split('\n')[0]}`), NaN));
+    into.set(p.id, [...(into.get(p.id) ?? []), gbps]);
   }
-  return Object.fromEntries(paths.map((p) => [p.id, { gbps: median(samples.get(p.id)!), samples: samples.get(p.id)!, mtu: p.mtu }]));
 }
+
+const summary = (paths: readonly Path[], samples: Map<string, number[]>) =>
+  Object.fromEntries(paths.map((p) => [p.id, { gbps: median(samples.get(p.id)!), samples: samples.get(p.id)!, mtu: p.mtu }]));
 
 async function latency(paths: readonly Path[]): Promise<Record<string, { medianMs: number; p99Ms: number; answers: number; sent: number }>> {
   log(`latency: ${PINGS} pings every 10 ms per path`);
@@ -224,6 +221,8 @@ function namespaceServers(kvx: KernelVxlan) {
 
 async function main() {
   const started = new Date();
+  // The machine is shared: its load during the run is part of the figures' context.
+  const loadAtStart = loadavg()[0]!;
   const kvx = new KernelVxlan(labs.ts);
   const servers: ReturnType<typeof namespaceServers> = [];
   try {
@@ -243,15 +242,16 @@ async function main() {
       await containerPath('swarm', "Docker's swarm overlay (attachable)", labs.swarm, 'swnet'),
     ];
     const lat = await latency(base);
-    const tputDefault = await throughput(base);
 
     // 9000-byte underlay: ts-overlay's new network follows it by itself (plugin restarted: it
     // reads the underlay at start); Docker's overlays stay at 1450 unless told (tuned rows).
-    log(`underlay MTU ${JUMBO}`);
-    for (const lab of Object.values(labs)) await lab.script('mtu', String(JUMBO));
+    const setUnderlay = async (mtu: number) => {
+      for (const lab of Object.values(labs)) await lab.script('mtu', String(mtu));
+      await kvx.setMtu(mtu - 50);
+    };
+    await setUnderlay(JUMBO);
     await labs.ts.script('plugin-restart', '1');
     await labs.ts.script('plugin-restart', '2');
-    await kvx.setMtu(JUMBO - 50);
     await labs.ts.docker(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', '10.201.0.0/24', 'tsjumbo');
     await waitFor('tsjumbo on host 2', async () => (await labs.ts.docker(2, 'network', 'ls', '--format', '{{.Name}}')).split('\n').includes('tsjumbo'));
     // Docker's overlay subtracts the 50 bytes itself: mtu=9000 gives containers 8950.
@@ -264,7 +264,20 @@ async function main() {
       await containerPath('classicTuned', "Docker's classic overlay, -o com.docker.network.driver.mtu=9000", labs.classic, 'cljumbo'),
       await containerPath('swarmTuned', "Docker's swarm overlay, -o com.docker.network.driver.mtu=9000", labs.swarm, 'swjumbo'),
     ];
-    const tputJumbo = await throughput(jumbo);
+
+    // Both underlays in every repeat (the underlay's MTU switched in between; networks keep
+    // theirs): the machine's load drifts, and the jumbo gain must not be a drift.
+    log(`throughput, ${REPEATS} x ${IPERF_SECONDS} s per path, alternating underlay MTU 1500 / ${JUMBO}: ${base.map((p) => `${p.id} (${p.mtu})`).join(', ')} / ${jumbo.map((p) => `${p.id} (${p.mtu})`).join(', ')}`);
+    const samplesDefault = new Map<string, number[]>();
+    const samplesJumbo = new Map<string, number[]>();
+    for (let r = 0; r < REPEATS; r++) {
+      await setUnderlay(1500);
+      await throughputOnce(base, samplesDefault);
+      await setUnderlay(JUMBO);
+      await throughputOnce(jumbo, samplesJumbo);
+    }
+    const tputDefault = summary(base, samplesDefault);
+    const tputJumbo = summary(jumbo, samplesJumbo);
 
     const stats = (s: number[]) => ({ medianMs: median(s), p95Ms: percentile(s, 95), samples: s });
     const report = {
@@ -272,7 +285,7 @@ async function main() {
       date: started.toISOString(),
       durationSeconds: Math.round((Date.now() - started.getTime()) / 1000),
       smoke: SMOKE,
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), docker: await labs.ts.docker(1, 'version', '-f', '{{.Server.Version}}') },
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), loadAverage1m: { start: loadAtStart, end: loadavg()[0]! }, kernel: release(), docker: await labs.ts.docker(1, 'version', '-f', '{{.Server.Version}}') },
       settings: { runs: RUNS, iperfSeconds: IPERF_SECONDS, repeats: REPEATS, pings: PINGS, jumboUnderlayMtu: JUMBO },
       paths: Object.fromEntries([...base, ...jumbo].map((p) => [p.id, p.label.replace(/, default MTU$/, '').replace(/ \(MTU from the underlay\)$/, '')])),
       throughput: { default: tputDefault, jumbo: tputJumbo },

@@ -12,7 +12,7 @@ export interface CompareFigures {
   readonly date: string;
   readonly durationSeconds: number;
   readonly smoke: boolean;
-  readonly machine: { readonly cpus: number; readonly cpuModel: string; readonly memoryGiB: number; readonly kernel: string; readonly docker: string };
+  readonly machine: { readonly cpus: number; readonly cpuModel: string; readonly memoryGiB: number; readonly loadAverage1m?: { readonly start: number; readonly end: number }; readonly kernel: string; readonly docker: string };
   readonly settings: { readonly runs: number; readonly iperfSeconds: number; readonly repeats: number; readonly pings: number; readonly jumboUnderlayMtu: number };
   readonly paths: Readonly<Record<string, string>>;
   readonly throughput: { readonly default: Readonly<Record<string, Tput>>; readonly jumbo: Readonly<Record<string, Tput>> };
@@ -191,7 +191,7 @@ export function reportMarkdown(rep: Report, command: string): string {
   return [
     `# ts-overlay benchmark${rep.smoke ? ' (SMOKE RUN: tiny counts, figures mean nothing)' : ''}`,
     '',
-    `Run ${rep.date} with \`${command}\` on ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}, Docker Engine ${m.docker}; two lab hosts`,
+    `Run ${rep.date} with \`${command}\` on ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}, Docker Engine ${m.docker}${m.loadAverage1m ? `, load average ${m.loadAverage1m.start.toFixed(1)} at the start and ${m.loadAverage1m.end.toFixed(1)} at the end (the machine is shared)` : ''}; two lab hosts`,
     'per system (network namespaces joined by a veth underlay on one machine), every system in the same run.',
     '',
     '![ratios](chart.svg)',
