@@ -122,12 +122,13 @@ afterAll(async () => {
 });
 
 describe('the managed plugin', () => {
-  it('runs on each engine as NAME:latest, with host networking, CAP_NET_ADMIN and the engine socket it was given', async () => {
+  it('runs on each engine as NAME:latest, with host networking, CAP_NET_ADMIN (and NET_BIND_SERVICE for DNS) and the engine socket it was given', async () => {
     for (const h of HOSTS) {
       const p = JSON.parse(await dockerOk(h, 'plugin', 'inspect', PLUGIN))[0];
       expect(p).toMatchObject({ Name: DRIVER, Enabled: true });
       expect(p.Config.Network.Type).toBe('host');
-      expect(p.Config.Linux.Capabilities).toEqual(['CAP_NET_ADMIN']);
+      // NET_BIND_SERVICE: the DNS responder listens on port 53.
+      expect(p.Config.Linux.Capabilities).toEqual(['CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE']);
       expect(p.Settings.Env).toContain(`TS_OVERLAY_DRIVER_NAME=${DRIVER}`); // set by plugin-build
       expect(p.Settings.Mounts.find((m: { Name: string }) => m.Name === 'docker-socket').Source).toBe(`${STATE}/h${h}/docker.sock`);
       // Only the managed plugin's socket (in its own folder) exists: no bare process answers.
