@@ -1,3 +1,4 @@
+import { crashPoint } from '../lib/crash-point.js';
 import { errorMessage, internal } from '../lib/errors.js';
 import { Firewall } from './firewall.js';
 import { bridgeMac, bridgeName, containerVethName, hostVethName, vniOfDevice, vxlanName } from './names.js';
@@ -91,6 +92,7 @@ export class Dataplane {
       // checksum offload the kernel does both before encapsulating.
       await this.run.ethtool(['-K', vx, 'tx', 'off']);
     }
+    crashPoint('create-network.links-made');
     await this.firewall.allowBridge(br);
   }
 

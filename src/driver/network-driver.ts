@@ -6,6 +6,7 @@ import { nextFreeVni } from '../ipam/allocation.js';
 import { contains, formatCidr, macFromIPv4, parseAddressWithPrefix, parseCidr, parseIPv4 } from '../ipam/cidr.js';
 import type { IpamService } from '../ipam/ipam-service.js';
 import { badRequest, conflict, errorMessage, internal, notFound, unavailable } from '../lib/errors.js';
+import { crashPoint } from '../lib/crash-point.js';
 import { KeyedQueue } from '../lib/keyed-queue.js';
 import type { Logger } from '../lib/logger.js';
 import type { ClusterStore } from '../store/cluster-store.js';
@@ -117,7 +118,9 @@ export class NetworkDriver {
     try {
       await this.local.withDevices(record.vni, async () => {
         await this.dataplane.ensureNetwork({ vni: record.vni, mtu, encrypted: record.encrypted === true, subnet: record.subnet });
-        await this.store.putCopy({ network: record.id, node: this.settings.node, engineNetworkId: input.networkId });
+        crashPoint('create-network.devices-made');
+        await this.store.putCopy({ network: record.id, node: this.settings.node, engineNetworkId: input.networkId, createdAt: new Date().toISOString() });
+        crashPoint('create-network.copy-recorded');
         this.local.addNetwork(localNetwork);
       });
     } catch (err) {
@@ -147,7 +150,10 @@ export class NetworkDriver {
     }
     const pool = await this.store.getPool(v4.pool);
     const auxIps = Object.values(v4.auxAddresses);
-    if (auxIps.length > 0) await this.ipam.markAuxAddresses(v4.pool, auxIps);
+    if (auxIps.length > 0) {
+      await this.ipam.markAuxAddresses(v4.pool, auxIps);
+      crashPoint('create-network.aux-marked');
+    }
 
     for (let attempt = 0; attempt < 32; attempt++) {
       const vni = wantedVni ?? nextFreeVni(min, max, await this.store.takenVnis());
@@ -168,7 +174,10 @@ export class NetworkDriver {
         createdBy: this.settings.node,
         createdAt: new Date().toISOString(),
       };
-      if (await this.store.createNetwork(record)) return record;
+      if (await this.store.createNetwork(record)) {
+        crashPoint('create-network.record-created');
+        return record;
+      }
       if (await this.store.getNetwork(id)) throw conflict(`network ${id} already exists in the cluster`);
       if (wantedVni !== undefined) throw conflict(`vni ${wantedVni} is already used by another ts-overlay network; choose another -o vni`);
       // Another host took the VNI we picked: pick again.
@@ -182,9 +191,11 @@ export class NetworkDriver {
       if (!local) return; // unknown or already deleted: deleting twice is fine
       await this.local.withDevices(local.record.vni, async () => {
         await this.dataplane.deleteNetwork(local.record.vni);
+        crashPoint('delete-network.devices-deleted');
         await this.store.deleteCopy(this.settings.node, networkId);
         this.local.removeNetwork(networkId);
       });
+      crashPoint('delete-network.copy-deleted');
 
       const entry = await this.store.getNetwork(local.record.id);
       if (!entry) return; // removed in the cluster already: this was our copy going away
@@ -229,6 +240,7 @@ export class NetworkDriver {
       if (!(await this.store.putEndpoint(record))) {
         throw notFound(`network ${net.record.name ?? net.record.id} was removed from the cluster`);
       }
+      crashPoint('create-endpoint.published');
       this.local.addEndpoint(record);
       // Only hand back a MAC we chose: the engine refuses a change to one it set itself.
       return input.macAddress ? {} : { macAddress: mac };
@@ -240,6 +252,7 @@ export class NetworkDriver {
       const endpoint = this.local.endpoint(endpointId) ?? (await this.findEndpoint(networkId, endpointId));
       this.resolverRoutes.release(endpointId);
       await this.dataplane.deleteVeth(endpointId);
+      crashPoint('delete-endpoint.veth-deleted');
       if (endpoint) await this.store.deleteEndpoint(endpoint.network, endpointId);
       this.local.removeEndpoint(endpointId);
     });
@@ -256,6 +269,7 @@ export class NetworkDriver {
       if (!endpoint) throw notFound(`endpoint ${endpointId} does not exist on network ${networkId} (CreateEndpoint first)`);
       try {
         const srcName = await this.dataplane.ensureVeth({ endpointId, vni: net.record.vni, mac: endpoint.mac, mtu: net.mtu });
+        crashPoint('join.veth-made');
         // Not awaited: off the path of `docker run`; a failure (veth already gone) only loses a shortcut.
         this.dataplane.pinLocalMac(endpointId, endpoint.mac).catch((err: unknown) => this.log.debug({ endpoint: endpointId, err: errorMessage(err) }, 'could not pin the MAC on the bridge'));
         const addr = this.settings.resolverAddr;

@@ -1,5 +1,6 @@
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { desiredPeers, type PeerState } from '../dataplane/peers.js';
+import { crashPoint } from '../lib/crash-point.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { noMetrics, type PeerObserver } from '../metrics/ports.js';
@@ -143,6 +144,7 @@ export class PeerSync {
     const desired = desiredPeers(this.remoteEndpoints(network));
     try {
       const changed = await this.dataplane.applyPeers(vni, desired, known);
+      if (changed > 0) crashPoint('peers.programmed');
       this.metrics.peerEntriesProgrammed(changed);
       this.programmed.set(vni, desired);
       if (changed > 0) this.log.debug({ network, vni, changed, verified: known === undefined }, 'peers programmed');

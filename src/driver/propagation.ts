@@ -1,5 +1,6 @@
 import type { EngineClient, EngineNetwork } from '../docker/engine-client.js';
 import { CLUSTER_ID_OPTION } from '../ipam/ipam-service.js';
+import { crashPoint } from '../lib/crash-point.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { sleep } from '../lib/retry.js';
@@ -109,6 +110,7 @@ export class Propagation {
       labels: en.Labels ?? {},
       ...(config?.IPRange ? { ipRange: config.IPRange } : {}),
     }));
+    crashPoint('propagation.name-published');
     this.log.info({ network: en.Id, name: en.Name }, 'network published to the cluster');
   }
 
@@ -116,6 +118,7 @@ export class Propagation {
     const gateway = record.gateway.split('/')[0]!;
     const auxiliary = Object.fromEntries(Object.entries(record.auxAddresses).map(([k, v]) => [k, v.split('/')[0]!]));
     try {
+      crashPoint('propagation.copy-requested');
       const { Id } = await this.engine.createNetwork({
         Name: record.name!,
         Driver: this.driverName,
@@ -130,6 +133,7 @@ export class Propagation {
           Config: [{ Subnet: record.subnet, Gateway: gateway, ...(record.ipRange ? { IPRange: record.ipRange } : {}), ...(Object.keys(auxiliary).length ? { AuxiliaryAddresses: auxiliary } : {}) }],
         },
       });
+      crashPoint('propagation.copy-created');
       this.log.info({ network: record.id, name: record.name, engineId: Id }, 'network copied to this host');
     } catch (err) {
       this.log.warn({ network: record.id, name: record.name, err: errorMessage(err) }, `could not create network ${record.name} on this host`);

@@ -1,3 +1,4 @@
+import { crashPoint } from '../lib/crash-point.js';
 import { badRequest, conflict, notFound, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { ClusterStore } from '../store/cluster-store.js';
@@ -91,6 +92,7 @@ export class IpamService {
         createdAt: new Date().toISOString(),
       };
       if (await this.store.createPool(record, guardRevision)) {
+        crashPoint('ipam.pool-created');
         this.log.info({ subnet: record.subnet }, 'pool allocated');
         return { poolId: record.subnet, subnet: record.subnet };
       }
@@ -105,8 +107,11 @@ export class IpamService {
       const entry = await this.store.getPool(subnet);
       if (!entry) throw notFound(`pool ${subnet} of the cluster network no longer exists`);
       if (entry.value.users.includes(this.settings.node)) return { poolId: subnet, subnet };
-      const next = { ...entry.value, users: [...entry.value.users, this.settings.node] };
-      if (await this.store.updatePool(next, entry.modRevision)) return { poolId: subnet, subnet };
+      const next = { ...entry.value, users: [...entry.value.users, this.settings.node], joinedAt: { ...entry.value.joinedAt, [this.settings.node]: new Date().toISOString() } };
+      if (await this.store.updatePool(next, entry.modRevision)) {
+        crashPoint('ipam.pool-joined');
+        return { poolId: subnet, subnet };
+      }
     }
     throw unavailable(`etcd: pool ${subnet} kept changing; try again`);
   }
@@ -118,10 +123,11 @@ export class IpamService {
       const entry = await this.store.getPool(poolId);
       if (!entry) return; // already gone: releasing twice is fine
       const users = entry.value.users.filter((u) => u !== this.settings.node);
+      const { [this.settings.node]: _, ...joinedAt } = entry.value.joinedAt ?? {};
       const done =
         users.length === 0
           ? await this.store.deletePool(poolId, entry.modRevision)
-          : await this.store.updatePool({ ...entry.value, users }, entry.modRevision);
+          : await this.store.updatePool({ ...entry.value, users, joinedAt }, entry.modRevision);
       if (done) {
         if (users.length === 0) this.log.info({ subnet: poolId }, 'pool released');
         return;
@@ -147,6 +153,7 @@ export class IpamService {
       const kind: AddressKind = req.kind;
       if (await this.store.claimAddress(pool.subnet, { ip: specific, kind, node: this.settings.node, claimedAt: new Date().toISOString() })) {
         this.book.add(pool.subnet, specific);
+        crashPoint('ipam.address-claimed');
         return withPrefix(ip);
       }
       const holder = await this.store.getAddress(pool.subnet, specific);
@@ -173,7 +180,10 @@ export class IpamService {
         // Lost: another host holds it (or the pool went away, which the next read tells).
         this.book.done(pool.subnet, ip, true);
       }
-      if (won) return withPrefix(ip);
+      if (won) {
+        crashPoint('ipam.address-claimed');
+        return withPrefix(ip);
+      }
       if (!(await this.store.getPool(req.poolId))) throw notFound(`pool ${req.poolId} was released while allocating`);
       // Losing again and again means the book lags behind etcd: read the pool's addresses once.
       if (attempt % 4 === 3) {
