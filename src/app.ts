@@ -128,7 +128,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     log.child({ component: 'encryption' }),
   );
   local.onNetworksChanged(() => encryption?.schedule());
-  reconciler = new Reconciler(config.nodeName, vtep, store, dataplane, local, engine, peers, membership, log.child({ component: 'reconcile' }), metrics);
+  reconciler = new Reconciler(config.nodeName, vtep, store, dataplane, local, engine, peers, membership, log.child({ component: 'reconcile' }), metrics, config.reconcileGrace * 1000, (subnet) => ipam.releasePool(subnet));
 
   // The socket opens now, so that the engine finds the plugin at its first look (0.5 s after
   // a managed plugin starts); every call that touches state waits for `ready`: what this host

@@ -27,6 +27,8 @@ export interface Config {
   readonly nodeTtl: number;
   /** Seconds between full reconciles (drift is also caught at once by netlink events). */
   readonly reconcileInterval: number;
+  /** Seconds a just-made endpoint, address, pool, network or copy is left alone by reconciles. */
+  readonly reconcileGrace: number;
   /** Where /metrics and /healthz are served over HTTP; undefined: not at all. */
   readonly metricsAddr: { readonly host: string; readonly port: number } | undefined;
   /** Accept VXLAN only from live nodes' VTEPs (iptables chain TS-OVERLAY-VXLAN); false removes it. */
@@ -75,6 +77,7 @@ export const SERVE_FLAGS = {
   'log-level': { help: 'pino level: fatal, error, warn, info, debug, trace', default: 'info' },
   'node-ttl': { help: "seconds before a silent node counts as dead: its peers are dropped and its endpoints released", default: '15' },
   'reconcile-interval': { help: 'seconds between full reconciles of kernel, engine and etcd', default: '30' },
+  'reconcile-grace': { help: 'seconds a reconcile leaves a just-made endpoint, address, pool, network or copy alone (a request may be half-way through making it)', default: '10' },
   'metrics-addr': { help: 'HOST:PORT serving Prometheus /metrics and /healthz, e.g. 127.0.0.1:9477 (default: off)', default: '' },
   'max-calls-in-flight': { help: 'API calls that touch state worked on at once; more are refused with a "busy" error (0: no bound)', default: '512' },
   'max-call-rate': { help: 'API calls that touch state started per second, sustained, with bursts of one second\'s worth; more are refused with a "busy" error (0: no bound)', default: '1000' },
@@ -172,6 +175,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     logLevel,
     nodeTtl: integer('node-ttl', raw('node-ttl'), 2, 3600),
     reconcileInterval: integer('reconcile-interval', raw('reconcile-interval'), 1, 86400),
+    reconcileGrace: integer('reconcile-grace', raw('reconcile-grace'), 1, 3600),
     metricsAddr: raw('metrics-addr') ? hostPort('metrics-addr', raw('metrics-addr')) : undefined,
     vxlanGuard: boolean('vxlan-guard', raw('vxlan-guard')),
     maxCallsInFlight: integer('max-calls-in-flight', raw('max-calls-in-flight'), 0, 1_000_000),

@@ -78,6 +78,11 @@ export class EngineClient {
     return this.call<EngineNetwork[]>('GET', `/networks?filters=${filters}`);
   }
 
+  /** Every network of the engine, whatever its driver. */
+  listAllNetworks(): Promise<EngineNetwork[]> {
+    return this.call<EngineNetwork[]>('GET', '/networks');
+  }
+
   inspectNetwork(id: string): Promise<EngineNetwork> {
     return this.call<EngineNetwork>('GET', `/networks/${encodeURIComponent(id)}`);
   }

@@ -5,7 +5,7 @@ import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { type DriftKind, noMetrics, type ReconcileObserver } from '../metrics/ports.js';
 import type { ClusterStore, Entry } from '../store/cluster-store.js';
-import type { EndpointRecord } from '../store/records.js';
+import type { CopyRecord, EndpointRecord, NetworkRecord } from '../store/records.js';
 import type { LocalState } from './local-state.js';
 import type { Membership } from './membership.js';
 import { networkMtu } from './network-options.js';
@@ -20,6 +20,8 @@ export interface ReconcileReport {
   readonly endpointsReleased: string[];
   readonly endpointsRepublished: string[];
   readonly addressesReleased: string[];
+  /** Copies whose engine network is gone, networks no host has, pools no network uses: leftovers of a crash. */
+  readonly leftoversRemoved: string[];
 }
 
 /**
@@ -44,6 +46,8 @@ export class Reconciler {
     private readonly log: Logger,
     private readonly metrics: ReconcileObserver = noMetrics,
     private readonly graceMs = 10_000,
+    /** Gives this host's share of a pool back (IpamService.releasePool). */
+    private readonly releasePool: (subnet: string) => Promise<void> = async () => undefined,
   ) {}
 
   /** Runs now, or once more right after the run in progress. */
@@ -86,16 +90,18 @@ export class Reconciler {
   }
 
   private async once(): Promise<ReconcileReport> {
-    const report = { networksEnsured: 0, devicesRestored: [] as string[], devicesRemoved: [] as string[], vethsReattached: 0, endpointsReleased: [] as string[], endpointsRepublished: [] as string[], addressesReleased: [] as string[] };
+    const report = { networksEnsured: 0, devicesRestored: [] as string[], devicesRemoved: [] as string[], vethsReattached: 0, endpointsReleased: [] as string[], endpointsRepublished: [] as string[], addressesReleased: [] as string[], leftoversRemoved: [] as string[] };
     try {
       await this.networks(report);
       const attached = await this.engineEndpoints(report);
       await this.devices(report, attached);
       await this.deadNodes(report);
       await this.strayAddresses(report);
+      await this.strayNetworks(report);
+      await this.strayPools(report);
       this.peers.markAllDirty();
       await this.peers.settled();
-      const changed = report.devicesRestored.length + report.devicesRemoved.length + report.vethsReattached + report.endpointsReleased.length + report.endpointsRepublished.length + report.addressesReleased.length;
+      const changed = report.devicesRestored.length + report.devicesRemoved.length + report.vethsReattached + report.endpointsReleased.length + report.endpointsRepublished.length + report.addressesReleased.length + report.leftoversRemoved.length;
       this.log[changed ? 'info' : 'debug']({ ...report }, 'reconciled');
       this.metrics.reconciled('ok', repairedByKind(report));
     } catch (err) {
@@ -107,13 +113,18 @@ export class Reconciler {
   }
 
   /** This host's copies, from etcd: their devices exist; copies of removed networks go. */
-  private async networks(report: { networksEnsured: number; devicesRestored: string[] }): Promise<void> {
+  private async networks(report: { networksEnsured: number; devicesRestored: string[]; leftoversRemoved: string[] }): Promise<void> {
     const copies = await this.store.listCopies(this.node);
     // Looked at after the listing: a copy is recorded only once its devices exist, so a listed
     // copy without them now has lost them (rather than being made right now).
     const present = await this.dataplane.ownDevices();
     for (const copy of copies) {
       const entry = await this.store.getNetwork(copy.network);
+      if (entry && (await this.engineLacks(copy))) {
+        await this.dropCopy(copy, entry.value, copies);
+        report.leftoversRemoved.push(`copy ${copy.engineNetworkId} of network ${copy.network}`);
+        continue;
+      }
       if (!entry) {
         const stale = this.local.network(copy.engineNetworkId);
         const drop = async () => {
@@ -136,6 +147,84 @@ export class Reconciler {
         const vni = entry.value.vni;
         if (!present.bridges.has(vni) || !present.vxlans.has(vni)) report.devicesRestored.push(`tsbr-${vni}/tsvx-${vni}`);
       });
+    }
+  }
+
+  /**
+   * A copy whose network the engine does not have (a definite "no such network", not an engine
+   * that cannot be reached): the plugin died before the engine heard CreateNetwork succeed, or
+   * the engine removed the network while the plugin was down. Either way the engine has
+   * nothing on it. Young copies are left alone: the engine stores a network only once
+   * CreateNetwork has answered.
+   */
+  private async engineLacks(copy: CopyRecord): Promise<boolean> {
+    if (this.young(copy.createdAt)) return false;
+    try {
+      await this.engine.inspectNetwork(copy.engineNetworkId);
+      return false;
+    } catch (err) {
+      return err instanceof EngineError && err.status === 404;
+    }
+  }
+
+  /**
+   * Removes this host's copy, and its devices unless another copy of the same network needs
+   * them (the engine may have made a new one since). The cluster network itself stays: if no
+   * host has it any more, strayNetworks removes it; if others do, propagation brings it back
+   * here, since a copy that vanished this way cannot be told from one the user removed.
+   */
+  private async dropCopy(copy: CopyRecord, network: NetworkRecord, copies: readonly CopyRecord[]): Promise<void> {
+    const shared = copies.some((c) => c.network === copy.network && c.engineNetworkId !== copy.engineNetworkId);
+    await this.local.withDevices(network.vni, async () => {
+      if (!shared) await this.dataplane.deleteNetwork(network.vni);
+      this.local.removeNetwork(copy.engineNetworkId);
+      await this.store.deleteCopy(this.node, copy.engineNetworkId);
+    });
+    this.log.info({ network: network.id, engineId: copy.engineNetworkId }, 'the engine has no such network: removed this host\'s copy');
+  }
+
+  /**
+   * Cluster networks that no host has a copy of: a creator that died between writing the
+   * network and recording its copy, or a DeleteNetwork cut off before its last step. Any host
+   * may remove them; the transaction makes sure nobody changed them meanwhile.
+   */
+  private async strayNetworks(report: { leftoversRemoved: string[] }): Promise<void> {
+    const copied = new Set((await this.store.listCopies()).map((c) => c.network));
+    const { networks } = await this.store.listNetworks();
+    for (const n of networks) {
+      if (copied.has(n.id) || this.young(n.createdAt)) continue;
+      const entry = await this.store.getNetwork(n.id);
+      // Looked at again: a copy may have been recorded since the listing.
+      if (!entry || (await this.store.listCopies()).some((c) => c.network === n.id)) continue;
+      if (await this.store.deleteNetwork(entry)) {
+        report.leftoversRemoved.push(`network ${n.id}`);
+        this.log.info({ network: n.id, vni: n.vni, subnet: n.subnet }, 'removed a network that no host has');
+      }
+    }
+  }
+
+  /**
+   * Pools this host holds that neither a copy of a network here nor a network of its engine
+   * uses: the engine never heard RequestPool answer, or its ReleasePool after a failed
+   * CreateNetwork found no plugin. Without the engine's word, nothing is released.
+   */
+  private async strayPools(report: { leftoversRemoved: string[] }): Promise<void> {
+    let engineSubnets: Set<string>;
+    try {
+      engineSubnets = new Set((await this.engine.listAllNetworks()).flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet ?? '')));
+    } catch {
+      return;
+    }
+    const mine = new Set((await this.store.listCopies(this.node)).map((c) => c.network));
+    const { networks } = await this.store.listNetworks();
+    const usedHere = new Set(networks.filter((n) => mine.has(n.id)).map((n) => n.subnet));
+    const { pools } = await this.store.listPools();
+    for (const pool of pools) {
+      if (!pool.users.includes(this.node) || usedHere.has(pool.subnet) || engineSubnets.has(pool.subnet)) continue;
+      if (this.young(pool.joinedAt?.[this.node] ?? pool.createdAt)) continue;
+      await this.releasePool(pool.subnet);
+      report.leftoversRemoved.push(`pool ${pool.subnet}`);
+      this.log.info({ subnet: pool.subnet }, 'released a pool that nothing here uses');
     }
   }
 
@@ -258,5 +347,6 @@ function repairedByKind(r: ReconcileReport): Record<DriftKind, number> {
     endpoint_released: r.endpointsReleased.length,
     endpoint_republished: r.endpointsRepublished.length,
     address_released: r.addressesReleased.length,
+    leftover_removed: r.leftoversRemoved.length,
   };
 }
