@@ -83,9 +83,12 @@ export interface PluginProcess {
 }
 
 /** The built plugin (dist/main.js), run inside `ns` exactly as an operator would start it. */
-export function startPlugin(ns: string, args: readonly string[]): PluginProcess {
+export function startPlugin(ns: string, args: readonly string[], env: Readonly<Record<string, string>> = {}): PluginProcess {
   // `ip netns exec` execs node in place: the child's pid is the plugin's own.
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, join(ROOT, 'dist/main.js'), 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, join(ROOT, 'dist/main.js'), 'serve', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let output = '';
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
