@@ -175,6 +175,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   await reconciler.firstPass();
   await untilDone(() => encryption!.start(), retrying('reading the encryption keys'));
   await encryption.run(); // before serving: encrypted networks carry traffic again at once
+  reconciler.markServing();
   markReady();
   log.info({ socket: config.socket }, 'serving the plugin API');
 

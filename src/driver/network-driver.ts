@@ -87,7 +87,10 @@ export class NetworkDriver {
     }
     const options = parseNetworkOptions(input.genericOptions);
     validateIpv4Data(v4);
-    if (!(await this.store.getPool(v4.pool))) throw notFound(`pool ${v4.pool} was not allocated by ts-overlay's IPAM`);
+    const pool = await this.store.getPool(v4.pool);
+    if (!pool) throw notFound(`pool ${v4.pool} was not allocated by ts-overlay's IPAM`);
+    // Released meanwhile (and perhaps handed to another host's network): never use it twice.
+    if (!pool.value.users.includes(this.settings.node)) throw notFound(`pool ${v4.pool} is no longer held by this host (released meanwhile); create the network again`);
 
     let record: NetworkRecord;
     let created = false;
@@ -119,7 +122,7 @@ export class NetworkDriver {
       await this.local.withDevices(record.vni, async () => {
         await this.dataplane.ensureNetwork({ vni: record.vni, mtu, encrypted: record.encrypted === true, subnet: record.subnet });
         crashPoint('create-network.devices-made');
-        await this.store.putCopy({ network: record.id, node: this.settings.node, engineNetworkId: input.networkId, createdAt: new Date().toISOString() });
+        await this.store.putCopy({ network: record.id, node: this.settings.node, engineNetworkId: input.networkId });
         crashPoint('create-network.copy-recorded');
         this.local.addNetwork(localNetwork);
       });
@@ -236,6 +239,12 @@ export class NetworkDriver {
       if (existing) {
         if (existing.ip !== ip || existing.network !== net.record.id) throw conflict(`endpoint ${input.endpointId} already exists with address ${existing.ip}`);
         return input.macAddress ? {} : { macAddress: mac };
+      }
+      // The address must be this host's claim: one freed meanwhile (a reconcile after a crash)
+      // may already be another container's.
+      const claim = await this.store.getAddress(net.record.subnet, ip);
+      if (!claim || claim.value.kind !== 'endpoint' || claim.value.node !== this.settings.node) {
+        throw notFound(`address ${ip} is not allocated to this host in ${net.record.subnet} (released meanwhile?); start the container again`);
       }
       if (!(await this.store.putEndpoint(record))) {
         throw notFound(`network ${net.record.name ?? net.record.id} was removed from the cluster`);

@@ -33,6 +33,10 @@ export interface ReconcileReport {
 export class Reconciler {
   private running: Promise<ReconcileReport> | undefined;
   private again = false;
+  /** Addresses of endpoints this host released, and when: see release(). */
+  private readonly detached = new Map<string, number>();
+  /** Until the plugin serves requests, no request of this process can be half-way through anything. */
+  private serving = false;
 
   constructor(
     private readonly node: string,
@@ -49,6 +53,11 @@ export class Reconciler {
     /** Gives this host's share of a pool back (IpamService.releasePool). */
     private readonly releasePool: (subnet: string) => Promise<void> = async () => undefined,
   ) {}
+
+  /** From now on, requests may be in flight while a reconcile runs. */
+  markServing(): void {
+    this.serving = true;
+  }
 
   /** Runs now, or once more right after the run in progress. */
   schedule(reason: string): void {
@@ -92,13 +101,19 @@ export class Reconciler {
   private async once(): Promise<ReconcileReport> {
     const report = { networksEnsured: 0, devicesRestored: [] as string[], devicesRemoved: [] as string[], vethsReattached: 0, endpointsReleased: [] as string[], endpointsRepublished: [] as string[], addressesReleased: [] as string[], leftoversRemoved: [] as string[] };
     try {
-      await this.networks(report);
+      await this.networks(report, !this.serving);
       const attached = await this.engineEndpoints(report);
       await this.devices(report, attached);
       await this.deadNodes(report);
       await this.strayAddresses(report);
-      await this.strayNetworks(report);
-      await this.strayPools(report);
+      if (!this.serving) {
+        // Leftovers of a crash of this host (or of another that never came back). Only at
+        // start-up: while serving, a slow engine may be half-way through making them, longer
+        // than any grace period (races.test.ts saw 16 s between RequestPool and CreateNetwork
+        // on a loaded machine).
+        await this.strayNetworks(report);
+        await this.strayPools(report);
+      }
       this.peers.markAllDirty();
       await this.peers.settled();
       const changed = report.devicesRestored.length + report.devicesRemoved.length + report.vethsReattached + report.endpointsReleased.length + report.endpointsRepublished.length + report.addressesReleased.length + report.leftoversRemoved.length;
@@ -113,14 +128,14 @@ export class Reconciler {
   }
 
   /** This host's copies, from etcd: their devices exist; copies of removed networks go. */
-  private async networks(report: { networksEnsured: number; devicesRestored: string[]; leftoversRemoved: string[] }): Promise<void> {
+  private async networks(report: { networksEnsured: number; devicesRestored: string[]; leftoversRemoved: string[] }, startup: boolean): Promise<void> {
     const copies = await this.store.listCopies(this.node);
     // Looked at after the listing: a copy is recorded only once its devices exist, so a listed
     // copy without them now has lost them (rather than being made right now).
     const present = await this.dataplane.ownDevices();
     for (const copy of copies) {
       const entry = await this.store.getNetwork(copy.network);
-      if (entry && (await this.engineLacks(copy))) {
+      if (startup && entry && (await this.engineLacks(copy))) {
         await this.dropCopy(copy, entry.value, copies);
         report.leftoversRemoved.push(`copy ${copy.engineNetworkId} of network ${copy.network}`);
         continue;
@@ -151,14 +166,14 @@ export class Reconciler {
   }
 
   /**
-   * A copy whose network the engine does not have (a definite "no such network", not an engine
-   * that cannot be reached): the plugin died before the engine heard CreateNetwork succeed, or
-   * the engine removed the network while the plugin was down. Either way the engine has
-   * nothing on it. Young copies are left alone: the engine stores a network only once
-   * CreateNetwork has answered.
+   * At start-up, a copy whose network the engine does not have (a definite "no such network",
+   * not an engine that cannot be reached): the last process died before the engine heard
+   * CreateNetwork succeed, or the engine removed the network while the plugin was down.
+   * Either way the engine has nothing on it. Only at start-up: while serving, a network the
+   * engine is removing is missing from it before its DeleteNetwork arrives, and that call
+   * must find the copy to do its work.
    */
   private async engineLacks(copy: CopyRecord): Promise<boolean> {
-    if (this.young(copy.createdAt)) return false;
     try {
       await this.engine.inspectNetwork(copy.engineNetworkId);
       return false;
@@ -185,14 +200,15 @@ export class Reconciler {
 
   /**
    * Cluster networks that no host has a copy of: a creator that died between writing the
-   * network and recording its copy, or a DeleteNetwork cut off before its last step. Any host
-   * may remove them; the transaction makes sure nobody changed them meanwhile.
+   * network and recording its copy, or a DeleteNetwork cut off before its last step. Ours go
+   * at once (this process has made nothing yet); another host's only once older than the
+   * grace period (it may be making it now). The transaction makes sure nobody changed them.
    */
   private async strayNetworks(report: { leftoversRemoved: string[] }): Promise<void> {
     const copied = new Set((await this.store.listCopies()).map((c) => c.network));
     const { networks } = await this.store.listNetworks();
     for (const n of networks) {
-      if (copied.has(n.id) || this.young(n.createdAt)) continue;
+      if (copied.has(n.id) || (n.createdBy !== this.node && this.young(n.createdAt))) continue;
       const entry = await this.store.getNetwork(n.id);
       // Looked at again: a copy may have been recorded since the listing.
       if (!entry || (await this.store.listCopies()).some((c) => c.network === n.id)) continue;
@@ -206,7 +222,9 @@ export class Reconciler {
   /**
    * Pools this host holds that neither a copy of a network here nor a network of its engine
    * uses: the engine never heard RequestPool answer, or its ReleasePool after a failed
-   * CreateNetwork found no plugin. Without the engine's word, nothing is released.
+   * CreateNetwork found no plugin. Without the engine's word, nothing is released. An engine
+   * that got its pool from the last process and sends CreateNetwork now is refused by
+   * CreateNetwork (the pool no longer lists this host), not handed a subnet twice.
    */
   private async strayPools(report: { leftoversRemoved: string[] }): Promise<void> {
     let engineSubnets: Set<string>;
@@ -221,7 +239,6 @@ export class Reconciler {
     const { pools } = await this.store.listPools();
     for (const pool of pools) {
       if (!pool.users.includes(this.node) || usedHere.has(pool.subnet) || engineSubnets.has(pool.subnet)) continue;
-      if (this.young(pool.joinedAt?.[this.node] ?? pool.createdAt)) continue;
       await this.releasePool(pool.subnet);
       report.leftoversRemoved.push(`pool ${pool.subnet}`);
       this.log.info({ subnet: pool.subnet }, 'released a pool that nothing here uses');
@@ -323,15 +340,25 @@ export class Reconciler {
       for (const entry of await this.store.listAddressEntries(subnet)) {
         const a = entry.value;
         if (a.kind !== 'endpoint' || a.node !== this.node || used.has(`${subnet} ${a.ip}`) || this.young(a.claimedAt)) continue;
+        if (Date.now() - (this.detached.get(`${subnet} ${a.ip}`) ?? 0) < this.graceMs) continue;
         if (await this.store.releaseAddress(subnet, entry)) report.addressesReleased.push(`${a.ip} in ${subnet}`);
       }
     }
   }
 
+  /**
+   * An endpoint of this host that the engine no longer has: its veth and record go, and its
+   * address a grace period later (strayAddresses). The engine may be tearing the container
+   * down right now (it detaches it, then sends DeleteEndpoint and ReleaseAddress): freeing the
+   * address at once could hand it to a new container before this one's ReleaseAddress arrives.
+   */
   private async release(entry: Entry<EndpointRecord>): Promise<boolean> {
     await this.dataplane.deleteVeth(entry.value.id);
     this.local.removeEndpoint(entry.value.id);
-    return this.store.releaseEndpoint(entry);
+    const now = Date.now();
+    for (const [k, t] of this.detached) if (now - t >= this.graceMs) this.detached.delete(k);
+    this.detached.set(`${entry.value.subnet} ${entry.value.ip}`, now);
+    return this.store.removeEndpointEntry(entry);
   }
 
   private young(iso: string | undefined): boolean {

@@ -107,7 +107,7 @@ export class IpamService {
       const entry = await this.store.getPool(subnet);
       if (!entry) throw notFound(`pool ${subnet} of the cluster network no longer exists`);
       if (entry.value.users.includes(this.settings.node)) return { poolId: subnet, subnet };
-      const next = { ...entry.value, users: [...entry.value.users, this.settings.node], joinedAt: { ...entry.value.joinedAt, [this.settings.node]: new Date().toISOString() } };
+      const next = { ...entry.value, users: [...entry.value.users, this.settings.node] };
       if (await this.store.updatePool(next, entry.modRevision)) {
         crashPoint('ipam.pool-joined');
         return { poolId: subnet, subnet };
@@ -123,11 +123,10 @@ export class IpamService {
       const entry = await this.store.getPool(poolId);
       if (!entry) return; // already gone: releasing twice is fine
       const users = entry.value.users.filter((u) => u !== this.settings.node);
-      const { [this.settings.node]: _, ...joinedAt } = entry.value.joinedAt ?? {};
       const done =
         users.length === 0
           ? await this.store.deletePool(poolId, entry.modRevision)
-          : await this.store.updatePool({ ...entry.value, users, joinedAt }, entry.modRevision);
+          : await this.store.updatePool({ ...entry.value, users }, entry.modRevision);
       if (done) {
         if (users.length === 0) this.log.info({ subnet: poolId }, 'pool released');
         return;
@@ -193,13 +192,18 @@ export class IpamService {
     throw unavailable(`etcd: could not claim an address in ${pool.subnet} under heavy contention; try again`);
   }
 
-  /** Frees an endpoint's address. Gateway and aux addresses live as long as the pool. */
+  /**
+   * Frees an endpoint's address that this host handed out. Gateway and aux addresses live as
+   * long as the pool. Another host's claim is never this engine's to release: a late
+   * ReleaseAddress for an address that was meanwhile freed and handed out again elsewhere
+   * would otherwise free it under its new container (found by test/hardening/races.test.ts).
+   */
   async releaseAddress(poolId: string, address: string): Promise<void> {
     requirePoolId(poolId);
     const ip = address.split('/')[0]!;
     if (parseIPv4(ip) === undefined) throw badRequest(`address "${address}" is not an IPv4 address`);
     const entry = await this.store.getAddress(poolId, ip);
-    if (!entry || entry.value.kind !== 'endpoint') return;
+    if (!entry || entry.value.kind !== 'endpoint' || entry.value.node !== this.settings.node) return;
     if (await this.store.releaseAddress(poolId, entry)) this.book.remove(poolId, ip);
   }
 

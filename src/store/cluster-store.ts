@@ -206,6 +206,12 @@ export class ClusterStore {
     });
   }
 
+  /** Removes an endpoint (not its address), if it has not changed since it was read. */
+  removeEndpointEntry(entry: Entry<EndpointRecord>): Promise<boolean> {
+    const e = entry.value;
+    return this.kv.txn({ compare: [{ key: keys.endpoint(e.network, e.id), modRevision: entry.modRevision }], delete: [keys.endpoint(e.network, e.id)] });
+  }
+
   /**
    * Announces again an endpoint etcd lost (its host's lease expired while the container kept
    * running): claims its address back if nobody took it meanwhile, and publishes it.

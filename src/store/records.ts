@@ -9,8 +9,6 @@ export interface PoolRecord {
   readonly ipRange?: string; // --ip-range, inside subnet
   /** Nodes whose engine holds the pool (RequestPool without ReleasePool yet). */
   readonly users: readonly string[];
-  /** When each user other than the creator joined (a host's copy); reconciles leave young joins alone. */
-  readonly joinedAt?: Readonly<Record<string, string>>;
   readonly createdBy: string;
   readonly createdAt: string;
 }
@@ -95,8 +93,6 @@ export interface CopyRecord {
   readonly network: string; // cluster network id
   readonly node: string;
   readonly engineNetworkId: string;
-  /** Absent in records of earlier versions. */
-  readonly createdAt?: string;
 }
 
 /** One cluster encryption key. A secret: whoever reads it can read encrypted networks' traffic. */

@@ -114,3 +114,18 @@ describe('addresses (real etcd)', () => {
     await expect(h1.requestAddress({ poolId, kind: 'endpoint' })).rejects.toThrow(/not allocated/);
   });
 });
+
+describe('releasing addresses (real etcd)', () => {
+  it("a host's ReleaseAddress never frees another host's claim of the same address", async () => {
+    // The race found by test/hardening/races.test.ts: h1's late ReleaseAddress for an address
+    // that was freed meanwhile and handed to h2's container must leave h2's claim alone.
+    const { store, h1, h2 } = cluster();
+    const { poolId } = await h1.requestPool({ pool: '10.66.0.0/24' });
+    await h2.requestPool({ clusterNetworkSubnet: '10.66.0.0/24' });
+    const address = await h2.requestAddress({ poolId, address: '10.66.0.9', kind: 'endpoint' });
+    await h1.releaseAddress(poolId, address);
+    expect((await store.getAddress('10.66.0.0/24', '10.66.0.9'))?.value.node).toBe('h2');
+    await h2.releaseAddress(poolId, address);
+    expect(await store.getAddress('10.66.0.0/24', '10.66.0.9')).toBeUndefined();
+  });
+});
