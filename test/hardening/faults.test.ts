@@ -34,7 +34,7 @@ let players: EnginePlayer[];
 const tally = { runs: 0, crashed: 0, notReached: 0, retried: 0, randomKills: 0, calls: 0, byPoint: new Map<string, number>() };
 
 beforeAll(async () => {
-  cluster = await PluginCluster.start({ hosts: 2, underlayNet: 241, etcdPorts: { clientPort: TEST_PORT_BASE + 6, peerPort: TEST_PORT_BASE + 7 }, fakeEngine: true, pluginArgs: PLUGIN_ARGS, logLevel: process.env['FAULT_LOG'] ?? 'error' });
+  cluster = await PluginCluster.start({ hosts: 2, underlayNet: 241, etcdPorts: { clientPort: TEST_PORT_BASE + 6, peerPort: TEST_PORT_BASE + 7 }, fakeEngine: true, pluginArgs: PLUGIN_ARGS, logLevel: process.env['FAULT_LOG'] || 'error' });
   players = cluster.hosts.map((h) => new EnginePlayer(h));
 }, 120_000);
 

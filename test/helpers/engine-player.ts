@@ -47,7 +47,12 @@ export class CallFailed extends Error {
   }
 }
 
+/** What dockerd itself refuses before asking the plugin anything (a network with containers on it). */
+export class EngineRefused extends Error {}
+
 export class EnginePlayer {
+  /** Containers being started per network: dockerd does not remove a network under them. */
+  private readonly starting = new Map<string, number>();
   readonly networks = new Map<string, EngineNet>();
   readonly containers = new Map<string, EngineCtr>();
   /** Plugin API calls sent, by path. */
@@ -144,6 +149,9 @@ export class EnginePlayer {
   async removeNetwork(engineId: string): Promise<CallFailed[]> {
     const net = this.networks.get(engineId);
     if (!net) return []; // removed already (by propagation, or twice)
+    if ((this.starting.get(engineId) ?? 0) > 0 || [...this.containers.values()].some((c) => c.engineNet === engineId)) {
+      throw new EngineRefused(`network ${engineId} has active endpoints`);
+    }
     this.networks.delete(engineId);
     this.host.engine?.dropNetwork(engineId);
     return this.all([
@@ -156,7 +164,18 @@ export class EnginePlayer {
 
   /** `docker run --net`: address, endpoint, join; the container then counts as attached. */
   async run(engineId: string): Promise<EngineCtr> {
-    const net = this.networks.get(engineId)!;
+    const net = this.networks.get(engineId);
+    if (!net) throw new EngineRefused(`network ${engineId} not found`);
+    this.starting.set(engineId, (this.starting.get(engineId) ?? 0) + 1);
+    try {
+      return await this.start(net);
+    } finally {
+      this.starting.set(engineId, this.starting.get(engineId)! - 1);
+    }
+  }
+
+  private async start(net: EngineNet): Promise<EngineCtr> {
+    const engineId = net.engineId;
     const endpointId = randomDockerId();
     const ids = { NetworkID: engineId, EndpointID: endpointId };
     const undo: Array<() => Promise<unknown>> = [];

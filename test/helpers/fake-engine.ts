@@ -81,7 +81,7 @@ export class FakeEngine {
           if (!n) return reply(404, { message: `network ${id} not found` });
           if (Object.keys(n.Containers).length > 0) return reply(403, { message: `network ${n.Name} has active endpoints` });
           if (!this.onRemove) return reply(501, { message: 'the test does not play network removal' });
-          return void this.onRemove(id).then(() => reply(204), (err: unknown) => reply(500, { message: String(err) }));
+          return void this.onRemove(id).then(() => reply(204), (err: unknown) => reply(403, { message: String(err) }));
         }
       }
       return reply(501, { message: `the test's engine does not play ${req.method} ${path}` });
