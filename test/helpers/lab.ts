@@ -36,9 +36,9 @@ export interface Result {
   readonly stderr: string;
 }
 
-async function exec(cmd: string, args: string[], timeoutMs = 120_000): Promise<Result> {
+async function exec(cmd: string, args: string[], timeoutMs = 120_000, extraEnv: Record<string, string> = {}): Promise<Result> {
   try {
-    const { stdout, stderr } = await run(cmd, args, { env: env(), timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 });
+    const { stdout, stderr } = await run(cmd, args, { env: { ...env(), ...extraEnv }, timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 });
     return { ok: true, stdout: stdout.trim(), stderr: stderr.trim() };
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string };
@@ -47,6 +47,9 @@ async function exec(cmd: string, args: string[], timeoutMs = 120_000): Promise<R
 }
 
 export const lab = (...args: string[]) => exec('bash', [LAB_SCRIPT, ...args], 600_000);
+
+/** scripts/lab with extra environment (for example a crash point for plugin-start). */
+export const labWithEnv = (extraEnv: Record<string, string>, ...args: string[]) => exec('bash', [LAB_SCRIPT, ...args], 600_000, extraEnv);
 
 /** `docker` against host N's engine. */
 export const docker = (host: number, ...args: string[]) => exec('docker', ['-H', `unix://${LAB_STATE}/h${host}/docker.sock`, ...args]);
