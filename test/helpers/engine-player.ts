@@ -212,13 +212,6 @@ export class EnginePlayer {
     ]);
   }
 
-  /** The engine forgets everything (it was reset, or the test starts over). */
-  forget(): void {
-    this.networks.clear();
-    this.containers.clear();
-    this.host.engine?.networks.clear();
-  }
-
   private async all(steps: Array<() => Promise<unknown>>): Promise<CallFailed[]> {
     const failed: CallFailed[] = [];
     for (const step of steps) {
