@@ -89,12 +89,12 @@ export class ClusterHost {
     await this.plugin?.stop();
   }
 
-  /** Links of the host namespace, names only (without @peer), sorted; loopback and underlay left out. */
+  /** Links of the host namespace, names only (without @peer), sorted; loopback, underlay and the DNS responder's device left out. */
   links(): string[] {
     return sh('ip', ['-n', this.ns.name, '-br', 'link'])
       .split('\n')
       .map((l) => l.split(/\s+/)[0]!.split('@')[0]!)
-      .filter((l) => l && l !== 'lo' && l !== 'u0')
+      .filter((l) => l && l !== 'lo' && l !== 'u0' && l !== 'tso-dns0') // tso-dns0: the host's DNS responder, not a network's
       .sort();
   }
 
