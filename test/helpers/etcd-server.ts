@@ -15,7 +15,8 @@ export interface EtcdServer {
 /** Kills test etcds left by an earlier, killed run. */
 export function killLeftoverEtcd(): void {
   try {
-    execFileSync('pkill', ['-f', `--name ${TEST_ETCD_MARK}`]);
+    // The space after the mark: the run without TSO_TEST_ID must not match ts-overlay-test-etcd5.
+    execFileSync('pkill', ['-f', `--name ${TEST_ETCD_MARK} --data-dir`]);
   } catch {
     // nothing left over
   }
