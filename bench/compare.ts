@@ -171,8 +171,21 @@ async function propagation(): Promise<number[]> {
 async function containerPath(id: string, label: string, lab: BenchLab, net: string): Promise<Path> {
   const srv = `srv-${net}`;
   const cli = `cli-${net}`;
-  await lab.docker(2, 'run', '-d', '--name', srv, '--net', net, 'iperf3:local');
-  await lab.docker(1, 'run', '-d', '--name', cli, '--net', net, 'iperf3:local', 'sleep', '36000');
+  // Docker's classic overlay learns a network made on the other engine from its KV store a
+  // moment later: until then `docker run` says the network is "not found". Wait for it.
+  const runOn = async (host: number, ...args: string[]) => {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await lab.docker(host, 'run', '-d', ...args);
+      } catch (err) {
+        if (tries >= 20 || !/network \S+ not found/.test(String(err))) throw err;
+        await lab.docker(host, 'rm', '-f', args[1]!).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  };
+  await runOn(2, '--name', srv, '--net', net, 'iperf3:local');
+  await runOn(1, '--name', cli, '--net', net, 'iperf3:local', 'sleep', '36000');
   const target = await lab.containerIp(2, srv, net);
   const mtu = Number(await lab.docker(1, 'exec', cli, 'cat', '/sys/class/net/eth0/mtu'));
   return { id, label, target, mtu, net: containerNet(await lab.pidOf(1, cli)), iperf: (args) => lab.docker(1, 'exec', cli, 'iperf3', ...args) };
