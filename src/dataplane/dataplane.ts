@@ -133,7 +133,8 @@ export class Dataplane {
    * has not sent anything yet would be dropped there until it ages out.
    */
   async pinLocalMac(endpointId: string, mac: string): Promise<void> {
-    await this.run.bridge(['fdb', 'replace', mac, 'dev', hostVethName(endpointId), 'master', 'static']);
+    // Through the bridge batch session: a process per Join was the cost the sessions removed.
+    await this.run.batch('bridge', [`fdb replace ${mac} dev ${hostVethName(endpointId)} master static`]);
   }
 
   /** Removes the pair (deleting one end takes the other). Already gone is fine. */
