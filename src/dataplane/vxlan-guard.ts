@@ -1,6 +1,7 @@
 import { errorMessage, internal } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Runner } from './runner.js';
+import { PassRunner } from '../lib/pass-runner.js';
 
 /**
  * The VXLAN guard: the kernel's VXLAN socket takes any UDP datagram sent to the VXLAN port
@@ -139,9 +140,7 @@ export function planChain(rules: readonly string[], allowed: readonly string[]):
  * A failed pass is logged and left for the next trigger (membership change or periodic).
  */
 export class VxlanGuardKeeper {
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
+  private readonly passes = new PassRunner(() => this.pass());
   private lastError: string | undefined;
 
   constructor(
@@ -151,29 +150,17 @@ export class VxlanGuardKeeper {
   ) {}
 
   schedule(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    void this.run();
+    this.passes.schedule();
   }
 
   /** Runs a pass now (or joins the one running) and resolves when the guard is in line or failed. */
   run(): Promise<void> {
-    this.running ??= (async () => {
-      do {
-        this.again = false;
-        await this.pass();
-      } while (this.again && !this.stopped);
-    })().finally(() => (this.running = undefined));
-    return this.running;
+    return this.passes.run();
   }
 
   /** No more passes; the rules stay in place (a restart must not open the port). */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.running;
+  stop(): Promise<void> {
+    return this.passes.stop();
   }
 
   private async pass(): Promise<void> {

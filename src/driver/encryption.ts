@@ -5,6 +5,7 @@ import type { Logger } from '../lib/logger.js';
 import type { ClusterStore, Entry } from '../store/cluster-store.js';
 import type { KeySetRecord } from '../store/records.js';
 import { firstKeySet, isKeySet, nextRotationStep, type RotationTiming } from './key-schedule.js';
+import { PassRunner } from '../lib/pass-runner.js';
 
 export interface EncryptionNeeds {
   /** Does this host hold an encrypted network? Without one, nothing of the tunnel exists here. */
@@ -25,9 +26,7 @@ export class EncryptionKeeper {
   private keySet: Entry<KeySetRecord> | undefined;
   private watch: { close(): Promise<void> } | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
+  private readonly passes = new PassRunner(() => this.pass());
   private lastError: string | undefined;
   private active = false;
 
@@ -49,31 +48,20 @@ export class EncryptionKeeper {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
+    const passesDone = this.passes.stop();
     clearInterval(this.timer);
     await this.watch?.close();
-    await this.running;
+    await passesDone;
     // The rules stay (fail closed); the tunnel process ends with us.
     await this.tunnel.stop();
   }
 
   schedule(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    void this.run();
+    this.passes.schedule();
   }
 
   run(): Promise<void> {
-    this.running ??= (async () => {
-      do {
-        this.again = false;
-        await this.pass();
-      } while (this.again && !this.stopped);
-    })().finally(() => (this.running = undefined));
-    return this.running;
+    return this.passes.run();
   }
 
   /** What `ts-overlay status` and tests may see: never the secrets. */
@@ -125,7 +113,7 @@ export class EncryptionKeeper {
       const message = errorMessage(err);
       if (message !== this.lastError) this.log.error({ err: message }, 'could not set up the encrypted tunnel; encrypted networks carry no traffic until it works (retrying)');
       this.lastError = message;
-      if (!this.stopped) setTimeout(() => this.schedule(), 2000).unref();
+      if (!this.passes.isStopped) setTimeout(() => this.schedule(), 2000).unref();
     }
   }
 
@@ -141,7 +129,7 @@ export class EncryptionKeeper {
   /** Tries the rotation step that is due, if any; losing the transaction is normal. */
   private async rotate(): Promise<void> {
     const current = this.keySet;
-    if (this.stopped || !current || !this.needs.encryptedHere()) return;
+    if (this.passes.isStopped || !current || !this.needs.encryptedHere()) return;
     const due = nextRotationStep(current.value, new Date(), this.timing);
     if (!due) return;
     try {
