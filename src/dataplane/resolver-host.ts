@@ -1,4 +1,4 @@
-import { errorMessage, internal } from '../lib/errors.js';
+import { errorMessage } from '../lib/errors.js';
 import { bridgeName } from './names.js';
 import type { Runner } from './runner.js';
 
@@ -119,7 +119,7 @@ export class ResolverHost {
       await this.run.iptablesStrict(['-D', 'INPUT', ...JUMP.split(' ')]);
       changes++;
     }
-    if ((await this.rules(HOST_CHAIN)) !== undefined) {
+    if ((await this.run.iptablesRules(HOST_CHAIN)) !== undefined) {
       await this.run.iptablesStrict(['-F', HOST_CHAIN]);
       await this.run.iptablesStrict(['-X', HOST_CHAIN]);
       changes++;
@@ -134,7 +134,7 @@ export class ResolverHost {
   private async ensureChain(addr: string): Promise<number> {
     let changes = 0;
     const wanted = hostChainRules(addr);
-    const rules = await this.rules(HOST_CHAIN);
+    const rules = await this.run.iptablesRules(HOST_CHAIN);
     if (rules === undefined) {
       await this.run.iptablesStrict(['-N', HOST_CHAIN]);
       changes++;
@@ -144,7 +144,7 @@ export class ResolverHost {
       for (const r of wanted) await this.run.iptablesStrict(['-A', HOST_CHAIN, ...r.split(' ')]);
       changes++;
     }
-    const jumps = ((await this.rules('INPUT')) ?? []).filter((r) => r === JUMP);
+    const jumps = ((await this.run.iptablesRules('INPUT')) ?? []).filter((r) => r === JUMP);
     if (jumps.length === 0) {
       await this.run.iptablesStrict(['-I', 'INPUT', '1', ...JUMP.split(' ')]);
       changes++;
@@ -154,15 +154,5 @@ export class ResolverHost {
       changes++;
     }
     return changes;
-  }
-
-  private async rules(chain: string): Promise<string[] | undefined> {
-    const res = await this.run.iptables(['-S', chain]);
-    if (!res.ok) {
-      if (/no chain|does not exist|incompatible/i.test(res.stderr)) return undefined;
-      throw internal(`iptables -S ${chain}: ${res.stderr.trim()}`);
-    }
-    const prefix = `-A ${chain} `;
-    return res.stdout.split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length).trim());
   }
 }

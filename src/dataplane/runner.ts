@@ -106,6 +106,20 @@ export class Runner {
     return this.netns ? this.exec('ip', ['netns', 'exec', this.netns, 'ethtool', ...args]) : this.exec('ethtool', args);
   }
 
+  /**
+   * A chain's rules as `iptables -S` prints them, without the leading `-A CHAIN `; undefined
+   * when the chain does not exist.
+   */
+  async iptablesRules(chain: string, table = 'filter'): Promise<string[] | undefined> {
+    const res = await this.iptables(['-t', table, '-S', chain]);
+    if (!res.ok) {
+      if (/no chain|does not exist|incompatible/i.test(res.stderr)) return undefined;
+      throw internal(`iptables -t ${table} -S ${chain}: ${res.stderr.trim()}`);
+    }
+    const prefix = `-A ${chain} `;
+    return res.stdout.split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length).trim());
+  }
+
   /** Like iptables, but a failure is an error naming the command. */
   async iptablesStrict(args: readonly string[]): Promise<void> {
     const res = await this.iptables(args);

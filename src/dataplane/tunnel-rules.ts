@@ -1,4 +1,3 @@
-import { internal } from '../lib/errors.js';
 import type { Runner } from './runner.js';
 
 /**
@@ -50,7 +49,7 @@ export class TunnelRules {
   async apply(relays: ReadonlyMap<string, number>): Promise<number> {
     // The drops first: from here on nothing of an encrypted network can leave in plaintext.
     let changes = await this.ensureDrops();
-    let rules = await this.rulesOf('nat', TUNNEL_CHAIN);
+    let rules = await this.run.iptablesRules(TUNNEL_CHAIN, 'nat');
     if (rules === undefined) {
       await this.ipt('nat', ['-N', TUNNEL_CHAIN]);
       rules = [];
@@ -82,7 +81,7 @@ export class TunnelRules {
   async remove(): Promise<number> {
     let changes = 0;
     changes += await this.deleteAll('nat', 'OUTPUT', this.jump);
-    if ((await this.rulesOf('nat', TUNNEL_CHAIN)) !== undefined) {
+    if ((await this.run.iptablesRules(TUNNEL_CHAIN, 'nat')) !== undefined) {
       await this.ipt('nat', ['-F', TUNNEL_CHAIN]);
       await this.ipt('nat', ['-X', TUNNEL_CHAIN]);
       changes++;
@@ -110,16 +109,6 @@ export class TunnelRules {
 
   private async ipt(table: string, args: string[]): Promise<void> {
     await this.run.iptablesStrict(['-t', table, ...args]);
-  }
-
-  private async rulesOf(table: string, chain: string): Promise<string[] | undefined> {
-    const res = await this.run.iptables(['-t', table, '-S', chain]);
-    if (!res.ok) {
-      if (/no chain|does not exist|incompatible/i.test(res.stderr)) return undefined;
-      throw internal(`iptables -t ${table} -S ${chain}: ${res.stderr.trim()}`);
-    }
-    const prefix = `-A ${chain} `;
-    return res.stdout.split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length).trim());
   }
 }
 

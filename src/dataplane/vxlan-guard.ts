@@ -1,4 +1,4 @@
-import { errorMessage, internal } from '../lib/errors.js';
+import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Runner } from './runner.js';
 import { PassRunner } from '../lib/pass-runner.js';
@@ -42,7 +42,7 @@ export class VxlanGuard {
     // and iptables prints addresses canonically, which the comparison relies on.
     const allowed = [...new Set(vteps)].filter(isCanonicalIPv4).sort();
     let changes = 0;
-    let rules = await this.rulesOf(GUARD_CHAIN);
+    let rules = await this.run.iptablesRules(GUARD_CHAIN);
     if (rules === undefined) {
       await this.run.iptablesStrict(['-N', GUARD_CHAIN]);
       rules = [];
@@ -59,11 +59,11 @@ export class VxlanGuard {
   /** Takes the jump and the chain away (uninstall, or the operator's own firewall). Absent is fine. */
   async remove(): Promise<number> {
     let changes = 0;
-    for (const spec of ((await this.rulesOf('INPUT')) ?? []).filter(isJumpToGuard)) {
+    for (const spec of ((await this.run.iptablesRules('INPUT')) ?? []).filter(isJumpToGuard)) {
       await this.run.iptablesStrict(['-D', 'INPUT', ...spec.split(' ')]);
       changes++;
     }
-    if ((await this.rulesOf(GUARD_CHAIN)) !== undefined) {
+    if ((await this.run.iptablesRules(GUARD_CHAIN)) !== undefined) {
       await this.run.iptablesStrict(['-F', GUARD_CHAIN]);
       await this.run.iptablesStrict(['-X', GUARD_CHAIN]);
       changes++;
@@ -74,7 +74,7 @@ export class VxlanGuard {
   /** Exactly one jump, for this port; one left by an earlier run with another port goes. */
   private async applyJump(): Promise<number> {
     const wanted = `-p udp -m udp --dport ${this.port} -j ${GUARD_CHAIN}`;
-    const jumps = ((await this.rulesOf('INPUT')) ?? []).filter(isJumpToGuard);
+    const jumps = ((await this.run.iptablesRules('INPUT')) ?? []).filter(isJumpToGuard);
     let changes = 0;
     if (!jumps.includes(wanted)) {
       await this.run.iptablesStrict(['-I', 'INPUT', '1', ...wanted.split(' ')]);
@@ -88,18 +88,6 @@ export class VxlanGuard {
     }
     return changes;
   }
-
-  /** A chain's rules as `iptables -S` prints them without `-A CHAIN `; undefined: no chain. */
-  private async rulesOf(chain: string): Promise<string[] | undefined> {
-    const res = await this.run.iptables(['-S', chain]);
-    if (!res.ok) {
-      if (/no chain|does not exist|incompatible/i.test(res.stderr)) return undefined;
-      throw internal(`iptables -S ${chain}: ${res.stderr.trim()}`);
-    }
-    const prefix = `-A ${chain} `;
-    return res.stdout.split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length).trim());
-  }
-
 }
 
 function isCanonicalIPv4(text: string): boolean {
