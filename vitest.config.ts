@@ -27,6 +27,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           globalSetup: ['test/e2e/lab-setup.ts'],
+          setupFiles: ['test/e2e/failure-logs.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,
         },

@@ -240,6 +240,8 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
       });
     }
   }, config.reconcileInterval * 1000);
+  // The last start-up line: from here the host follows the cluster (scripts/lab waits for it).
+  log.info({ reconcileIntervalS: config.reconcileInterval }, 'started: serving, following networks and names, reconciling periodically');
 
   return {
     http,

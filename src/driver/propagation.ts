@@ -83,20 +83,31 @@ export class Propagation {
     const cluster = new Map(networks.map((n) => [n.id, n]));
     const present = new Set<string>();
 
+    // One network the engine refuses must not hold up the others; the sync as a whole fails
+    // (and is retried in 2 s) if any did.
+    const failures: string[] = [];
+    const attempt = async (what: string, step: () => Promise<void>) => {
+      try {
+        await step();
+      } catch (err) {
+        failures.push(`${what}: ${errorMessage(err)}`);
+      }
+    };
     for (const en of engineNetworks) {
       if (en.Driver !== this.driverName) continue;
       const clusterId = en.Options?.[CLUSTER_ID_OPTION] ?? en.Id;
       present.add(clusterId);
       const record = cluster.get(clusterId);
       if (!record) {
-        await this.removeCopy(en);
+        await attempt(`could not remove network ${en.Name} from this host`, () => this.removeCopy(en));
       } else if (record.name === undefined && en.Id === record.id) {
-        await this.publish(en);
+        await attempt(`could not publish network ${en.Name}`, () => this.publish(en));
       }
     }
     for (const record of cluster.values()) {
-      if (record.name !== undefined && !present.has(record.id)) await this.createCopy(record);
+      if (record.name !== undefined && !present.has(record.id)) await attempt(`could not create network ${record.name} on this host`, () => this.createCopy(record));
     }
+    if (failures.length) throw new Error(failures.join('; '));
   }
 
   /** The creating host reports what only its engine knows: name, labels, flags. */
@@ -117,36 +128,28 @@ export class Propagation {
   private async createCopy(record: NetworkRecord): Promise<void> {
     const gateway = record.gateway.split('/')[0]!;
     const auxiliary = Object.fromEntries(Object.entries(record.auxAddresses).map(([k, v]) => [k, v.split('/')[0]!]));
-    try {
-      crashPoint('propagation.copy-requested');
-      const { Id } = await this.engine.createNetwork({
-        Name: record.name!,
+    crashPoint('propagation.copy-requested');
+    const { Id } = await this.engine.createNetwork({
+      Name: record.name!,
+      Driver: this.driverName,
+      CheckDuplicate: true,
+      Internal: record.internal,
+      Attachable: record.attachable,
+      Labels: { ...record.labels },
+      Options: { ...record.options, [CLUSTER_ID_OPTION]: record.id },
+      IPAM: {
         Driver: this.driverName,
-        CheckDuplicate: true,
-        Internal: record.internal,
-        Attachable: record.attachable,
-        Labels: { ...record.labels },
-        Options: { ...record.options, [CLUSTER_ID_OPTION]: record.id },
-        IPAM: {
-          Driver: this.driverName,
-          Options: { [CLUSTER_ID_OPTION]: record.id },
-          Config: [{ Subnet: record.subnet, Gateway: gateway, ...(record.ipRange ? { IPRange: record.ipRange } : {}), ...(Object.keys(auxiliary).length ? { AuxiliaryAddresses: auxiliary } : {}) }],
-        },
-      });
-      crashPoint('propagation.copy-created');
-      this.log.info({ network: record.id, name: record.name, engineId: Id }, 'network copied to this host');
-    } catch (err) {
-      this.log.warn({ network: record.id, name: record.name, err: errorMessage(err) }, `could not create network ${record.name} on this host`);
-    }
+        Options: { [CLUSTER_ID_OPTION]: record.id },
+        Config: [{ Subnet: record.subnet, Gateway: gateway, ...(record.ipRange ? { IPRange: record.ipRange } : {}), ...(Object.keys(auxiliary).length ? { AuxiliaryAddresses: auxiliary } : {}) }],
+      },
+    });
+    crashPoint('propagation.copy-created');
+    this.log.info({ network: record.id, name: record.name, engineId: Id }, 'network copied to this host');
   }
 
   private async removeCopy(en: EngineNetwork): Promise<void> {
-    try {
-      await this.engine.removeNetwork(en.Id);
-      this.log.info({ engineId: en.Id, name: en.Name }, 'network left the cluster; removed from this host');
-    } catch (err) {
-      this.log.warn({ engineId: en.Id, name: en.Name, err: errorMessage(err) }, `could not remove network ${en.Name} from this host`);
-    }
+    await this.engine.removeNetwork(en.Id);
+    this.log.info({ engineId: en.Id, name: en.Name }, 'network left the cluster; removed from this host');
   }
 
   private async followEngineEvents(): Promise<void> {
