@@ -136,7 +136,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   let markReady = () => {};
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   const http = buildServer(
-    apiRoutes({ driver, ipam, clusterSubnet: async (id) => (await store.getNetwork(id))?.value.subnet }),
+    apiRoutes({ driver, ipam, clusterNetwork: async (id) => (await store.getNetwork(id))?.value }),
     log,
     metrics,
     ready,

@@ -34,6 +34,16 @@ export class LocalState {
     return this.networks().some((n) => n.record.vni === vni);
   }
 
+  /**
+   * Whether a network here other than `engineId` uses the VNI's devices. A VNI freed in the
+   * cluster can be taken by a new network before this host's copy of the old one is removed:
+   * the new network then uses the devices already there, and removing the old copy must leave
+   * them alone.
+   */
+  vniUsedByAnother(vni: number, engineId: string): boolean {
+    return this.networks().some((n) => n.record.vni === vni && n.engineId !== engineId);
+  }
+
   private readonly networkListeners: Array<() => void> = [];
 
   /** Called after a network is added or removed here (the encrypted tunnel follows them). */

@@ -128,7 +128,11 @@ export class NetworkDriver {
       });
     } catch (err) {
       // Leave nothing half-made: no devices, and no cluster record this host just wrote.
-      await this.local.withDevices(record.vni, () => this.dataplane.deleteNetwork(record.vni)).catch((e) => this.log.error({ err: e }, 'rollback of devices failed'));
+      await this.local
+        .withDevices(record.vni, async () => {
+          if (!this.local.vniUsedByAnother(record.vni, input.networkId)) await this.dataplane.deleteNetwork(record.vni);
+        })
+        .catch((e) => this.log.error({ err: e }, 'rollback of devices failed'));
       if (created) {
         const entry = await this.store.getNetwork(record.id).catch(() => undefined);
         if (entry) await this.store.deleteNetwork(entry).catch((e) => this.log.error({ err: e }, 'rollback of network record failed'));
@@ -151,7 +155,6 @@ export class NetworkDriver {
     if (wantedVni !== undefined && (wantedVni < min || wantedVni > max)) {
       throw badRequest(`vni ${wantedVni} is outside this cluster's VNI range ${min}-${max}`);
     }
-    const pool = await this.store.getPool(v4.pool);
     const auxIps = Object.values(v4.auxAddresses);
     if (auxIps.length > 0) {
       await this.ipam.markAuxAddresses(v4.pool, auxIps);
@@ -159,6 +162,14 @@ export class NetworkDriver {
     }
 
     for (let attempt = 0; attempt < 32; attempt++) {
+      // The pool must still be this engine's, and nobody else's network's: the record binds it.
+      const pool = await this.store.getPool(v4.pool);
+      if (!pool || !pool.value.users.includes(this.settings.node)) {
+        throw notFound(`pool ${v4.pool} is not held by this host (released meanwhile?); create the network again`);
+      }
+      if (pool.value.network !== undefined && pool.value.network !== id) {
+        throw conflict(`subnet ${v4.pool} already belongs to cluster network ${pool.value.network}`);
+      }
       const vni = wantedVni ?? nextFreeVni(min, max, await this.store.takenVnis());
       if (vni === undefined) throw conflict(`no free VNI left in ${min}-${max}`);
       const record: NetworkRecord = {
@@ -166,7 +177,7 @@ export class NetworkDriver {
         vni,
         subnet: v4.pool,
         gateway: v4.gateway,
-        ...(pool?.value.ipRange ? { ipRange: pool.value.ipRange } : {}),
+        ...(pool.value.ipRange ? { ipRange: pool.value.ipRange } : {}),
         auxAddresses: { ...v4.auxAddresses },
         options: userOptions(generic),
         internal: false,
@@ -177,13 +188,15 @@ export class NetworkDriver {
         createdBy: this.settings.node,
         createdAt: new Date().toISOString(),
       };
-      if (await this.store.createNetwork(record)) {
+      if (await this.store.createNetwork(record, pool)) {
         crashPoint('create-network.record-created');
         return record;
       }
       if (await this.store.getNetwork(id)) throw conflict(`network ${id} already exists in the cluster`);
-      if (wantedVni !== undefined) throw conflict(`vni ${wantedVni} is already used by another ts-overlay network; choose another -o vni`);
-      // Another host took the VNI we picked: pick again.
+      if (wantedVni !== undefined && (await this.store.takenVnis()).has(wantedVni)) {
+        throw conflict(`vni ${wantedVni} is already used by another ts-overlay network; choose another -o vni`);
+      }
+      // Another host took the VNI we picked, or the pool changed: look again.
     }
     throw unavailable('etcd: VNIs kept changing under concurrent creations; try again');
   }
@@ -193,7 +206,7 @@ export class NetworkDriver {
       const local = this.local.network(networkId);
       if (!local) return; // unknown or already deleted: deleting twice is fine
       await this.local.withDevices(local.record.vni, async () => {
-        await this.dataplane.deleteNetwork(local.record.vni);
+        if (!this.local.vniUsedByAnother(local.record.vni, networkId)) await this.dataplane.deleteNetwork(local.record.vni);
         crashPoint('delete-network.devices-deleted');
         await this.store.deleteCopy(this.settings.node, networkId);
         this.local.removeNetwork(networkId);

@@ -143,7 +143,7 @@ export class Reconciler {
       if (!entry) {
         const stale = this.local.network(copy.engineNetworkId);
         const drop = async () => {
-          if (stale) await this.dataplane.deleteNetwork(stale.record.vni);
+          if (stale && !this.local.vniUsedByAnother(stale.record.vni, copy.engineNetworkId)) await this.dataplane.deleteNetwork(stale.record.vni);
           this.local.removeNetwork(copy.engineNetworkId);
           await this.store.deleteCopy(this.node, copy.engineNetworkId);
         };
@@ -189,7 +189,7 @@ export class Reconciler {
    * here, since a copy that vanished this way cannot be told from one the user removed.
    */
   private async dropCopy(copy: CopyRecord, network: NetworkRecord, copies: readonly CopyRecord[]): Promise<void> {
-    const shared = copies.some((c) => c.network === copy.network && c.engineNetworkId !== copy.engineNetworkId);
+    const shared = copies.some((c) => c.network === copy.network && c.engineNetworkId !== copy.engineNetworkId) || this.local.vniUsedByAnother(network.vni, copy.engineNetworkId);
     await this.local.withDevices(network.vni, async () => {
       if (!shared) await this.dataplane.deleteNetwork(network.vni);
       this.local.removeNetwork(copy.engineNetworkId);

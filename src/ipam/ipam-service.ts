@@ -18,11 +18,27 @@ export interface IpamSettings {
   readonly stripe?: () => Stripe | undefined;
 }
 
+/** The cluster network whose copy this host's engine is getting (RequestPool with -o ts-overlay.id). */
+export interface ClusterNetworkRef {
+  readonly id: string;
+  readonly subnet: string;
+  readonly createdAt: string;
+}
+
 export interface PoolRequest {
   readonly pool?: string; // --subnet
   readonly subPool?: string; // --ip-range
   /** Set when this host's engine is getting its copy of an existing cluster network. */
-  readonly clusterNetworkSubnet?: string;
+  readonly clusterNetwork?: ClusterNetworkRef;
+}
+
+/**
+ * Whether the pool is the one of that network: bound to it by CreateNetwork, or (a pool from
+ * before pools were bound) made before the network by the same host's RequestPool. A pool made
+ * after the network is a newer network's that got the subnet during the old one's removal.
+ */
+function poolOf(pool: PoolRecord, net: ClusterNetworkRef): boolean {
+  return pool.network === undefined ? pool.createdAt <= net.createdAt : pool.network === net.id;
 }
 
 export interface AddressRequest {
@@ -56,7 +72,7 @@ export class IpamService {
   ) {}
 
   async requestPool(req: PoolRequest): Promise<{ poolId: string; subnet: string }> {
-    if (req.clusterNetworkSubnet) return this.joinPool(req.clusterNetworkSubnet);
+    if (req.clusterNetwork) return this.joinPool(req.clusterNetwork);
 
     const wanted = req.pool ? parseCidr(req.pool) : undefined;
     if (req.pool && !wanted) throw badRequest(`subnet "${req.pool}" is not an IPv4 CIDR with zero host bits, such as 10.1.0.0/24`);
@@ -102,10 +118,11 @@ export class IpamService {
   }
 
   /** This host's engine gets a copy of a network that exists in the cluster: share its pool. */
-  private async joinPool(subnet: string): Promise<{ poolId: string; subnet: string }> {
+  private async joinPool(net: ClusterNetworkRef): Promise<{ poolId: string; subnet: string }> {
+    const subnet = net.subnet;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const entry = await this.store.getPool(subnet);
-      if (!entry) throw notFound(`pool ${subnet} of the cluster network no longer exists`);
+      if (!entry || !poolOf(entry.value, net)) throw notFound(`pool ${subnet} of cluster network ${net.id} no longer exists (the network is being removed)`);
       if (entry.value.users.includes(this.settings.node)) return { poolId: subnet, subnet };
       const next = { ...entry.value, users: [...entry.value.users, this.settings.node] };
       if (await this.store.updatePool(next, entry.modRevision)) {

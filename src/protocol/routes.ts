@@ -1,5 +1,5 @@
 import { ADDRESS_SPACE, type NetworkDriver } from '../driver/network-driver.js';
-import { CLUSTER_ID_OPTION, type IpamService } from '../ipam/ipam-service.js';
+import { CLUSTER_ID_OPTION, type ClusterNetworkRef, type IpamService } from '../ipam/ipam-service.js';
 import { badRequest, notFound } from '../lib/errors.js';
 import type { Route } from './server.js';
 import * as wire from './wire.js';
@@ -7,12 +7,12 @@ import * as wire from './wire.js';
 export interface RouteDeps {
   readonly driver: NetworkDriver;
   readonly ipam: IpamService;
-  /** The subnet of a cluster network, for RequestPool of a host's copy of it. */
-  readonly clusterSubnet: (clusterId: string) => Promise<string | undefined>;
+  /** A cluster network, for RequestPool of a host's copy of it. */
+  readonly clusterNetwork: (clusterId: string) => Promise<ClusterNetworkRef | undefined>;
 }
 
 /** Every call of the remote NetworkDriver and IpamDriver APIs, mapped onto the driver and IPAM. */
-export function apiRoutes({ driver, ipam, clusterSubnet }: RouteDeps): Route[] {
+export function apiRoutes({ driver, ipam, clusterNetwork }: RouteDeps): Route[] {
   return [
     { path: '/Plugin.Activate', static: true, handle: () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }) },
 
@@ -100,18 +100,18 @@ export function apiRoutes({ driver, ipam, clusterSubnet }: RouteDeps): Route[] {
         if (req.V6) throw badRequest('ts-overlay does not support IPv6 pools yet');
         if (req.AddressSpace !== ADDRESS_SPACE) throw badRequest(`unknown address space "${req.AddressSpace}"; ts-overlay serves "${ADDRESS_SPACE}"`);
         const clusterId = req.Options?.[CLUSTER_ID_OPTION];
-        let clusterNetworkSubnet: string | undefined;
+        let copyOf: ClusterNetworkRef | undefined;
         if (clusterId) {
-          clusterNetworkSubnet = await clusterSubnet(clusterId);
-          if (!clusterNetworkSubnet) throw notFound(`cluster network ${clusterId} does not exist`);
-          if (req.Pool && req.Pool !== clusterNetworkSubnet) throw badRequest(`cluster network ${clusterId} has subnet ${clusterNetworkSubnet}, not ${req.Pool}`);
+          copyOf = await clusterNetwork(clusterId);
+          if (!copyOf) throw notFound(`cluster network ${clusterId} does not exist`);
+          if (req.Pool && req.Pool !== copyOf.subnet) throw badRequest(`cluster network ${clusterId} has subnet ${copyOf.subnet}, not ${req.Pool}`);
         }
         const unknown = Object.keys(req.Options ?? {}).filter((k) => k !== CLUSTER_ID_OPTION);
         if (unknown.length > 0) throw badRequest(`unknown IPAM option(s) ${unknown.join(', ')}`);
         const pool = await ipam.requestPool({
           ...(req.Pool ? { pool: req.Pool } : {}),
           ...(req.SubPool ? { subPool: req.SubPool } : {}),
-          ...(clusterNetworkSubnet ? { clusterNetworkSubnet } : {}),
+          ...(copyOf ? { clusterNetwork: copyOf } : {}),
         });
         return { PoolID: pool.poolId, Pool: pool.subnet, Data: {} };
       },

@@ -107,14 +107,18 @@ export class ClusterStore {
 
   // ---- networks ----------------------------------------------------------------------
 
-  /** Creates the network and takes its VNI in one step; false if either is taken. */
-  createNetwork(network: NetworkRecord): Promise<boolean> {
+  /**
+   * Creates the network, takes its VNI and binds its pool to it in one step; false if the
+   * network or the VNI is taken, or the pool changed since it was read.
+   */
+  createNetwork(network: NetworkRecord, pool: Entry<PoolRecord>): Promise<boolean> {
     return this.kv.txn({
       compare: [
         { key: keys.network(network.id), modRevision: 0 },
         { key: keys.vni(network.vni), modRevision: 0 },
+        { key: keys.pool(pool.value.subnet), modRevision: pool.modRevision },
       ],
-      put: [[keys.network(network.id), network], [keys.vni(network.vni), network.id]],
+      put: [[keys.network(network.id), network], [keys.vni(network.vni), network.id], [keys.pool(pool.value.subnet), { ...pool.value, network: network.id }]],
     });
   }
 

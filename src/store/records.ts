@@ -11,6 +11,12 @@ export interface PoolRecord {
   readonly users: readonly string[];
   readonly createdBy: string;
   readonly createdAt: string;
+  /**
+   * The cluster network using the pool, bound by CreateNetwork on the creating host. A host's
+   * copy joins only its own network's pool: between a removal's ReleasePool and its
+   * DeleteNetwork, the subnet may already be a newer network's.
+   */
+  readonly network?: string;
 }
 
 export type AddressKind = 'gateway' | 'aux' | 'endpoint';

@@ -16,7 +16,7 @@ import { HOSTILE_IDS, INVALID_CIDRS, INVALID_IPS, INVALID_MACS, ODD_MACS, SANDBO
  * request; and each group of cases must leave etcd (under /ts-overlay/, but nodes/ and
  * pools-guard) and the namespace's links exactly as it found them.
  */
-const PATHS = apiRoutes({ driver: {} as never, ipam: {} as never, clusterSubnet: async () => undefined }).map((r) => r.path);
+const PATHS = apiRoutes({ driver: {} as never, ipam: {} as never, clusterNetwork: async () => undefined }).map((r) => r.path);
 const STATEFUL = PATHS.filter((p) => SPECS[p]?.kind !== 'static');
 const GATEWAY = { RequestAddressType: 'com.docker.network.gateway' };
 const PWNED = '/tmp/tso-pwned';

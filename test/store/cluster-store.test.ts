@@ -16,18 +16,38 @@ const network = (id: string, vni: number): NetworkRecord => ({
   attachable: false, labels: {}, createdBy: 'h1', createdAt: new Date(0).toISOString(),
 });
 
+/** Creates the pool a network is bound to, as RequestPool does, and returns it. */
+async function pool(s: ReturnType<typeof store>, subnet = '10.0.0.0/24') {
+  const { guardRevision } = await s.listPools();
+  await s.createPool({ subnet, users: ['h1'], createdBy: 'h1', createdAt: new Date(0).toISOString() }, guardRevision);
+  return (await s.getPool(subnet))!;
+}
+
 describe('cluster store (real etcd)', () => {
   it('gives a VNI to exactly one of two networks created at once', async () => {
     const s = store();
-    const results = await Promise.all([s.createNetwork(network('a'.repeat(64), 5000)), s.createNetwork(network('b'.repeat(64), 5000))]);
+    const [pa, pb] = [await pool(s, '10.0.0.0/24'), await pool(s, '10.0.1.0/24')];
+    const results = await Promise.all([s.createNetwork(network('a'.repeat(64), 5000), pa), s.createNetwork(network('b'.repeat(64), 5000), pb)]);
     expect(results.filter(Boolean)).toHaveLength(1);
     expect(await s.takenVnis()).toEqual(new Set([5000]));
+  });
+
+  it('binds the pool to the network it creates, and creates nothing when the pool changed since it was read', async () => {
+    const s = store();
+    const stale = await pool(s);
+    const fresh = (await s.getPool('10.0.0.0/24'))!;
+    expect(await s.updatePool({ ...fresh.value, users: ['h1', 'h2'] }, fresh.modRevision)).toBe(true);
+    expect(await s.createNetwork(network('9'.repeat(64), 5100), stale)).toBe(false);
+    expect(await s.getNetwork('9'.repeat(64))).toBeUndefined();
+    expect(await s.takenVnis()).toEqual(new Set());
+    expect(await s.createNetwork(network('9'.repeat(64), 5100), (await s.getPool('10.0.0.0/24'))!)).toBe(true);
+    expect((await s.getPool('10.0.0.0/24'))?.value).toMatchObject({ users: ['h1', 'h2'], network: '9'.repeat(64) });
   });
 
   it('deletes a network with its VNI and endpoints, but not if it changed since it was read', async () => {
     const s = store();
     const id = 'c'.repeat(64);
-    await s.createNetwork(network(id, 6000));
+    await s.createNetwork(network(id, 6000), await pool(s));
     const entry = (await s.getNetwork(id))!;
     const ep: EndpointRecord = { id: 'd'.repeat(64), network: id, node: 'h1', vtep: '198.18.0.11', mac: '02:42:0a:00:00:02', ip: '10.0.0.2', subnet: '10.0.0.0/24', createdAt: new Date(0).toISOString() };
     expect(await s.putEndpoint(ep)).toBe(true);
@@ -41,7 +61,7 @@ describe('cluster store (real etcd)', () => {
   it('refuses to publish an endpoint on a network that vanished', async () => {
     const s = store();
     const id = 'e'.repeat(64);
-    await s.createNetwork(network(id, 7000));
+    await s.createNetwork(network(id, 7000), await pool(s));
     const entry = (await s.getNetwork(id))!;
     await s.deleteNetwork(entry);
     const ep: EndpointRecord = { id: 'f'.repeat(64), network: id, node: 'h1', vtep: '198.18.0.11', mac: '02:42:0a:00:00:02', ip: '10.0.0.2', subnet: '10.0.0.0/24', createdAt: new Date(0).toISOString() };
@@ -58,7 +78,7 @@ describe('cluster store (real etcd)', () => {
       onResync: () => seen.push('resync'),
     });
     const id = '1'.repeat(64);
-    await s.createNetwork(network(id, 8000));
+    await s.createNetwork(network(id, 8000), await pool(s));
     const entry = (await s.getNetwork(id))!;
     const ep: EndpointRecord = { id: '2'.repeat(64), network: id, node: 'h2', vtep: '198.18.0.12', mac: '02:42:0a:00:00:03', ip: '10.0.0.3', subnet: '10.0.0.0/24', createdAt: new Date(0).toISOString() };
     await s.putEndpoint(ep);
@@ -72,7 +92,7 @@ describe('cluster store (real etcd)', () => {
   it('keeps a container\'s names only as long as its endpoint: written while it exists, deleted with it in every way it can go', async () => {
     const s = store();
     const id = '3'.repeat(64);
-    await s.createNetwork(network(id, 9000));
+    await s.createNetwork(network(id, 9000), await pool(s));
     const ep = (n: string, ip: string): EndpointRecord => ({ id: n.repeat(64), network: id, node: 'h1', vtep: '198.18.0.11', mac: '02:42:0a:00:00:09', ip, subnet: '10.0.0.0/24', createdAt: new Date(0).toISOString() });
     const names = (e: EndpointRecord) => ({ endpoint: e.id, network: id, container: 'c'.repeat(64), names: ['web'], ip: e.ip, node: 'h1' });
     const listed = async () => (await s.listNames()).entries.map((e) => e.value.endpoint).sort();

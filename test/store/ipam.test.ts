@@ -1,6 +1,9 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { freshStore, ipamFor } from '../helpers/store.js';
 
+/** A host's copy of a cluster network whose pool is `subnet` (made just now). */
+const copyOf = (subnet: string, id = 'n'.repeat(64)) => ({ id, subnet, createdAt: new Date().toISOString() });
+
 const endpoint = inject('etcdEndpoint');
 const clients: Array<{ close(): void }> = [];
 afterAll(() => clients.forEach((c) => c.close()));
@@ -47,7 +50,7 @@ describe('pools (real etcd)', () => {
   it('frees a shared pool only when its last host releases it', async () => {
     const { h1, h2, store } = cluster();
     const { poolId } = await h1.requestPool({});
-    await h2.requestPool({ clusterNetworkSubnet: poolId });
+    await h2.requestPool({ clusterNetwork: copyOf(poolId) });
     await h1.requestAddress({ poolId, kind: 'endpoint' });
     await h1.releasePool(poolId);
     expect((await store.getPool(poolId))?.value.users).toEqual(['h2']);
@@ -56,6 +59,23 @@ describe('pools (real etcd)', () => {
     expect(await store.listAddresses(poolId)).toEqual([]);
     await h2.releasePool(poolId); // twice is fine
   });
+
+  it('lets a copy join only its own network\'s pool, not a newer network\'s that got the subnet meanwhile', async () => {
+    // Docker's network rm sends ReleasePool before DeleteNetwork: in between, the old network's
+    // record still exists and its subnet may already be a new network's pool. A host copying
+    // the old network then must not join (and later release) the new network's pool.
+    const { h1, h2, store } = cluster();
+    const old = copyOf('10.67.0.0/24', 'a'.repeat(64));
+    await new Promise((r) => setTimeout(r, 5)); // the new pool is younger than the old network
+    await h1.requestPool({ pool: '10.67.0.0/24' });
+    await expect(h2.requestPool({ clusterNetwork: old })).rejects.toThrow(/pool 10\.67\.0\.0\/24 of cluster network a+ no longer exists/);
+    // Bound to its network by CreateNetwork: a copy of that network joins, of another does not.
+    const pool = (await store.getPool('10.67.0.0/24'))!;
+    expect(await store.updatePool({ ...pool.value, network: 'c'.repeat(64) }, pool.modRevision)).toBe(true);
+    await expect(h2.requestPool({ clusterNetwork: old })).rejects.toThrow(/no longer exists/);
+    await h2.requestPool({ clusterNetwork: { ...old, id: 'c'.repeat(64) } });
+    expect((await store.getPool('10.67.0.0/24'))?.value.users).toEqual(['h1', 'h2']);
+  });
 });
 
 describe('addresses (real etcd)', () => {
@@ -63,7 +83,7 @@ describe('addresses (real etcd)', () => {
     const { h1, h2 } = cluster();
     const { poolId } = await h1.requestPool({});
     expect(await h1.requestAddress({ poolId, kind: 'gateway' })).toBe('10.0.0.1/24');
-    await h2.requestPool({ clusterNetworkSubnet: poolId });
+    await h2.requestPool({ clusterNetwork: copyOf(poolId) });
     expect(await h2.requestAddress({ poolId, kind: 'gateway', address: '10.0.0.1' })).toBe('10.0.0.1/24');
     expect(await h1.requestAddress({ poolId, kind: 'endpoint' })).toBe('10.0.0.2/24');
   });
@@ -71,8 +91,8 @@ describe('addresses (real etcd)', () => {
   it('never gives one address to two endpoints, with 3 hosts asking 60 times at once', async () => {
     const { h1, h2, h3 } = cluster();
     const { poolId } = await h1.requestPool({});
-    await h2.requestPool({ clusterNetworkSubnet: poolId });
-    await h3.requestPool({ clusterNetworkSubnet: poolId });
+    await h2.requestPool({ clusterNetwork: copyOf(poolId) });
+    await h3.requestPool({ clusterNetwork: copyOf(poolId) });
     const got = await Promise.all(Array.from({ length: 60 }, (_, i) => [h1, h2, h3][i % 3]!.requestAddress({ poolId, kind: 'endpoint' })));
     expect(new Set(got).size).toBe(60);
   });
@@ -121,7 +141,7 @@ describe('releasing addresses (real etcd)', () => {
     // that was freed meanwhile and handed to h2's container must leave h2's claim alone.
     const { store, h1, h2 } = cluster();
     const { poolId } = await h1.requestPool({ pool: '10.66.0.0/24' });
-    await h2.requestPool({ clusterNetworkSubnet: '10.66.0.0/24' });
+    await h2.requestPool({ clusterNetwork: copyOf('10.66.0.0/24') });
     const address = await h2.requestAddress({ poolId, address: '10.66.0.9', kind: 'endpoint' });
     await h1.releaseAddress(poolId, address);
     expect((await store.getAddress('10.66.0.0/24', '10.66.0.9'))?.value.node).toBe('h2');

@@ -192,7 +192,7 @@ describe('plugin socket', () => {
 
   it('passes for a plugin that answers Plugin.Activate as ts-overlay does', async () => {
     const path = join(dir, 'good.sock');
-    const app = buildServer(apiRoutes({ driver: {} as NetworkDriver, ipam: {} as IpamService, clusterSubnet: async () => undefined }), silentLogger);
+    const app = buildServer(apiRoutes({ driver: {} as NetworkDriver, ipam: {} as IpamService, clusterNetwork: async () => undefined }), silentLogger);
     await listenOnSocket(app, path);
     try {
       expect(await checkPluginSocket(path)).toEqual({ name: 'plugin socket', ok: true, detail: `${path} answers Plugin.Activate: NetworkDriver, IpamDriver` });

@@ -83,7 +83,7 @@ describe('API calls through the protocol server', () => {
         throw badRequest('no such network');
       },
     } as unknown as NetworkDriver;
-    const app = buildServer(apiRoutes({ driver, ipam: {} as IpamService, clusterSubnet: async () => undefined }), silentLogger, metrics);
+    const app = buildServer(apiRoutes({ driver, ipam: {} as IpamService, clusterNetwork: async () => undefined }), silentLogger, metrics);
     return (url: string, body: unknown) => app.inject({ method: 'POST', url, payload: JSON.stringify(body) });
   }
 

@@ -19,7 +19,7 @@ function appWith(overrides: Partial<Record<string, (...args: any[]) => unknown>>
   };
   const driver = new Proxy({}, { get: (_t, name: string) => record(name) }) as unknown as NetworkDriver;
   const ipam = new Proxy({}, { get: (_t, name: string) => record(name) }) as unknown as IpamService;
-  const app = buildServer(apiRoutes({ driver, ipam, clusterSubnet: async () => '10.0.0.0/24' }), silentLogger);
+  const app = buildServer(apiRoutes({ driver, ipam, clusterNetwork: async (id) => ({ id, subnet: '10.0.0.0/24', createdAt: new Date().toISOString() }) }), silentLogger);
   const post = (url: string, payload?: string) =>
     app.inject({ method: 'POST', url, headers: { accept: 'application/vnd.docker.plugins.v1.2+json' }, ...(payload !== undefined ? { payload } : {}) });
   return { app, calls, post };
@@ -141,7 +141,7 @@ describe('plugin protocol', () => {
     const calls: string[] = [];
     const driver = new Proxy({}, { get: (_t, name: string) => async () => void calls.push(name) }) as unknown as NetworkDriver;
     const ipam = new Proxy({}, { get: () => async () => ({}) }) as unknown as IpamService;
-    const app = buildServer(apiRoutes({ driver, ipam, clusterSubnet: async () => undefined }), silentLogger, undefined, ready);
+    const app = buildServer(apiRoutes({ driver, ipam, clusterNetwork: async () => undefined }), silentLogger, undefined, ready);
     const activate = await app.inject({ method: 'POST', url: '/Plugin.Activate' });
     expect(activate.json()).toEqual({ Implements: ['NetworkDriver', 'IpamDriver'] });
     const pending = app.inject({ method: 'POST', url: '/NetworkDriver.DeleteNetwork', payload: JSON.stringify({ NetworkID: NET }) });
