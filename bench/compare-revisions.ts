@@ -25,7 +25,12 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['plugin RSS (larger host)', (r) => Math.max(...r.pluginRssMiB), 'MiB'],
   ['restart until serving', (r) => r.restart.msUntilServing, 'ms'],
 ];
-console.log(`| control plane (median of ${sides.head.length} runs each, taken turn about) | ${base} | this checkout | ratio |`);
+// Node flags given per side (compare-revisions.sh's BASE_NODE_ARGS / HEAD_NODE_ARGS) name the columns too.
+const flags = (side: 'BASE' | 'HEAD') => {
+  const args = process.env[`${side}_NODE_ARGS`] ?? process.env['BENCH_NODE_ARGS'];
+  return args === undefined ? '' : ` (node ${args || 'without flags'})`;
+};
+console.log(`| control plane (median of ${sides.head.length} runs each, taken turn about) | ${base}${flags('BASE')} | this checkout${flags('HEAD')} | ratio |`);
 console.log('|---|---|---|---|');
 for (const [name, pick, unit] of figures) {
   const b = median(sides.base.map(pick));

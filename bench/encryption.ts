@@ -3,7 +3,7 @@
  * host 1 to one on host 2, over an encrypted and a plain ts-overlay network in the same lab,
  * alternating so that the machine's noise hits both alike. Only the ratio means something.
  * Run by bench/encryption.sh (which brings the lab up); prints a Markdown table and writes
- * bench/results/encryption.json.
+ * encryption.json to BENCH_RESULTS_DIR (default bench/results).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -65,8 +65,9 @@ async function main() {
     `| \`-o encrypted=true\` network | ${report.encryptedGbitPerSecond.toFixed(3)} Gbit/s |`,
     `| ratio encrypted / plain | ${(report.ratio * 100).toFixed(1)} % |`,
   ].join('\n'));
-  mkdirSync(resolve(REPO, 'bench/results'), { recursive: true });
-  writeFileSync(resolve(REPO, 'bench/results/encryption.json'), JSON.stringify(report, null, 2));
+  const dir = process.env.BENCH_RESULTS_DIR ?? resolve(REPO, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(resolve(dir, 'encryption.json'), JSON.stringify(report, null, 2));
 }
 
 main().catch((err) => {

@@ -9,7 +9,7 @@
  * DNS server during the run, so that "no such name" comes back at once (with nothing
  * listening, the refusals are ICMP errors the kernel rate-limits, and many queries would wait
  * for the forwarder's timeout instead, which measures the rate limit, not the names).
- * Prints a Markdown table and writes bench/results/names.json.
+ * Prints a Markdown table and writes names.json to BENCH_RESULTS_DIR (default bench/results).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -96,8 +96,9 @@ async function main() {
     `| appear: \`docker run -d\` returns on host 1 -> the name resolves in a container on host 2 (${appear.length} samples) | ${fmt(report.appear.median)} | ${fmt(report.appear.p95)} |`,
     `| vanish: \`docker rm -f\` returns on host 1 -> the name no longer resolves on host 2 (${vanish.length} samples) | ${fmt(report.vanish.median)} | ${fmt(report.vanish.p95)} |`,
   ].join('\n'));
-  mkdirSync(resolve(REPO, 'bench/results'), { recursive: true });
-  writeFileSync(resolve(REPO, 'bench/results/names.json'), JSON.stringify({ ...report, samples: { appear, vanish } }, null, 2));
+  const dir = process.env.BENCH_RESULTS_DIR ?? resolve(REPO, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(resolve(dir, 'names.json'), JSON.stringify({ ...report, samples: { appear, vanish } }, null, 2));
 }
 
 main().catch((err) => {

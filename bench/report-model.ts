@@ -1,7 +1,8 @@
 /**
- * From the figures of one run (bench/results/compare.json, written by bench/compare.ts, and
- * bench/results/control-plane.json, written by bench/control-plane.ts) to the tables, the ratios
- * and the targets of issue 5. Pure: the unit tests feed it fixed figures.
+ * From the figures of one run (in bench/results: compare.json from bench/compare.ts,
+ * control-plane.json from bench/control-plane.ts, names.json from bench/names.ts, encryption.json
+ * from bench/encryption.ts) to the tables, the ratios and the targets (issue 5, and the name
+ * freshness of issue 7). Pure: the unit tests feed it fixed figures.
  */
 import type { ChartGroup } from './chart.js';
 
@@ -33,6 +34,22 @@ export interface ControlPlaneFigures {
   readonly pluginRssMiB: readonly number[];
   readonly etcd: { readonly keysPerEndpoint: number; readonly bytesPerEndpoint: number };
   readonly restart: { readonly endpoints: number; readonly msUntilServing: number };
+}
+
+/** What bench/names.ts writes (only the fields the report reads). */
+export interface NamesFigures {
+  readonly runs: number;
+  readonly appear: { readonly median: number; readonly p95: number; readonly samples: number };
+  readonly vanish: { readonly median: number; readonly p95: number; readonly samples: number };
+}
+
+/** What bench/encryption.ts writes (only the fields the report reads). */
+export interface EncryptionFigures {
+  readonly runs: number;
+  readonly secondsPerRun: number;
+  readonly plainGbitPerSecond: number;
+  readonly encryptedGbitPerSecond: number;
+  readonly ratio: number;
 }
 
 export interface Target {
@@ -67,7 +84,7 @@ const OVERLAYS = [['tsOverlay', 'ts-overlay'], ['classic', 'classic overlay'], [
 /** 150 MB (decimal) in MiB, as the plugin's RSS is measured. */
 const RSS_LIMIT_MIB = 150e6 / 2 ** 20;
 
-export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefined): Report {
+export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefined, names?: NamesFigures, enc?: EncryptionFigures): Report {
   const missing: string[] = [];
   const need = (name: string, v: number | undefined): number => {
     if (v === undefined || !Number.isFinite(v)) missing.push(name);
@@ -135,6 +152,29 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
     sections.push('**Control plane**: not run (no bench/results/control-plane.json).');
   }
 
+  if (names) {
+    const rows = [
+      [`appear: \`docker run -d\` returns on host 1 -> the name resolves in a container on host 2 (${names.appear.samples} samples)`, ms(need('names.appear.median', names.appear.median)), ms(need('names.appear.p95', names.appear.p95))],
+      [`vanish: \`docker rm -f\` returns on host 1 -> the name no longer resolves on host 2 (${names.vanish.samples} samples)`, ms(need('names.vanish.median', names.vanish.median)), ms(need('names.vanish.p95', names.vanish.p95))],
+    ];
+    sections.push(`**Names across hosts** (bench/names.ts, ${names.runs} containers; asked through the engine's resolver every 5 ms; negative: before the command returned)\n\n${table(['what', 'median', 'p95'], rows)}`);
+  } else {
+    missing.push('names');
+    sections.push('**Names across hosts**: not run (no names.json).');
+  }
+  if (enc) {
+    ratios['throughput.encrypted/plain'] = need('encryption.ratio', enc.ratio);
+    const rows = [
+      ['plain ts-overlay network', `${enc.plainGbitPerSecond.toFixed(2)} Gbit/s`],
+      ['`-o encrypted=true` network', `${enc.encryptedGbitPerSecond.toFixed(3)} Gbit/s`],
+      ['encrypted / plain', `${(enc.ratio * 100).toFixed(1)} %`],
+    ];
+    sections.push(`**Cost of \`-o encrypted=true\`** (bench/encryption.ts: iperf3 container to container across hosts, ${enc.runs} x ${enc.secondsPerRun} s per network, interleaved; the tunnel is a userspace process, the kernel here has no ESP)\n\n${table(['network', 'median'], rows)}`);
+  } else {
+    missing.push('encryption');
+    sections.push('**Cost of `-o encrypted=true`**: not run (no encryption.json).');
+  }
+
   const t = (what: string, target: string, figure: number, met: (v: number) => boolean, value: string): Target => ({ what, target, figure, value, met: Number.isFinite(figure) && met(figure) });
   const r = ratios;
   const targets: Target[] = [
@@ -151,6 +191,8 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
     t('all FDB entries on every host after the last create', '<= 2000 ms', cp?.fdbCompleteMsAfterLastCreate ?? NaN, (v) => v <= 2000, ms(cp?.fdbCompleteMsAfterLastCreate ?? NaN)),
     t('plugin RSS (largest host)', '<= 150 MB', rssMax, (v) => v <= RSS_LIMIT_MIB, Number.isFinite(rssMax) ? `${rssMax.toFixed(0)} MiB (${((rssMax * 2 ** 20) / 1e6).toFixed(0)} MB)` : 'n/a'),
     t(`restart reconcile of ${cp?.restart.endpoints ?? 500} endpoints`, '<= 2000 ms', cp?.restart.msUntilServing ?? NaN, (v) => v <= 2000, ms(cp?.restart.msUntilServing ?? NaN)),
+    t('a name resolves on another host after `docker run -d` (p95)', '<= 200 ms', names?.appear.p95 ?? NaN, (v) => v <= 200, ms(names?.appear.p95 ?? NaN)),
+    t('a name stops resolving after `docker rm -f` (p95)', '<= 200 ms', names?.vanish.p95 ?? NaN, (v) => v <= 200, ms(names?.vanish.p95 ?? NaN)),
   ];
   for (const target of targets) if (!Number.isFinite(target.figure)) missing.push(`target: ${target.what}`);
   sections.unshift(`**Targets**\n\n${table(['target', 'wanted', 'this run', ''], targets.map((tt) => [tt.what, tt.target, tt.value, tt.met ? 'met' : 'MISSED']))}`);

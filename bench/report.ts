@@ -1,6 +1,6 @@
 /**
- * The report of one `npm run bench`: reads compare.json and control-plane.json from the
- * results folder, writes report.md, report.json and chart.svg next to them, prints the tables.
+ * The report of one `npm run bench`: reads compare.json, control-plane.json, names.json and
+ * encryption.json from the results folder, writes report.md, report.json and chart.svg next to them, prints the tables.
  * BENCH_RESULTS_DIR: the folder (default bench/results). --check: exit 1 if a figure is missing
  * (what the smoke test relies on); targets are reported, never asserted.
  */
@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { REPO } from './bench-lab.js';
 import { ratioChart } from './chart.js';
-import { buildReport, type CompareFigures, type ControlPlaneFigures, reportMarkdown } from './report-model.js';
+import { buildReport, type CompareFigures, type ControlPlaneFigures, type EncryptionFigures, type NamesFigures, reportMarkdown } from './report-model.js';
 
 const dir = process.env.BENCH_RESULTS_DIR ?? resolve(REPO, 'bench/results');
 const check = process.argv.includes('--check');
@@ -21,7 +21,9 @@ if (!compare) {
   process.exit(1);
 }
 const controlPlane = read<ControlPlaneFigures>('control-plane.json');
-const report = buildReport(compare, controlPlane);
+const names = read<NamesFigures>('names.json');
+const encryption = read<EncryptionFigures>('encryption.json');
+const report = buildReport(compare, controlPlane, names, encryption);
 
 writeFileSync(resolve(dir, 'report.md'), reportMarkdown(report, command));
 writeFileSync(resolve(dir, 'chart.svg'), ratioChart(`ts-overlay side by side, ${report.date.slice(0, 10)}${report.smoke ? ' (smoke run)' : ''}`, report.chart));
@@ -35,6 +37,8 @@ writeFileSync(resolve(dir, 'report.json'), `${JSON.stringify({
   missing: report.missing,
   compare,
   controlPlane: controlPlane ?? null,
+  names: names ?? null,
+  encryption: encryption ?? null,
 }, null, 2)}\n`);
 
 console.log(report.markdownTables);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ratioChart } from '../../bench/chart.js';
 import { iperf3Gbps, pingRtts } from '../../bench/netperf.js';
-import { buildReport, type CompareFigures, type ControlPlaneFigures, reportMarkdown } from '../../bench/report-model.js';
+import { buildReport, type CompareFigures, type ControlPlaneFigures, type EncryptionFigures, type NamesFigures, reportMarkdown } from '../../bench/report-model.js';
 import { parseXml } from '../helpers/xml.js';
 
 const tput = (gbps: number, mtu: number) => ({ gbps, mtu, samples: [gbps] });
@@ -51,8 +51,11 @@ describe('bench output parsing', () => {
   });
 });
 
+const names: NamesFigures = { runs: 20, appear: { median: 5, p95: 200, samples: 20 }, vanish: { median: -120, p95: 201, samples: 20 } };
+const encryption: EncryptionFigures = { runs: 3, secondsPerRun: 5, plainGbitPerSecond: 10, encryptedGbitPerSecond: 0.1, ratio: 0.01 };
+
 describe('the bench report', () => {
-  const report = buildReport(compare, controlPlane);
+  const report = buildReport(compare, controlPlane, names, encryption);
 
   it('computes the ratios side by side', () => {
     expect(report.ratios['throughput.default.tsOverlay/kernelVxlan']).toBeCloseTo(1);
@@ -73,6 +76,9 @@ describe('the bench report', () => {
     expect(met['allocations per second']).toBe(false);
     expect(met['API p99 (slowest call)']).toBe(false); // Join's 80 ms
     expect(met['plugin RSS (largest host)']).toBe(false); // 150 MiB is 157 MB
+    expect(met['a name resolves on another host after `docker run -d` (p95)']).toBe(true); // exactly 200 ms
+    expect(met['a name stops resolving after `docker rm -f` (p95)']).toBe(false); // 201 ms
+    expect(report.ratios['throughput.encrypted/plain']).toBeCloseTo(0.01);
     const smaller = buildReport(compare, { ...controlPlane, pluginRssMiB: [100, 143] }); // 143 MiB is 149.9 MB
     expect(smaller.targets.find((t) => t.what === 'plugin RSS (largest host)')?.met).toBe(true);
   });
@@ -82,13 +88,14 @@ describe('the bench report', () => {
     const partial = buildReport({ ...compare, throughput: { ...compare.throughput, jumbo: { ...compare.throughput.jumbo, swarmTuned: tput(NaN, 8950) } } }, undefined);
     expect(partial.missing).toContain('throughput.jumbo.swarmTuned');
     expect(partial.missing).toContain('controlPlane');
+    expect(partial.missing).toEqual(expect.arrayContaining(['names', 'encryption']));
     expect(partial.targets.find((t) => t.what === 'allocations per second')).toMatchObject({ met: false, value: 'n/a' });
   });
 
   it('writes Markdown with the date, the machine, the command and every table', () => {
     const md = reportMarkdown(report, 'npm run bench');
     expect(md).toContain('Run 2026-11-26T08:00:00.000Z with `npm run bench` on 2 CPUs (test cpu), 24 GiB');
-    for (const heading of ['**Targets**', '**Throughput, 1500-byte underlay**', '**Throughput, 9000-byte underlay**', '**Latency', '**`docker run -d`**', '**Convergence**', '**Control plane**']) expect(md).toContain(heading);
+    for (const heading of ['**Targets**', '**Throughput, 1500-byte underlay**', '**Throughput, 9000-byte underlay**', '**Latency', '**`docker run -d`**', '**Convergence**', '**Control plane**', '**Names across hosts**', '**Cost of `-o encrypted=true`**']) expect(md).toContain(heading);
     expect(md).toContain('| `docker run -d` / bridge (medians) | <= 1.2x | 1.20x | met |');
   });
 
