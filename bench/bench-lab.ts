@@ -53,10 +53,15 @@ export class BenchLab {
     return this.docker(host, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, container);
   }
 
-  /** Removes every container on every host (networks stay). */
-  async removeContainers(hosts = 2): Promise<void> {
+  /** Removes every container on every host (networks stay), except those whose name KEEP accepts. */
+  async removeContainers(hosts = 2, keep: (name: string) => boolean = () => false): Promise<void> {
     for (let h = 1; h <= hosts; h++) {
-      const ids = (await this.docker(h, 'ps', '-aq')).split('\n').filter(Boolean);
+      const ids = (await this.docker(h, 'ps', '-a', '--format', '{{.ID}} {{.Names}}'))
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => line.split(' ') as [string, string])
+        .filter(([, name]) => !keep(name))
+        .map(([id]) => id);
       if (ids.length) await this.docker(h, 'rm', '-f', ...ids);
     }
   }

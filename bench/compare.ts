@@ -12,6 +12,9 @@
  *  - `docker run -d` wall time, median and p95;
  *  - convergence: `docker run -d` returning on host 2 -> first ping answer on host 1;
  *  - propagation (ts-overlay only): `docker network create` on host 1 -> listed on host 2.
+ * Every overlay network keeps one idle container on each host for the whole run (keepSandboxes:
+ * Docker 20.10's overlay otherwise strands a daemon thread in a deleted namespace each time a
+ * host's last container on a network goes, and the classic overlay then loses its etcd).
  * BENCH_SMOKE=1: tiny counts, own lab names, seconds instead of minutes, for CI.
  * Writes $BENCH_RESULTS_DIR/compare.json (default bench/results).
  */
@@ -82,6 +85,53 @@ async function bringUp(): Promise<void> {
   await labs.swarm.docker(1, 'network', 'create', '-d', 'overlay', '--attachable', '--subnet', '10.220.0.0/24', 'swnet');
   for (const lab of Object.values(labs)) await lab.docker(1, 'network', 'create', '-d', 'bridge', 'benchbr');
   await waitFor('tsnet on host 2', async () => (await labs.ts.docker(2, 'network', 'ls', '--format', '{{.Name}}')).split('\n').includes('tsnet'));
+  await keepSandboxes();
+}
+
+const KEEP = 'keep-';
+
+/**
+ * One idle container on each overlay network on both hosts, for the whole run.
+ *
+ * Docker 20.10's overlay driver gives each network a namespace of its own on a host while a
+ * container there uses it, and watches it from a goroutine that locks its OS thread and
+ * switches that thread into the namespace. When the host's last container on the network goes,
+ * the namespace is deleted and the goroutine returns without switching back: the thread goes
+ * back to the Go scheduler inside a namespace that holds nothing but lo (no routes, ip_forward
+ * 0). Whatever the daemon runs on that thread later opens its sockets there. With the classic
+ * overlay that is its etcd client: after enough `docker run` / `docker rm` cycles on host 2
+ * (the convergence phase makes one per sample), `docker run` failed with "dial tcp
+ * 198.18.0.2:2379: connect: network is unreachable" although host 2's routes were intact, and
+ * the engine warned "IPv4 forwarding is disabled" (it read /proc/sys from such a thread).
+ * Seen in the classic lab: after each removal of host 2's last container, one more dockerd
+ * thread parked (futex wait) in a namespace with only lo, until a later watcher happened to
+ * reuse it (the swarm lab's engines showed none). While a container stays, the namespace and
+ * its watcher stay, and no thread is stranded. The keepers also take the network's per-host
+ * set-up out of every sample, for all three overlays alike (ts-overlay keeps its bridge and
+ * VXLAN device anyway).
+ */
+async function keepSandboxes(): Promise<void> {
+  for (const o of OVERLAYS) {
+    // Names unique across hosts: the classic overlay refuses an endpoint name another engine has.
+    for (const host of [1, 2]) await runDetached(o.lab, host, '--name', `${KEEP}${o.net}-h${host}`, '--net', o.net, 'busybox', 'sleep', '360000');
+  }
+}
+
+/**
+ * `docker run -d ARGS` on HOST. Docker's classic overlay learns a network made on the other
+ * engine from its KV store a moment later: until then `docker run` says the network is "not
+ * found". Wait for it.
+ */
+async function runDetached(lab: BenchLab, host: number, ...args: string[]): Promise<string> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await lab.docker(host, 'run', '-d', ...args);
+    } catch (err) {
+      if (tries >= 20 || !/network \S+ not found/.test(String(err))) throw err;
+      await lab.docker(host, 'rm', '-f', args[1]!).catch(() => undefined);
+      await sleep(500);
+    }
+  }
 }
 
 const runContainer = (lab: BenchLab, host: number, name: string, net: string, ...extra: string[]) =>
@@ -106,7 +156,7 @@ async function dockerRunTimes(): Promise<Record<string, number[]>> {
   for (let i = 0; i < RUNS; i++) {
     for (const c of cases) samples[c.key]!.push(await timed(() => runContainer(c.lab, 1, `r${i}-${c.key}`, c.net)));
   }
-  for (const lab of Object.values(labs)) await lab.removeContainers();
+  for (const lab of Object.values(labs)) await lab.removeContainers(2, (name) => name.startsWith(KEEP));
   return samples;
 }
 
@@ -171,21 +221,8 @@ async function propagation(): Promise<number[]> {
 async function containerPath(id: string, label: string, lab: BenchLab, net: string): Promise<Path> {
   const srv = `srv-${net}`;
   const cli = `cli-${net}`;
-  // Docker's classic overlay learns a network made on the other engine from its KV store a
-  // moment later: until then `docker run` says the network is "not found". Wait for it.
-  const runOn = async (host: number, ...args: string[]) => {
-    for (let tries = 1; ; tries++) {
-      try {
-        return await lab.docker(host, 'run', '-d', ...args);
-      } catch (err) {
-        if (tries >= 20 || !/network \S+ not found/.test(String(err))) throw err;
-        await lab.docker(host, 'rm', '-f', args[1]!).catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
-  };
-  await runOn(2, '--name', srv, '--net', net, 'iperf3:local');
-  await runOn(1, '--name', cli, '--net', net, 'iperf3:local', 'sleep', '36000');
+  await runDetached(lab, 2, '--name', srv, '--net', net, 'iperf3:local');
+  await runDetached(lab, 1, '--name', cli, '--net', net, 'iperf3:local', 'sleep', '36000');
   const target = await lab.containerIp(2, srv, net);
   const mtu = Number(await lab.docker(1, 'exec', cli, 'cat', '/sys/class/net/eth0/mtu'));
   return { id, label, target, mtu, net: containerNet(await lab.pidOf(1, cli)), iperf: (args) => lab.docker(1, 'exec', cli, 'iperf3', ...args) };
