@@ -1,0 +1,146 @@
+/**
+ * What ts-overlay's iptables rules cost in throughput, against the hand-made kernel VXLAN path
+ * in the same nodes (a lead from the full benchmark: ts-overlay carried 0.61x that path). Two
+ * differences in the firewall, each switched on and off here on both hosts:
+ *  - forwardFirst: ts-overlay appends its FORWARD jump after Docker's chains (so an operator's
+ *    DOCKER-USER still applies), the hand-made path inserts its ACCEPT first; here a second
+ *    jump to TS-OVERLAY is inserted at the top of FORWARD;
+ *  - guardBypassed: the VXLAN guard sends every VXLAN datagram through its INPUT chain; here an
+ *    ACCEPT for UDP 4789 is inserted in front of it.
+ * Every repeat measures every variant (in a rotated order, so the machine's drift does not
+ * favour one), each time ts-overlay's path (container to container, iperf3 TCP) and the
+ * hand-made path (namespace - veth - bridge - VXLAN, static FDB). Only ratios within the run
+ * mean something. The plugin's own rules are put back as they were after each variant (its
+ * keepers leave a jump where it sits, so they do not undo a variant while it runs).
+ *
+ *   TSO_TEST_ID=5 npx tsx bench/firewall-cost.ts
+ * BENCH_REPEATS (default 5), BENCH_IPERF_SECONDS (default 3), BENCH_KEEP_LABS=1 leaves the lab
+ * (TSO_LAB bfw<TSO_TEST_ID>) up. Writes $BENCH_RESULTS_DIR/firewall-cost.json (default a new
+ * folder in /tmp: these are experiment figures, not the report's).
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import { BenchLab, inNet, sleep, spawnInNet, waitFor } from './bench-lab.js';
+import { KernelVxlan, KVX_NS_ADDR } from './kernel-vxlan.js';
+import { iperf3Gbps } from './netperf.js';
+import { median } from './stats.js';
+
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
+const SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 3);
+const RESULTS = process.env.BENCH_RESULTS_DIR ?? mkdtempSync('/tmp/ts-overlay-firewall-cost.');
+const lab = new BenchLab(`bfw${process.env.TSO_TEST_ID ?? ''}`);
+const log = (msg: string) => console.error(`[firewall-cost ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+/** iptables rules a variant adds (inserted first, removed again by the same spec) in each node. */
+const EXTRA = {
+  forwardFirst: [['FORWARD', '-j', 'TS-OVERLAY']],
+  guardBypassed: [['INPUT', '-p', 'udp', '-m', 'udp', '--dport', '4789', '-j', 'ACCEPT']],
+} as const;
+const VARIANTS = {
+  asInstalled: [],
+  forwardFirst: [...EXTRA.forwardFirst],
+  guardBypassed: [...EXTRA.guardBypassed],
+  both: [...EXTRA.forwardFirst, ...EXTRA.guardBypassed],
+} as const satisfies Record<string, ReadonlyArray<readonly string[]>>;
+type Variant = keyof typeof VARIANTS;
+
+async function setVariant(v: Variant, on: boolean): Promise<void> {
+  for (const host of [1, 2]) {
+    for (const [chain, ...rule] of VARIANTS[v]) {
+      if (on) await lab.exec(host, 'iptables', '-I', chain!, '1', ...rule);
+      else await lab.exec(host, 'iptables', '-D', chain!, ...rule);
+    }
+  }
+}
+
+/** Packets through host 2's TS-OVERLAY chain so far: how many skbs each bridged run costs rules for. */
+async function tsChainPackets(): Promise<number> {
+  const out = await lab.exec(2, 'iptables', '-nvxL', 'TS-OVERLAY');
+  return out.split('\n').slice(2).reduce((sum, line) => sum + (Number(line.trim().split(/\s+/)[0]) || 0), 0);
+}
+
+async function main() {
+  const loadAtStart = loadavg()[0]!;
+  const kvx = new KernelVxlan(lab);
+  const servers: ReturnType<typeof spawnInNet>[] = [];
+  try {
+    log(`lab ${lab.name}: up`);
+    await lab.script('up', '--hosts', '2');
+    await lab.docker(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', '10.230.0.0/24', 'fwnet');
+    await waitFor('fwnet on host 2', async () => (await lab.docker(2, 'network', 'ls', '--format', '{{.Name}}')).split('\n').includes('fwnet'));
+    await lab.docker(2, 'run', '-d', '--name', 'srv', '--net', 'fwnet', 'iperf3:local');
+    await lab.docker(1, 'run', '-d', '--name', 'cli', '--net', 'fwnet', 'iperf3:local', 'sleep', '36000');
+    const target = await lab.containerIp(2, 'srv', 'fwnet');
+    await kvx.setUp(1450);
+    servers.push(spawnInNet(kvx.netFile(2), 'iperf3', '-s'));
+    await sleep(300);
+    const before = (await lab.exec(1, 'iptables', '-S')).trim();
+
+    const paths = {
+      tsOverlay: (args: string[]) => lab.docker(1, 'exec', 'cli', 'iperf3', '-c', target, ...args),
+      kernelVxlan: (args: string[]) => inNet(kvx.netFile(1), 'iperf3', '-c', KVX_NS_ADDR(2), ...args),
+    };
+    type PathId = keyof typeof paths;
+    const names = Object.keys(VARIANTS) as Variant[];
+    const gbps = Object.fromEntries(names.map((v) => [v, { tsOverlay: [] as number[], kernelVxlan: [] as number[], ratio: [] as number[] }]));
+    const skbsPerGbit: number[] = [];
+    const omit = SECONDS >= 3 ? ['-O', '1'] : [];
+    log(`${REPEATS} repeats x ${names.length} variants x 2 paths x ${SECONDS} s`);
+    for (let r = 0; r < REPEATS; r++) {
+      const order = names.map((_, i) => names[(i + r) % names.length]!);
+      for (const v of order) {
+        await setVariant(v, true);
+        try {
+          const one: Partial<Record<PathId, number>> = {};
+          for (const p of Object.keys(paths) as PathId[]) {
+            const pkts = await tsChainPackets();
+            const g = await paths[p](['-t', String(SECONDS), ...omit, '--connect-timeout', '3000', '-J']).then(iperf3Gbps).catch((err: Error) => (log(`${v} ${p}: ${err.message.split('\n')[0]}`), NaN));
+            if (p === 'tsOverlay' && v === 'asInstalled') skbsPerGbit.push(((await tsChainPackets()) - pkts) / (g * SECONDS));
+            one[p] = g;
+            gbps[v]![p].push(g);
+          }
+          gbps[v]!.ratio.push(one.tsOverlay! / one.kernelVxlan!);
+        } finally {
+          await setVariant(v, false);
+        }
+      }
+      log(`repeat ${r + 1}: ${names.map((v) => `${v} ${gbps[v]!.tsOverlay.at(-1)!.toFixed(2)}/${gbps[v]!.kernelVxlan.at(-1)!.toFixed(2)}`).join(', ')} Gbit/s (ts-overlay/kernel)`);
+    }
+    const after = (await lab.exec(1, 'iptables', '-S')).trim();
+    if (after !== before) throw new Error(`host 1's rules differ after the run:\n--- before\n${before}\n--- after\n${after}`);
+
+    const rows = names.map((v) => ({
+      variant: v,
+      tsOverlayGbps: median(gbps[v]!.tsOverlay),
+      kernelVxlanGbps: median(gbps[v]!.kernelVxlan),
+      ratioMedian: median(gbps[v]!.ratio),
+      samples: gbps[v],
+    }));
+    const report = {
+      kind: 'ts-overlay firewall cost',
+      date: new Date().toISOString(),
+      settings: { repeats: REPEATS, iperfSeconds: SECONDS, underlayMtu: 1500, overlayMtu: 1450 },
+      loadAverage1m: { start: loadAtStart, end: loadavg()[0]! },
+      tsChainSkbsPerGbitAsInstalled: median(skbsPerGbit),
+      rows,
+    };
+    mkdirSync(RESULTS, { recursive: true });
+    writeFileSync(resolve(RESULTS, 'firewall-cost.json'), `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`| variant | ts-overlay | kernel VXLAN (namespace path) | ts-overlay / kernel (median of per-repeat ratios) |`);
+    console.log('|---|---|---|---|');
+    for (const row of rows) console.log(`| ${row.variant} | ${row.tsOverlayGbps.toFixed(2)} Gbit/s | ${row.kernelVxlanGbps.toFixed(2)} Gbit/s | ${row.ratioMedian.toFixed(2)}x |`);
+    console.log(`\n${REPEATS} repeats of ${SECONDS} s; host 2's TS-OVERLAY chain saw ${report.tsChainSkbsPerGbitAsInstalled.toFixed(0)} skbs per Gbit; load average ${loadAtStart.toFixed(1)} -> ${report.loadAverage1m.end.toFixed(1)}; ${resolve(RESULTS, 'firewall-cost.json')}`);
+  } finally {
+    for (const s of servers) s.kill();
+    if (!process.env.BENCH_KEEP_LABS) {
+      await kvx.tearDown().catch(() => undefined);
+      await lab.script('down').catch((e: Error) => log(e.message));
+    }
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
