@@ -34,8 +34,9 @@ function startPlugin(h: number): { pid: number; ready: Promise<number> } {
   const started = performance.now();
   // BENCH_PROFILE_DIR: V8 CPU profiles of the plugins (written when they stop on SIGTERM).
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
-  // BENCH_NODE_ARGS: node's own flags for the plugins (bench/compare-revisions.sh sets them per side).
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // BENCH_NODE_ARGS: node's own flags for the plugins (bench/compare-revisions.sh sets them per
+  // side); by default the ones the service, the managed plugin and the lab give.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
   const child = spawn('ip', ['netns', 'exec', `${LAB}-h${h}`, 'node', ...nodeArgs, ...profile, PLUGIN, 'serve',
     '--socket', socket(h), '--etcd', ETCD, '--advertise-addr', `198.18.0.1${h}`, '--node-name', `h${h}`,
     '--docker-host', `unix://${STATE}/h${h}/no-engine.sock`, '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn'], { stdio: ['ignore', process.env.BENCH_LOG_LEVEL ? 'inherit' : 'ignore', 'inherit'], detached: true });

@@ -137,21 +137,25 @@ export class PeerSync {
   }
 
   private async program(network: string): Promise<void> {
-    const local = this.local.networkByClusterId(network);
-    if (!local) return; // not on this host: nothing to program
-    const vni = local.record.vni;
-    const known = this.verify.delete(network) ? undefined : this.programmed.get(vni);
-    const desired = desiredPeers(this.remoteEndpoints(network));
-    try {
-      const changed = await this.dataplane.applyPeers(vni, desired, known);
-      if (changed > 0) crashPoint('peers.programmed');
-      this.metrics.peerEntriesProgrammed(changed);
-      this.programmed.set(vni, desired);
-      if (changed > 0) this.log.debug({ network, vni, changed, verified: known === undefined }, 'peers programmed');
-    } catch (err) {
-      this.programmed.delete(vni); // unknown now: read the kernel next time
-      this.log.error({ err, network }, 'programming peers failed; retrying');
-      setTimeout(() => this.markDirty(network, true), 1000);
-    }
+    const vni = this.local.networkByClusterId(network)?.record.vni;
+    if (vni === undefined) return; // not on this host: nothing to program
+    // Under the VNI's lock, and looked up again there: a DeleteNetwork removing the devices at
+    // this moment would otherwise pull them away under the reads below.
+    await this.local.withDevices(vni, async () => {
+      if (this.local.networkByClusterId(network)?.record.vni !== vni) return;
+      const known = this.verify.delete(network) ? undefined : this.programmed.get(vni);
+      const desired = desiredPeers(this.remoteEndpoints(network));
+      try {
+        const changed = await this.dataplane.applyPeers(vni, desired, known);
+        if (changed > 0) crashPoint('peers.programmed');
+        this.metrics.peerEntriesProgrammed(changed);
+        this.programmed.set(vni, desired);
+        if (changed > 0) this.log.debug({ network, vni, changed, verified: known === undefined }, 'peers programmed');
+      } catch (err) {
+        this.programmed.delete(vni); // unknown now: read the kernel next time
+        this.log.error({ err, network }, 'programming peers failed; retrying');
+        setTimeout(() => this.markDirty(network, true), 1000);
+      }
+    });
   }
 }

@@ -21,6 +21,14 @@ describe('packaging', () => {
     }
   });
 
+  it('starts the plugin with the same node flags everywhere: service, managed plugin, lab, benchmark', () => {
+    const flag = '--max-semi-space-size=4';
+    expect(readFileSync(resolve(repo, 'scripts/ts-overlay.service'), 'utf8')).toContain(`ExecStart=/usr/bin/node ${flag} @REPO@/dist/main.js serve`);
+    expect(JSON.parse(readFileSync(resolve(repo, 'plugin/config.json'), 'utf8')).entrypoint).toEqual(['/usr/bin/node', flag, '/opt/ts-overlay/dist/main.js', 'serve']);
+    expect(readFileSync(resolve(repo, 'scripts/lab'), 'utf8')).toContain(`node ${flag} "$REPO/dist/main.js" serve`);
+    expect(readFileSync(resolve(repo, 'bench/control-plane.ts'), 'utf8')).toContain(`?? '${flag}'`);
+  });
+
   it('lets every serve flag be set in the managed plugin', () => {
     const config = JSON.parse(readFileSync(resolve(repo, 'plugin/config.json'), 'utf8'));
     expect(config.interface.types).toEqual(['docker.networkdriver/1.0', 'docker.ipamdriver/1.0']);
