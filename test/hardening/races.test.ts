@@ -57,7 +57,8 @@ afterAll(async () => {
   const total = [...calls.values()].reduce((a, b) => a + b, 0);
   console.log(
     `races: ${total} plugin API calls from 3 hosts in ${((Date.now() - started) / 1000).toFixed(0)} s ` +
-      `(${tally.contests} contests, ${tally.networksCreated} networks and ${tally.containersRun} containers acknowledged)\n` +
+      `(${tally.contests} contests, ${tally.networksCreated} networks and ${tally.containersRun} containers acknowledged; ` +
+      `${duplicates.length} duplicates, ${unexpected.length} unexpected refusals)\n` +
       [...calls.entries()].sort().map(([k, n]) => `  ${k.padEnd(32)} ${n}`).join('\n') +
       `\nrefusals, by kind:\n${[...errors.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `  ${String(n).padStart(6)}  ${k}`).join('\n')}`,
   );
@@ -265,5 +266,5 @@ describe('many hosts at once on one etcd', () => {
     expect([...cluster.etcdState().keys()]).toEqual([]);
     expect(duplicates).toEqual([]);
     expect(unexpected).toEqual([]);
-  }, 900_000);
+  }, Math.max(900_000, OPS * 150)); // a loaded 2-core machine manages about 20 calls a second
 });

@@ -6,7 +6,8 @@ import { owned } from './instance.js';
 export const TEST_NS_PREFIX = `${owned('tsot')}-`;
 
 export function sh(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', ...(input !== undefined ? { input } : {}), stdio: ['pipe', 'pipe', 'pipe'] });
+  // A long race run leaves etcd dumps and link lists of many megabytes (the default cap is 1 MiB).
+  return execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, ...(input !== undefined ? { input } : {}), stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 export function tryRun(cmd: string, args: string[]): { ok: boolean; out: string } {
