@@ -150,13 +150,29 @@ export class ClusterStore {
   }
 
   /** Removes the network, its VNI and its endpoints, if it has not changed since it was read. */
-  deleteNetwork(entry: Entry<NetworkRecord>): Promise<boolean> {
+  /**
+   * Deletes the network (if unchanged since `entry`) with its VNI, endpoints and names, and
+   * unbinds its pool if the pool still exists (a CreateNetwork rolled back, or hosts still
+   * holding it): otherwise the pool would name a network that is gone. False: the network
+   * changed or went meanwhile.
+   */
+  async deleteNetwork(entry: Entry<NetworkRecord>): Promise<boolean> {
     const n = entry.value;
-    return this.kv.txn({
-      compare: [{ key: keys.network(n.id), modRevision: entry.modRevision }],
-      delete: [keys.network(n.id), keys.vni(n.vni)],
-      deletePrefix: [keys.networkEndpointsPrefix(n.id), keys.networkNamesPrefix(n.id)],
-    });
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const pool = await this.getPool(n.subnet);
+      const bound = pool?.value.network === n.id ? pool : undefined;
+      const unbound = bound ? (({ network: _, ...rest }) => rest)(bound.value) : undefined;
+      const done = await this.kv.txn({
+        compare: [{ key: keys.network(n.id), modRevision: entry.modRevision }, ...(bound ? [{ key: keys.pool(n.subnet), modRevision: bound.modRevision }] : [])],
+        delete: [keys.network(n.id), keys.vni(n.vni)],
+        deletePrefix: [keys.networkEndpointsPrefix(n.id), keys.networkNamesPrefix(n.id)],
+        ...(unbound ? { put: [[keys.pool(n.subnet), unbound] as const] } : {}),
+      });
+      if (done) return true;
+      // Only the pool changed (a host joined or left it): look again; the network: the caller's call.
+      if ((await this.getNetwork(n.id))?.modRevision !== entry.modRevision) return false;
+    }
+    throw unavailable(`etcd: the pool of network ${n.id} kept changing; try again`);
   }
 
   // ---- engine copies of networks -----------------------------------------------------

@@ -24,14 +24,14 @@ describe('bench/run --smoke', () => {
     const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { smoke: boolean; missing: string[]; targets: Array<{ figure: number | null }>; ratios: Record<string, number | null> };
     expect(report.smoke).toBe(true);
     expect(report.missing).toEqual([]);
-    expect(report.targets.length).toBe(13);
+    expect(report.targets.length).toBe(15); // issue 5's 13 and issue 7's two name-freshness targets
     for (const t of report.targets) expect(Number.isFinite(t.figure)).toBe(true);
     for (const [name, r] of Object.entries(report.ratios)) expect(Number.isFinite(r), name).toBe(true);
 
     const md = readFileSync(join(dir, 'report.md'), 'utf8');
     expect(md).toContain('SMOKE RUN');
     expect(md).not.toContain('n/a');
-    for (const row of ['underlay', 'kernel VXLAN', 'ts-overlay', "Docker's classic overlay", "Docker's swarm overlay"]) expect(md).toContain(row);
+    for (const row of ['underlay', 'kernel VXLAN', 'ts-overlay', "Docker's classic overlay", "Docker's swarm overlay", '**Names across hosts**', '**Cost of `-o encrypted=true`**']) expect(md).toContain(row);
     const svg = parseXml(readFileSync(join(dir, 'chart.svg'), 'utf8'));
     expect(svg.elements[0]).toBe('svg');
     expect(svg.texts).not.toContain('n/a');

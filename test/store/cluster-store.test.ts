@@ -42,6 +42,9 @@ describe('cluster store (real etcd)', () => {
     expect(await s.takenVnis()).toEqual(new Set());
     expect(await s.createNetwork(network('9'.repeat(64), 5100), (await s.getPool('10.0.0.0/24'))!)).toBe(true);
     expect((await s.getPool('10.0.0.0/24'))?.value).toMatchObject({ users: ['h1', 'h2'], network: '9'.repeat(64) });
+    // Deleting the network unbinds the pool that outlives it (a rolled-back CreateNetwork).
+    expect(await s.deleteNetwork((await s.getNetwork('9'.repeat(64)))!)).toBe(true);
+    expect((await s.getPool('10.0.0.0/24'))?.value).toEqual({ subnet: '10.0.0.0/24', users: ['h1', 'h2'], createdBy: 'h1', createdAt: new Date(0).toISOString() });
   });
 
   it('deletes a network with its VNI and endpoints, but not if it changed since it was read', async () => {
