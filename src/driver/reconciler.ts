@@ -89,7 +89,10 @@ export class Reconciler {
       let report: ReconcileReport;
       do {
         this.again = false;
-        const pass = this.once();
+        // Only a first pass that starts before serving cleans up as at start-up: a pass asked
+        // for during it runs on while the plugin already serves (a request may be making a
+        // pool or copy that looks stray at that moment).
+        const pass = this.once(first === undefined && !this.serving);
         first ??= pass;
         report = await pass;
       } while (this.again);
@@ -98,15 +101,15 @@ export class Reconciler {
     return { first: first!, all: this.running };
   }
 
-  private async once(): Promise<ReconcileReport> {
+  private async once(startup: boolean): Promise<ReconcileReport> {
     const report = { networksEnsured: 0, devicesRestored: [] as string[], devicesRemoved: [] as string[], vethsReattached: 0, endpointsReleased: [] as string[], endpointsRepublished: [] as string[], addressesReleased: [] as string[], leftoversRemoved: [] as string[] };
     try {
-      await this.networks(report, !this.serving);
+      await this.networks(report, startup);
       const attached = await this.engineEndpoints(report);
       await this.devices(report, attached);
       await this.deadNodes(report);
       await this.strayAddresses(report);
-      if (!this.serving) {
+      if (startup) {
         // Leftovers of a crash of this host (or of another that never came back). Only at
         // start-up: while serving, a slow engine may be half-way through making them, longer
         // than any grace period (races.test.ts saw 16 s between RequestPool and CreateNetwork
