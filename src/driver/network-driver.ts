@@ -9,8 +9,8 @@ import { badRequest, conflict, errorMessage, internal, notFound, unavailable } f
 import { crashPoint } from '../lib/crash-point.js';
 import { KeyedQueue } from '../lib/keyed-queue.js';
 import type { Logger } from '../lib/logger.js';
-import type { ClusterStore } from '../store/cluster-store.js';
-import type { EndpointRecord, NetworkRecord } from '../store/records.js';
+import type { ClusterStore, Entry } from '../store/cluster-store.js';
+import type { EndpointRecord, NetworkRecord, PoolRecord } from '../store/records.js';
 import type { LocalNetwork, LocalState } from './local-state.js';
 import { chooseNetworkMtu, type NodeUnderlay, tooLargeForUnderlay } from './network-mtu.js';
 import { networkMtu, type NetworkOptions, parseNetworkOptions, userOptions } from './network-options.js';
@@ -87,10 +87,7 @@ export class NetworkDriver {
     }
     const options = parseNetworkOptions(input.genericOptions);
     validateIpv4Data(v4);
-    const pool = await this.store.getPool(v4.pool);
-    if (!pool) throw notFound(`pool ${v4.pool} was not allocated by ts-overlay's IPAM`);
-    // Released meanwhile (and perhaps handed to another host's network): never use it twice.
-    if (!pool.value.users.includes(this.settings.node)) throw notFound(`pool ${v4.pool} is no longer held by this host (released meanwhile); create the network again`);
+    const pool = await this.heldPool(v4.pool);
 
     let record: NetworkRecord;
     let created = false;
@@ -106,7 +103,7 @@ export class NetworkDriver {
       // An encrypted network's frames also carry the tunnel's header and tag.
       const choice = chooseNetworkMtu(options.mtu, { name: this.settings.node, underlayMtu: this.settings.underlayMtu }, this.settings.liveNodes());
       const chosen = options.mtu ?? networkMtu({ encrypted: options.encrypted === true }, choice.mtu);
-      record = await this.createClusterNetwork(input.networkId, v4, input.genericOptions, options, chosen);
+      record = await this.createClusterNetwork(input.networkId, v4, pool, input.genericOptions, options, chosen);
       this.log.info({ network: record.id, mtu: chosen }, `network MTU from ${choice.reason}${chosen !== choice.mtu ? ` - ${choice.mtu - chosen} (encrypted)` : ''}`);
       created = true;
     }
@@ -143,9 +140,21 @@ export class NetworkDriver {
     this.log.info({ network: record.id, vni: record.vni, subnet: record.subnet, copy: !created }, 'network ready');
   }
 
+  /**
+   * The pool of a CreateNetwork, which this host's engine must still hold: one released
+   * meanwhile may already be another network's, and must never be used twice.
+   */
+  private async heldPool(subnet: string): Promise<Entry<PoolRecord>> {
+    const pool = await this.store.getPool(subnet);
+    if (!pool) throw notFound(`pool ${subnet} was not allocated by ts-overlay's IPAM`);
+    if (!pool.value.users.includes(this.settings.node)) throw notFound(`pool ${subnet} is no longer held by this host (released meanwhile); create the network again`);
+    return pool;
+  }
+
   private async createClusterNetwork(
     id: string,
     v4: Ipv4Data,
+    heldPool: Entry<PoolRecord>,
     generic: Readonly<Record<string, unknown>>,
     options: NetworkOptions,
     mtu: number,
@@ -162,11 +171,9 @@ export class NetworkDriver {
     }
 
     for (let attempt = 0; attempt < 32; attempt++) {
-      // The pool must still be this engine's, and nobody else's network's: the record binds it.
-      const pool = await this.store.getPool(v4.pool);
-      if (!pool || !pool.value.users.includes(this.settings.node)) {
-        throw notFound(`pool ${v4.pool} is not held by this host (released meanwhile?); create the network again`);
-      }
+      // Read again after a lost transaction (the pool may have changed); nobody else's
+      // network's: the record binds it.
+      const pool = attempt === 0 ? heldPool : await this.heldPool(v4.pool);
       if (pool.value.network !== undefined && pool.value.network !== id) {
         throw conflict(`subnet ${v4.pool} already belongs to cluster network ${pool.value.network}`);
       }

@@ -161,12 +161,12 @@ export class ClusterStore {
     for (let attempt = 0; attempt < 20; attempt++) {
       const pool = await this.getPool(n.subnet);
       const bound = pool?.value.network === n.id ? pool : undefined;
-      const unbound = bound ? (({ network: _, ...rest }) => rest)(bound.value) : undefined;
+      const { network: _binding, ...unbound } = bound?.value ?? {};
       const done = await this.kv.txn({
         compare: [{ key: keys.network(n.id), modRevision: entry.modRevision }, ...(bound ? [{ key: keys.pool(n.subnet), modRevision: bound.modRevision }] : [])],
         delete: [keys.network(n.id), keys.vni(n.vni)],
         deletePrefix: [keys.networkEndpointsPrefix(n.id), keys.networkNamesPrefix(n.id)],
-        ...(unbound ? { put: [[keys.pool(n.subnet), unbound] as const] } : {}),
+        ...(bound ? { put: [[keys.pool(n.subnet), unbound] as const] } : {}),
       });
       if (done) return true;
       // Only the pool changed (a host joined or left it): look again; the network: the caller's call.
