@@ -192,9 +192,10 @@ export class Reconciler {
    * here, since a copy that vanished this way cannot be told from one the user removed.
    */
   private async dropCopy(copy: CopyRecord, network: NetworkRecord, copies: readonly CopyRecord[]): Promise<void> {
-    const shared = copies.some((c) => c.network === copy.network && c.engineNetworkId !== copy.engineNetworkId) || this.local.vniUsedByAnother(network.vni, copy.engineNetworkId);
+    const sharedCopy = copies.some((c) => c.network === copy.network && c.engineNetworkId !== copy.engineNetworkId);
     await this.local.withDevices(network.vni, async () => {
-      if (!shared) await this.dataplane.deleteNetwork(network.vni);
+      // Looked at under the lock: a CreateNetwork waiting for it may take the devices over.
+      if (!sharedCopy && !this.local.vniUsedByAnother(network.vni, copy.engineNetworkId)) await this.dataplane.deleteNetwork(network.vni);
       this.local.removeNetwork(copy.engineNetworkId);
       await this.store.deleteCopy(this.node, copy.engineNetworkId);
     });
