@@ -6,6 +6,7 @@ import type { AddressKind, PoolRecord } from '../store/records.js';
 import { AddressBook, type Stripe } from './address-book.js';
 import { firstOverlap, isUsableAddress, nextFreeSubnet } from './allocation.js';
 import { type Cidr, containsCidr, formatCidr, formatIPv4, parseCidr, parseIPv4, usableRange } from './cidr.js';
+import { formatPoolId, isSamePool, newGeneration, type PoolHandle, parsePoolId } from './pool-id.js';
 
 /** The IPAM option (and driver option) that marks a copy of an existing cluster network. */
 export const CLUSTER_ID_OPTION = 'ts-overlay.id';
@@ -50,17 +51,9 @@ export interface AddressRequest {
 const MAX_ATTEMPTS = 64;
 
 /**
- * A pool ID is the subnet in canonical form. Anything else is refused before it reaches the
- * store, whose keys spell "/" as "_": "10.0.0.0_24" must not name the pool 10.0.0.0/24.
- */
-function requirePoolId(poolId: string): void {
-  const cidr = parseCidr(poolId);
-  if (!cidr || formatCidr(cidr) !== poolId) throw notFound(`unknown pool ID "${poolId}": ts-overlay's pool IDs are subnets such as 10.0.0.0/24`);
-}
-
-/**
- * Cluster-wide address management. A pool ID is the subnet itself ("10.0.0.0/24"): subnets
- * never overlap anywhere in the cluster, so the subnet names the pool on every host.
+ * Cluster-wide address management. Subnets never overlap anywhere in the cluster, so the subnet
+ * names the pool on every host (it is the store's key); the PoolID adds the pool's generation
+ * so that a late call for an earlier pool of the subnet cannot touch the current one.
  */
 export class IpamService {
   constructor(
@@ -106,11 +99,12 @@ export class IpamService {
         users: [this.settings.node],
         createdBy: this.settings.node,
         createdAt: new Date().toISOString(),
+        generation: newGeneration(),
       };
       if (await this.store.createPool(record, guardRevision)) {
         crashPoint('ipam.pool-created');
-        this.log.info({ subnet: record.subnet }, 'pool allocated');
-        return { poolId: record.subnet, subnet: record.subnet };
+        this.log.info({ subnet: record.subnet, generation: record.generation }, 'pool allocated');
+        return { poolId: formatPoolId(record), subnet: record.subnet };
       }
       // Another host changed the pools between our read and our write: look again.
     }
@@ -123,40 +117,58 @@ export class IpamService {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const entry = await this.store.getPool(subnet);
       if (!entry || !poolOf(entry.value, net)) throw notFound(`pool ${subnet} of cluster network ${net.id} no longer exists (the network is being removed)`);
-      if (entry.value.users.includes(this.settings.node)) return { poolId: subnet, subnet };
+      const poolId = formatPoolId(entry.value);
+      if (entry.value.users.includes(this.settings.node)) return { poolId, subnet };
       const next = { ...entry.value, users: [...entry.value.users, this.settings.node] };
       if (await this.store.updatePool(next, entry.modRevision)) {
         crashPoint('ipam.pool-joined');
-        return { poolId: subnet, subnet };
+        return { poolId, subnet };
       }
     }
     throw unavailable(`etcd: pool ${subnet} kept changing; try again`);
   }
 
-  /** Drops this host from the pool's users; the last user frees the pool and its addresses. */
+  /**
+   * Drops this host from the pool's users; the last user frees the pool and its addresses.
+   * Releasing a pool that is gone, or that the subnet's next pool replaced, is a no-op.
+   */
   async releasePool(poolId: string): Promise<void> {
-    requirePoolId(poolId);
+    const handle = parsePoolId(poolId);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const entry = await this.store.getPool(poolId);
+      const entry = await this.store.getPool(handle.subnet);
       if (!entry) return; // already gone: releasing twice is fine
+      if (!isSamePool(entry.value, handle)) {
+        this.log.info({ poolId, current: formatPoolId(entry.value) }, 'ReleasePool for an earlier pool of this subnet: nothing to do');
+        return;
+      }
       const users = entry.value.users.filter((u) => u !== this.settings.node);
       const done =
         users.length === 0
-          ? await this.store.deletePool(poolId, entry.modRevision)
+          ? await this.store.deletePool(handle.subnet, entry.modRevision)
           : await this.store.updatePool({ ...entry.value, users }, entry.modRevision);
       if (done) {
-        if (users.length === 0) this.log.info({ subnet: poolId }, 'pool released');
+        if (users.length === 0) this.log.info({ subnet: handle.subnet, generation: entry.value.generation }, 'pool released');
         return;
       }
     }
     throw unavailable(`etcd: pool ${poolId} kept changing; try again`);
   }
 
+  /** The pool the handle names: the watch-fed copy when it is that pool, else etcd's. */
+  private async currentPool(handle: PoolHandle): Promise<PoolRecord | undefined> {
+    const known = this.book.pool(handle.subnet);
+    if (known && isSamePool(known, handle)) return known;
+    const stored = (await this.store.getPool(handle.subnet))?.value;
+    return stored && isSamePool(stored, handle) ? stored : undefined;
+  }
+
   /** Returns the address with the pool's prefix length, as Docker expects ("10.0.0.2/24"). */
   async requestAddress(req: AddressRequest): Promise<string> {
-    requirePoolId(req.poolId);
+    const handle = parsePoolId(req.poolId);
     // The watch-fed copy spares a round trip; the claim's transaction still checks the pool exists.
-    const pool = this.book.pool(req.poolId) ?? (await this.store.getPool(req.poolId))?.value;
+    // (A claim racing the pool's release and the subnet's next pool can land in the new pool: it
+    // is an address with no endpoint, which the reconciler frees after its grace period.)
+    const pool = await this.currentPool(handle);
     if (!pool) throw notFound(`pool ${req.poolId} is not allocated (released, or never requested)`);
     const subnet = parseCidr(pool.subnet)!;
     const withPrefix = (ip: number) => `${formatIPv4(ip)}/${subnet.prefix}`;
@@ -178,7 +190,7 @@ export class IpamService {
         return withPrefix(ip);
       }
       if (!holder) {
-        if (!(await this.store.getPool(req.poolId))) throw notFound(`pool ${req.poolId} was released while allocating`);
+        if (!(await this.stillThere(handle))) throw notFound(`pool ${req.poolId} was released while allocating`);
         return this.requestAddress(req); // the address was released meanwhile: try again
       }
       throw conflict(`address ${specific} is already in use (${holder.value.kind} on ${holder.value.node})`);
@@ -200,7 +212,7 @@ export class IpamService {
         crashPoint('ipam.address-claimed');
         return withPrefix(ip);
       }
-      if (!(await this.store.getPool(req.poolId))) throw notFound(`pool ${req.poolId} was released while allocating`);
+      if (!(await this.stillThere(handle))) throw notFound(`pool ${req.poolId} was released while allocating`);
       // Losing again and again means the book lags behind etcd: read the pool's addresses once.
       if (attempt % 4 === 3) {
         for (const a of await this.store.listAddresses(pool.subnet)) this.book.add(pool.subnet, a.ip);
@@ -216,23 +228,29 @@ export class IpamService {
    * would otherwise free it under its new container (found by test/hardening/races.test.ts).
    */
   async releaseAddress(poolId: string, address: string): Promise<void> {
-    requirePoolId(poolId);
+    const handle = parsePoolId(poolId);
     const ip = address.split('/')[0]!;
     if (parseIPv4(ip) === undefined) throw badRequest(`address "${address}" is not an IPv4 address`);
-    const entry = await this.store.getAddress(poolId, ip);
+    if (!(await this.currentPool(handle))) return; // the pool, and its addresses, are gone
+    const entry = await this.store.getAddress(handle.subnet, ip);
     if (!entry || entry.value.kind !== 'endpoint' || entry.value.node !== this.settings.node) return;
-    if (await this.store.releaseAddress(poolId, entry)) this.book.remove(poolId, ip);
+    if (await this.store.releaseAddress(handle.subnet, entry)) this.book.remove(handle.subnet, ip);
   }
 
   /** Marks the network's aux addresses so that other hosts' copies may reserve them too. */
-  async markAuxAddresses(poolId: string, addresses: readonly string[]): Promise<void> {
+  async markAuxAddresses(subnet: string, addresses: readonly string[]): Promise<void> {
     for (const address of addresses) {
       const ip = address.split('/')[0]!;
-      const entry = await this.store.getAddress(poolId, ip);
+      const entry = await this.store.getAddress(subnet, ip);
       // Only what the engine reserved for it (a plain claim) becomes aux; never the gateway.
       if (entry && entry.value.kind === 'endpoint') {
-        await this.store.relabelAddress(poolId, entry, { ...entry.value, kind: 'aux' });
+        await this.store.relabelAddress(subnet, entry, { ...entry.value, kind: 'aux' });
       }
     }
+  }
+
+  private async stillThere(handle: PoolHandle): Promise<boolean> {
+    const stored = (await this.store.getPool(handle.subnet))?.value;
+    return stored !== undefined && isSamePool(stored, handle);
   }
 }

@@ -12,6 +12,11 @@ export interface PoolRecord {
   readonly createdBy: string;
   readonly createdAt: string;
   /**
+   * Tells this pool from earlier and later pools of the same subnet; part of the PoolID given to
+   * Docker (see ipam/pool-id.ts). Absent on pools made before generations.
+   */
+  readonly generation?: string;
+  /**
    * The cluster network using the pool, bound by CreateNetwork on the creating host. A host's
    * copy joins only its own network's pool: between a removal's ReleasePool and its
    * DeleteNetwork, the subnet may already be a newer network's.

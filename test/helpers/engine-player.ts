@@ -22,6 +22,8 @@ const GATEWAY = { RequestAddressType: 'com.docker.network.gateway' };
 export interface EngineNet {
   readonly engineId: string;
   readonly clusterId: string;
+  /** As RequestPool gave it; Docker sends it back on every later IPAM call of the network. */
+  readonly poolId: string;
   readonly subnet: string;
   readonly gateway: string; // with prefix
   readonly aux: Readonly<Record<string, string>>; // name -> ip/prefix
@@ -31,6 +33,7 @@ export interface EngineCtr {
   readonly endpointId: string;
   readonly engineNet: string;
   readonly clusterId: string;
+  readonly poolId: string;
   readonly subnet: string;
   readonly ip: string; // with prefix
   readonly mac: string;
@@ -124,7 +127,7 @@ export class EnginePlayer {
         IPv4Data: [{ AddressSpace: ADDRESS_SPACE, Pool: subnet, Gateway: gateway, AuxAddresses: aux }],
         IPv6Data: [],
       });
-      const net: EngineNet = { engineId, clusterId: o.clusterId ?? engineId, subnet, gateway, aux };
+      const net: EngineNet = { engineId, clusterId: o.clusterId ?? engineId, poolId, subnet, gateway, aux };
       this.networks.set(engineId, net);
       this.host.engine?.addNetwork({
         Id: engineId,
@@ -155,9 +158,9 @@ export class EnginePlayer {
     this.networks.delete(engineId);
     this.host.engine?.dropNetwork(engineId);
     return this.all([
-      ...Object.values(net.aux).map((ip) => () => this.call('/IpamDriver.ReleaseAddress', { PoolID: net.subnet, Address: ip.split('/')[0] })),
-      () => this.call('/IpamDriver.ReleaseAddress', { PoolID: net.subnet, Address: net.gateway.split('/')[0] }),
-      () => this.call('/IpamDriver.ReleasePool', { PoolID: net.subnet }),
+      ...Object.values(net.aux).map((ip) => () => this.call('/IpamDriver.ReleaseAddress', { PoolID: net.poolId, Address: ip.split('/')[0] })),
+      () => this.call('/IpamDriver.ReleaseAddress', { PoolID: net.poolId, Address: net.gateway.split('/')[0] }),
+      () => this.call('/IpamDriver.ReleasePool', { PoolID: net.poolId }),
       () => this.call('/NetworkDriver.DeleteNetwork', { NetworkID: engineId }),
     ]);
   }
@@ -180,14 +183,14 @@ export class EnginePlayer {
     const ids = { NetworkID: engineId, EndpointID: endpointId };
     const undo: Array<() => Promise<unknown>> = [];
     try {
-      const got = await this.call('/IpamDriver.RequestAddress', { PoolID: net.subnet, Address: '', Options: {} });
+      const got = await this.call('/IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} });
       const ip = String(got['Address']);
-      undo.push(() => this.call('/IpamDriver.ReleaseAddress', { PoolID: net.subnet, Address: ip.split('/')[0] }));
+      undo.push(() => this.call('/IpamDriver.ReleaseAddress', { PoolID: net.poolId, Address: ip.split('/')[0] }));
       const ep = await this.call('/NetworkDriver.CreateEndpoint', { ...ids, Interface: { Address: ip, AddressIPv6: '', MacAddress: '' }, Options: {} });
       const mac = String((ep['Interface'] as Record<string, unknown> | undefined)?.['MacAddress'] ?? '');
       undo.push(() => this.call('/NetworkDriver.DeleteEndpoint', ids));
       await this.call('/NetworkDriver.Join', { ...ids, SandboxKey: `/var/run/docker/netns/${randomBytes(6).toString('hex')}`, Options: {} });
-      const ctr: EngineCtr = { endpointId, engineNet: engineId, clusterId: net.clusterId, subnet: net.subnet, ip, mac };
+      const ctr: EngineCtr = { endpointId, engineNet: engineId, clusterId: net.clusterId, poolId: net.poolId, subnet: net.subnet, ip, mac };
       this.containers.set(endpointId, ctr);
       const en = this.host.engine?.networks.get(engineId);
       if (en) en.Containers[`c-${endpointId.slice(0, 12)}`] = { EndpointID: endpointId, MacAddress: mac, IPv4Address: ip };
@@ -208,7 +211,7 @@ export class EnginePlayer {
     return this.all([
       () => this.call('/NetworkDriver.Leave', ids),
       () => this.call('/NetworkDriver.DeleteEndpoint', ids),
-      () => this.call('/IpamDriver.ReleaseAddress', { PoolID: c.subnet, Address: c.ip.split('/')[0] }),
+      () => this.call('/IpamDriver.ReleaseAddress', { PoolID: c.poolId, Address: c.ip.split('/')[0] }),
     ]);
   }
 

@@ -49,15 +49,40 @@ describe('pools (real etcd)', () => {
 
   it('frees a shared pool only when its last host releases it', async () => {
     const { h1, h2, store } = cluster();
-    const { poolId } = await h1.requestPool({});
-    await h2.requestPool({ clusterNetwork: copyOf(poolId) });
+    const { poolId, subnet } = await h1.requestPool({});
+    expect((await h2.requestPool({ clusterNetwork: copyOf(subnet) })).poolId).toBe(poolId);
     await h1.requestAddress({ poolId, kind: 'endpoint' });
     await h1.releasePool(poolId);
-    expect((await store.getPool(poolId))?.value.users).toEqual(['h2']);
+    expect((await store.getPool(subnet))?.value.users).toEqual(['h2']);
     await h2.releasePool(poolId);
-    expect(await store.getPool(poolId)).toBeUndefined();
-    expect(await store.listAddresses(poolId)).toEqual([]);
+    expect(await store.getPool(subnet)).toBeUndefined();
+    expect(await store.listAddresses(subnet)).toEqual([]);
     await h2.releasePool(poolId); // twice is fine
+  });
+
+  it("ignores a late ReleasePool of an earlier pool of the subnet, from the host that holds the new one", async () => {
+    // Found by the fault suite's random kills: a host's engine removes network N (ReleasePool
+    // before DeleteNetwork), its propagation meanwhile asks for a copy of N (N's record still
+    // exists) and joins N's pool, the removal frees it, the copy's CreateNetwork is refused, a
+    // new network on the same host gets the subnet, and then the copy's undo releases the pool.
+    // With the subnet as the only name, that late release freed the new network's pool.
+    const { h1, store } = cluster();
+    const old = await h1.requestPool({ pool: '10.68.0.0/24' });
+    const copy = await h1.requestPool({ clusterNetwork: copyOf('10.68.0.0/24') }); // already a user: same pool
+    expect(copy.poolId).toBe(old.poolId);
+    await h1.releasePool(old.poolId); // the removal
+    const fresh = await h1.requestPool({ pool: '10.68.0.0/24' }); // the new network
+    expect(fresh.poolId).not.toBe(old.poolId);
+    expect(fresh.poolId).toMatch(/^10\.68\.0\.0\/24@[0-9a-f]{12}$/);
+    const address = await h1.requestAddress({ poolId: fresh.poolId, kind: 'endpoint' });
+    await h1.releasePool(copy.poolId); // the copy's late undo: a no-op
+    await h1.releaseAddress(copy.poolId, address); // as is a late release of an address by the old pool's ID
+    await expect(h1.requestAddress({ poolId: copy.poolId, kind: 'endpoint' })).rejects.toThrow(/not allocated/);
+    expect((await store.getPool('10.68.0.0/24'))?.value.users).toEqual(['h1']);
+    expect((await store.getAddress('10.68.0.0/24', address.split('/')[0]!))?.value.node).toBe('h1');
+    // A plain subnet (the PoolID of networks made before generations) names whatever pool is there.
+    await h1.releasePool('10.68.0.0/24');
+    expect(await store.getPool('10.68.0.0/24')).toBeUndefined();
   });
 
   it('lets a copy join only its own network\'s pool, not a newer network\'s that got the subnet meanwhile', async () => {
@@ -81,18 +106,18 @@ describe('pools (real etcd)', () => {
 describe('addresses (real etcd)', () => {
   it('reserves the gateway once and shares it with other hosts\' copies', async () => {
     const { h1, h2 } = cluster();
-    const { poolId } = await h1.requestPool({});
+    const { poolId, subnet } = await h1.requestPool({});
     expect(await h1.requestAddress({ poolId, kind: 'gateway' })).toBe('10.0.0.1/24');
-    await h2.requestPool({ clusterNetwork: copyOf(poolId) });
+    await h2.requestPool({ clusterNetwork: copyOf(subnet) });
     expect(await h2.requestAddress({ poolId, kind: 'gateway', address: '10.0.0.1' })).toBe('10.0.0.1/24');
     expect(await h1.requestAddress({ poolId, kind: 'endpoint' })).toBe('10.0.0.2/24');
   });
 
   it('never gives one address to two endpoints, with 3 hosts asking 60 times at once', async () => {
     const { h1, h2, h3 } = cluster();
-    const { poolId } = await h1.requestPool({});
-    await h2.requestPool({ clusterNetwork: copyOf(poolId) });
-    await h3.requestPool({ clusterNetwork: copyOf(poolId) });
+    const { poolId, subnet } = await h1.requestPool({});
+    await h2.requestPool({ clusterNetwork: copyOf(subnet) });
+    await h3.requestPool({ clusterNetwork: copyOf(subnet) });
     const got = await Promise.all(Array.from({ length: 60 }, (_, i) => [h1, h2, h3][i % 3]!.requestAddress({ poolId, kind: 'endpoint' })));
     expect(new Set(got).size).toBe(60);
   });
