@@ -5,7 +5,8 @@
 #   bash bench/compare-revisions.sh BASE [RUNS]      e.g. bash bench/compare-revisions.sh main 3
 # Both builds run under this checkout's harness (bench/control-plane.ts) and lab script.
 # BASE_NODE_ARGS / HEAD_NODE_ARGS: node's own flags for each side's plugins (BENCH_NODE_ARGS);
-# with BASE = HEAD that compares node flags on one build.
+# with BASE = HEAD that compares node flags on one build. BASE_PLUGIN_ENV / HEAD_PLUGIN_ENV:
+# "VAR=value ..." in each side's plugin environment only (BENCH_PLUGIN_ENV), e.g. MALLOC_ARENA_MAX=2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${1:?usage: compare-revisions.sh BASE_REVISION [RUNS]}
@@ -17,12 +18,20 @@ git worktree add --detach -q "$tree" "$base"
 trap 'git worktree remove --force "$tree"; rm -rf "$out"' EXIT
 (cd "$tree" && npm ci --silent && npx tsc -p tsconfig.json)
 npm run build --silent
+# A side's node flags / plugin environment: its own variable, else the shared BENCH_* one, else
+# (unset) bench/control-plane.ts's defaults, the flags the service and the managed plugin use.
+side_env() { # side -> VAR=value words for env
+  local flags=${1^^}_NODE_ARGS penv=${1^^}_PLUGIN_ENV
+  if [[ -n ${!flags+set} ]]; then echo "BENCH_NODE_ARGS=${!flags}"; elif [[ -n ${BENCH_NODE_ARGS+set} ]]; then echo "BENCH_NODE_ARGS=$BENCH_NODE_ARGS"; fi
+  if [[ -n ${!penv+set} ]]; then echo "BENCH_PLUGIN_ENV=${!penv}"; elif [[ -n ${BENCH_PLUGIN_ENV+set} ]]; then echo "BENCH_PLUGIN_ENV=$BENCH_PLUGIN_ENV"; fi
+}
 for i in $(seq 1 "$runs"); do
   for side in base head; do
-    plugin="$PWD/dist/main.js" node_args=${HEAD_NODE_ARGS-${BENCH_NODE_ARGS-}}
-    [ "$side" = base ] && plugin="$tree/dist/main.js" node_args=${BASE_NODE_ARGS-${BENCH_NODE_ARGS-}}
-    echo "run $i/$runs: $side (node flags: ${node_args:-none})" >&2
-    BENCH_NODE_ARGS="$node_args" BENCH_PLUGIN="$plugin" BENCH_REPORT="$out/$side-$i.json" npx tsx bench/control-plane.ts >/dev/null
+    plugin="$PWD/dist/main.js"
+    [ "$side" = base ] && plugin="$tree/dist/main.js"
+    mapfile -t settings < <(side_env "$side")
+    echo "run $i/$runs: $side (${settings[*]:-default node flags and environment})" >&2
+    env "${settings[@]}" BENCH_PLUGIN="$plugin" BENCH_REPORT="$out/$side-$i.json" npx tsx bench/control-plane.ts >/dev/null
   done
 done
 npx tsx bench/compare-revisions.ts "$base" "$out"

@@ -36,10 +36,13 @@ function startPlugin(h: number): { pid: number; ready: Promise<number> } {
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
   // BENCH_NODE_ARGS: node's own flags for the plugins (bench/compare-revisions.sh sets them per
   // side); by default the ones the service, the managed plugin and the lab give.
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '--max-semi-space-size=4 --heap-growing-percent=30').split(' ').filter(Boolean);
+  // BENCH_PLUGIN_ENV: "VAR=value ..." for the plugins only (e.g. glibc's MALLOC_ARENA_MAX), so
+  // the load generator itself runs alike on both sides of a comparison.
+  const pluginEnv = Object.fromEntries((process.env.BENCH_PLUGIN_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.split('=')[0]!, kv.slice(kv.indexOf('=') + 1)]));
   const child = spawn('ip', ['netns', 'exec', `${LAB}-h${h}`, 'node', ...nodeArgs, ...profile, PLUGIN, 'serve',
     '--socket', socket(h), '--etcd', ETCD, '--advertise-addr', `198.18.0.1${h}`, '--node-name', `h${h}`,
-    '--docker-host', `unix://${STATE}/h${h}/no-engine.sock`, '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn'], { stdio: ['ignore', process.env.BENCH_LOG_LEVEL ? 'inherit' : 'ignore', 'inherit'], detached: true });
+    '--docker-host', `unix://${STATE}/h${h}/no-engine.sock`, '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn'], { stdio: ['ignore', process.env.BENCH_LOG_LEVEL ? 'inherit' : 'ignore', 'inherit'], detached: true, env: { ...process.env, ...pluginEnv } });
   const ready = (async () => {
     for (;;) {
       try {
@@ -65,15 +68,26 @@ const rssMiB = (pid: number) => {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 };
 
+/** CPU time (user + system) a process has used so far, in ms (/proc/PID/stat counts clock ticks). */
+const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+const cpuMs = (pid: number) => {
+  // Fields after the command name, which is in parentheses and may hold spaces: utime is the 12th, stime the 13th.
+  const after = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
+  return ((Number(after[11]) + Number(after[12])) * 1000) / TICKS_PER_SECOND;
+};
+const etcdPid = () => Number(readFileSync(`${STATE}/etcd.pid`, 'utf8').trim());
+
 const remoteFdbEntries = (h: number, vni: number) =>
   sh('ip', ['netns', 'exec', `${LAB}-h${h}`, 'bridge', 'fdb', 'show', 'dev', `tsvx-${vni}`]).split('\n').filter((l) => l.includes(' dst ') && !l.startsWith('00:00:00:00:00:00')).length;
 
 async function createNetwork(apis: PluginApi[], subnet: string) {
   const id = randomId();
   const ids: string[] = [];
+  let poolId = '';
   for (const [i, api] of apis.entries()) {
     const copy = i > 0 ? { 'ts-overlay.id': id } : {};
     const { PoolID } = await api.call<{ PoolID: string }>('IpamDriver.RequestPool', { AddressSpace: 'ts-overlay', Pool: subnet, SubPool: '', Options: copy, V6: false });
+    poolId ||= PoolID; // every host's copy is given the same PoolID
     const gw = subnet.replace(/0\/\d+$/, '1');
     const { Address } = await api.call<{ Address: string }>('IpamDriver.RequestAddress', { PoolID, Address: i > 0 ? gw : '', Options: { RequestAddressType: 'com.docker.network.gateway' } });
     const engineId = i === 0 ? id : randomId();
@@ -81,7 +95,7 @@ async function createNetwork(apis: PluginApi[], subnet: string) {
     ids.push(engineId);
   }
   const keys = sh('ip', ['netns', 'exec', `${LAB}-ul`, 'env', 'ETCDCTL_API=3', 'etcdctl', '--endpoints', ETCD, 'get', `/ts-overlay/networks/${id}`, '--print-value-only']);
-  return { poolId: subnet, engineIds: ids, vni: (JSON.parse(keys) as { vni: number }).vni };
+  return { poolId, engineIds: ids, vni: (JSON.parse(keys) as { vni: number }).vni };
 }
 
 async function createEndpoints(apis: PluginApi[], net: { poolId: string; engineIds: string[] }, count: number) {
@@ -117,6 +131,11 @@ async function main() {
 
     // Part 5: N endpoints on one network across two hosts, all at once.
     const net = await createNetwork(apis, '10.128.0.0/20');
+    // Where the CPU goes while the endpoints are made and every host programs them: each plugin,
+    // etcd, and this load generator (all share the machine's cores).
+    const cpuPids = [...plugins.map((p) => p.pid), etcdPid()];
+    const cpuBefore = cpuPids.map(cpuMs);
+    const loadBefore = process.cpuUsage();
     const run = await createEndpoints(apis, net, ENDPOINTS);
     const perHost = ENDPOINTS / 2;
     for (;;) {
@@ -124,6 +143,10 @@ async function main() {
       await new Promise((r) => setTimeout(r, 20));
     }
     const fdbComplete = performance.now() - run.finished;
+    const perEndpoint = (ms: number) => ms / ENDPOINTS;
+    const cpu = cpuPids.map((pid, i) => perEndpoint(cpuMs(pid) - cpuBefore[i]!));
+    const load = process.cpuUsage(loadBefore);
+    const cpuMsPerEndpoint = { plugins: cpu.slice(0, 2), etcd: cpu[2]!, loadGenerator: perEndpoint((load.user + load.system) / 1000) };
     const rss = plugins.map((p) => rssMiB(p.pid));
     const footprint = etcdFootprint(ENDPOINTS);
     const latency = Object.fromEntries([...apis[0]!.latencies.keys()].map((m) => {
@@ -149,6 +172,7 @@ async function main() {
       latency,
       fdbCompleteMsAfterLastCreate: fdbComplete,
       pluginRssMiB: rss,
+      cpuMsPerEndpoint,
       etcd: footprint,
       restart: { endpoints: RESTART_ENDPOINTS + ENDPOINTS / 2, msUntilServing: restartMs },
     };
@@ -159,6 +183,7 @@ async function main() {
       ...Object.entries(latency).map(([m, l]) => `| ${m} p50 / p99 | ${fmt(l.p50)} / ${fmt(l.p99)} | p99 <= 50 ms |`),
       `| every host has every FDB entry, after the last create returned | ${fmt(fdbComplete)} | <= 2000 ms |`,
       `| plugin RSS (h1, h2) | ${rss.map((r) => `${r.toFixed(0)} MiB`).join(', ')} | <= 150 MB |`,
+      `| CPU per endpoint: plugins (h1, h2) / etcd / load generator | ${cpuMsPerEndpoint.plugins.map((c) => c.toFixed(2)).join(', ')} / ${cpuMsPerEndpoint.etcd.toFixed(2)} / ${cpuMsPerEndpoint.loadGenerator.toFixed(2)} ms | |`,
       `| etcd keys / bytes per endpoint | ${footprint.keysPerEndpoint.toFixed(2)} / ${footprint.bytesPerEndpoint.toFixed(0)} B | |`,
       `| restart with ${report.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving | ${fmt(restartMs)} | <= 2000 ms |`,
     ];

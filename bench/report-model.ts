@@ -32,6 +32,8 @@ export interface ControlPlaneFigures {
   readonly latency: Readonly<Record<string, { readonly p50: number; readonly p99: number; readonly calls: number }>>;
   readonly fdbCompleteMsAfterLastCreate: number;
   readonly pluginRssMiB: readonly number[];
+  /** Absent in reports from before it was measured. */
+  readonly cpuMsPerEndpoint?: { readonly plugins: readonly number[]; readonly etcd: number; readonly loadGenerator: number };
   readonly etcd: { readonly keysPerEndpoint: number; readonly bytesPerEndpoint: number };
   readonly restart: { readonly endpoints: number; readonly msUntilServing: number };
 }
@@ -141,6 +143,9 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
       ...Object.entries(cp.latency).map(([m, l]) => [`${m} p50 / p99`, `${ms(l.p50)} / ${ms(l.p99)}`]),
       ['every host has every FDB entry, after the last create returned', ms(need('controlPlane.fdbComplete', cp.fdbCompleteMsAfterLastCreate))],
       ['plugin RSS per host', cp.pluginRssMiB.map((r) => `${r.toFixed(0)} MiB`).join(', ')],
+      ...(cp.cpuMsPerEndpoint
+        ? [['CPU per endpoint: each plugin / etcd / load generator', `${cp.cpuMsPerEndpoint.plugins.map((c) => c.toFixed(2)).join(', ')} / ${cp.cpuMsPerEndpoint.etcd.toFixed(2)} / ${cp.cpuMsPerEndpoint.loadGenerator.toFixed(2)} ms`]]
+        : []),
       ['etcd keys / bytes per endpoint', `${cp.etcd.keysPerEndpoint.toFixed(2)} / ${cp.etcd.bytesPerEndpoint.toFixed(0)} B`],
       [`restart with ${cp.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving`, ms(need('controlPlane.restart', cp.restart.msUntilServing))],
     ];

@@ -22,9 +22,10 @@ describe('packaging', () => {
   });
 
   it('starts the plugin with the same node flags everywhere: service, managed plugin, lab, benchmark', () => {
-    const flag = '--max-semi-space-size=4';
+    const flags = ['--max-semi-space-size=4', '--heap-growing-percent=30'];
+    const flag = flags.join(' ');
     expect(readFileSync(resolve(repo, 'scripts/ts-overlay.service'), 'utf8')).toContain(`ExecStart=/usr/bin/node ${flag} @REPO@/dist/main.js serve`);
-    expect(JSON.parse(readFileSync(resolve(repo, 'plugin/config.json'), 'utf8')).entrypoint).toEqual(['/usr/bin/node', flag, '/opt/ts-overlay/dist/main.js', 'serve']);
+    expect(JSON.parse(readFileSync(resolve(repo, 'plugin/config.json'), 'utf8')).entrypoint).toEqual(['/usr/bin/node', ...flags, '/opt/ts-overlay/dist/main.js', 'serve']);
     expect(readFileSync(resolve(repo, 'scripts/lab'), 'utf8')).toContain(`node ${flag} "$REPO/dist/main.js" serve`);
     expect(readFileSync(resolve(repo, 'bench/control-plane.ts'), 'utf8')).toContain(`?? '${flag}'`);
   });
