@@ -16,17 +16,22 @@
  * Docker 20.10's overlay otherwise strands a daemon thread in a deleted namespace each time a
  * host's last container on a network goes, and the classic overlay then loses its etcd).
  * BENCH_SMOKE=1: tiny counts, own lab names, seconds instead of minutes, for CI.
+ * BENCH_ONLY=throughput: the data path only (throughput and latency; no `docker run -d`,
+ * convergence or propagation samples, which the report then lists as missing), so more
+ * throughput repeats fit in the same time. BENCH_REPEATS, BENCH_IPERF_SECONDS: the repeats.
  * Writes $BENCH_RESULTS_DIR/compare.json (default bench/results).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { BenchLab, containerNet, inNet, namedNet, REPO, sleep, spawnInNet, waitFor } from './bench-lab.js';
-import { KernelVxlan, KVX_DEV_ADDR, KVX_NS_ADDR } from './kernel-vxlan.js';
+import { KernelVxlan, KVX_DEV_ADDR, KVX_NETNS_ADDR, KVX_NS_ADDR } from './kernel-vxlan.js';
 import { iperf3Gbps, pingRtts } from './netperf.js';
 import { median, percentile } from './stats.js';
 
 const SMOKE = process.env.BENCH_SMOKE === '1';
+const ONLY = process.env.BENCH_ONLY;
+if (ONLY !== undefined && ONLY !== 'throughput') throw new Error(`BENCH_ONLY=${ONLY}: only 'throughput' is known`);
 const RUNS = Number(process.env.BENCH_RUNS ?? (SMOKE ? 3 : 20));
 const IPERF_SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? (SMOKE ? 1 : 5));
 const REPEATS = Number(process.env.BENCH_REPEATS ?? (SMOKE ? 1 : 3));
@@ -233,10 +238,13 @@ async function namespacePaths(kvx: KernelVxlan): Promise<Path[]> {
   // nsenter keeps this namespace's /sys: ask the kernel over netlink instead.
   const mtuIn = async (net: string, dev: string) => (JSON.parse(await inNet(net, 'ip', '-j', 'link', 'show', 'dev', dev)) as Array<{ mtu: number }>)[0]!.mtu;
   const h1 = namedNet(lab.ns(1));
+  const path = (id: string, label: string, target: string, net: string, dev: string): Promise<Path> =>
+    mtuIn(net, dev).then((mtu) => ({ id, label, target, net, mtu, iperf: (args: string[]) => inNet(net, 'iperf3', ...args) }));
   return [
-    { id: 'underlay', label: 'underlay (node to node, no overlay)', target: '198.18.0.12', net: h1, mtu: await mtuIn(h1, 'eth0'), iperf: (args) => inNet(h1, 'iperf3', ...args) },
-    { id: 'kernelVxlanDevice', label: 'kernel VXLAN, address on the device (static FDB)', target: KVX_DEV_ADDR(2), net: h1, mtu: await mtuIn(h1, 'kvx1'), iperf: (args) => inNet(h1, 'iperf3', ...args) },
-    { id: 'kernelVxlan', label: 'kernel VXLAN, namespace - veth - bridge - VXLAN (static FDB)', target: KVX_NS_ADDR(2), net: kvx.netFile(1), mtu: await mtuIn(kvx.netFile(1), 'eth0'), iperf: (args) => inNet(kvx.netFile(1), 'iperf3', ...args) },
+    await path('underlay', 'underlay (node to node, no overlay)', '198.18.0.12', h1, 'eth0'),
+    await path('kernelVxlanDevice', 'kernel VXLAN, address on the device (static FDB)', KVX_DEV_ADDR(2), h1, 'kvx1'),
+    await path('kernelVxlan', 'kernel VXLAN, namespace - veth - bridge - VXLAN, bridge in the host namespace (static FDB)', KVX_NS_ADDR(2), kvx.netFile(1), 'eth0'),
+    await path('kernelVxlanNetns', "kernel VXLAN, the same, bridge and VXLAN in a network namespace as Docker's overlay (static FDB)", KVX_NETNS_ADDR(2), kvx.netnsNetFile(1), 'eth0'),
   ];
 }
 
@@ -264,9 +272,9 @@ async function latency(paths: readonly Path[]): Promise<Record<string, { medianM
   return out;
 }
 
-/** iperf3 servers in host 2's namespace (underlay, VXLAN device) and the hand-made namespace. */
+/** iperf3 servers in host 2's namespace (underlay, VXLAN device) and the hand-made containers. */
 function namespaceServers(kvx: KernelVxlan) {
-  return [spawnInNet(namedNet(labs.ts.ns(2)), 'iperf3', '-s'), spawnInNet(kvx.netFile(2), 'iperf3', '-s')];
+  return [namedNet(labs.ts.ns(2)), kvx.netFile(2), kvx.netnsNetFile(2)].map((net) => spawnInNet(net, 'iperf3', '-s'));
 }
 
 async function main() {
@@ -277,9 +285,9 @@ async function main() {
   const servers: ReturnType<typeof namespaceServers> = [];
   try {
     await bringUp();
-    const dockerRun = await dockerRunTimes();
-    const conv = await convergence();
-    const prop = await propagation();
+    const dockerRun = ONLY ? {} : await dockerRunTimes();
+    const conv = ONLY ? {} : await convergence();
+    const prop = ONLY ? [] : await propagation();
 
     // 1500-byte underlay: every path at its default MTU.
     await kvx.setUp(1450);
@@ -336,7 +344,7 @@ async function main() {
       durationSeconds: Math.round((Date.now() - started.getTime()) / 1000),
       smoke: SMOKE,
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), loadAverage1m: { start: loadAtStart, end: loadavg()[0]! }, kernel: release(), docker: await labs.ts.docker(1, 'version', '-f', '{{.Server.Version}}') },
-      settings: { runs: RUNS, iperfSeconds: IPERF_SECONDS, repeats: REPEATS, pings: PINGS, jumboUnderlayMtu: JUMBO },
+      settings: { runs: ONLY ? 0 : RUNS, iperfSeconds: IPERF_SECONDS, repeats: REPEATS, pings: PINGS, jumboUnderlayMtu: JUMBO, ...(ONLY ? { only: ONLY } : {}) },
       paths: Object.fromEntries([...base, ...jumbo].map((p) => [p.id, p.label.replace(/, default MTU$/, '').replace(/ \(MTU from the underlay\)$/, '')])),
       throughput: { default: tputDefault, jumbo: tputJumbo },
       latency: lat,

@@ -8,28 +8,56 @@ const ip = (...args: string[]) => run('ip', args);
 
 /**
  * The data-plane limit: VXLAN made by hand in a lab's two nodes, with static FDB entries and no
- * control plane at all, in two shapes:
+ * control plane at all, in three shapes:
  *  - "device": an address on the VXLAN device itself (kvx1, VNI 43), nothing else in the path;
- *  - "namespace": what every overlay builds for a container, a namespace ($LAB-hN-kvx) joined
- *    by a veth to a bridge that holds the VXLAN device (kvx0, VNI 42).
- * Port 4790, so neither the plugin's VXLAN guard (4789) nor its devices share the socket.
- * Addresses from 192.0.2.0/24; the namespaces go with `scripts/lab down` (they are $LAB-hN-*).
+ *  - "host namespace": what ts-overlay builds for a container, a namespace ($LAB-hN-kvx) joined
+ *    by a veth to a bridge that holds the VXLAN device (kvx0, VNI 42), bridge and VXLAN device
+ *    in the node's namespace, where the engine turned on bridge-nf-call-iptables and keeps its
+ *    iptables rules and conntrack: bridged frames pass the node's netfilter hooks;
+ *  - "network namespace": Docker's overlay layout, the same bridge - VXLAN - veth in a namespace
+ *    of the network's own ($LAB-hN-kvn; kvx2, VNI 44), which has no rules and no conntrack.
+ *    The VXLAN device is made in the node's namespace and then moved, as Docker does: its UDP
+ *    socket stays in the namespace it was made in, the one that holds the underlay address.
+ *    The container namespace is $LAB-hN-kvc.
+ * Ports 4790 (kvx0, kvx1) and 4791 (kvx2, a socket of its own, as each Docker overlay network's
+ * VNI has the socket only in the node's namespace): neither the plugin's VXLAN guard (an INPUT
+ * jump for 4789 only) nor its devices see them, and the lab's INPUT accepts the rest.
+ * Addresses from 192.0.2.0/24, a /26 per shape; the namespaces go with `scripts/lab down`
+ * (they are $LAB-hN-*).
  */
 const PORT = '4790';
+const NETNS_PORT = '4791';
 const vtep = (host: number) => `198.18.0.${10 + host}`;
 const mac = (host: number) => `02:00:c0:00:02:0${host}`;
+const netnsMac = (host: number) => `02:00:c0:00:02:8${host}`;
 export const KVX_NS_ADDR = (host: number) => `192.0.2.${host}`;
 export const KVX_DEV_ADDR = (host: number) => `192.0.2.${64 + host}`;
+export const KVX_NETNS_ADDR = (host: number) => `192.0.2.${128 + host}`;
 
 export class KernelVxlan {
   constructor(private readonly lab: BenchLab) {}
 
+  /** The container of the host-namespace shape. */
   containerNs(host: number): string {
     return `${this.lab.ns(host)}-kvx`;
   }
 
   netFile(host: number): string {
     return namedNet(this.containerNs(host));
+  }
+
+  /** The network's own namespace (bridge and VXLAN device) of the network-namespace shape. */
+  networkNs(host: number): string {
+    return `${this.lab.ns(host)}-kvn`;
+  }
+
+  /** The container of the network-namespace shape. */
+  netnsContainerNs(host: number): string {
+    return `${this.lab.ns(host)}-kvc`;
+  }
+
+  netnsNetFile(host: number): string {
+    return namedNet(this.netnsContainerNs(host));
   }
 
   async setUp(mtu: number): Promise<void> {
@@ -45,10 +73,7 @@ export class KernelVxlan {
       await ip('netns', 'add', c);
       await x('ip', 'link', 'add', 'kve0', 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c, 'mtu', String(mtu), 'address', mac(h));
       await x('ip', 'link', 'set', 'kve0', 'master', 'kbr0', 'up');
-      await ip('-n', c, 'link', 'set', 'lo', 'up');
-      await ip('-n', c, 'addr', 'add', `${KVX_NS_ADDR(h)}/26`, 'dev', 'eth0');
-      await ip('-n', c, 'link', 'set', 'eth0', 'up');
-      await ip('-n', c, 'neigh', 'replace', KVX_NS_ADDR(peer), 'lladdr', mac(peer), 'dev', 'eth0', 'nud', 'permanent');
+      await this.containerEnd(c, KVX_NS_ADDR, mac, h);
       await x('bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'kvx0', 'dst', vtep(peer));
       await x('bridge', 'fdb', 'replace', mac(peer), 'dev', 'kvx0', 'dst', vtep(peer), 'self', 'permanent');
       // The engine set bridge-nf-call-iptables and FORWARD DROP in this namespace (lab.md).
@@ -58,6 +83,8 @@ export class KernelVxlan {
       await x('ip', 'addr', 'add', `${KVX_DEV_ADDR(h)}/26`, 'dev', 'kvx1');
       await x('ip', 'link', 'set', 'kvx1', 'up');
       await x('bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'kvx1', 'dst', vtep(peer));
+
+      await this.setUpNetworkNs(h, mtu);
     }
     // kvx1's MAC is the kernel's choice: learn the peer's and pin it, as for the namespace path.
     for (const h of [1, 2]) {
@@ -67,10 +94,41 @@ export class KernelVxlan {
     }
   }
 
+  /** Docker's overlay layout on host H: bridge and VXLAN device in the network's own namespace. */
+  private async setUpNetworkNs(h: number, mtu: number): Promise<void> {
+    const peer = 3 - h;
+    const n = this.networkNs(h);
+    const c = this.netnsContainerNs(h);
+    const x = (...cmd: string[]) => this.lab.exec(h, ...cmd);
+    await ip('netns', 'add', n);
+    await ip('-n', n, 'link', 'set', 'lo', 'up');
+    // Made here, where the underlay address is, so its socket is bound here; then moved.
+    await x('ip', 'link', 'add', 'kvx2', 'mtu', String(mtu), 'type', 'vxlan', 'id', '44', 'local', vtep(h), 'dstport', NETNS_PORT, 'nolearning');
+    await x('ip', 'link', 'set', 'kvx2', 'netns', n);
+    await ip('-n', n, 'link', 'add', 'kbr2', 'mtu', String(mtu), 'type', 'bridge');
+    await ip('-n', n, 'link', 'set', 'kvx2', 'master', 'kbr2', 'up');
+    await ip('-n', n, 'link', 'set', 'kbr2', 'up');
+    await ip('netns', 'add', c);
+    await ip('-n', n, 'link', 'add', 'kve2', 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c, 'mtu', String(mtu), 'address', netnsMac(h));
+    await ip('-n', n, 'link', 'set', 'kve2', 'master', 'kbr2', 'up');
+    await this.containerEnd(c, KVX_NETNS_ADDR, netnsMac, h);
+    await run('bridge', ['-n', n, 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'kvx2', 'dst', vtep(peer)]);
+    await run('bridge', ['-n', n, 'fdb', 'replace', netnsMac(peer), 'dev', 'kvx2', 'dst', vtep(peer), 'self', 'permanent']);
+  }
+
+  /** Address, link and the peer's static neighbour entry in container namespace C of host H. */
+  private async containerEnd(c: string, addr: (host: number) => string, macOf: (host: number) => string, h: number): Promise<void> {
+    await ip('-n', c, 'link', 'set', 'lo', 'up');
+    await ip('-n', c, 'addr', 'add', `${addr(h)}/26`, 'dev', 'eth0');
+    await ip('-n', c, 'link', 'set', 'eth0', 'up');
+    await ip('-n', c, 'neigh', 'replace', addr(3 - h), 'lladdr', macOf(3 - h), 'dev', 'eth0', 'nud', 'permanent');
+  }
+
   async setMtu(mtu: number): Promise<void> {
     for (const h of [1, 2]) {
       for (const dev of ['kvx0', 'kbr0', 'kve0', 'kvx1']) await this.lab.exec(h, 'ip', 'link', 'set', dev, 'mtu', String(mtu));
-      await ip('-n', this.containerNs(h), 'link', 'set', 'eth0', 'mtu', String(mtu));
+      for (const dev of ['kvx2', 'kbr2', 'kve2']) await ip('-n', this.networkNs(h), 'link', 'set', dev, 'mtu', String(mtu));
+      for (const c of [this.containerNs(h), this.netnsContainerNs(h)]) await ip('-n', c, 'link', 'set', 'eth0', 'mtu', String(mtu));
     }
   }
 
@@ -78,7 +136,10 @@ export class KernelVxlan {
     for (const h of [1, 2]) {
       for (const dev of ['kvx0', 'kvx1', 'kbr0']) await this.lab.exec(h, 'ip', 'link', 'del', dev).catch(() => undefined);
       await this.lab.exec(h, 'iptables', '-D', 'FORWARD', '-i', 'kbr0', '-o', 'kbr0', '-j', 'ACCEPT').catch(() => undefined);
-      await ip('netns', 'del', this.containerNs(h)).catch(() => undefined);
+      // Deleted before its namespace: a namespace goes away asynchronously, and the VXLAN
+      // device (VNI 44 in the node's namespace) must be gone before a new setUp makes it again.
+      await ip('-n', this.networkNs(h), 'link', 'del', 'kvx2').catch(() => undefined);
+      for (const ns of [this.containerNs(h), this.networkNs(h), this.netnsContainerNs(h)]) await ip('netns', 'del', ns).catch(() => undefined);
     }
   }
 }

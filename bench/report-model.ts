@@ -14,7 +14,7 @@ export interface CompareFigures {
   readonly durationSeconds: number;
   readonly smoke: boolean;
   readonly machine: { readonly cpus: number; readonly cpuModel: string; readonly memoryGiB: number; readonly loadAverage1m?: { readonly start: number; readonly end: number }; readonly kernel: string; readonly docker: string };
-  readonly settings: { readonly runs: number; readonly iperfSeconds: number; readonly repeats: number; readonly pings: number; readonly jumboUnderlayMtu: number };
+  readonly settings: { readonly runs: number; readonly iperfSeconds: number; readonly repeats: number; readonly pings: number; readonly jumboUnderlayMtu: number; readonly only?: string };
   readonly paths: Readonly<Record<string, string>>;
   readonly throughput: { readonly default: Readonly<Record<string, Tput>>; readonly jumbo: Readonly<Record<string, Tput>> };
   readonly latency: Readonly<Record<string, { readonly medianMs: number; readonly p99Ms: number; readonly answers: number; readonly sent: number }>>;
@@ -67,6 +67,8 @@ export interface Report {
   readonly date: string;
   readonly machine: CompareFigures['machine'];
   readonly smoke: boolean;
+  /** BENCH_ONLY of bench/compare.ts, when the run measured only part of the figures. */
+  readonly only?: string;
   readonly markdownTables: string;
   readonly targets: readonly Target[];
   readonly ratios: Readonly<Record<string, number>>;
@@ -108,6 +110,20 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
     sections.push(`**Throughput, ${underlay} underlay** (iperf3 TCP, ${c.settings.repeats} x ${c.settings.iperfSeconds} s, median; host 1 to host 2)\n\n${table(['path', 'MTU', 'throughput', 'ts-overlay / this'], rows)}`);
   }
   ratios['throughput.jumboGain.tsOverlay'] = tput('jumbo', 'tsOverlay') / tput('default', 'tsOverlay');
+
+  // Informational, not targets: Docker's overlay keeps bridge and VXLAN in a namespace per
+  // network, ts-overlay (and the host-namespace hand-made shape) in the host's, where the
+  // engine's netfilter hooks see every bridged frame. The two hand-made shapes differ only
+  // in that, so their ratio is what the namespace alone is worth on this machine.
+  const shapeRows = ([
+    ['ts-overlay / hand-made VXLAN in a network namespace', 'tsOverlay', 'kernelVxlanNetns'],
+    ['hand-made network namespace / hand-made host namespace', 'kernelVxlanNetns', 'kernelVxlan'],
+  ] as const).map(([what, a, b]) => [what, ...(['default', 'jumbo'] as const).map((mtu) => {
+    const v = tput(mtu, a) / tput(mtu, b);
+    ratios[`throughput.${mtu}.${a}/${b}`] = v;
+    return x(v);
+  })]);
+  sections.push(`**Where bridge and VXLAN device live** (from the throughput tables above; informational, no target)\n\n${table(['ratio', '1500-byte underlay', `${c.settings.jumboUnderlayMtu}-byte underlay`], shapeRows)}`);
 
   const latRows = Object.entries(c.latency).map(([id, l]) => [c.paths[id] ?? id, rtt(need(`latency.${id}.median`, l.medianMs)), rtt(need(`latency.${id}.p99`, l.p99Ms)), `${l.answers}/${l.sent}`]);
   sections.push(`**Latency, 1500-byte underlay** (ping every 10 ms, ${c.settings.pings} pings)\n\n${table(['path', 'RTT median', 'RTT p99', 'answers'], latRows)}`);
@@ -205,13 +221,15 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
   const ofKernel = (mtu: 'default' | 'jumbo', id: string) => tput(mtu, id) / tput(mtu, 'kernelVxlan');
   const chart: ChartGroup[] = [
     {
-      title: 'Throughput / hand-made kernel VXLAN (1.0 = the data-plane limit; higher is better)',
+      title: 'Throughput / hand-made kernel VXLAN in the host namespace (1.0 = the data-plane limit; higher is better)',
       unit: 'x', reference: 1, target: 0.95,
       bars: [
         { label: 'ts-overlay, 1500 underlay', value: ofKernel('default', 'tsOverlay'), highlight: true },
+        { label: 'hand-made, own namespace, 1500 underlay', value: ofKernel('default', 'kernelVxlanNetns') },
         { label: 'classic overlay, 1500 underlay', value: ofKernel('default', 'classic') },
         { label: 'swarm overlay, 1500 underlay', value: ofKernel('default', 'swarm') },
         { label: 'ts-overlay, 9000 underlay (auto MTU)', value: ofKernel('jumbo', 'tsOverlay'), highlight: true },
+        { label: 'hand-made, own namespace, 9000 underlay', value: ofKernel('jumbo', 'kernelVxlanNetns') },
         { label: 'classic, 9000 underlay, default MTU', value: ofKernel('jumbo', 'classic') },
         { label: 'classic, 9000 underlay, mtu=9000', value: ofKernel('jumbo', 'classicTuned') },
         { label: 'swarm, 9000 underlay, default MTU', value: ofKernel('jumbo', 'swarm') },
@@ -230,13 +248,13 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
     },
   ];
 
-  return { date: c.date, machine: c.machine, smoke: c.smoke, markdownTables: sections.join('\n\n'), targets, ratios, chart, missing };
+  return { date: c.date, machine: c.machine, smoke: c.smoke, only: c.settings.only, markdownTables: sections.join('\n\n'), targets, ratios, chart, missing };
 }
 
 export function reportMarkdown(rep: Report, command: string): string {
   const m = rep.machine;
   return [
-    `# ts-overlay benchmark${rep.smoke ? ' (SMOKE RUN: tiny counts, figures mean nothing)' : ''}`,
+    `# ts-overlay benchmark${rep.smoke ? ' (SMOKE RUN: tiny counts, figures mean nothing)' : ''}${rep.only ? ` (BENCH_ONLY=${rep.only}: the other figures were not measured)` : ''}`,
     '',
     `Run ${rep.date} with \`${command}\` on ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}, Docker Engine ${m.docker}${m.loadAverage1m ? `, load average ${m.loadAverage1m.start.toFixed(1)} at the start and ${m.loadAverage1m.end.toFixed(1)} at the end (the machine is shared)` : ''}; two lab hosts`,
     'per system (network namespaces joined by a veth underlay on one machine), every system in the same run.',
