@@ -24,6 +24,15 @@ export class Firewall {
     while ((await this.run.iptables(['-C', CHAIN, ...rule])).ok) await this.run.iptablesStrict(['-D', CHAIN, ...rule]);
   }
 
+  /** The bridges the chain lets traffic through, as its rules name them. */
+  async allowedBridges(): Promise<string[]> {
+    const rules = (await this.run.iptablesRules(CHAIN)) ?? [];
+    return rules.flatMap((r) => {
+      const m = /^-i (\S+) -o (\S+) -j ACCEPT$/.exec(r);
+      return m && m[1] === m[2] ? [m[1]!] : [];
+    });
+  }
+
   private async ensureChain(): Promise<void> {
     if (!(await this.run.iptables(['-L', CHAIN, '-n'])).ok) {
       const created = await this.run.iptables(['-N', CHAIN]);

@@ -58,6 +58,24 @@ describe('data plane on real devices', () => {
     expect(host.exec('iptables', '-S', 'TS-OVERLAY')).not.toContain('tsbr-4400');
   });
 
+  it('reports a forward rule whose bridge is gone as its own, and deleting the network removes it', async () => {
+    // A removal killed between deleting the devices and the rule leaves the rule alone; the
+    // reconciler finds such VNIs through ownDevices and deletes them like stray devices.
+    await using host = makeNetns('h');
+    const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
+    await dp.ensureNetwork({ vni: 4450, mtu: 1450 });
+    await dp.ensureNetwork({ vni: 4451, mtu: 1450 });
+    host.exec('ip', 'link', 'del', 'tsvx-4450');
+    host.exec('ip', 'link', 'del', 'tsbr-4450');
+    host.exec('iptables', '-A', 'TS-OVERLAY', '-i', 'eth9', '-o', 'eth9', '-j', 'ACCEPT'); // not ours
+    const own = await dp.ownDevices();
+    expect([...own.bridges]).toEqual([4451]);
+    expect([...own.forwardRules].sort()).toEqual([4450, 4451]);
+    await dp.deleteNetwork(4450);
+    expect([...(await dp.ownDevices()).forwardRules]).toEqual([4451]);
+    expect(host.exec('iptables', '-S', 'TS-OVERLAY')).toContain('-i tsbr-4451 -o tsbr-4451');
+  });
+
   it('makes many veth pairs asked for at once, even when a leftover is in the way of one', async () => {
     await using host = makeNetns('h');
     const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
