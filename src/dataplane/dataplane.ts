@@ -184,10 +184,7 @@ export class Dataplane {
    * The devices of ours that exist, found by their names: what a reconcile compares with
    * what should exist.
    */
-  async ownDevices(): Promise<{ bridges: Set<number>; vxlans: Set<number>; hostVeths: Map<string, string | undefined>; forwardRules: Set<number> }> {
-    // The forward rules count too: one left by a removal interrupted between deleting the
-    // devices and the rule would otherwise outlive its bridge for good.
-    const forwardRules = new Set((await this.firewall.allowedBridges()).flatMap((b) => (b.startsWith('tsbr-') && vniOfDevice(b) !== undefined ? [vniOfDevice(b)!] : [])));
+  async ownDevices(): Promise<{ bridges: Set<number>; vxlans: Set<number>; hostVeths: Map<string, string | undefined> }> {
     const bridges = new Set<number>();
     const vxlans = new Set<number>();
     const hostVeths = new Map<string, string | undefined>(); // name -> master
@@ -197,7 +194,20 @@ export class Dataplane {
       else if (vni !== undefined) vxlans.add(vni);
       else if (l.ifname.startsWith('tsv-')) hostVeths.set(l.ifname, l.master);
     }
-    return { bridges, vxlans, hostVeths, forwardRules };
+    return { bridges, vxlans, hostVeths };
+  }
+
+  /**
+   * The VNIs whose bridge has a forward rule. A removal interrupted between deleting the devices
+   * and the rule leaves a rule that no device listing shows: a reconcile looks here too.
+   */
+  async forwardRuleVnis(): Promise<Set<number>> {
+    const vnis = new Set<number>();
+    for (const bridge of await this.firewall.allowedBridges()) {
+      const vni = vniOfDevice(bridge);
+      if (vni !== undefined && bridge.startsWith('tsbr-')) vnis.add(vni);
+    }
+    return vnis;
   }
 
   /** Puts an endpoint's host end back on its bridge (the bridge was re-made). */

@@ -10,17 +10,20 @@ import type { Runner } from './runner.js';
  */
 export const CHAIN = 'TS-OVERLAY';
 
+/** The rule that lets traffic stay on one bridge; allowedBridges reads it back as `iptables -S` prints it. */
+const bridgeRule = (bridge: string) => ['-i', bridge, '-o', bridge, '-j', 'ACCEPT'];
+
 export class Firewall {
   constructor(private readonly run: Runner) {}
 
   async allowBridge(bridge: string): Promise<void> {
     await this.ensureChain();
-    const rule = ['-i', bridge, '-o', bridge, '-j', 'ACCEPT'];
+    const rule = bridgeRule(bridge);
     if (!(await this.run.iptables(['-C', CHAIN, ...rule])).ok) await this.run.iptablesStrict(['-A', CHAIN, ...rule]);
   }
 
   async forgetBridge(bridge: string): Promise<void> {
-    const rule = ['-i', bridge, '-o', bridge, '-j', 'ACCEPT'];
+    const rule = bridgeRule(bridge);
     while ((await this.run.iptables(['-C', CHAIN, ...rule])).ok) await this.run.iptablesStrict(['-D', CHAIN, ...rule]);
   }
 

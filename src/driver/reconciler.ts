@@ -251,8 +251,8 @@ export class Reconciler {
 
   /** Devices (and forward rules) of ours that belong to nothing go; veths that lost their bridge get it back. */
   private async devices(report: { devicesRemoved: string[]; vethsReattached: number }, attached: ReadonlyMap<string, unknown> | undefined): Promise<void> {
-    const own = await this.dataplane.ownDevices();
-    for (const vni of new Set([...own.bridges, ...own.vxlans, ...own.forwardRules])) {
+    const [own, ruled] = await Promise.all([this.dataplane.ownDevices(), this.dataplane.forwardRuleVnis()]);
+    for (const vni of new Set([...own.bridges, ...own.vxlans, ...ruled])) {
       if (this.local.hasVni(vni)) continue;
       await this.local.withDevices(vni, async () => {
         if (this.local.hasVni(vni)) return; // a CreateNetwork made it ours meanwhile

@@ -157,7 +157,11 @@ export class IpamService {
   /** The pool the handle names: the watch-fed copy when it is that pool, else etcd's. */
   private async currentPool(handle: PoolHandle): Promise<PoolRecord | undefined> {
     const known = this.book.pool(handle.subnet);
-    if (known && isSamePool(known, handle)) return known;
+    return known && isSamePool(known, handle) ? known : this.storedPool(handle);
+  }
+
+  /** The pool the handle names as etcd has it now; undefined when gone or replaced by a newer one. */
+  private async storedPool(handle: PoolHandle): Promise<PoolRecord | undefined> {
     const stored = (await this.store.getPool(handle.subnet))?.value;
     return stored && isSamePool(stored, handle) ? stored : undefined;
   }
@@ -190,7 +194,7 @@ export class IpamService {
         return withPrefix(ip);
       }
       if (!holder) {
-        if (!(await this.stillThere(handle))) throw notFound(`pool ${req.poolId} was released while allocating`);
+        if (!(await this.storedPool(handle))) throw notFound(`pool ${req.poolId} was released while allocating`);
         return this.requestAddress(req); // the address was released meanwhile: try again
       }
       throw conflict(`address ${specific} is already in use (${holder.value.kind} on ${holder.value.node})`);
@@ -212,7 +216,7 @@ export class IpamService {
         crashPoint('ipam.address-claimed');
         return withPrefix(ip);
       }
-      if (!(await this.stillThere(handle))) throw notFound(`pool ${req.poolId} was released while allocating`);
+      if (!(await this.storedPool(handle))) throw notFound(`pool ${req.poolId} was released while allocating`);
       // Losing again and again means the book lags behind etcd: read the pool's addresses once.
       if (attempt % 4 === 3) {
         for (const a of await this.store.listAddresses(pool.subnet)) this.book.add(pool.subnet, a.ip);
@@ -247,10 +251,5 @@ export class IpamService {
         await this.store.relabelAddress(subnet, entry, { ...entry.value, kind: 'aux' });
       }
     }
-  }
-
-  private async stillThere(handle: PoolHandle): Promise<boolean> {
-    const stored = (await this.store.getPool(handle.subnet))?.value;
-    return stored !== undefined && isSamePool(stored, handle);
   }
 }

@@ -149,7 +149,6 @@ export class ClusterStore {
     throw unavailable(`etcd: network ${id} kept changing under concurrent updates; try again`);
   }
 
-  /** Removes the network, its VNI and its endpoints, if it has not changed since it was read. */
   /**
    * Deletes the network (if unchanged since `entry`) with its VNI, endpoints and names, and
    * unbinds its pool if the pool still exists (a CreateNetwork rolled back, or hosts still

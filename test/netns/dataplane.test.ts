@@ -60,7 +60,7 @@ describe('data plane on real devices', () => {
 
   it('reports a forward rule whose bridge is gone as its own, and deleting the network removes it', async () => {
     // A removal killed between deleting the devices and the rule leaves the rule alone; the
-    // reconciler finds such VNIs through ownDevices and deletes them like stray devices.
+    // reconciler finds such VNIs through forwardRuleVnis and deletes them like stray devices.
     await using host = makeNetns('h');
     const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
     await dp.ensureNetwork({ vni: 4450, mtu: 1450 });
@@ -68,11 +68,10 @@ describe('data plane on real devices', () => {
     host.exec('ip', 'link', 'del', 'tsvx-4450');
     host.exec('ip', 'link', 'del', 'tsbr-4450');
     host.exec('iptables', '-A', 'TS-OVERLAY', '-i', 'eth9', '-o', 'eth9', '-j', 'ACCEPT'); // not ours
-    const own = await dp.ownDevices();
-    expect([...own.bridges]).toEqual([4451]);
-    expect([...own.forwardRules].sort()).toEqual([4450, 4451]);
+    expect([...(await dp.ownDevices()).bridges]).toEqual([4451]);
+    expect([...(await dp.forwardRuleVnis())].sort()).toEqual([4450, 4451]);
     await dp.deleteNetwork(4450);
-    expect([...(await dp.ownDevices()).forwardRules]).toEqual([4451]);
+    expect([...(await dp.forwardRuleVnis())]).toEqual([4451]);
     expect(host.exec('iptables', '-S', 'TS-OVERLAY')).toContain('-i tsbr-4451 -o tsbr-4451');
   });
 
