@@ -47,7 +47,10 @@ beforeAll(async () => {
   // network's VNI. Its neighbour entry for g1 is static, so each ping is one frame on the wire.
   const mac1 = await dockerOk(1, 'inspect', '-f', '{{(index .NetworkSettings.Networks "guarded").MacAddress}}', 'g1');
   sh('ip', ['netns', 'add', STRANGER_NS]);
-  sh('ip', ['link', 'add', 'ul0', 'netns', STRANGER_NS, 'type', 'veth', 'peer', 'name', 'stranger', 'netns', `${E2E_LAB}-ul`]);
+  // Its port on the underlay bridge has the smallest MAC there on purpose: a bridge whose MAC
+  // was not set takes its smallest port's, and the nodes' ARP entries for etcd (on that bridge)
+  // went stale for up to a minute; the lab sets ul0's MAC so a joining port changes nothing.
+  sh('ip', ['link', 'add', 'ul0', 'netns', STRANGER_NS, 'type', 'veth', 'peer', 'name', 'stranger', 'address', '02:00:00:00:00:01', 'netns', `${E2E_LAB}-ul`]);
   sh('ip', ['-n', `${E2E_LAB}-ul`, 'link', 'set', 'stranger', 'master', 'ul0', 'up']);
   inStranger('ip', 'addr', 'add', `${STRANGER_ADDR}/24`, 'dev', 'ul0');
   inStranger('ip', 'link', 'set', 'ul0', 'up');
