@@ -260,13 +260,13 @@ export class NetworkDriver {
         if (existing.ip !== ip || existing.network !== net.record.id) throw conflict(`endpoint ${input.endpointId} already exists with address ${existing.ip}`);
         return input.macAddress ? {} : { macAddress: mac };
       }
-      // The address must be this host's claim: one freed meanwhile (a reconcile after a crash)
-      // may already be another container's.
-      const claim = await this.store.getAddress(net.record.subnet, ip);
-      if (!claim || claim.value.kind !== 'endpoint' || claim.value.node !== this.settings.node) {
-        throw notFound(`address ${ip} is not allocated to this host in ${net.record.subnet} (released meanwhile?); start the container again`);
-      }
-      if (!(await this.store.putEndpoint(record))) {
+      // The address must be this host's claim, unchanged: one freed meanwhile (a reconcile
+      // after a crash) may already be another container's. The endpoint is published only if
+      // the claim still has the revision RequestAddress gave it (read here after a restart).
+      const claimRevision = this.ipam.takeClaimRevision(net.record.subnet, ip) ?? (await this.ownClaimRevision(net.record.subnet, ip));
+      if (!(await this.store.putEndpoint(record, claimRevision))) {
+        const claim = await this.store.getAddress(net.record.subnet, ip);
+        if (claim?.modRevision !== claimRevision) throw notFound(addressNotOurs(ip, net.record.subnet));
         throw notFound(`network ${net.record.name ?? net.record.id} was removed from the cluster`);
       }
       crashPoint('create-endpoint.published');
@@ -331,6 +331,13 @@ export class NetworkDriver {
     return net;
   }
 
+  /** The revision of this host's claim of the address, read from etcd; refused when it is not this host's. */
+  private async ownClaimRevision(subnet: string, ip: string): Promise<number> {
+    const claim = await this.store.getAddress(subnet, ip);
+    if (!claim || claim.value.kind !== 'endpoint' || claim.value.node !== this.settings.node) throw notFound(addressNotOurs(ip, subnet));
+    return claim.modRevision;
+  }
+
   private async findEndpoint(networkId: string, endpointId: string): Promise<EndpointRecord | undefined> {
     const net = this.local.network(networkId);
     if (!net) return undefined;
@@ -368,3 +375,6 @@ function isUnicastMac(mac: string): boolean {
   const first = parseInt(mac.slice(0, 2), 16);
   return (first & 1) === 0 && mac !== '00:00:00:00:00:00';
 }
+
+const addressNotOurs = (ip: string, subnet: string) =>
+  `address ${ip} is not allocated to this host in ${subnet} (released meanwhile?); start the container again`;

@@ -7,6 +7,7 @@ import { AddressBook, type Stripe } from './address-book.js';
 import { firstOverlap, isUsableAddress, nextFreeSubnet } from './allocation.js';
 import { type Cidr, containsCidr, formatCidr, formatIPv4, parseCidr, parseIPv4, usableRange } from './cidr.js';
 import { formatPoolId, isSamePool, newGeneration, type PoolHandle, parsePoolId } from './pool-id.js';
+import { RecentClaims } from './recent-claims.js';
 
 /** The IPAM option (and driver option) that marks a copy of an existing cluster network. */
 export const CLUSTER_ID_OPTION = 'ts-overlay.id';
@@ -63,6 +64,8 @@ export class IpamService {
     /** Taken addresses as a watch last reported them; see AddressBook. */
     private readonly book: AddressBook = new AddressBook(),
   ) {}
+
+  private readonly claims = new RecentClaims();
 
   async requestPool(req: PoolRequest): Promise<{ poolId: string; subnet: string }> {
     if (req.clusterNetwork) return this.joinPool(req.clusterNetwork);
@@ -183,8 +186,10 @@ export class IpamService {
       if (ip === undefined) throw badRequest(`address "${specific}" is not an IPv4 address`);
       if (!isUsableAddress(subnet, ip)) throw badRequest(`address ${specific} is not a usable address of subnet ${pool.subnet}`);
       const kind: AddressKind = req.kind;
-      if (await this.store.claimAddress(pool.subnet, { ip: specific, kind, node: this.settings.node, claimedAt: new Date().toISOString() })) {
+      const claimed = await this.store.claimAddress(pool.subnet, { ip: specific, kind, node: this.settings.node, claimedAt: new Date().toISOString() });
+      if (claimed !== undefined) {
         this.book.add(pool.subnet, specific);
+        if (kind === 'endpoint') this.claims.remember(pool.subnet, specific, claimed); // a gateway is no container's
         crashPoint('ipam.address-claimed');
         return withPrefix(ip);
       }
@@ -205,14 +210,15 @@ export class IpamService {
       const ip = this.book.startClaim(pool.subnet, range, this.settings.stripe?.());
       if (ip === undefined) throw conflict(`no free address left in ${pool.ipRange ?? pool.subnet}`);
       const record = { ip: formatIPv4(ip), kind: 'endpoint' as const, node: this.settings.node, claimedAt: new Date().toISOString() };
-      let won = false;
+      let claimed: number | undefined;
       try {
-        won = await this.store.claimAddress(pool.subnet, record);
+        claimed = await this.store.claimAddress(pool.subnet, record);
       } finally {
         // Lost: another host holds it (or the pool went away, which the next read tells).
         this.book.done(pool.subnet, ip, true);
       }
-      if (won) {
+      if (claimed !== undefined) {
+        this.claims.remember(pool.subnet, record.ip, claimed);
         crashPoint('ipam.address-claimed');
         return withPrefix(ip);
       }
@@ -235,16 +241,26 @@ export class IpamService {
     const handle = parsePoolId(poolId);
     const ip = address.split('/')[0]!;
     if (parseIPv4(ip) === undefined) throw badRequest(`address "${address}" is not an IPv4 address`);
+    this.claims.forget(handle.subnet, ip);
     if (!(await this.currentPool(handle))) return; // the pool, and its addresses, are gone
     const entry = await this.store.getAddress(handle.subnet, ip);
     if (!entry || entry.value.kind !== 'endpoint' || entry.value.node !== this.settings.node) return;
     if (await this.store.releaseAddress(handle.subnet, entry)) this.book.remove(handle.subnet, ip);
   }
 
+  /**
+   * The etcd revision of this process's claim of the address, when it made one lately (once:
+   * see RecentClaims); undefined means "read the claim from etcd".
+   */
+  takeClaimRevision(subnet: string, ip: string): number | undefined {
+    return this.claims.take(subnet, ip);
+  }
+
   /** Marks the network's aux addresses so that other hosts' copies may reserve them too. */
   async markAuxAddresses(subnet: string, addresses: readonly string[]): Promise<void> {
     for (const address of addresses) {
       const ip = address.split('/')[0]!;
+      this.claims.forget(subnet, ip);
       const entry = await this.store.getAddress(subnet, ip);
       // Only what the engine reserved for it (a plain claim) becomes aux; never the gateway.
       if (entry && entry.value.kind === 'endpoint') {

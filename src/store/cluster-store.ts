@@ -61,9 +61,12 @@ export class ClusterStore {
     return this.kv.get<AddressRecord>(keys.address(subnet, ip));
   }
 
-  /** Claims the address if nobody holds it and its pool still exists. */
-  async claimAddress(subnet: string, record: AddressRecord): Promise<boolean> {
-    return this.kv.txn({
+  /**
+   * Claims the address if nobody holds it and its pool still exists. Returns the claim's
+   * revision (what putEndpoint compares against), or undefined when the claim lost.
+   */
+  async claimAddress(subnet: string, record: AddressRecord): Promise<number | undefined> {
+    return this.kv.txnRevision({
       compare: [
         { key: keys.address(subnet, record.ip), modRevision: 0 },
         { key: keys.pool(subnet), exists: true },
@@ -195,10 +198,16 @@ export class ClusterStore {
 
   // ---- endpoints ---------------------------------------------------------------------
 
-  /** Publishes the endpoint if its network still exists. */
-  async putEndpoint(endpoint: EndpointRecord): Promise<boolean> {
+  /**
+   * Publishes the endpoint if its network still exists and, given the revision of its address's
+   * claim (claimAddress), if that claim was not freed (and maybe taken by another container) since.
+   */
+  async putEndpoint(endpoint: EndpointRecord, addressClaim?: number): Promise<boolean> {
     return this.kv.txn({
-      compare: [{ key: keys.network(endpoint.network), exists: true }],
+      compare: [
+        { key: keys.network(endpoint.network), exists: true },
+        ...(addressClaim === undefined ? [] : [{ key: keys.address(endpoint.subnet, endpoint.ip), modRevision: addressClaim }]),
+      ],
       put: [[keys.endpoint(endpoint.network, endpoint.id), endpoint]],
     });
   }

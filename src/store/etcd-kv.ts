@@ -91,6 +91,14 @@ export class EtcdKv {
 
   /** Applies all writes if every compare holds; returns whether it did. */
   async txn(ops: TxnOps): Promise<boolean> {
+    return (await this.txnRevision(ops)) !== undefined;
+  }
+
+  /**
+   * Like txn, and tells the store revision the writes got (the mod revision of every key the
+   * transaction put), or undefined when a compare failed.
+   */
+  async txnRevision(ops: TxnOps): Promise<number | undefined> {
     const [first, ...rest] = ops.compare;
     const res = await this.guard('write', () => {
       let builder = 'exists' in first ? this.ns.if(first.key, 'Version', '>', 0) : this.ns.if(first.key, 'Mod', '==', first.modRevision);
@@ -102,7 +110,7 @@ export class EtcdKv {
       ];
       return builder.then(...writes).commit();
     });
-    return res.succeeded;
+    return res.succeeded ? Number(res.header.revision) : undefined;
   }
 
   /**

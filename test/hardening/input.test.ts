@@ -592,6 +592,20 @@ describe('hostile input to a real ts-overlay plugin', () => {
         checkpoint('addresses asked for and released twice');
       }
 
+      // CreateEndpoint only from a live claim of this host: not from an address requested and
+      // released (the claim's revision is gone with it), nor from the gateway (asked for again).
+      {
+        const a = await addr(w.poolId);
+        await h.must('/IpamDriver.ReleaseAddress', { PoolID: w.poolId, Address: ip(a) });
+        const gw = (await h.must('/IpamDriver.RequestAddress', { PoolID: w.poolId, Address: '', Options: GATEWAY }))['Address'] as string;
+        for (const address of [a, gw]) {
+          const ids = { NetworkID: w.networkId, EndpointID: randomDockerId() };
+          await probe(cat, P, '/NetworkDriver.CreateEndpoint', { ...ids, Interface: { Address: address, AddressIPv6: '', MacAddress: '' }, Options: {} }, 'error', false);
+          await tidy([['/NetworkDriver.DeleteEndpoint', ids]]);
+        }
+        checkpoint('CreateEndpoint from a released address or the gateway');
+      }
+
       // A pool released (twice), then used: RequestAddress, ReleaseAddress, CreateNetwork on it.
       {
         const p = await h.must('/IpamDriver.RequestPool', { AddressSpace: ADDRESS_SPACE, Pool: '10.77.0.0/24', SubPool: '', Options: {}, V6: false });

@@ -71,6 +71,26 @@ describe('cluster store (real etcd)', () => {
     expect(await s.putEndpoint(ep)).toBe(false);
   });
 
+  it('publishes an endpoint only while its address is the claim made at the revision it names', async () => {
+    const s = store();
+    const id = '7'.repeat(64);
+    await s.createNetwork(network(id, 7100), await pool(s));
+    const claim = (node: string) => ({ ip: '10.0.0.9', kind: 'endpoint' as const, node, claimedAt: new Date(0).toISOString() });
+    const first = await s.claimAddress('10.0.0.0/24', claim('h1'));
+    expect(first).toBe((await s.getAddress('10.0.0.0/24', '10.0.0.9'))!.modRevision);
+    expect(await s.claimAddress('10.0.0.0/24', claim('h2'))).toBeUndefined(); // held: the second claim loses
+    const ep = (n: string): EndpointRecord => ({ id: n.repeat(64), network: id, node: 'h1', vtep: '198.18.0.11', mac: '02:42:0a:00:00:09', ip: '10.0.0.9', subnet: '10.0.0.0/24', createdAt: new Date(0).toISOString() });
+    expect(await s.putEndpoint(ep('a'), first)).toBe(true);
+    // Freed and claimed again (by another host, or by this one for another container): the old
+    // claim's revision no longer publishes anything.
+    await s.deleteEndpoint(id, ep('a').id);
+    expect(await s.releaseAddress('10.0.0.0/24', (await s.getAddress('10.0.0.0/24', '10.0.0.9'))!)).toBe(true);
+    const second = await s.claimAddress('10.0.0.0/24', claim('h2'));
+    expect(second).toBeGreaterThan(first!);
+    expect(await s.putEndpoint(ep('b'), first)).toBe(false);
+    expect(await s.getEndpoint(id, ep('b').id)).toBeUndefined();
+  });
+
   it('streams endpoint puts and deletes that follow a listing, in order', async () => {
     const s = store();
     const { revision } = await s.listEndpoints();
