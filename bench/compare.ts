@@ -12,6 +12,8 @@
  *  - `docker run -d` wall time, median and p95;
  *  - convergence: `docker run -d` returning on host 2 -> first ping answer on host 1;
  *  - propagation (ts-overlay only): `docker network create` on host 1 -> listed on host 2.
+ * Before throughput and latency, every path first answers a ping (up to 10 s). What went wrong
+ * (a path that never answered, an iperf3 that failed) is listed in compare.json's `problems`.
  * Every overlay network keeps one idle container on each host for the whole run (keepSandboxes:
  * Docker 20.10's overlay otherwise strands a daemon thread in a deleted namespace each time a
  * host's last container on a network goes, and the classic overlay then loses its etcd).
@@ -36,6 +38,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? (SMOKE ? 3 : 20));
 const IPERF_SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? (SMOKE ? 1 : 5));
 const REPEATS = Number(process.env.BENCH_REPEATS ?? (SMOKE ? 1 : 3));
 const PINGS = SMOKE ? 20 : 200;
+/** iperf3 -A: "client CPU,server CPU" for every path alike (unset: the scheduler places them). */
+const AFFINITY = process.env.BENCH_IPERF_AFFINITY;
 const JUMBO = 9000;
 const RESULTS = process.env.BENCH_RESULTS_DIR ?? resolve(REPO, 'bench/results');
 const ID = process.env.TSO_TEST_ID ?? '';
@@ -46,6 +50,9 @@ const labs = {
   swarm: new BenchLab(`${SMOKE ? 'bsmks' : 'bswarm'}${ID}`),
 };
 const log = (msg: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+/** Why figures are missing, in compare.json: a smoke run's failure says it, not only stderr. */
+const problems: string[] = [];
+const problem = (msg: string) => (log(msg), problems.push(msg));
 
 /** An overlay network under test: which lab, its name, and how its containers are addressed. */
 interface Overlay {
@@ -251,16 +258,30 @@ async function namespacePaths(kvx: KernelVxlan): Promise<Path[]> {
 /** One iperf3 run per path; a path that fails gets NaN (n/a in the report, listed as missing) and the others are still measured. */
 async function throughputOnce(paths: readonly Path[], into: Map<string, number[]>): Promise<void> {
   const omit = IPERF_SECONDS >= 3 ? ['-O', '1'] : []; // leave out slow start when there is time
+  const affinity = AFFINITY ? ['-A', AFFINITY] : [];
   for (const p of paths) {
-    const gbps = await p.iperf(['-c', p.target, '-t', String(IPERF_SECONDS), ...omit, '--connect-timeout', '3000', '-J'])
+    const gbps = await p.iperf(['-c', p.target, '-t', String(IPERF_SECONDS), ...omit, ...affinity, '--connect-timeout', '3000', '-J'])
       .then(iperf3Gbps)
-      .catch((err: Error) => (log(`throughput ${p.id}: ${err.message.split('\n')[0]}`), NaN));
+      .catch((err: Error) => (problem(`throughput ${p.id} (MTU ${p.mtu}): ${err.message.split('\n')[0]}`), NaN));
     into.set(p.id, [...(into.get(p.id) ?? []), gbps]);
   }
 }
 
 const summary = (paths: readonly Path[], samples: Map<string, number[]>) =>
   Object.fromEntries(paths.map((p) => [p.id, { gbps: median(samples.get(p.id)!), samples: samples.get(p.id)!, mtu: p.mtu }]));
+
+/**
+ * Waits until each path answers a ping (up to 10 s): the first packets to a new container may
+ * wait for address resolution (Docker's overlays resolve peers on a miss), which is not what
+ * throughput or latency measure. A path that never answers is reported and measured anyway.
+ */
+async function answering(paths: readonly Path[]): Promise<void> {
+  await Promise.all(paths.map(async (p) => {
+    const ok = await waitFor(`${p.id} answering`, () => inNet(p.net, 'ping', '-c', '1', '-W', '1', p.target).then(() => true, () => false), 10_000, 100)
+      .then(() => true, () => false);
+    if (!ok) problem(`${p.id} (MTU ${p.mtu}): ${p.target} did not answer a ping within 10 s`);
+  }));
+}
 
 async function latency(paths: readonly Path[]): Promise<Record<string, { medianMs: number; p99Ms: number; answers: number; sent: number }>> {
   log(`latency: ${PINGS} pings every 10 ms per path`);
@@ -299,6 +320,7 @@ async function main() {
       await containerPath('classic', "Docker's classic overlay (etcd cluster store)", labs.classic, 'clnet'),
       await containerPath('swarm', "Docker's swarm overlay (attachable)", labs.swarm, 'swnet'),
     ];
+    await answering(base);
     const lat = await latency(base);
 
     // 9000-byte underlay: ts-overlay's new network follows it by itself (plugin restarted: it
@@ -322,6 +344,8 @@ async function main() {
       await containerPath('classicTuned', "Docker's classic overlay, -o com.docker.network.driver.mtu=9000", labs.classic, 'cljumbo'),
       await containerPath('swarmTuned', "Docker's swarm overlay, -o com.docker.network.driver.mtu=9000", labs.swarm, 'swjumbo'),
     ];
+
+    await answering(jumbo); // the underlay is at 9000 here
 
     // Both underlays in every repeat (the underlay's MTU switched in between; networks keep
     // theirs): the machine's load drifts, and the jumbo gain must not be a drift.
@@ -351,6 +375,7 @@ async function main() {
       dockerRun: Object.fromEntries(Object.entries(dockerRun).map(([k, s]) => [k, stats(s)])),
       convergence: Object.fromEntries(Object.entries(conv).map(([k, c]) => [k, { ...stats(c.samples), missed: c.missed }])),
       propagation: { medianMs: median(prop), maxMs: Math.max(...prop), samples: prop },
+      problems,
     };
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(resolve(RESULTS, 'compare.json'), `${JSON.stringify(report, null, 2)}\n`);

@@ -7,6 +7,12 @@
  *    jump to TS-OVERLAY is inserted at the top of FORWARD;
  *  - guardBypassed: the VXLAN guard sends every VXLAN datagram through its INPUT chain; here an
  *    ACCEPT for UDP 4789 is inserted in front of it.
+ * And conntrack, which the node applies to every frame bridged inside a network (br_netfilter)
+ * and to every VXLAN datagram, and Docker's embedded DNS rules turn on in every container:
+ *  - notrackBridged: raw PREROUTING `-i tsbr-+ -d SUBNET -j CT --notrack` in the nodes;
+ *  - notrackNode: that, and the same for UDP 4789 in PREROUTING and OUTPUT;
+ *  - notrackAll: that, and nothing tracked in the two iperf3 containers (Docker's part).
+ * BENCH_VARIANTS=forwardFirst,notrackNode,... picks variants (asInstalled always runs).
  * Every repeat measures every variant (in a rotated order, so the machine's drift does not
  * favour one), each time ts-overlay's path (container to container, iperf3 TCP) and the
  * hand-made path (namespace - veth - bridge - VXLAN, static FDB). Only ratios within the run
@@ -21,7 +27,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
-import { BenchLab, inNet, sleep, spawnInNet, waitFor } from './bench-lab.js';
+import { BenchLab, containerNet, inNet, sleep, spawnInNet, waitFor } from './bench-lab.js';
 import { KernelVxlan, KVX_NS_ADDR } from './kernel-vxlan.js';
 import { iperf3Gbps } from './netperf.js';
 import { median } from './stats.js';
@@ -32,24 +38,51 @@ const RESULTS = process.env.BENCH_RESULTS_DIR ?? mkdtempSync('/tmp/ts-overlay-fi
 const lab = new BenchLab(`bfw${process.env.TSO_TEST_ID ?? ''}`);
 const log = (msg: string) => console.error(`[firewall-cost ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
-/** iptables rules a variant adds (inserted first, removed again by the same spec) in each node. */
+const SUBNET = '10.230.0.0/24';
+/**
+ * iptables rules a variant adds (table, chain, rule; inserted first, removed again by the same
+ * spec) in each node, or with `inContainers` in the two iperf3 containers' namespaces.
+ */
+interface Extra { readonly table: string; readonly chain: string; readonly rule: readonly string[]; readonly inContainers?: true }
 const EXTRA = {
-  forwardFirst: [['FORWARD', '-j', 'TS-OVERLAY']],
-  guardBypassed: [['INPUT', '-p', 'udp', '-m', 'udp', '--dport', '4789', '-j', 'ACCEPT']],
-} as const;
+  forwardFirst: [{ table: 'filter', chain: 'FORWARD', rule: ['-j', 'TS-OVERLAY'] }],
+  guardBypassed: [{ table: 'filter', chain: 'INPUT', rule: ['-p', 'udp', '-m', 'udp', '--dport', '4789', '-j', 'ACCEPT'] }],
+  // Conntrack skipped for frames bridged inside the network (br_netfilter passes them through
+  // the node's hooks) and for the VXLAN datagrams themselves: the node tracks each twice.
+  notrackBridged: [{ table: 'raw', chain: 'PREROUTING', rule: ['-i', 'tsbr-+', '-d', SUBNET, '-j', 'CT', '--notrack'] }],
+  notrackVxlan: [
+    { table: 'raw', chain: 'PREROUTING', rule: ['-p', 'udp', '-m', 'udp', '--dport', '4789', '-j', 'CT', '--notrack'] },
+    { table: 'raw', chain: 'OUTPUT', rule: ['-p', 'udp', '-m', 'udp', '--dport', '4789', '-j', 'CT', '--notrack'] },
+  ],
+  // Docker's own: the embedded DNS's NAT rules turn conntrack on in every container (its
+  // overlays' containers too); measured to know its share, not something ts-overlay controls.
+  notrackContainers: [
+    { table: 'raw', chain: 'PREROUTING', rule: ['-j', 'CT', '--notrack'], inContainers: true },
+    { table: 'raw', chain: 'OUTPUT', rule: ['-j', 'CT', '--notrack'], inContainers: true },
+  ],
+} as const satisfies Record<string, readonly Extra[]>;
 const VARIANTS = {
   asInstalled: [],
   forwardFirst: [...EXTRA.forwardFirst],
   guardBypassed: [...EXTRA.guardBypassed],
   both: [...EXTRA.forwardFirst, ...EXTRA.guardBypassed],
-} as const satisfies Record<string, ReadonlyArray<readonly string[]>>;
+  notrackBridged: [...EXTRA.notrackBridged],
+  notrackNode: [...EXTRA.notrackBridged, ...EXTRA.notrackVxlan],
+  notrackAll: [...EXTRA.notrackBridged, ...EXTRA.notrackVxlan, ...EXTRA.notrackContainers],
+} as const satisfies Record<string, readonly Extra[]>;
 type Variant = keyof typeof VARIANTS;
+/** BENCH_VARIANTS=a,b,...: only these (asInstalled always). */
+const CHOSEN = process.env.BENCH_VARIANTS?.split(',');
+
+/** Network namespace files of the iperf3 containers (cli on host 1, srv on host 2). */
+const containerNets = new Map<number, string>();
 
 async function setVariant(v: Variant, on: boolean): Promise<void> {
   for (const host of [1, 2]) {
-    for (const [chain, ...rule] of VARIANTS[v]) {
-      if (on) await lab.exec(host, 'iptables', '-I', chain!, '1', ...rule);
-      else await lab.exec(host, 'iptables', '-D', chain!, ...rule);
+    for (const x of VARIANTS[v] as readonly Extra[]) {
+      const op = on ? ['-I', x.chain, '1'] : ['-D', x.chain];
+      if (x.inContainers) await inNet(containerNets.get(host)!, 'iptables', '-t', x.table, ...op, ...x.rule);
+      else await lab.exec(host, 'iptables', '-t', x.table, ...op, ...x.rule);
     }
   }
 }
@@ -67,11 +100,13 @@ async function main() {
   try {
     log(`lab ${lab.name}: up`);
     await lab.script('up', '--hosts', '2');
-    await lab.docker(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', '10.230.0.0/24', 'fwnet');
+    await lab.docker(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', SUBNET, 'fwnet');
     await waitFor('fwnet on host 2', async () => (await lab.docker(2, 'network', 'ls', '--format', '{{.Name}}')).split('\n').includes('fwnet'));
     await lab.docker(2, 'run', '-d', '--name', 'srv', '--net', 'fwnet', 'iperf3:local');
     await lab.docker(1, 'run', '-d', '--name', 'cli', '--net', 'fwnet', 'iperf3:local', 'sleep', '36000');
     const target = await lab.containerIp(2, 'srv', 'fwnet');
+    containerNets.set(1, containerNet(await lab.pidOf(1, 'cli')));
+    containerNets.set(2, containerNet(await lab.pidOf(2, 'srv')));
     await kvx.setUp(1450);
     servers.push(spawnInNet(kvx.netFile(2), 'iperf3', '-s'));
     await sleep(300);
@@ -82,7 +117,7 @@ async function main() {
       kernelVxlan: (args: string[]) => inNet(kvx.netFile(1), 'iperf3', '-c', KVX_NS_ADDR(2), ...args),
     };
     type PathId = keyof typeof paths;
-    const names = Object.keys(VARIANTS) as Variant[];
+    const names = (Object.keys(VARIANTS) as Variant[]).filter((v) => v === 'asInstalled' || !CHOSEN || CHOSEN.includes(v));
     const gbps = Object.fromEntries(names.map((v) => [v, { tsOverlay: [] as number[], kernelVxlan: [] as number[], ratio: [] as number[] }]));
     const skbsPerGbit: number[] = [];
     const omit = SECONDS >= 3 ? ['-O', '1'] : [];
