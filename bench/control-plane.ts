@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fmt, median, percentile } from './stats.js';
 import { PluginApi, pool, randomId } from './plugin-api.js';
+import { cpuPerEndpointText } from './report-model.js';
 
 const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 2000);
 const RESTART_ENDPOINTS = Number(process.env.BENCH_RESTART_ENDPOINTS ?? 500);
@@ -183,7 +184,7 @@ async function main() {
       ...Object.entries(latency).map(([m, l]) => `| ${m} p50 / p99 | ${fmt(l.p50)} / ${fmt(l.p99)} | p99 <= 50 ms |`),
       `| every host has every FDB entry, after the last create returned | ${fmt(fdbComplete)} | <= 2000 ms |`,
       `| plugin RSS (h1, h2) | ${rss.map((r) => `${r.toFixed(0)} MiB`).join(', ')} | <= 150 MB |`,
-      `| CPU per endpoint: plugins (h1, h2) / etcd / load generator | ${cpuMsPerEndpoint.plugins.map((c) => c.toFixed(2)).join(', ')} / ${cpuMsPerEndpoint.etcd.toFixed(2)} / ${cpuMsPerEndpoint.loadGenerator.toFixed(2)} ms | |`,
+      `| CPU per endpoint: plugins (h1, h2) / etcd / load generator | ${cpuPerEndpointText(cpuMsPerEndpoint)} | |`,
       `| etcd keys / bytes per endpoint | ${footprint.keysPerEndpoint.toFixed(2)} / ${footprint.bytesPerEndpoint.toFixed(0)} B | |`,
       `| restart with ${report.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving | ${fmt(restartMs)} | <= 2000 ms |`,
     ];

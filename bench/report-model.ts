@@ -88,6 +88,11 @@ const OVERLAYS = [['tsOverlay', 'ts-overlay'], ['classic', 'classic overlay'], [
 /** 150 MB (decimal) in MiB, as the plugin's RSS is measured. */
 const RSS_LIMIT_MIB = 150e6 / 2 ** 20;
 
+/** "1.89, 1.90 / 0.75 / 0.63 ms": CPU per endpoint of each plugin, etcd and the load generator. */
+export function cpuPerEndpointText(cpu: NonNullable<ControlPlaneFigures['cpuMsPerEndpoint']>): string {
+  return `${cpu.plugins.map((c) => c.toFixed(2)).join(', ')} / ${cpu.etcd.toFixed(2)} / ${cpu.loadGenerator.toFixed(2)} ms`;
+}
+
 export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefined, names?: NamesFigures, enc?: EncryptionFigures): Report {
   const missing: string[] = [];
   const need = (name: string, v: number | undefined): number => {
@@ -160,7 +165,7 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
       ['every host has every FDB entry, after the last create returned', ms(need('controlPlane.fdbComplete', cp.fdbCompleteMsAfterLastCreate))],
       ['plugin RSS per host', cp.pluginRssMiB.map((r) => `${r.toFixed(0)} MiB`).join(', ')],
       ...(cp.cpuMsPerEndpoint
-        ? [['CPU per endpoint: each plugin / etcd / load generator', `${cp.cpuMsPerEndpoint.plugins.map((c) => c.toFixed(2)).join(', ')} / ${cp.cpuMsPerEndpoint.etcd.toFixed(2)} / ${cp.cpuMsPerEndpoint.loadGenerator.toFixed(2)} ms`]]
+        ? [['CPU per endpoint: each plugin / etcd / load generator', cpuPerEndpointText(cp.cpuMsPerEndpoint)]]
         : []),
       ['etcd keys / bytes per endpoint', `${cp.etcd.keysPerEndpoint.toFixed(2)} / ${cp.etcd.bytesPerEndpoint.toFixed(0)} B`],
       [`restart with ${cp.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving`, ms(need('controlPlane.restart', cp.restart.msUntilServing))],

@@ -11,7 +11,7 @@ export class RecentClaims {
   constructor(private readonly limit = 4096) {}
 
   remember(subnet: string, ip: string, revision: number): void {
-    const key = `${subnet} ${ip}`;
+    const key = keyOf(subnet, ip);
     this.revisions.delete(key); // re-inserted: the newest again
     this.revisions.set(key, revision);
     if (this.revisions.size > this.limit) this.revisions.delete(this.revisions.keys().next().value!);
@@ -19,17 +19,19 @@ export class RecentClaims {
 
   /** The claim's revision, once: an endpoint is published from a claim only once. */
   take(subnet: string, ip: string): number | undefined {
-    const key = `${subnet} ${ip}`;
+    const key = keyOf(subnet, ip);
     const revision = this.revisions.get(key);
     this.revisions.delete(key);
     return revision;
   }
 
   forget(subnet: string, ip: string): void {
-    this.revisions.delete(`${subnet} ${ip}`);
+    this.revisions.delete(keyOf(subnet, ip));
   }
 
   get size(): number {
     return this.revisions.size;
   }
 }
+
+const keyOf = (subnet: string, ip: string) => `${subnet} ${ip}`;
