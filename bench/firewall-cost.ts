@@ -12,10 +12,15 @@
  *  - notrackBridged: raw PREROUTING `-i tsbr-+ -d SUBNET -j CT --notrack` in the nodes;
  *  - notrackNode: that, and the same for UDP 4789 in PREROUTING and OUTPUT;
  *  - notrackAll: that, and nothing tracked in the two iperf3 containers (Docker's part).
+ * And br_netfilter itself, which hands every frame bridged in the node's namespace to iptables:
+ *  - bridgeNfOff: `net.bridge.bridge-nf-call-iptables=0` in the nodes (not something the plugin
+ *    may do to a host, the engine's bridge networks rely on it; measured to know what a bridge
+ *    outside the node's namespace, as in Docker's overlays, would save).
  * BENCH_VARIANTS=forwardFirst,notrackNode,... picks variants (asInstalled always runs).
  * Every repeat measures every variant (in a rotated order, so the machine's drift does not
  * favour one), each time ts-overlay's path (container to container, iperf3 TCP) and the
- * hand-made path (namespace - veth - bridge - VXLAN, static FDB). Only ratios within the run
+ * hand-made path (namespace - veth - bridge - VXLAN, static FDB) in two shapes: bridge in the
+ * node's namespace (ts-overlay's) and in a namespace of its own (Docker's). Only ratios within the run
  * mean something. The plugin's own rules are put back as they were after each variant (its
  * keepers leave a jump where it sits, so they do not undo a variant while it runs).
  *
@@ -28,7 +33,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { BenchLab, containerNet, inNet, sleep, spawnInNet, waitFor } from './bench-lab.js';
-import { KernelVxlan, KVX_NS_ADDR } from './kernel-vxlan.js';
+import { KernelVxlan, KVX_MACVLAN_ADDR, KVX_NETNS_ADDR, KVX_NS_ADDR } from './kernel-vxlan.js';
 import { iperf3Gbps } from './netperf.js';
 import { median } from './stats.js';
 
@@ -43,7 +48,10 @@ const SUBNET = '10.230.0.0/24';
  * iptables rules a variant adds (table, chain, rule; inserted first, removed again by the same
  * spec) in each node, or with `inContainers` in the two iperf3 containers' namespaces.
  */
-interface Extra { readonly table: string; readonly chain: string; readonly rule: readonly string[]; readonly inContainers?: true }
+interface Rule { readonly table: string; readonly chain: string; readonly rule: readonly string[]; readonly inContainers?: true }
+/** A sysctl a variant sets in each node, and the value it puts back. */
+interface Sysctl { readonly sysctl: string; readonly on: string; readonly off: string }
+type Extra = Rule | Sysctl;
 const EXTRA = {
   forwardFirst: [{ table: 'filter', chain: 'FORWARD', rule: ['-j', 'TS-OVERLAY'] }],
   guardBypassed: [{ table: 'filter', chain: 'INPUT', rule: ['-p', 'udp', '-m', 'udp', '--dport', '4789', '-j', 'ACCEPT'] }],
@@ -60,6 +68,7 @@ const EXTRA = {
     { table: 'raw', chain: 'PREROUTING', rule: ['-j', 'CT', '--notrack'], inContainers: true },
     { table: 'raw', chain: 'OUTPUT', rule: ['-j', 'CT', '--notrack'], inContainers: true },
   ],
+  bridgeNfOff: [{ sysctl: 'net.bridge.bridge-nf-call-iptables', on: '0', off: '1' }],
 } as const satisfies Record<string, readonly Extra[]>;
 const VARIANTS = {
   asInstalled: [],
@@ -69,6 +78,7 @@ const VARIANTS = {
   notrackBridged: [...EXTRA.notrackBridged],
   notrackNode: [...EXTRA.notrackBridged, ...EXTRA.notrackVxlan],
   notrackAll: [...EXTRA.notrackBridged, ...EXTRA.notrackVxlan, ...EXTRA.notrackContainers],
+  bridgeNfOff: [...EXTRA.bridgeNfOff],
 } as const satisfies Record<string, readonly Extra[]>;
 type Variant = keyof typeof VARIANTS;
 /** BENCH_VARIANTS=a,b,...: only these (asInstalled always). */
@@ -80,6 +90,10 @@ const containerNets = new Map<number, string>();
 async function setVariant(v: Variant, on: boolean): Promise<void> {
   for (const host of [1, 2]) {
     for (const x of VARIANTS[v] as readonly Extra[]) {
+      if ('sysctl' in x) {
+        await lab.exec(host, 'sysctl', '-qw', `${x.sysctl}=${on ? x.on : x.off}`);
+        continue;
+      }
       const op = on ? ['-I', x.chain, '1'] : ['-D', x.chain];
       if (x.inContainers) await inNet(containerNets.get(host)!, 'iptables', '-t', x.table, ...op, ...x.rule);
       else await lab.exec(host, 'iptables', '-t', x.table, ...op, ...x.rule);
@@ -108,20 +122,22 @@ async function main() {
     containerNets.set(1, containerNet(await lab.pidOf(1, 'cli')));
     containerNets.set(2, containerNet(await lab.pidOf(2, 'srv')));
     await kvx.setUp(1450);
-    servers.push(spawnInNet(kvx.netFile(2), 'iperf3', '-s'));
+    servers.push(spawnInNet(kvx.netFile(2), 'iperf3', '-s'), spawnInNet(kvx.netnsNetFile(2), 'iperf3', '-s'), spawnInNet(kvx.macvlanNetFile(2), 'iperf3', '-s'));
     await sleep(300);
     const before = (await lab.exec(1, 'iptables', '-S')).trim();
 
     const paths = {
       tsOverlay: (args: string[]) => lab.docker(1, 'exec', 'cli', 'iperf3', '-c', target, ...args),
       kernelVxlan: (args: string[]) => inNet(kvx.netFile(1), 'iperf3', '-c', KVX_NS_ADDR(2), ...args),
+      kernelVxlanNetns: (args: string[]) => inNet(kvx.netnsNetFile(1), 'iperf3', '-c', KVX_NETNS_ADDR(2), ...args),
+      kernelMacvlan: (args: string[]) => inNet(kvx.macvlanNetFile(1), 'iperf3', '-c', KVX_MACVLAN_ADDR(2), ...args),
     };
     type PathId = keyof typeof paths;
     const names = (Object.keys(VARIANTS) as Variant[]).filter((v) => v === 'asInstalled' || !CHOSEN || CHOSEN.includes(v));
-    const gbps = Object.fromEntries(names.map((v) => [v, { tsOverlay: [] as number[], kernelVxlan: [] as number[], ratio: [] as number[] }]));
+    const gbps = Object.fromEntries(names.map((v) => [v, { tsOverlay: [] as number[], kernelVxlan: [] as number[], kernelVxlanNetns: [] as number[], kernelMacvlan: [] as number[], ratio: [] as number[], ratioNetns: [] as number[] }]));
     const skbsPerGbit: number[] = [];
     const omit = SECONDS >= 3 ? ['-O', '1'] : [];
-    log(`${REPEATS} repeats x ${names.length} variants x 2 paths x ${SECONDS} s`);
+    log(`${REPEATS} repeats x ${names.length} variants x 4 paths x ${SECONDS} s`);
     for (let r = 0; r < REPEATS; r++) {
       const order = names.map((_, i) => names[(i + r) % names.length]!);
       for (const v of order) {
@@ -136,11 +152,12 @@ async function main() {
             gbps[v]![p].push(g);
           }
           gbps[v]!.ratio.push(one.tsOverlay! / one.kernelVxlan!);
+          gbps[v]!.ratioNetns.push(one.tsOverlay! / one.kernelVxlanNetns!);
         } finally {
           await setVariant(v, false);
         }
       }
-      log(`repeat ${r + 1}: ${names.map((v) => `${v} ${gbps[v]!.tsOverlay.at(-1)!.toFixed(2)}/${gbps[v]!.kernelVxlan.at(-1)!.toFixed(2)}`).join(', ')} Gbit/s (ts-overlay/kernel)`);
+      log(`repeat ${r + 1}: ${names.map((v) => `${v} ${(['tsOverlay', 'kernelVxlan', 'kernelVxlanNetns', 'kernelMacvlan'] as const).map((p) => gbps[v]![p].at(-1)!.toFixed(2)).join('/')}`).join(', ')} Gbit/s (ts-overlay/kernel/kernel netns/kernel macvlan)`);
     }
     const after = (await lab.exec(1, 'iptables', '-S')).trim();
     if (after !== before) throw new Error(`host 1's rules differ after the run:\n--- before\n${before}\n--- after\n${after}`);
@@ -149,7 +166,10 @@ async function main() {
       variant: v,
       tsOverlayGbps: median(gbps[v]!.tsOverlay),
       kernelVxlanGbps: median(gbps[v]!.kernelVxlan),
+      kernelVxlanNetnsGbps: median(gbps[v]!.kernelVxlanNetns),
+      kernelMacvlanGbps: median(gbps[v]!.kernelMacvlan),
       ratioMedian: median(gbps[v]!.ratio),
+      ratioNetnsMedian: median(gbps[v]!.ratioNetns),
       samples: gbps[v],
     }));
     const report = {
@@ -162,9 +182,9 @@ async function main() {
     };
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(resolve(RESULTS, 'firewall-cost.json'), `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`| variant | ts-overlay | kernel VXLAN (namespace path) | ts-overlay / kernel (median of per-repeat ratios) |`);
-    console.log('|---|---|---|---|');
-    for (const row of rows) console.log(`| ${row.variant} | ${row.tsOverlayGbps.toFixed(2)} Gbit/s | ${row.kernelVxlanGbps.toFixed(2)} Gbit/s | ${row.ratioMedian.toFixed(2)}x |`);
+    console.log('| variant | ts-overlay | kernel VXLAN, bridge in the node | kernel VXLAN, bridge in a netns | kernel VXLAN, macvlan | ts / kernel node (median of per-repeat ratios) | ts / kernel netns |');
+    console.log('|---|---|---|---|---|---|---|');
+    for (const row of rows) console.log(`| ${row.variant} | ${row.tsOverlayGbps.toFixed(2)} Gbit/s | ${row.kernelVxlanGbps.toFixed(2)} Gbit/s | ${row.kernelVxlanNetnsGbps.toFixed(2)} Gbit/s | ${row.kernelMacvlanGbps.toFixed(2)} Gbit/s | ${row.ratioMedian.toFixed(2)}x | ${row.ratioNetnsMedian.toFixed(2)}x |`);
     console.log(`\n${REPEATS} repeats of ${SECONDS} s; host 2's TS-OVERLAY chain saw ${report.tsChainSkbsPerGbitAsInstalled.toFixed(0)} skbs per Gbit; load average ${loadAtStart.toFixed(1)} -> ${report.loadAverage1m.end.toFixed(1)}; ${resolve(RESULTS, 'firewall-cost.json')}`);
   } finally {
     for (const s of servers) s.kill();

@@ -18,21 +18,29 @@ const ip = (...args: string[]) => run('ip', args);
  *    of the network's own ($LAB-hN-kvn; kvx2, VNI 44), which has no rules and no conntrack.
  *    The VXLAN device is made in the node's namespace and then moved, as Docker does: its UDP
  *    socket stays in the namespace it was made in, the one that holds the underlay address.
- *    The container namespace is $LAB-hN-kvc.
- * Ports 4790 (kvx0, kvx1) and 4791 (kvx2, a socket of its own, as each Docker overlay network's
- * VNI has the socket only in the node's namespace): neither the plugin's VXLAN guard (an INPUT
+ *    The container namespace is $LAB-hN-kvc;
+ *  - "macvlan": no bridge and no veth, the container's interface a macvlan (mode bridge) whose
+ *    lower device is the VXLAN device (kvx3, VNI 45) in the node's namespace: frames between the
+ *    container and the VXLAN device are switched by the macvlan driver by destination MAC and
+ *    never reach a bridge, so br_netfilter never hands them to the node's iptables. The
+ *    container namespace is $LAB-hN-kvm.
+ * Ports 4790 (kvx0, kvx1), 4791 (kvx2, a socket of its own, as each Docker overlay network's
+ * VNI has the socket only in the node's namespace) and 4792 (kvx3): neither the plugin's VXLAN guard (an INPUT
  * jump for 4789 only) nor its devices see them, and the lab's INPUT accepts the rest.
  * Addresses from 192.0.2.0/24, a /26 per shape; the namespaces go with `scripts/lab down`
  * (they are $LAB-hN-*).
  */
 const PORT = '4790';
 const NETNS_PORT = '4791';
+const MACVLAN_PORT = '4792';
 const vtep = (host: number) => `198.18.0.${10 + host}`;
 const mac = (host: number) => `02:00:c0:00:02:0${host}`;
 const netnsMac = (host: number) => `02:00:c0:00:02:8${host}`;
+const macvlanMac = (host: number) => `02:00:c0:00:02:c${host}`;
 export const KVX_NS_ADDR = (host: number) => `192.0.2.${host}`;
 export const KVX_DEV_ADDR = (host: number) => `192.0.2.${64 + host}`;
 export const KVX_NETNS_ADDR = (host: number) => `192.0.2.${128 + host}`;
+export const KVX_MACVLAN_ADDR = (host: number) => `192.0.2.${192 + host}`;
 
 export class KernelVxlan {
   constructor(private readonly lab: BenchLab) {}
@@ -60,6 +68,15 @@ export class KernelVxlan {
     return namedNet(this.netnsContainerNs(host));
   }
 
+  /** The container of the macvlan shape. */
+  macvlanContainerNs(host: number): string {
+    return `${this.lab.ns(host)}-kvm`;
+  }
+
+  macvlanNetFile(host: number): string {
+    return namedNet(this.macvlanContainerNs(host));
+  }
+
   async setUp(mtu: number): Promise<void> {
     await this.tearDown();
     for (const h of [1, 2]) {
@@ -85,6 +102,7 @@ export class KernelVxlan {
       await x('bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'kvx1', 'dst', vtep(peer));
 
       await this.setUpNetworkNs(h, mtu);
+      await this.setUpMacvlan(h, mtu);
     }
     // kvx1's MAC is the kernel's choice: learn the peer's and pin it, as for the namespace path.
     for (const h of [1, 2]) {
@@ -116,6 +134,22 @@ export class KernelVxlan {
     await run('bridge', ['-n', n, 'fdb', 'replace', netnsMac(peer), 'dev', 'kvx2', 'dst', vtep(peer), 'self', 'permanent']);
   }
 
+  /** The macvlan shape on host H: the container's interface hangs off the VXLAN device itself. */
+  private async setUpMacvlan(h: number, mtu: number): Promise<void> {
+    const peer = 3 - h;
+    const c = this.macvlanContainerNs(h);
+    const x = (...cmd: string[]) => this.lab.exec(h, ...cmd);
+    await x('ip', 'link', 'add', 'kvx3', 'mtu', String(mtu), 'type', 'vxlan', 'id', '45', 'local', vtep(h), 'dstport', MACVLAN_PORT, 'nolearning');
+    await x('ip', 'link', 'set', 'kvx3', 'up');
+    await ip('netns', 'add', c);
+    await x('ip', 'link', 'add', 'kmv3', 'link', 'kvx3', 'mtu', String(mtu), 'address', macvlanMac(h), 'type', 'macvlan', 'mode', 'bridge');
+    await x('ip', 'link', 'set', 'kmv3', 'netns', c);
+    await ip('-n', c, 'link', 'set', 'kmv3', 'name', 'eth0');
+    await this.containerEnd(c, KVX_MACVLAN_ADDR, macvlanMac, h);
+    await x('bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'kvx3', 'dst', vtep(peer));
+    await x('bridge', 'fdb', 'replace', macvlanMac(peer), 'dev', 'kvx3', 'dst', vtep(peer), 'self', 'permanent');
+  }
+
   /** Address, link and the peer's static neighbour entry in container namespace C of host H. */
   private async containerEnd(c: string, addr: (host: number) => string, macOf: (host: number) => string, h: number): Promise<void> {
     await ip('-n', c, 'link', 'set', 'lo', 'up');
@@ -128,18 +162,19 @@ export class KernelVxlan {
     for (const h of [1, 2]) {
       for (const dev of ['kvx0', 'kbr0', 'kve0', 'kvx1']) await this.lab.exec(h, 'ip', 'link', 'set', dev, 'mtu', String(mtu));
       for (const dev of ['kvx2', 'kbr2', 'kve2']) await ip('-n', this.networkNs(h), 'link', 'set', dev, 'mtu', String(mtu));
-      for (const c of [this.containerNs(h), this.netnsContainerNs(h)]) await ip('-n', c, 'link', 'set', 'eth0', 'mtu', String(mtu));
+      await this.lab.exec(h, 'ip', 'link', 'set', 'kvx3', 'mtu', String(mtu));
+      for (const c of [this.containerNs(h), this.netnsContainerNs(h), this.macvlanContainerNs(h)]) await ip('-n', c, 'link', 'set', 'eth0', 'mtu', String(mtu));
     }
   }
 
   async tearDown(): Promise<void> {
     for (const h of [1, 2]) {
-      for (const dev of ['kvx0', 'kvx1', 'kbr0']) await this.lab.exec(h, 'ip', 'link', 'del', dev).catch(() => undefined);
+      for (const dev of ['kvx0', 'kvx1', 'kbr0', 'kvx3']) await this.lab.exec(h, 'ip', 'link', 'del', dev).catch(() => undefined);
       await this.lab.exec(h, 'iptables', '-D', 'FORWARD', '-i', 'kbr0', '-o', 'kbr0', '-j', 'ACCEPT').catch(() => undefined);
       // Deleted before its namespace: a namespace goes away asynchronously, and the VXLAN
       // device (VNI 44 in the node's namespace) must be gone before a new setUp makes it again.
       await ip('-n', this.networkNs(h), 'link', 'del', 'kvx2').catch(() => undefined);
-      for (const ns of [this.containerNs(h), this.networkNs(h), this.netnsContainerNs(h)]) await ip('netns', 'del', ns).catch(() => undefined);
+      for (const ns of [this.containerNs(h), this.networkNs(h), this.netnsContainerNs(h), this.macvlanContainerNs(h)]) await ip('netns', 'del', ns).catch(() => undefined);
     }
   }
 }
