@@ -27,7 +27,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { BenchLab, containerNet, inNet, namedNet, REPO, sleep, spawnInNet, waitFor } from './bench-lab.js';
-import { KernelVxlan, KVX_DEV_ADDR, KVX_NETNS_ADDR, KVX_NS_ADDR } from './kernel-vxlan.js';
+import { KernelVxlan, KVX_DEV_ADDR, KVX_MACVLAN_ADDR, KVX_NETNS_ADDR, KVX_NS_ADDR } from './kernel-vxlan.js';
 import { iperf3Gbps, pingRtts } from './netperf.js';
 import { median, percentile } from './stats.js';
 
@@ -119,8 +119,8 @@ const KEEP = 'keep-';
  * thread parked (futex wait) in a namespace with only lo, until a later watcher happened to
  * reuse it (the swarm lab's engines showed none). While a container stays, the namespace and
  * its watcher stay, and no thread is stranded. The keepers also take the network's per-host
- * set-up out of every sample, for all three overlays alike (ts-overlay keeps its bridge and
- * VXLAN device anyway).
+ * set-up out of every sample, for all three overlays alike (ts-overlay keeps its VXLAN
+ * device and host port anyway).
  */
 async function keepSandboxes(): Promise<void> {
   for (const o of OVERLAYS) {
@@ -252,6 +252,7 @@ async function namespacePaths(kvx: KernelVxlan): Promise<Path[]> {
     await path('kernelVxlanDevice', 'kernel VXLAN, address on the device (static FDB)', KVX_DEV_ADDR(2), h1, 'kvx1'),
     await path('kernelVxlan', 'kernel VXLAN, namespace - veth - bridge - VXLAN, bridge in the host namespace (static FDB)', KVX_NS_ADDR(2), kvx.netFile(1), 'eth0'),
     await path('kernelVxlanNetns', "kernel VXLAN, the same, bridge and VXLAN in a network namespace as Docker's overlay (static FDB)", KVX_NETNS_ADDR(2), kvx.netnsNetFile(1), 'eth0'),
+    await path('kernelMacvlan', "kernel VXLAN, namespace with a macvlan on the VXLAN device, ts-overlay's shape (static FDB)", KVX_MACVLAN_ADDR(2), kvx.macvlanNetFile(1), 'eth0'),
   ];
 }
 
@@ -295,7 +296,7 @@ async function latency(paths: readonly Path[]): Promise<Record<string, { medianM
 
 /** iperf3 servers in host 2's namespace (underlay, VXLAN device) and the hand-made containers. */
 function namespaceServers(kvx: KernelVxlan) {
-  return [namedNet(labs.ts.ns(2)), kvx.netFile(2), kvx.netnsNetFile(2)].map((net) => spawnInNet(net, 'iperf3', '-s'));
+  return [namedNet(labs.ts.ns(2)), kvx.netFile(2), kvx.netnsNetFile(2), kvx.macvlanNetFile(2)].map((net) => spawnInNet(net, 'iperf3', '-s'));
 }
 
 async function main() {

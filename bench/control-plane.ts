@@ -1,7 +1,7 @@
 /**
  * Control plane at scale (issue 5, parts 5 and 6), driving the plugins' API directly as the
  * engines would, with no containers: one network on two hosts, N endpoints created at once
- * (half per host: RequestAddress, CreateEndpoint, Join, which makes the veth pair), then:
+ * (half per host: RequestAddress, CreateEndpoint, Join, which makes the endpoint's macvlan), then:
  * allocations per second, API latency per call, time until every host has every FDB entry,
  * plugin RSS, etcd keys and bytes per endpoint; then SIGKILL of one plugin holding M
  * endpoints and the time until it has reconciled and serves again.

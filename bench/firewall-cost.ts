@@ -1,28 +1,24 @@
 /**
- * What ts-overlay's iptables rules cost in throughput, against the hand-made kernel VXLAN path
- * in the same nodes (a lead from the full benchmark: ts-overlay carried 0.61x that path). Two
- * differences in the firewall, each switched on and off here on both hosts:
- *  - forwardFirst: ts-overlay appends its FORWARD jump after Docker's chains (so an operator's
- *    DOCKER-USER still applies), the hand-made path inserts its ACCEPT first; here a second
- *    jump to TS-OVERLAY is inserted at the top of FORWARD;
+ * What the node's netfilter costs ts-overlay's throughput, against hand-made kernel VXLAN paths
+ * in the same nodes. Each variant is switched on and off here on both hosts:
  *  - guardBypassed: the VXLAN guard sends every VXLAN datagram through its INPUT chain; here an
- *    ACCEPT for UDP 4789 is inserted in front of it.
- * And conntrack, which the node applies to every frame bridged inside a network (br_netfilter)
- * and to every VXLAN datagram, and Docker's embedded DNS rules turn on in every container:
- *  - notrackBridged: raw PREROUTING `-i tsbr-+ -d SUBNET -j CT --notrack` in the nodes;
- *  - notrackNode: that, and the same for UDP 4789 in PREROUTING and OUTPUT;
- *  - notrackAll: that, and nothing tracked in the two iperf3 containers (Docker's part).
- * And br_netfilter itself, which hands every frame bridged in the node's namespace to iptables:
+ *    ACCEPT for UDP 4789 is inserted in front of it;
+ *  - notrackNode: the node tracks every VXLAN datagram; here raw PREROUTING and OUTPUT skip
+ *    conntrack for UDP 4789;
+ *  - notrackAll: that, and nothing tracked in the two iperf3 containers (Docker's embedded DNS
+ *    rules turn conntrack on in every container, its overlays' containers too);
  *  - bridgeNfOff: `net.bridge.bridge-nf-call-iptables=0` in the nodes (not something the plugin
- *    may do to a host, the engine's bridge networks rely on it; measured to know what a bridge
- *    outside the node's namespace, as in Docker's overlays, would save).
- * BENCH_VARIANTS=forwardFirst,notrackNode,... picks variants (asInstalled always runs).
+ *    may do to a host: the engine's bridge networks rely on it). ts-overlay has no bridge since
+ *    its ports became macvlans; this is the control that it no longer depends on the setting,
+ *    while the hand-made bridge in the node does.
+ * BENCH_VARIANTS=notrackNode,... picks variants (asInstalled always runs).
  * Every repeat measures every variant (in a rotated order, so the machine's drift does not
  * favour one), each time ts-overlay's path (container to container, iperf3 TCP) and the
- * hand-made path (namespace - veth - bridge - VXLAN, static FDB) in two shapes: bridge in the
- * node's namespace (ts-overlay's) and in a namespace of its own (Docker's). Only ratios within the run
- * mean something. The plugin's own rules are put back as they were after each variant (its
- * keepers leave a jump where it sits, so they do not undo a variant while it runs).
+ * hand-made paths (kernel-vxlan.ts, static FDB): a bridge in the node's namespace (ts-overlay's
+ * shape before the macvlans), a bridge in a namespace of its own (Docker's overlays' shape), and
+ * a macvlan on the VXLAN device (ts-overlay's shape now). Only ratios within the run mean
+ * something. The plugin's own rules are put back as they were after each variant (its keepers
+ * leave a jump where it sits, so they do not undo a variant while it runs).
  *
  *   TSO_TEST_ID=5 npx tsx bench/firewall-cost.ts
  * BENCH_REPEATS (default 5), BENCH_IPERF_SECONDS (default 3), BENCH_KEEP_LABS=1 leaves the lab
@@ -53,11 +49,8 @@ interface Rule { readonly table: string; readonly chain: string; readonly rule: 
 interface Sysctl { readonly sysctl: string; readonly on: string; readonly off: string }
 type Extra = Rule | Sysctl;
 const EXTRA = {
-  forwardFirst: [{ table: 'filter', chain: 'FORWARD', rule: ['-j', 'TS-OVERLAY'] }],
   guardBypassed: [{ table: 'filter', chain: 'INPUT', rule: ['-p', 'udp', '-m', 'udp', '--dport', '4789', '-j', 'ACCEPT'] }],
-  // Conntrack skipped for frames bridged inside the network (br_netfilter passes them through
-  // the node's hooks) and for the VXLAN datagrams themselves: the node tracks each twice.
-  notrackBridged: [{ table: 'raw', chain: 'PREROUTING', rule: ['-i', 'tsbr-+', '-d', SUBNET, '-j', 'CT', '--notrack'] }],
+  // Conntrack skipped for the VXLAN datagrams, which the node tracks.
   notrackVxlan: [
     { table: 'raw', chain: 'PREROUTING', rule: ['-p', 'udp', '-m', 'udp', '--dport', '4789', '-j', 'CT', '--notrack'] },
     { table: 'raw', chain: 'OUTPUT', rule: ['-p', 'udp', '-m', 'udp', '--dport', '4789', '-j', 'CT', '--notrack'] },
@@ -72,12 +65,9 @@ const EXTRA = {
 } as const satisfies Record<string, readonly Extra[]>;
 const VARIANTS = {
   asInstalled: [],
-  forwardFirst: [...EXTRA.forwardFirst],
   guardBypassed: [...EXTRA.guardBypassed],
-  both: [...EXTRA.forwardFirst, ...EXTRA.guardBypassed],
-  notrackBridged: [...EXTRA.notrackBridged],
-  notrackNode: [...EXTRA.notrackBridged, ...EXTRA.notrackVxlan],
-  notrackAll: [...EXTRA.notrackBridged, ...EXTRA.notrackVxlan, ...EXTRA.notrackContainers],
+  notrackNode: [...EXTRA.notrackVxlan],
+  notrackAll: [...EXTRA.notrackVxlan, ...EXTRA.notrackContainers],
   bridgeNfOff: [...EXTRA.bridgeNfOff],
 } as const satisfies Record<string, readonly Extra[]>;
 type Variant = keyof typeof VARIANTS;
@@ -99,12 +89,6 @@ async function setVariant(v: Variant, on: boolean): Promise<void> {
       else await lab.exec(host, 'iptables', '-t', x.table, ...op, ...x.rule);
     }
   }
-}
-
-/** Packets through host 2's TS-OVERLAY chain so far: how many skbs each bridged run costs rules for. */
-async function tsChainPackets(): Promise<number> {
-  const out = await lab.exec(2, 'iptables', '-nvxL', 'TS-OVERLAY');
-  return out.split('\n').slice(2).reduce((sum, line) => sum + (Number(line.trim().split(/\s+/)[0]) || 0), 0);
 }
 
 async function main() {
@@ -134,8 +118,7 @@ async function main() {
     };
     type PathId = keyof typeof paths;
     const names = (Object.keys(VARIANTS) as Variant[]).filter((v) => v === 'asInstalled' || !CHOSEN || CHOSEN.includes(v));
-    const gbps = Object.fromEntries(names.map((v) => [v, { tsOverlay: [] as number[], kernelVxlan: [] as number[], kernelVxlanNetns: [] as number[], kernelMacvlan: [] as number[], ratio: [] as number[], ratioNetns: [] as number[] }]));
-    const skbsPerGbit: number[] = [];
+    const gbps = Object.fromEntries(names.map((v) => [v, { tsOverlay: [] as number[], kernelVxlan: [] as number[], kernelVxlanNetns: [] as number[], kernelMacvlan: [] as number[], ratio: [] as number[], ratioNetns: [] as number[], ratioMacvlan: [] as number[] }]));
     const omit = SECONDS >= 3 ? ['-O', '1'] : [];
     log(`${REPEATS} repeats x ${names.length} variants x 4 paths x ${SECONDS} s`);
     for (let r = 0; r < REPEATS; r++) {
@@ -145,14 +128,13 @@ async function main() {
         try {
           const one: Partial<Record<PathId, number>> = {};
           for (const p of Object.keys(paths) as PathId[]) {
-            const pkts = await tsChainPackets();
             const g = await paths[p](['-t', String(SECONDS), ...omit, '--connect-timeout', '3000', '-J']).then(iperf3Gbps).catch((err: Error) => (log(`${v} ${p}: ${err.message.split('\n')[0]}`), NaN));
-            if (p === 'tsOverlay' && v === 'asInstalled') skbsPerGbit.push(((await tsChainPackets()) - pkts) / (g * SECONDS));
             one[p] = g;
             gbps[v]![p].push(g);
           }
           gbps[v]!.ratio.push(one.tsOverlay! / one.kernelVxlan!);
           gbps[v]!.ratioNetns.push(one.tsOverlay! / one.kernelVxlanNetns!);
+          gbps[v]!.ratioMacvlan.push(one.tsOverlay! / one.kernelMacvlan!);
         } finally {
           await setVariant(v, false);
         }
@@ -170,6 +152,7 @@ async function main() {
       kernelMacvlanGbps: median(gbps[v]!.kernelMacvlan),
       ratioMedian: median(gbps[v]!.ratio),
       ratioNetnsMedian: median(gbps[v]!.ratioNetns),
+      ratioMacvlanMedian: median(gbps[v]!.ratioMacvlan),
       samples: gbps[v],
     }));
     const report = {
@@ -177,15 +160,14 @@ async function main() {
       date: new Date().toISOString(),
       settings: { repeats: REPEATS, iperfSeconds: SECONDS, underlayMtu: 1500, overlayMtu: 1450 },
       loadAverage1m: { start: loadAtStart, end: loadavg()[0]! },
-      tsChainSkbsPerGbitAsInstalled: median(skbsPerGbit),
       rows,
     };
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(resolve(RESULTS, 'firewall-cost.json'), `${JSON.stringify(report, null, 2)}\n`);
-    console.log('| variant | ts-overlay | kernel VXLAN, bridge in the node | kernel VXLAN, bridge in a netns | kernel VXLAN, macvlan | ts / kernel node (median of per-repeat ratios) | ts / kernel netns |');
-    console.log('|---|---|---|---|---|---|---|');
-    for (const row of rows) console.log(`| ${row.variant} | ${row.tsOverlayGbps.toFixed(2)} Gbit/s | ${row.kernelVxlanGbps.toFixed(2)} Gbit/s | ${row.kernelVxlanNetnsGbps.toFixed(2)} Gbit/s | ${row.kernelMacvlanGbps.toFixed(2)} Gbit/s | ${row.ratioMedian.toFixed(2)}x | ${row.ratioNetnsMedian.toFixed(2)}x |`);
-    console.log(`\n${REPEATS} repeats of ${SECONDS} s; host 2's TS-OVERLAY chain saw ${report.tsChainSkbsPerGbitAsInstalled.toFixed(0)} skbs per Gbit; load average ${loadAtStart.toFixed(1)} -> ${report.loadAverage1m.end.toFixed(1)}; ${resolve(RESULTS, 'firewall-cost.json')}`);
+    console.log('| variant | ts-overlay | kernel VXLAN, bridge in the node | kernel VXLAN, bridge in a netns | kernel VXLAN, macvlan | ts / kernel node (median of per-repeat ratios) | ts / kernel netns | ts / kernel macvlan |');
+    console.log('|---|---|---|---|---|---|---|---|');
+    for (const row of rows) console.log(`| ${row.variant} | ${row.tsOverlayGbps.toFixed(2)} Gbit/s | ${row.kernelVxlanGbps.toFixed(2)} Gbit/s | ${row.kernelVxlanNetnsGbps.toFixed(2)} Gbit/s | ${row.kernelMacvlanGbps.toFixed(2)} Gbit/s | ${row.ratioMedian.toFixed(2)}x | ${row.ratioNetnsMedian.toFixed(2)}x | ${row.ratioMacvlanMedian.toFixed(2)}x |`);
+    console.log(`\n${REPEATS} repeats of ${SECONDS} s; load average ${loadAtStart.toFixed(1)} -> ${report.loadAverage1m.end.toFixed(1)}; ${resolve(RESULTS, 'firewall-cost.json')}`);
   } finally {
     for (const s of servers) s.kill();
     if (!process.env.BENCH_KEEP_LABS) {

@@ -5,7 +5,7 @@ import { createLogger } from '../lib/logger.js';
 export const serveHelp = `Usage: ts-overlay serve [flags]
 
 Serves the Docker remote network and IPAM driver API on a Unix socket, keeping cluster
-state in etcd and wiring VXLAN devices, bridges and veth pairs on this host.
+state in etcd and wiring VXLAN devices and their macvlan ports on this host.
 
 Flags (each also settable by the environment variable shown):
 ${Object.entries(SERVE_FLAGS)

@@ -1,7 +1,8 @@
 import { crashPoint } from '../lib/crash-point.js';
 import { errorMessage, internal } from '../lib/errors.js';
-import { Firewall } from './firewall.js';
-import { bridgeMac, bridgeName, containerVethName, hostVethName, vniOfDevice, vxlanName } from './names.js';
+import { HostPortGuard } from './host-port-guard.js';
+import { LegacyForwardChain } from './legacy-forward-chain.js';
+import { endpointPortName, hostPortMac, hostPortName, isLegacyDevice, vniOfDevice, vxlanName } from './names.js';
 import { BROADCAST_MAC, diffPeers, type PeerState } from './peers.js';
 import { resolverRouteLine } from './resolver-host.js';
 import type { Runner } from './runner.js';
@@ -12,11 +13,11 @@ export interface NetworkDevices {
   readonly mtu: number;
   /** Its VXLAN goes through the encrypted tunnel: the device uses the loopback-only port. */
   readonly encrypted?: boolean;
-  /** The network's subnet: with a DNS responder, answers to it go out through the bridge. */
+  /** The network's subnet: with a DNS responder, answers to it go out through the host port. */
   readonly subnet?: string;
 }
 
-export interface VethSpec {
+export interface PortSpec {
   readonly endpointId: string;
   readonly vni: number;
   readonly mac: string;
@@ -30,7 +31,17 @@ interface LinkJson {
   master?: string;
   operstate?: string;
   flags?: string[];
-  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number; learning?: boolean; proxy?: boolean } };
+  /** The lower device of a macvlan. */
+  link?: string;
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number; learning?: boolean; proxy?: boolean; mode?: string } };
+}
+export interface OwnDevices {
+  readonly hostPorts: Set<number>;
+  readonly vxlans: Set<number>;
+  /** Endpoint interfaces in the host's namespace, by name. */
+  readonly endpointPorts: Set<string>;
+  /** Devices of earlier builds (names.ts isLegacyDevice). */
+  readonly legacy: string[];
 }
 interface FdbJson { mac: string; dst?: string; flags?: string[] }
 interface NeighJson { dst: string; lladdr?: string; state?: string[] }
@@ -38,9 +49,19 @@ interface NeighJson { dst: string; lladdr?: string; state?: string[] }
 /**
  * The kernel side of ts-overlay on one host: ensure/delete verbs that are safe to repeat,
  * and peer programming by diff. It knows VNIs, MACs and addresses; nothing of Docker or etcd.
+ *
+ * Per network, one VXLAN device; every interface on the network is a macvlan (mode bridge) on
+ * it: each container's, and the host's own port (for the DNS responder). The macvlan driver
+ * switches frames between them by destination MAC and hands the rest to the VXLAN device, whose
+ * static FDB and neighbour entries name the remote hosts. There is no Linux bridge: a bridge in
+ * the host's namespace passes every frame it forwards to the host's iptables (the engine turns
+ * on bridge-nf-call-iptables), which cost about a tenth of the throughput (bench/firewall-cost.ts),
+ * and needed a FORWARD rule per network. Networks stay apart because each has its own VXLAN
+ * device, and nothing arriving on a host port is routed on (host-port-guard.ts).
  */
 export class Dataplane {
-  private readonly firewall: Firewall;
+  private readonly legacyChain: LegacyForwardChain;
+  private readonly hostPortGuard: HostPortGuard;
   private readonly tunnelRules: TunnelRules | undefined;
 
   constructor(
@@ -50,17 +71,22 @@ export class Dataplane {
     /** The DNS responder's address (resolver-host.ts), when the responder runs. */
     private readonly resolverAddr?: string,
   ) {
-    this.firewall = new Firewall(run);
+    this.legacyChain = new LegacyForwardChain(run);
+    this.hostPortGuard = new HostPortGuard(run);
     this.tunnelRules = underlay.innerPort === undefined ? undefined : new TunnelRules(run, underlay.innerPort);
   }
 
-  /** A bridge and a VXLAN device enslaved to it, both up, and the forward rule. */
-  async ensureNetwork(net: NetworkDevices): Promise<void> {
-    const br = bridgeName(net.vni);
+  /**
+   * The VXLAN device and the host port on it, both up; nothing arriving on the host port is
+   * routed on. Returns whether the VXLAN device was made (it was missing or wrong): the
+   * endpoints' interfaces on an earlier one went with it.
+   */
+  async ensureNetwork(net: NetworkDevices): Promise<boolean> {
+    const hp = hostPortName(net.vni);
     const vx = vxlanName(net.vni);
-    // Only the two devices are read: listing every link (thousands of veths on a busy host)
+    // Only the two devices are read: listing every link (thousands of ports on a busy host)
     // made each CreateNetwork and reconcile pass cost more the more containers a host ran.
-    const [vxlan, bridge] = await Promise.all([this.link(vx), this.link(br)]);
+    const [vxlan, hostPort] = await Promise.all([this.link(vx), this.link(hp)]);
     const lines: string[] = [];
     const port = net.encrypted ? this.underlay.innerPort : this.underlay.port;
     if (port === undefined) throw internal('encrypted networks need the tunnel\'s loopback port (innerPort)');
@@ -73,17 +99,25 @@ export class Dataplane {
       vxlan.linkinfo.info_data?.local === this.underlay.vtep &&
       vxlan.linkinfo.info_data?.port === port &&
       vxlan.linkinfo.info_data?.learning === false;
-    if (vxlan && !vxlanMatches) lines.push(`link del ${vx}`);
+    const mac = hostPortMac(this.underlay.vtep, net.vni);
+    const hostPortMatches =
+      vxlanMatches && hostPort?.linkinfo?.info_kind === 'macvlan' && hostPort.linkinfo.info_data?.mode === 'bridge' && hostPort.link === vx;
+    // Drift only. Each in a process of its own: the batch session knows devices by the index
+    // it first saw, and a delete it ran could miss a device someone made again under the name.
+    // Deleting the VXLAN device takes every macvlan on it, a host port on it too.
+    if (hostPort && !hostPortMatches && !(vxlan && !vxlanMatches && hostPort.link === vx)) await this.deleteLink(hp);
+    if (vxlan && !vxlanMatches) await this.deleteLink(vx);
     if (!vxlanMatches) {
       // nolearning: remote MACs come from the cluster, not from flooded traffic;
       // proxy: the device answers ARP from its neighbour table instead of flooding it.
       lines.push(`link add ${vx} mtu ${net.mtu} type vxlan id ${net.vni} local ${this.underlay.vtep} dstport ${port} nolearning proxy`);
     }
-    const mac = bridgeMac(this.underlay.vtep, net.vni);
-    if (bridge && bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link del ${br}`);
-    if (!bridge || bridge.linkinfo?.info_kind !== 'bridge') lines.push(`link add ${br} address ${mac} mtu ${net.mtu} type bridge`);
-    else if (bridge.address !== mac) lines.push(`link set ${br} address ${mac}`);
-    lines.push(`link set ${vx} mtu ${net.mtu} master ${br} up`, `link set ${br} mtu ${net.mtu} up`);
+    // A port of the bridge of earlier builds takes no macvlan.
+    if (vxlanMatches && vxlan.master) lines.push(`link set ${vx} nomaster`);
+    lines.push(`link set ${vx} mtu ${net.mtu} up`);
+    if (!hostPortMatches) lines.push(`link add ${hp} link ${vx} address ${mac} mtu ${net.mtu} type macvlan mode bridge`);
+    else if (hostPort.address !== mac) lines.push(`link set ${hp} address ${mac}`);
+    lines.push(`link set ${hp} mtu ${net.mtu} up`);
     if (this.resolverAddr && net.subnet) lines.push(resolverRouteLine(net.subnet, net.vni));
     await this.run.batch('ip', lines);
     if (net.encrypted) {
@@ -93,58 +127,49 @@ export class Dataplane {
       await this.run.ethtool(['-K', vx, 'tx', 'off']);
     }
     crashPoint('create-network.links-made');
-    await this.firewall.allowBridge(br);
+    // A container that sends the host port a packet for somewhere else must not find a router.
+    await this.hostPortGuard.ensure();
+    return !vxlanMatches;
   }
 
-  /** Removes the network's devices (veths on the bridge go with their endpoints). Absent is fine. */
+  /** Removes the network's devices (with the VXLAN device go all macvlans on it). Absent is fine. */
   async deleteNetwork(vni: number): Promise<void> {
-    const present = await Promise.all([vxlanName(vni), bridgeName(vni)].map(async (n) => ((await this.link(n)) ? [n] : [])));
-    const lines = present.flat().map((n) => `link del ${n}`);
+    const present = await Promise.all([vxlanName(vni), hostPortName(vni)].map(async (n) => ((await this.link(n)) ? [n] : [])));
+    // The host port first: deleting the VXLAN device takes it, and its line would then fail.
+    const lines = present.flat().reverse().map((n) => `link del ${n}`);
     await this.run.batch('ip', lines);
-    await this.firewall.forgetBridge(bridgeName(vni));
+  }
+
+  /** Removes the forward chain of earlier builds (their bridges needed it); returns whether there was one. */
+  removeLegacyForwardChain(): Promise<boolean> {
+    return this.legacyChain.remove();
   }
 
   /**
-   * The endpoint's veth pair: the host end on the network's bridge, the container end with
-   * the endpoint's MAC, waiting for the engine to move it into the container.
+   * The endpoint's interface: a macvlan on the network's VXLAN device with the endpoint's MAC,
+   * down, waiting for the engine to move it into the container (and bring it up there).
    */
-  async ensureVeth(spec: VethSpec): Promise<string> {
-    const host = hostVethName(spec.endpointId);
-    const peer = containerVethName(spec.endpointId);
-    const create = [
-      `link add ${host} mtu ${spec.mtu} type veth peer name ${peer} mtu ${spec.mtu} address ${spec.mac}`,
-      `link set ${host} master ${bridgeName(spec.vni)} up`,
-    ];
-    // Hot path of every container start: two lines into the long-lived batch session. Only
-    // when that fails (a pair from an earlier, interrupted try in the way) do we clean up and
-    // try step by step, where a failure stops the rest.
-    if ((await this.run.batchReport('ip', create)).size === 0) return peer;
-    await this.deleteVeth(spec.endpointId);
+  async ensurePort(spec: PortSpec): Promise<string> {
+    const name = endpointPortName(spec.endpointId);
+    const create = [`link add ${name} link ${vxlanName(spec.vni)} mtu ${spec.mtu} address ${spec.mac} type macvlan mode bridge`];
+    // Hot path of every container start: one line into the long-lived batch session. Only
+    // when that fails (a port from an earlier, interrupted try in the way) do we clean up and
+    // try again.
+    if ((await this.run.batchReport('ip', create)).size === 0) return name;
+    await this.deletePort(spec.endpointId);
     await this.run.batchStrict('ip', create).catch((err: unknown) => {
-      throw internal(`could not create veth ${host}: ${errorMessage(err)}`, err);
+      throw internal(`could not create interface ${name}: ${errorMessage(err)}`, err);
     });
-    return peer;
+    return name;
   }
 
   /**
-   * Tells the bridge at once that the endpoint's MAC is behind its veth. When the address (and
-   * so the MAC derived from it) lived on another host less than the bridge's ageing time (300 s)
-   * ago, the bridge still has the MAC learned on the VXLAN port, and traffic to a container that
-   * has not sent anything yet would be dropped there until it ages out.
+   * Removes the endpoint's interface when it is in the host's namespace (not made into a
+   * container yet, or given back by the engine). Already gone is fine: inside a container it
+   * goes with the container's namespace.
    */
-  async pinLocalMac(endpointId: string, mac: string): Promise<void> {
-    // Through the bridge batch session: a process per Join was the cost the sessions removed.
-    await this.run.batch('bridge', [`fdb replace ${mac} dev ${hostVethName(endpointId)} master static`]);
-  }
-
-  /** Removes the pair (deleting one end takes the other). Already gone is fine. */
-  async deleteVeth(endpointId: string): Promise<void> {
-    const host = hostVethName(endpointId);
-    try {
-      await this.run.ip(['link', 'del', host]);
-    } catch (err) {
-      if (!/Cannot find device/.test(errorMessage(err))) throw err;
-    }
+  async deletePort(endpointId: string): Promise<void> {
+    await this.deleteLink(endpointPortName(endpointId));
   }
 
   /** What the VXLAN device of `vni` knows about remote endpoints right now. */
@@ -157,7 +182,7 @@ export class Dataplane {
     const unicast = new Map<string, string>();
     const flood = new Set<string>();
     for (const e of fdb) {
-      if (!e.dst) continue; // entries of the bridge itself, not of the VXLAN device
+      if (!e.dst) continue; // the device's own addresses (its macvlans' MACs, multicast), not remote ones
       if (e.mac === BROADCAST_MAC) flood.add(e.dst);
       else unicast.set(e.mac, e.dst);
     }
@@ -182,37 +207,18 @@ export class Dataplane {
 
   /**
    * The devices of ours that exist, found by their names: what a reconcile compares with
-   * what should exist.
+   * what should exist. Endpoint ports show only while they are in the host's namespace.
    */
-  async ownDevices(): Promise<{ bridges: Set<number>; vxlans: Set<number>; hostVeths: Map<string, string | undefined> }> {
-    const bridges = new Set<number>();
-    const vxlans = new Set<number>();
-    const hostVeths = new Map<string, string | undefined>(); // name -> master
+  async ownDevices(): Promise<OwnDevices> {
+    const own: OwnDevices = { hostPorts: new Set(), vxlans: new Set(), endpointPorts: new Set(), legacy: [] };
     for (const l of await this.links()) {
       const vni = vniOfDevice(l.ifname);
-      if (vni !== undefined && l.ifname.startsWith('tsbr-')) bridges.add(vni);
-      else if (vni !== undefined) vxlans.add(vni);
-      else if (l.ifname.startsWith('tsv-')) hostVeths.set(l.ifname, l.master);
+      if (vni !== undefined && l.ifname === hostPortName(vni)) own.hostPorts.add(vni);
+      else if (vni !== undefined) own.vxlans.add(vni);
+      else if (l.ifname.startsWith('tsc-')) own.endpointPorts.add(l.ifname);
+      else if (isLegacyDevice(l.ifname)) own.legacy.push(l.ifname);
     }
-    return { bridges, vxlans, hostVeths };
-  }
-
-  /**
-   * The VNIs whose bridge has a forward rule. A removal interrupted between deleting the devices
-   * and the rule leaves a rule that no device listing shows: a reconcile looks here too.
-   */
-  async forwardRuleVnis(): Promise<Set<number>> {
-    const vnis = new Set<number>();
-    for (const bridge of await this.firewall.allowedBridges()) {
-      const vni = vniOfDevice(bridge);
-      if (vni !== undefined && bridge.startsWith('tsbr-')) vnis.add(vni);
-    }
-    return vnis;
-  }
-
-  /** Puts an endpoint's host end back on its bridge (the bridge was re-made). */
-  async attachVeth(endpointId: string, vni: number): Promise<void> {
-    await this.run.ip(['link', 'set', hostVethName(endpointId), 'master', bridgeName(vni), 'up']);
+    return own;
   }
 
   async deleteLink(name: string): Promise<void> {
@@ -224,8 +230,8 @@ export class Dataplane {
   }
 
   /**
-   * Every link in the namespace, in one `ip` call. Without details (`-d`): names, masters and
-   * MTUs are all a reconcile compares, and a host may have thousands of veths.
+   * Every link in the namespace, in one `ip` call. Without details (`-d`): names are all a
+   * reconcile compares, and a host may have thousands of ports.
    */
   async links(): Promise<LinkJson[]> {
     try {

@@ -17,7 +17,7 @@ export class KernelMonitor {
   ) {}
 
   start(): void {
-    this.follow(['ip', ['-o', 'monitor', 'link']], /^Deleted \d+: (ts(?:br|vx)-\d+)/);
+    this.follow(['ip', ['-o', 'monitor', 'link']], /^Deleted \d+: (ts(?:h|vx)-\d+)/);
     this.follow(['bridge', ['monitor', 'fdb']], /^Deleted (\S+) dev (tsvx-\d+)/);
   }
 

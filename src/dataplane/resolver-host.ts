@@ -1,5 +1,5 @@
 import { errorMessage } from '../lib/errors.js';
-import { bridgeName } from './names.js';
+import { hostPortName } from './names.js';
 import type { Runner } from './runner.js';
 
 /**
@@ -8,19 +8,19 @@ import type { Runner } from './runner.js';
  *  - a device of ours, tso-dns0, holds it as a /32, so the address exists before any
  *    ts-overlay network does and no other interface has to carry it. It is a bridge without
  *    ports rather than a dummy: the dummy driver is a module some kernels lack (the lab's
- *    does), while bridges are what ts-overlay is built of anyway;
- *  - answers must leave through the asking container's bridge, but the host must not get
- *    routes into the overlays: with `<subnet> dev tsbr-<VNI>` in the main table, the host
+ *    does), while the bridge driver is there wherever the engine's bridge networks are;
+ *  - answers must leave through the asking container's network's host port (dataplane.ts), but
+ *    the host must not get routes into the overlays: with `<subnet> dev tsh-<VNI>` in the main table, the host
  *    would route a container's packets from docker_gwbridge (which the engine lets out to
  *    anywhere) into another ts-overlay network. So the per-network routes live in a table of
- *    their own (RESOLVER_TABLE; dataplane.ts adds each with its bridge, and it goes with the
- *    bridge), consulted only for packets from the responder's address (`ip rule from <addr>
+ *    their own (RESOLVER_TABLE; dataplane.ts adds each with its host port, and it goes with the
+ *    port), consulted only for packets from the responder's address (`ip rule from <addr>
  *    lookup RESOLVER_TABLE`). The same rule passes reverse-path checks for the queries;
- *  - an INPUT chain, jumped to for everything arriving from a ts-overlay bridge: a container
+ *  - an INPUT chain, jumped to for everything arriving on a ts-overlay host port: a container
  *    may reach the host on UDP/TCP 53 of the responder's address and nothing else.
  *
  * Containers reach the address through their own network interface (the route Join returns),
- * and ARP for it is answered by the local host's bridge: the VXLAN devices run with `proxy`,
+ * and ARP for it is answered by the local host's port: the VXLAN devices run with `proxy`,
  * so ARP requests never cross to another host and each host answers for its own responder.
  */
 export const RESOLVER_DEVICE = 'tso-dns0';
@@ -28,7 +28,9 @@ export const HOST_CHAIN = 'TS-OVERLAY-HOST';
 /** Routing table of the answers' routes, and the priority of the rule that selects it. */
 export const RESOLVER_TABLE = 53053;
 const RULE_PRIORITY = 5353;
-const JUMP = `-i tsbr+ -j ${HOST_CHAIN}`;
+const JUMP = `-i tsh-+ -j ${HOST_CHAIN}`;
+
+const jumpsToHostChain = (rule: string) => rule.endsWith(`-j ${HOST_CHAIN}`);
 
 export function hostChainRules(addr: string): string[] {
   return [
@@ -38,9 +40,9 @@ export function hostChainRules(addr: string): string[] {
   ];
 }
 
-/** The route that sends answers back through a network's bridge (in the responder's table only). */
+/** The route that sends answers back through a network's host port (in the responder's table only). */
 export function resolverRouteLine(subnet: string, vni: number): string {
-  return `route replace ${subnet} dev ${bridgeName(vni)} table ${RESOLVER_TABLE}`;
+  return `route replace ${subnet} dev ${hostPortName(vni)} table ${RESOLVER_TABLE}`;
 }
 
 interface RuleJson {
@@ -115,8 +117,8 @@ export class ResolverHost {
       await this.run.ip(['route', 'flush', 'table', String(RESOLVER_TABLE)]);
       changes++;
     }
-    while ((await this.run.iptables(['-C', 'INPUT', ...JUMP.split(' ')])).ok) {
-      await this.run.iptablesStrict(['-D', 'INPUT', ...JUMP.split(' ')]);
+    for (const r of ((await this.run.iptablesRules('INPUT')) ?? []).filter(jumpsToHostChain)) {
+      await this.run.iptablesStrict(['-D', 'INPUT', ...r.split(' ')]);
       changes++;
     }
     if ((await this.run.iptablesRules(HOST_CHAIN)) !== undefined) {
@@ -144,7 +146,13 @@ export class ResolverHost {
       for (const r of wanted) await this.run.iptablesStrict(['-A', HOST_CHAIN, ...r.split(' ')]);
       changes++;
     }
-    const jumps = ((await this.run.iptablesRules('INPUT')) ?? []).filter((r) => r === JUMP);
+    const toChain = ((await this.run.iptablesRules('INPUT')) ?? []).filter(jumpsToHostChain);
+    // A jump that names other devices (earlier builds named the bridges, tsbr+) goes.
+    for (const r of toChain.filter((x) => x !== JUMP)) {
+      await this.run.iptablesStrict(['-D', 'INPUT', ...r.split(' ')]);
+      changes++;
+    }
+    const jumps = toChain.filter((r) => r === JUMP);
     if (jumps.length === 0) {
       await this.run.iptablesStrict(['-I', 'INPUT', '1', ...JUMP.split(' ')]);
       changes++;

@@ -5,7 +5,7 @@ import { PassRunner } from '../lib/pass-runner.js';
 
 /**
  * The VXLAN guard: the kernel's VXLAN socket takes any UDP datagram sent to the VXLAN port
- * and delivers the frame inside onto the bridge of its VNI, so without a filter anyone who can
+ * and delivers the frame inside to the containers of its VNI, so without a filter anyone who can
  * reach the underlay and guess a VNI can put frames on an overlay. This chain accepts VXLAN
  * only from the VTEPs of live cluster nodes and drops the rest:
  *
@@ -13,7 +13,7 @@ import { PassRunner } from '../lib/pass-runner.js';
  *   TS-OVERLAY-VXLAN: -s VTEP/32 -j ACCEPT   (one per live node, this one included)
  *                     -j DROP
  *
- * iptables rather than nftables: it is what the engine and our FORWARD chain (firewall.ts)
+ * iptables rather than nftables: it is what the engine and our other chains (resolver-host.ts)
  * already use, so on iptables-nft hosts our rules sit in the same table the operator and the
  * engine list with `iptables -S`, and the managed plugin's rootfs carries only iptables.
  * The jump is inserted at the top of INPUT so that a broad ACCEPT earlier in an operator's

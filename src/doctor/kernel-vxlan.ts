@@ -8,10 +8,10 @@ const NAME = 'kernel VXLAN';
 export const DOCTOR_DEVICE_PREFIX = 'tsdoc-';
 
 /**
- * Makes a throwaway VXLAN device and deletes it again: the one sure test that this kernel
+ * Makes a throwaway VXLAN device with a macvlan on it and deletes both again: the one sure test that this kernel
  * (and these privileges) can do what the plugin does. The device is never brought up, so it
  * binds no port and carries nothing. Its name, tsdoc-<random>, matches none of the plugin's
- * prefixes (tsbr-, tsvx-, tsv-), so a running plugin neither adopts nor repairs it.
+ * prefixes (tsvx-, tsh-, tsc-, nor tsbr- and tsv- of earlier builds), so a running plugin neither adopts nor repairs it.
  */
 export async function checkKernelVxlan(run: Runner, port: number): Promise<CheckResult> {
   const dev = `${DOCTOR_DEVICE_PREFIX}${randomBytes(3).toString('hex')}`;
@@ -25,12 +25,17 @@ export async function checkKernelVxlan(run: Runner, port: number): Promise<Check
       if (/exists/i.test(message) && attempt < 3) continue;
       return failure(message);
     }
+    // The interfaces on a network are macvlans on its VXLAN device: the kernel must make those too.
+    const macvlan = await run.ip(['link', 'add', `${dev}m`, 'link', dev, 'type', 'macvlan', 'mode', 'bridge']).then(() => undefined, (err: unknown) => errorMessage(err));
     try {
-      await run.ip(['link', 'del', dev]);
+      await run.ip(['link', 'del', dev]); // takes the macvlan with it
     } catch (err) {
       return fail(NAME, `created test device ${dev} but could not delete it: ${errorMessage(err)}`, `ip link del ${dev}`);
     }
-    return pass(NAME, `created and deleted a VXLAN device (${dev}, VNI ${vni}, UDP ${port})`);
+    if (macvlan !== undefined) {
+      return fail(NAME, `this kernel made a VXLAN device but no macvlan on it: ${macvlan}`, 'load the module (modprobe macvlan); the kernel needs CONFIG_MACVLAN');
+    }
+    return pass(NAME, `created and deleted a VXLAN device with a macvlan on it (${dev}, VNI ${vni}, UDP ${port})`);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Dataplane } from '../dataplane/dataplane.js';
-import { hostVethName } from '../dataplane/names.js';
+import { endpointPortName, hostPortName, vxlanName } from '../dataplane/names.js';
 import { desiredPeers, diffPeers } from '../dataplane/peers.js';
 import type { ClusterStore } from '../store/cluster-store.js';
 import { isKeySet } from './key-schedule.js';
@@ -65,19 +65,20 @@ export async function clusterStatus(store: ClusterStore, dataplane: Dataplane, n
       continue;
     }
     const label = `${nameOf.get(net.id)} (VNI ${net.vni})`;
-    if (!own.bridges.has(net.vni)) drift.push(`${label}: bridge tsbr-${net.vni} missing`);
+    if (!own.hostPorts.has(net.vni)) drift.push(`${label}: host port ${hostPortName(net.vni)} missing`);
     if (!own.vxlans.has(net.vni)) {
-      drift.push(`${label}: VXLAN device tsvx-${net.vni} missing`);
+      drift.push(`${label}: VXLAN device ${vxlanName(net.vni)} missing`);
       continue;
     }
     const remotes = endpoints.filter((e) => e.network === net.id && e.node !== node && alive.has(e.node));
-    const changes = diffPeers(`tsvx-${net.vni}`, await dataplane.readPeers(net.vni), desiredPeers(remotes));
+    const changes = diffPeers(vxlanName(net.vni), await dataplane.readPeers(net.vni), desiredPeers(remotes));
     for (const line of [...changes.fdb, ...changes.neigh]) drift.push(`${label}: kernel needs "${line}"`);
   }
   const vnis = new Set(networks.filter((n) => mine.some((c) => c.network === n.id)).map((n) => n.vni));
-  for (const vni of new Set([...own.bridges, ...own.vxlans])) if (!vnis.has(vni)) drift.push(`devices of VNI ${vni} belong to no network of ${node}`);
-  const vethNames = new Set(endpoints.filter((e) => e.node === node).map((e) => hostVethName(e.id)));
-  for (const name of own.hostVeths.keys()) if (!vethNames.has(name)) drift.push(`veth ${name} belongs to no endpoint of ${node}`);
+  for (const vni of new Set([...own.hostPorts, ...own.vxlans])) if (!vnis.has(vni)) drift.push(`devices of VNI ${vni} belong to no network of ${node}`);
+  const portNames = new Set(endpoints.filter((e) => e.node === node).map((e) => endpointPortName(e.id)));
+  for (const name of own.endpointPorts) if (!portNames.has(name)) drift.push(`interface ${name} belongs to no endpoint of ${node}`);
+  for (const name of own.legacy) drift.push(`${name} is a device of an earlier build (the next reconcile removes it)`);
 
   return {
     node,

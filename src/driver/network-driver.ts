@@ -1,7 +1,7 @@
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { VXLAN_OVERHEAD } from '../dataplane/host-info.js';
 import { TUNNEL_OVERHEAD } from '../dataplane/tunnel-packet.js';
-import { containerVethName } from '../dataplane/names.js';
+import { endpointPortName } from '../dataplane/names.js';
 import { nextFreeVni } from '../ipam/allocation.js';
 import { contains, formatCidr, macFromIPv4, parseAddressWithPrefix, parseCidr, parseIPv4 } from '../ipam/cidr.js';
 import type { IpamService } from '../ipam/ipam-service.js';
@@ -280,15 +280,15 @@ export class NetworkDriver {
     return this.queue.run(endpointId, async () => {
       const endpoint = this.local.endpoint(endpointId) ?? (await this.findEndpoint(networkId, endpointId));
       this.resolverRoutes.release(endpointId);
-      await this.dataplane.deleteVeth(endpointId);
-      crashPoint('delete-endpoint.veth-deleted');
+      await this.dataplane.deletePort(endpointId);
+      crashPoint('delete-endpoint.port-deleted');
       if (endpoint) await this.store.deleteEndpoint(endpoint.network, endpointId);
       this.local.removeEndpoint(endpointId);
     });
   }
 
   /**
-   * Creates the veth pair; the engine moves the returned interface into the container. With
+   * Creates the endpoint's interface; the engine moves it into the container. With
    * the DNS responder on, also the route to it through that interface (once per container).
    */
   join(networkId: string, endpointId: string, sandboxKey = ''): Promise<{ srcName: string; resolverRoute?: string }> {
@@ -297,14 +297,12 @@ export class NetworkDriver {
       const endpoint = this.local.endpoint(endpointId) ?? (await this.findEndpoint(networkId, endpointId));
       if (!endpoint) throw notFound(`endpoint ${endpointId} does not exist on network ${networkId} (CreateEndpoint first)`);
       try {
-        const srcName = await this.dataplane.ensureVeth({ endpointId, vni: net.record.vni, mac: endpoint.mac, mtu: net.mtu });
-        crashPoint('join.veth-made');
-        // Not awaited: off the path of `docker run`; a failure (veth already gone) only loses a shortcut.
-        this.dataplane.pinLocalMac(endpointId, endpoint.mac).catch((err: unknown) => this.log.debug({ endpoint: endpointId, err: errorMessage(err) }, 'could not pin the MAC on the bridge'));
+        const srcName = await this.dataplane.ensurePort({ endpointId, vni: net.record.vni, mac: endpoint.mac, mtu: net.mtu });
+        crashPoint('join.port-made');
         const addr = this.settings.resolverAddr;
         return addr && this.resolverRoutes.claim(sandboxKey, endpointId) ? { srcName, resolverRoute: `${addr}/32` } : { srcName };
       } catch (err) {
-        await this.dataplane.deleteVeth(endpointId).catch(() => undefined);
+        await this.dataplane.deletePort(endpointId).catch(() => undefined);
         throw internal(`could not create the interface of endpoint ${endpointId}: ${errorMessage(err)}`, err);
       }
     });
@@ -314,7 +312,7 @@ export class NetworkDriver {
     return this.queue.run(endpointId, async () => {
       this.requireNetwork(networkId);
       this.resolverRoutes.release(endpointId);
-      await this.dataplane.deleteVeth(endpointId);
+      await this.dataplane.deletePort(endpointId);
     });
   }
 
@@ -322,7 +320,7 @@ export class NetworkDriver {
     const net = this.requireNetwork(networkId);
     const ep = this.local.endpoint(endpointId);
     if (!ep) throw notFound(`endpoint ${endpointId} does not exist on this host`);
-    return { vni: String(net.record.vni), vtep: ep.vtep, mac: ep.mac, ip: ep.ip, interface: containerVethName(endpointId) };
+    return { vni: String(net.record.vni), vtep: ep.vtep, mac: ep.mac, ip: ep.ip, interface: endpointPortName(endpointId) };
   }
 
   private requireNetwork(networkId: string): LocalNetwork {

@@ -1,5 +1,5 @@
 import type { Dataplane } from '../dataplane/dataplane.js';
-import { hostVethName } from '../dataplane/names.js';
+import { endpointPortName, hostPortName, vxlanName } from '../dataplane/names.js';
 import { type EngineClient, EngineError } from '../docker/engine-client.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -13,10 +13,9 @@ import type { PeerSync } from './peer-sync.js';
 
 export interface ReconcileReport {
   readonly networksEnsured: number;
-  /** Networks whose bridge or VXLAN device had gone (deleted by hand, a reboot) and was made again. */
+  /** Networks whose host port or VXLAN device had gone (deleted by hand, a reboot) and was made again. */
   readonly devicesRestored: string[];
   readonly devicesRemoved: string[];
-  readonly vethsReattached: number;
   readonly endpointsReleased: string[];
   readonly endpointsRepublished: string[];
   readonly addressesReleased: string[];
@@ -37,6 +36,8 @@ export class Reconciler {
   private readonly detached = new Map<string, number>();
   /** Until the plugin serves requests, no request of this process can be half-way through anything. */
   private serving = false;
+  /** Whether a pass has found and removed what an earlier build left (clearEarlierBuild). */
+  private earlierBuildCleared = false;
 
   constructor(
     private readonly node: string,
@@ -102,10 +103,13 @@ export class Reconciler {
   }
 
   private async once(startup: boolean): Promise<ReconcileReport> {
-    const report = { networksEnsured: 0, devicesRestored: [] as string[], devicesRemoved: [] as string[], vethsReattached: 0, endpointsReleased: [] as string[], endpointsRepublished: [] as string[], addressesReleased: [] as string[], leftoversRemoved: [] as string[] };
+    const report = { networksEnsured: 0, devicesRestored: [] as string[], devicesRemoved: [] as string[], endpointsReleased: [] as string[], endpointsRepublished: [] as string[], addressesReleased: [] as string[], leftoversRemoved: [] as string[] };
     try {
-      await this.networks(report, startup);
+      if (!this.earlierBuildCleared) await this.clearEarlierBuild(report);
+      const remade = await this.networks(report, startup);
       const attached = await this.engineEndpoints(report);
+      // After engineEndpoints: only endpoints whose containers still run are named.
+      for (const net of remade) this.warnCutOff(net.vni, net.network);
       await this.devices(report, attached);
       await this.deadNodes(report);
       await this.strayAddresses(report);
@@ -119,7 +123,7 @@ export class Reconciler {
       }
       this.peers.markAllDirty();
       await this.peers.settled();
-      const changed = report.devicesRestored.length + report.devicesRemoved.length + report.vethsReattached + report.endpointsReleased.length + report.endpointsRepublished.length + report.addressesReleased.length + report.leftoversRemoved.length;
+      const changed = report.devicesRestored.length + report.devicesRemoved.length + report.endpointsReleased.length + report.endpointsRepublished.length + report.addressesReleased.length + report.leftoversRemoved.length;
       this.log[changed ? 'info' : 'debug']({ ...report }, 'reconciled');
       this.metrics.reconciled('ok', repairedByKind(report));
     } catch (err) {
@@ -130,8 +134,12 @@ export class Reconciler {
     return report;
   }
 
-  /** This host's copies, from etcd: their devices exist; copies of removed networks go. */
-  private async networks(report: { networksEnsured: number; devicesRestored: string[]; leftoversRemoved: string[] }, startup: boolean): Promise<void> {
+  /**
+   * This host's copies, from etcd: their devices exist; copies of removed networks go. Returns
+   * the networks whose VXLAN device had to be made again (with the endpoints' interfaces on it).
+   */
+  private async networks(report: { networksEnsured: number; devicesRestored: string[]; leftoversRemoved: string[] }, startup: boolean): Promise<Array<{ vni: number; network: string }>> {
+    const remade: Array<{ vni: number; network: string }> = [];
     const copies = await this.store.listCopies(this.node);
     // Looked at after the listing: a copy is recorded only once its devices exist, so a listed
     // copy without them now has lost them (rather than being made right now).
@@ -159,13 +167,15 @@ export class Reconciler {
         if (!stillThere) return;
         const known = this.local.network(copy.engineNetworkId);
         const mtu = known?.mtu ?? entry.value.mtu ?? networkMtu(entry.value, this.local.defaultMtu);
-        await this.dataplane.ensureNetwork({ vni: entry.value.vni, mtu, encrypted: entry.value.encrypted === true, subnet: entry.value.subnet });
+        const vxlanMade = await this.dataplane.ensureNetwork({ vni: entry.value.vni, mtu, encrypted: entry.value.encrypted === true, subnet: entry.value.subnet });
         this.local.addNetwork({ engineId: copy.engineNetworkId, record: entry.value, mtu });
         report.networksEnsured++;
         const vni = entry.value.vni;
-        if (!present.bridges.has(vni) || !present.vxlans.has(vni)) report.devicesRestored.push(`tsbr-${vni}/tsvx-${vni}`);
+        if (!present.hostPorts.has(vni) || !present.vxlans.has(vni)) report.devicesRestored.push(`${hostPortName(vni)}/${vxlanName(vni)}`);
+        if (vxlanMade) remade.push({ vni, network: entry.value.id });
       });
     }
+    return remade;
   }
 
   /**
@@ -249,33 +259,64 @@ export class Reconciler {
     }
   }
 
-  /** Devices (and forward rules) of ours that belong to nothing go; veths that lost their bridge get it back. */
-  private async devices(report: { devicesRemoved: string[]; vethsReattached: number }, attached: ReadonlyMap<string, unknown> | undefined): Promise<void> {
-    const [own, ruled] = await Promise.all([this.dataplane.ownDevices(), this.dataplane.forwardRuleVnis()]);
-    for (const vni of new Set([...own.bridges, ...own.vxlans, ...ruled])) {
+  /**
+   * Devices of ours that belong to nothing go: a network's, an endpoint interface in the host's
+   * namespace that no endpoint of this host owns.
+   */
+  private async devices(report: { devicesRemoved: string[] }, attached: ReadonlyMap<string, unknown> | undefined): Promise<void> {
+    const own = await this.dataplane.ownDevices();
+    for (const vni of new Set([...own.hostPorts, ...own.vxlans])) {
       if (this.local.hasVni(vni)) continue;
       await this.local.withDevices(vni, async () => {
         if (this.local.hasVni(vni)) return; // a CreateNetwork made it ours meanwhile
         await this.dataplane.deleteNetwork(vni);
-        report.devicesRemoved.push(`tsbr-${vni}/tsvx-${vni}`);
+        report.devicesRemoved.push(`${hostPortName(vni)}/${vxlanName(vni)}`);
       });
     }
-    const expected = new Map(this.local.endpoints().map((e) => [hostVethName(e.id), e]));
-    for (const [name, master] of own.hostVeths) {
-      const endpoint = expected.get(name);
-      const net = endpoint && this.local.networkByClusterId(endpoint.network);
-      if (!endpoint || !net) {
-        // A veth the engine still uses must survive even if etcd forgot its endpoint; without
-        // the engine's word, leave it for the next run.
-        const engineUsesIt = attached === undefined || [...attached.keys()].some((id) => hostVethName(id) === name);
-        if (engineUsesIt) continue;
-        await this.dataplane.deleteLink(name);
-        report.devicesRemoved.push(name);
-      } else if (master !== `tsbr-${net.record.vni}`) {
-        await this.dataplane.attachVeth(endpoint.id, net.record.vni);
-        report.vethsReattached++;
-      }
+    const expected = new Set(this.local.endpoints().map((e) => endpointPortName(e.id)));
+    for (const name of own.endpointPorts) {
+      if (expected.has(name)) continue; // made by Join, not moved into its container yet
+      // An interface the engine still uses must survive even if etcd forgot its endpoint;
+      // without the engine's word, leave it for the next run.
+      const engineUsesIt = attached === undefined || [...attached.keys()].some((id) => endpointPortName(id) === name);
+      if (engineUsesIt) continue;
+      await this.dataplane.deleteLink(name);
+      report.devicesRemoved.push(name);
     }
+  }
+
+  /**
+   * What an earlier build left (a bridge per network, a veth pair per endpoint, a FORWARD
+   * chain): removed before anything is made, since a VXLAN device that is still a bridge's port
+   * takes no macvlan. A running container's old interface goes with its veth: it is named, as
+   * when a VXLAN device goes. Looked for until a pass got rid of all of it.
+   */
+  private async clearEarlierBuild(report: { devicesRemoved: string[] }): Promise<void> {
+    const { legacy } = await this.dataplane.ownDevices();
+    const veths = legacy.filter((name) => name.startsWith('tsv-'));
+    for (const name of legacy) {
+      await this.dataplane.deleteLink(name);
+      report.devicesRemoved.push(name);
+    }
+    if (await this.dataplane.removeLegacyForwardChain()) report.devicesRemoved.push('iptables chain TS-OVERLAY');
+    if (veths.length > 0) {
+      this.log.warn({ interfaces: veths }, 'removed the veth pairs of an earlier build: reconnect their containers (docker network disconnect, then connect)');
+    }
+    this.earlierBuildCleared = true;
+  }
+
+  /**
+   * Endpoint interfaces are macvlans on the VXLAN device: when it went (deleted by hand, or made
+   * again because its settings drifted), they went with it, out of their containers, and the
+   * engine does not know. The operator must reconnect those containers; say which.
+   */
+  private warnCutOff(vni: number, network: string): void {
+    const cut = this.local.endpoints().filter((e) => e.network === network).map((e) => e.id.slice(0, 12));
+    if (cut.length === 0) return;
+    this.log.warn(
+      { vni, endpoints: cut },
+      `${vxlanName(vni)} was missing or wrong and is made again; the interfaces of the endpoints on it went with it: reconnect their containers (docker network disconnect, then connect)`,
+    );
   }
 
   /**
@@ -351,13 +392,13 @@ export class Reconciler {
   }
 
   /**
-   * An endpoint of this host that the engine no longer has: its veth and record go, and its
+   * An endpoint of this host that the engine no longer has: its interface and record go, and its
    * address a grace period later (strayAddresses). The engine may be tearing the container
    * down right now (it detaches it, then sends DeleteEndpoint and ReleaseAddress): freeing the
    * address at once could hand it to a new container before this one's ReleaseAddress arrives.
    */
   private async release(entry: Entry<EndpointRecord>): Promise<boolean> {
-    await this.dataplane.deleteVeth(entry.value.id);
+    await this.dataplane.deletePort(entry.value.id);
     this.local.removeEndpoint(entry.value.id);
     const now = Date.now();
     for (const [k, t] of this.detached) if (now - t >= this.graceMs) this.detached.delete(k);
@@ -374,7 +415,6 @@ function repairedByKind(r: ReconcileReport): Record<DriftKind, number> {
   return {
     device_restored: r.devicesRestored.length,
     device_removed: r.devicesRemoved.length,
-    veth_reattached: r.vethsReattached,
     endpoint_released: r.endpointsReleased.length,
     endpoint_republished: r.endpointsRepublished.length,
     address_released: r.addressesReleased.length,

@@ -16,14 +16,14 @@ export const CRASH_POINTS = [
   // CreateNetwork
   'create-network.aux-marked', // aux addresses relabelled, no network record yet
   'create-network.record-created', // network record and VNI written, no devices yet
-  'create-network.links-made', // bridge and VXLAN device made, no forward rule yet
-  'create-network.devices-made', // devices and rule made, this host's copy not recorded
+  'create-network.links-made', // VXLAN device and host port made, CreateNetwork not answered
+  'create-network.devices-made', // devices made, this host's copy not recorded
   'create-network.copy-recorded', // copy recorded, CreateNetwork not answered
   // CreateEndpoint and Join
   'create-endpoint.published', // endpoint written, CreateEndpoint not answered
-  'join.veth-made', // veth pair made, Join not answered
+  'join.port-made', // endpoint's interface made, Join not answered
   // DeleteEndpoint, DeleteNetwork
-  'delete-endpoint.veth-deleted', // veth gone, endpoint still in etcd
+  'delete-endpoint.port-deleted', // interface gone, endpoint still in etcd
   'delete-network.devices-deleted', // devices gone, copy still recorded
   'delete-network.copy-deleted', // copy gone, cluster record not yet looked at
   // Propagation (the engine API), and peers

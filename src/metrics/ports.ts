@@ -13,7 +13,7 @@ export interface ApiCallObserver {
 }
 
 /** What a reconcile found out of line and put right. */
-export const DRIFT_KINDS = ['device_restored', 'device_removed', 'veth_reattached', 'endpoint_released', 'endpoint_republished', 'address_released', 'leftover_removed'] as const;
+export const DRIFT_KINDS = ['device_restored', 'device_removed', 'endpoint_released', 'endpoint_republished', 'address_released', 'leftover_removed'] as const;
 export type DriftKind = (typeof DRIFT_KINDS)[number];
 
 export interface ReconcileObserver {

@@ -68,22 +68,32 @@ describe('lifecycle', () => {
     await waitFor('the dead container\'s endpoint to be released', async () => (await endpointKeys()).length === 2, 30_000, 500);
     const addresses = (await etcdctl('get', '--prefix', '/ts-overlay/addresses/', '--keys-only')).stdout;
     expect(addresses).not.toContain(`/${goneIp}`);
-    expect((await inHost(1, 'ip', '-br', 'link')).stdout.match(/tsv-/g)).toHaveLength(1); // only l1's veth
+    // The engine gave the dead container's interface back to the host; the plugin removed it.
+    await waitFor('no endpoint interface left in host 1', async () => !(await inHost(1, 'ip', '-br', 'link')).stdout.includes('tsc-'), 10_000, 200);
     expect(await pingOnce(1, 'l1', ip2)).toBe(true);
   });
 
-  it('restores a VXLAN device, a bridge and FDB entries deleted by hand', async () => {
-    await inHost(1, 'ip', 'link', 'del', `tsvx-${vni}`);
-    await waitFor('the VXLAN device back', async () => (await inHost(1, 'ip', '-d', 'link', 'show', `tsvx-${vni}`)).stdout.includes(`vxlan id ${vni}`), 10_000, 100);
-    await waitFor('traffic back after the VXLAN device was deleted', () => pingOnce(1, 'l1', ip2), 10_000, 200);
-
-    await inHost(2, 'ip', 'link', 'del', `tsbr-${vni}`); // takes the VXLAN device's and veth's master away
-    await waitFor('traffic back after the bridge was deleted', () => pingOnce(2, 'l2', ip1), 10_000, 200);
+  it('restores a host port, FDB entries and a VXLAN device deleted by hand; containers cut off by the last are named and come back on reconnect', async () => {
+    await inHost(2, 'ip', 'link', 'del', `tsh-${vni}`); // the DNS responder's side of the network
+    await waitFor('the host port back', async () => (await inHost(2, 'ip', '-d', 'link', 'show', `tsh-${vni}`)).stdout.includes('macvlan mode bridge'), 10_000, 100);
+    expect((await dockerOk(2, 'exec', 'l2', 'nslookup', 'l1'))).toContain(ip1);
+    expect(await pingOnce(2, 'l2', ip1)).toBe(true);
 
     const [entry] = (await fdbOf(1, vni)).filter((l) => !l.startsWith('00:00:00:00:00:00'));
     const mac = entry!.split(' ')[0]!;
     await inHost(1, 'bridge', 'fdb', 'del', mac, 'dev', `tsvx-${vni}`, 'dst', '198.18.0.12', 'self');
     await waitFor('the FDB entry back', async () => (await fdbOf(1, vni)).some((l) => l.startsWith(mac)), 10_000, 100);
+
+    // The containers' interfaces are macvlans on the VXLAN device: deleting it takes l1's.
+    await inHost(1, 'ip', 'link', 'del', `tsvx-${vni}`);
+    await waitFor('the VXLAN device back', async () => (await inHost(1, 'ip', '-d', 'link', 'show', `tsvx-${vni}`)).stdout.includes(`vxlan id ${vni}`), 10_000, 100);
+    await waitFor('the cut-off endpoint named in the log', async () => /went with it: reconnect their containers/.test(pluginLog(1)), 10_000, 200);
+    expect(await pingOnce(1, 'l1', ip2)).toBe(false);
+    await dockerOk(1, 'network', 'disconnect', 'life', 'l1');
+    await dockerOk(1, 'network', 'connect', 'life', 'l1');
+    ip1 = await containerIp(1, 'l1', 'life'); // the later tests use its address
+    await waitFor('traffic back after reconnecting', () => pingOnce(1, 'l1', ip2), 10_000, 200);
+    await waitFor('and from the other host to its address', () => pingOnce(2, 'l2', ip1), 10_000, 200);
     expect(pluginLog(1)).toMatch(/reconcile scheduled|reconciled/);
   });
 

@@ -184,7 +184,7 @@ describe('the managed plugin', () => {
     await dockerOk(2, 'rm', '-f', 'test2');
     await dockerOk(1, 'network', 'rm', 'demo');
     await waitFor('demo gone from host 2', async () => !(await networkNames(2)).includes('demo'), 5000);
-    const devices = async (h: number) => (await must('ip link', inHost(h, 'ip', '-br', 'link'))).split('\n').filter((l) => /^ts(br|vx|v)-/.test(l));
+    const devices = async (h: number) => (await must('ip link', inHost(h, 'ip', '-br', 'link'))).split('\n').filter((l) => /^ts(vx|h|c)-/.test(l));
     for (const h of HOSTS) {
       await waitFor(`no ts-overlay device on h${h}`, async () => (await devices(h)).length === 0, 5000).catch(() => undefined);
       expect(await devices(h)).toEqual([]);

@@ -72,10 +72,12 @@ describe('metrics and health', () => {
     const restored = async () => valueOf(await scrape(1), 'ts_overlay_drift_repaired_total', { kind: 'device_restored' }) ?? 0;
     const before = await restored();
     const vni = await vniOfSubnet(SUBNET);
-    expect((await inHost(1, 'ip', 'link', 'del', `tsvx-${vni}`)).ok).toBe(true);
+    // The host port: the containers' interfaces do not hang on it (they do on the VXLAN device,
+    // which lifecycle.test.ts deletes), so traffic never stops.
+    expect((await inHost(1, 'ip', 'link', 'del', `tsh-${vni}`)).ok).toBe(true);
     await waitFor('the restore to be counted', async () => (await restored()) === before + 1, 15_000, 200);
-    expect((await inHost(1, 'ip', '-d', 'link', 'show', `tsvx-${vni}`)).stdout).toContain(`vxlan id ${vni}`);
-    await waitFor('traffic back', async () => (await docker(1, 'exec', 'o1', 'ping', '-c', '1', '-W', '1', await containerIp(2, 'o2', NET))).ok, 10_000, 200);
+    expect((await inHost(1, 'ip', '-d', 'link', 'show', `tsh-${vni}`)).stdout).toContain('macvlan mode bridge');
+    expect((await docker(1, 'exec', 'o1', 'ping', '-c', '1', '-W', '2', await containerIp(2, 'o2', NET))).ok).toBe(true);
   });
 
   it('is healthy, and says why not when the plugin socket is gone', async () => {

@@ -13,8 +13,9 @@ import { PluginCluster } from '../helpers/plugin-cluster.js';
  * network, CreateEndpoint, Join, DeleteEndpoint, DeleteNetwork and peer programming; and at
  * random moments under concurrent load. After each death it is started again, and then:
  *  - etcd and both kernels hold exactly what the engines hold (nothing the engines were told
- *    exists is lost; no address, endpoint, pool, VNI, network or copy key, device, veth, FDB or
- *    neighbour entry, or forward rule exists that no engine has);
+ *    exists is lost; no address, endpoint, pool, VNI, network or copy key, device, endpoint
+ *    interface, FDB or neighbour entry exists that no engine has, and FORWARD holds only the
+ *    host-port guard);
  *  - the request the engine lost is retried and succeeds;
  *  - removing everything leaves etcd and both kernels empty.
  *

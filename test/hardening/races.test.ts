@@ -183,7 +183,7 @@ describe('many hosts at once on one etcd', () => {
   it('keeps the devices of a new network that took the VNI of a network whose copy here is still being removed', async () => {
     // Found by the churn below: the VNI of a removed network is free in the cluster before every
     // host has removed its copy, and a new network here may take it and use the devices still
-    // there. Removing the old copy then must leave them (its Joins failed: "tsbr-N does not exist").
+    // there. Removing the old copy then must leave them (its Joins failed: the network's devices were gone).
     const [p1, p2] = [players[0]!, players[1]!];
     const engine2 = p2.host.engine!;
     const playRemoval = engine2.onRemove!;
@@ -209,7 +209,7 @@ describe('many hosts at once on one etcd', () => {
       const replacement = await p2.createNetwork({ vni }); // free in the cluster again
       release();
       await until('h2\'s copy of the old network to go', () => ![...p2.networks.values()].some((n) => n.clusterId === old.clusterId));
-      expect(p2.host.links()).toEqual(expect.arrayContaining([`tsbr-${vni}`, `tsvx-${vni}`]));
+      expect(p2.host.links()).toEqual(expect.arrayContaining([`tsh-${vni}`, `tsvx-${vni}`]));
       const c = await p2.run(replacement.engineId);
       expect(await p2.stop(c.endpointId)).toEqual([]);
     } finally {

@@ -1,4 +1,7 @@
-import { bridgeName, containerVethName, hostVethName, vxlanName } from '../../src/dataplane/names.js';
+import { HOST_PORT_FORWARD_RULE } from '../../src/dataplane/host-port-guard.js';
+import { endpointPortName, hostPortName, vxlanName } from '../../src/dataplane/names.js';
+
+const HOST_PORT_GUARD = `-A FORWARD ${HOST_PORT_FORWARD_RULE.join(' ')}`;
 import type { EnginePlayer } from './engine-player.js';
 import type { PluginCluster } from './plugin-cluster.js';
 
@@ -71,13 +74,14 @@ export function stateProblems(cluster: PluginCluster, players: readonly EnginePl
   for (const p of players) {
     const h = p.host;
     const links = new Set<string>();
-    const rules = new Set<string>();
+    // Once the host has had a network, exactly the host-port guard (it stays: it is harmless
+    // without host ports); never the forward chain of earlier builds.
+    const rules = new Set<string>(p.networks.size > 0 || h.forwardRules().includes(HOST_PORT_GUARD) ? [HOST_PORT_GUARD] : []);
     const peers = new Set<string>();
     for (const n of p.networks.values()) {
       const vni = vniOf.get(n.clusterId);
       if (vni === undefined) continue;
-      links.add(bridgeName(vni)).add(vxlanName(vni));
-      rules.add(`-A TS-OVERLAY -i ${bridgeName(vni)} -o ${bridgeName(vni)} -j ACCEPT`);
+      links.add(hostPortName(vni)).add(vxlanName(vni));
       const vteps = new Set<string>();
       for (const other of players) {
         if (other === p || !liveNodes.has(other.host.name)) continue;
@@ -90,8 +94,8 @@ export function stateProblems(cluster: PluginCluster, players: readonly EnginePl
       }
       for (const v of vteps) peers.add(`fdb ${vxlanName(vni)} ${BROADCAST} ${v}`);
     }
-    // The container end stays in the host namespace: the test does not move it anywhere.
-    for (const c of p.containers.values()) links.add(hostVethName(c.endpointId)).add(containerVethName(c.endpointId));
+    // The endpoint's interface stays in the host namespace: the test does not move it anywhere.
+    for (const c of p.containers.values()) links.add(endpointPortName(c.endpointId));
     compare(problems, `${h.name} link`, links, new Set(h.links()));
     compare(problems, `${h.name} forward rule`, rules, new Set(h.forwardRules()));
     compare(problems, `${h.name}`, peers, new Set(h.peerEntries()));

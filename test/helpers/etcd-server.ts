@@ -16,7 +16,8 @@ export interface EtcdServer {
 export function killLeftoverEtcd(): void {
   try {
     // The space after the mark: the run without TSO_TEST_ID must not match ts-overlay-test-etcd5.
-    execFileSync('pkill', ['-f', `--name ${TEST_ETCD_MARK} --data-dir`]);
+    // `--`: the pattern starts with a dash, which pkill would otherwise take for an option.
+    execFileSync('pkill', ['-f', '--', `--name ${TEST_ETCD_MARK} --data-dir`], { stdio: 'ignore' });
   } catch {
     // nothing left over
   }

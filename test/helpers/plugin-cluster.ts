@@ -108,10 +108,10 @@ export class ClusterHost {
     return out.sort();
   }
 
-  /** The plugin's forward rules (chain TS-OVERLAY), one "-A ..." line each. */
+  /** The plugin's lines in FORWARD (its host-port guard; the TS-OVERLAY chain of earlier builds), as `iptables -S` prints them. */
   forwardRules(): string[] {
-    const r = this.ns.tryExec('iptables', '-S', 'TS-OVERLAY');
-    return r.out.split('\n').filter((l) => l.startsWith('-A ')).sort();
+    const r = this.ns.tryExec('iptables', '-S');
+    return r.out.split('\n').filter((l) => /^-A FORWARD .*(tsh-|TS-OVERLAY)|^-[AN] TS-OVERLAY( |$)/.test(l)).sort();
   }
 }
 

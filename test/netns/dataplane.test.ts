@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
+import { hostPortMac } from '../../src/dataplane/names.js';
 import { desiredPeers } from '../../src/dataplane/peers.js';
 import { Runner } from '../../src/dataplane/runner.js';
 import { makeNetns, type Netns, plugIntoContainer, removeLeftoverNamespaces, sh, underlayPair } from '../helpers/netns.js';
@@ -11,83 +12,149 @@ const EP2 = '2'.repeat(64);
 const MAC1 = '02:42:0a:00:00:02';
 const MAC2 = '02:42:0a:00:00:03';
 
-interface Link { ifname: string; mtu: number; address?: string; master?: string; linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> } }
+interface Link { ifname: string; ifindex: number; mtu: number; address?: string; link?: string; master?: string; linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> } }
 /** Every link of the namespace with its details, read with ip itself rather than through the code under test. */
 const links = async (ns: Netns) => new Map((JSON.parse(sh('ip', ['-n', ns.name, '-d', '-j', 'link', 'show'])) as Link[]).map((x) => [x.ifname, x]));
 
 describe('data plane on real devices', () => {
-  it('makes bridge + VXLAN idempotently, with the settings asked for', async () => {
+  it('makes the VXLAN device and the host port on it idempotently, with the settings asked for', async () => {
     await using host = makeNetns('h');
     const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
     await dp.ensureNetwork({ vni: 4242, mtu: 1450 });
-    await dp.ensureNetwork({ vni: 4242, mtu: 1450 }); // twice: no error, same result
+    const first = await links(host);
+    await dp.ensureNetwork({ vni: 4242, mtu: 1450 }); // twice: no error, same devices
     const l = await links(host);
     const vx = l.get('tsvx-4242')!;
     expect(vx.linkinfo?.info_data).toMatchObject({ id: 4242, local: '198.18.200.1', port: 4789, learning: false, proxy: true });
-    expect(vx.master).toBe('tsbr-4242');
     expect(vx.mtu).toBe(1450);
-    expect(l.get('tsbr-4242')?.linkinfo?.info_kind).toBe('bridge');
-    expect(host.exec('iptables', '-S', 'TS-OVERLAY')).toContain('-A TS-OVERLAY -i tsbr-4242 -o tsbr-4242 -j ACCEPT');
-    expect(host.exec('iptables', '-S', 'FORWARD').match(/-j TS-OVERLAY/g)).toHaveLength(1);
+    const hp = l.get('tsh-4242')!;
+    expect(hp.linkinfo?.info_kind).toBe('macvlan');
+    expect(hp.linkinfo?.info_data).toMatchObject({ mode: 'bridge' });
+    expect(hp.link).toBe('tsvx-4242');
+    expect(hp.address).toBe(hostPortMac('198.18.200.1', 4242));
+    expect(hp.mtu).toBe(1450);
+    expect(hp.ifindex).toBe(first.get('tsh-4242')!.ifindex); // not made again
+    // No bridge, so no frame between containers passes FORWARD; one rule keeps the host port from routing.
+    expect(host.exec('iptables', '-S', 'FORWARD').split('\n').filter((r) => /tsh|TS-OVERLAY/.test(r))).toEqual(['-A FORWARD -i tsh-+ -j DROP']);
   });
 
-  it('repairs a VXLAN device whose settings drifted, and a missing bridge', async () => {
+  it('repairs a VXLAN device whose settings drifted (its host port goes with it), and a missing host port', async () => {
     await using host = makeNetns('h');
     const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
     await dp.ensureNetwork({ vni: 4300, mtu: 1450 });
     host.exec('ip', 'link', 'del', 'tsvx-4300');
     host.exec('ip', 'link', 'add', 'tsvx-4300', 'type', 'vxlan', 'id', '4300', 'local', '198.18.200.9', 'dstport', '4789');
-    host.exec('ip', 'link', 'del', 'tsbr-4300');
+    host.exec('ip', 'link', 'add', 'tsh-4300', 'link', 'tsvx-4300', 'type', 'macvlan', 'mode', 'private');
     await dp.ensureNetwork({ vni: 4300, mtu: 1450 });
-    const l = await links(host);
+    let l = await links(host);
     expect(l.get('tsvx-4300')?.linkinfo?.info_data).toMatchObject({ local: '198.18.200.1', learning: false });
-    expect(l.get('tsvx-4300')?.master).toBe('tsbr-4300');
+    expect(l.get('tsh-4300')?.linkinfo?.info_data).toMatchObject({ mode: 'bridge' });
+    host.exec('ip', 'link', 'del', 'tsh-4300');
+    await dp.ensureNetwork({ vni: 4300, mtu: 1450 });
+    l = await links(host);
+    expect(l.get('tsh-4300')?.link).toBe('tsvx-4300');
+    expect(l.get('tsh-4300')?.linkinfo?.info_data).toMatchObject({ mode: 'bridge' });
   });
 
   it('deletes a network completely, and deleting twice is fine', async () => {
     await using host = makeNetns('h');
     const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
     await dp.ensureNetwork({ vni: 4400, mtu: 1450 });
-    await dp.ensureVeth({ endpointId: EP1, vni: 4400, mac: MAC1, mtu: 1450 });
-    await dp.deleteVeth(EP1);
+    await dp.ensurePort({ endpointId: EP1, vni: 4400, mac: MAC1, mtu: 1450 });
+    await dp.deletePort(EP1);
     await dp.deleteNetwork(4400);
     await dp.deleteNetwork(4400);
-    await dp.deleteVeth(EP1);
+    await dp.deletePort(EP1);
     const names = [...(await links(host)).keys()];
     expect(names.filter((n) => n.startsWith('ts'))).toEqual([]);
-    expect(host.exec('iptables', '-S', 'TS-OVERLAY')).not.toContain('tsbr-4400');
   });
 
-  it('reports a forward rule whose bridge is gone as its own, and deleting the network removes it', async () => {
-    // A removal killed between deleting the devices and the rule leaves the rule alone; the
-    // reconciler finds such VNIs through forwardRuleVnis and deletes them like stray devices.
+  it('finds the devices and the forward chain of earlier builds, and removes the chain once', async () => {
     await using host = makeNetns('h');
     const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
-    await dp.ensureNetwork({ vni: 4450, mtu: 1450 });
     await dp.ensureNetwork({ vni: 4451, mtu: 1450 });
-    host.exec('ip', 'link', 'del', 'tsvx-4450');
-    host.exec('ip', 'link', 'del', 'tsbr-4450');
-    host.exec('iptables', '-A', 'TS-OVERLAY', '-i', 'eth9', '-o', 'eth9', '-j', 'ACCEPT'); // not ours
-    expect([...(await dp.ownDevices()).bridges]).toEqual([4451]);
-    expect([...(await dp.forwardRuleVnis())].sort()).toEqual([4450, 4451]);
-    await dp.deleteNetwork(4450);
-    expect([...(await dp.forwardRuleVnis())]).toEqual([4451]);
-    expect(host.exec('iptables', '-S', 'TS-OVERLAY')).toContain('-i tsbr-4451 -o tsbr-4451');
+    await dp.ensurePort({ endpointId: EP1, vni: 4451, mac: MAC1, mtu: 1450 });
+    host.exec('ip', 'link', 'add', 'tsbr-4450', 'type', 'bridge');
+    host.exec('ip', 'link', 'add', 'tsv-0123456789a', 'type', 'veth', 'peer', 'name', 'tsc-0123456789a');
+    host.exec('iptables', '-N', 'TS-OVERLAY');
+    host.exec('iptables', '-A', 'TS-OVERLAY', '-i', 'tsbr-4450', '-o', 'tsbr-4450', '-j', 'ACCEPT');
+    host.exec('iptables', '-A', 'FORWARD', '-j', 'TS-OVERLAY');
+    const own = await dp.ownDevices();
+    expect([...own.hostPorts]).toEqual([4451]);
+    expect([...own.vxlans]).toEqual([4451]);
+    expect([...own.endpointPorts].sort()).toEqual(['tsc-0123456789a', `tsc-${EP1.slice(0, 11)}`]);
+    expect(own.legacy.sort()).toEqual(['tsbr-4450', 'tsv-0123456789a']);
+    expect(await dp.removeLegacyForwardChain()).toBe(true);
+    expect(host.exec('iptables', '-S')).not.toContain('TS-OVERLAY');
+    expect(await dp.removeLegacyForwardChain()).toBe(false);
   });
 
-  it('makes many veth pairs asked for at once, even when a leftover is in the way of one', async () => {
+  it('takes over the VXLAN device of an earlier build, which was a port of its bridge', async () => {
+    await using host = makeNetns('h');
+    host.exec('ip', 'link', 'add', 'tsvx-4460', 'type', 'vxlan', 'id', '4460', 'local', '198.18.200.1', 'dstport', '4789', 'nolearning', 'proxy');
+    host.exec('ip', 'link', 'add', 'tsbr-4460', 'type', 'bridge');
+    host.exec('ip', 'link', 'set', 'tsvx-4460', 'master', 'tsbr-4460', 'up');
+    const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
+    expect(await dp.ensureNetwork({ vni: 4460, mtu: 1450 })).toBe(false); // the device is kept
+    await dp.ensurePort({ endpointId: EP1, vni: 4460, mac: MAC1, mtu: 1450 });
+    const l = await links(host);
+    expect(l.get('tsvx-4460')?.master).toBeUndefined();
+    expect(l.get('tsh-4460')?.link).toBe('tsvx-4460');
+    expect(l.get(`tsc-${EP1.slice(0, 11)}`)?.link).toBe('tsvx-4460');
+    expect((await dp.ownDevices()).legacy).toEqual(['tsbr-4460']);
+  });
+
+  it('makes many ports asked for at once, even when a leftover is in the way of one', async () => {
     await using host = makeNetns('h');
     const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
     await dp.ensureNetwork({ vni: 4500, mtu: 1450 });
     const ids = Array.from({ length: 24 }, (_, i) => i.toString(16).padStart(2, '0').repeat(32));
-    host.exec('ip', 'link', 'add', `tsv-${ids[5]!.slice(0, 11)}`, 'type', 'veth', 'peer', 'name', 'leftover'); // a crashed Join's pair
-    const peers = await Promise.all(ids.map((endpointId, i) => dp.ensureVeth({ endpointId, vni: 4500, mac: `02:42:0a:00:01:${i.toString(16).padStart(2, '0')}`, mtu: 1450 })));
+    host.exec('ip', 'link', 'add', `tsc-${ids[5]!.slice(0, 11)}`, 'type', 'veth', 'peer', 'name', 'leftover'); // in the way
+    const ports = await Promise.all(ids.map((endpointId, i) => dp.ensurePort({ endpointId, vni: 4500, mac: `02:42:0a:00:01:${i.toString(16).padStart(2, '0')}`, mtu: 1450 })));
     const l = await links(host);
     for (const [i, id] of ids.entries()) {
-      expect(l.get(`tsv-${id.slice(0, 11)}`)?.master, id).toBe('tsbr-4500');
-      expect(l.get(peers[i]!)?.address).toBe(`02:42:0a:00:01:${i.toString(16).padStart(2, '0')}`);
+      expect(ports[i]).toBe(`tsc-${id.slice(0, 11)}`);
+      expect(l.get(ports[i]!)?.link, id).toBe('tsvx-4500');
+      expect(l.get(ports[i]!)?.linkinfo?.info_kind).toBe('macvlan');
+      expect(l.get(ports[i]!)?.address).toBe(`02:42:0a:00:01:${i.toString(16).padStart(2, '0')}`);
     }
     expect(l.has('leftover')).toBe(false);
+  });
+
+  it('routes nothing a container sends to the host port for elsewhere (and would without its rule: the control)', async () => {
+    await using host = makeNetns('h');
+    await using ctr = makeNetns('c');
+    await using outside = makeNetns('o');
+    const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
+    await dp.ensureNetwork({ vni: 4650, mtu: 1450 });
+    plugIntoContainer(host, ctr, await dp.ensurePort({ endpointId: EP1, vni: 4650, mac: MAC1, mtu: 1450 }), '10.46.0.2/24');
+    // A router-shaped host: forwarding on, an address on the host port's side, a network beyond it.
+    host.exec('sysctl', '-qw', 'net.ipv4.ip_forward=1');
+    host.exec('ip', 'addr', 'add', '10.46.0.1/24', 'dev', 'tsh-4650');
+    sh('ip', ['-n', host.name, 'link', 'add', 'out0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', outside.name]);
+    host.exec('ip', 'addr', 'add', '198.18.211.1/24', 'dev', 'out0');
+    host.exec('ip', 'link', 'set', 'out0', 'up');
+    outside.exec('ip', 'addr', 'add', '198.18.211.2/24', 'dev', 'eth0');
+    outside.exec('ip', 'link', 'set', 'eth0', 'up');
+    outside.exec('iptables', '-A', 'INPUT', '-p', 'icmp', '-j', 'ACCEPT'); // counts what arrives
+    ctr.exec('ip', 'route', 'add', '198.18.211.0/24', 'via', '10.46.0.1');
+    const arrived = () => Number(outside.exec('iptables', '-L', 'INPUT', '-v', '-n', '-x').split('\n')[2]!.trim().split(/\s+/)[0]);
+    ctr.tryExec('ping', '-c', '2', '-W', '1', '198.18.211.2');
+    expect(arrived()).toBe(0);
+    host.exec('iptables', '-D', 'FORWARD', '-i', 'tsh-+', '-j', 'DROP');
+    ctr.tryExec('ping', '-c', '2', '-W', '1', '198.18.211.2');
+    expect(arrived()).toBeGreaterThan(0);
+  });
+
+  it('switches frames between two containers of a network on one host, with no remote peer known', async () => {
+    await using host = makeNetns('h');
+    await using c1 = makeNetns('c1');
+    await using c2 = makeNetns('c2');
+    const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
+    await dp.ensureNetwork({ vni: 4600, mtu: 1450 });
+    plugIntoContainer(host, c1, await dp.ensurePort({ endpointId: EP1, vni: 4600, mac: MAC1, mtu: 1450 }), '10.0.0.2/24');
+    plugIntoContainer(host, c2, await dp.ensurePort({ endpointId: EP2, vni: 4600, mac: MAC2, mtu: 1450 }), '10.0.0.3/24');
+    expect(c1.exec('ping', '-c', '2', '-W', '2', '10.0.0.3')).toMatch(/2 received/);
   });
 
   it('carries a ping between containers on two hosts, and programs peers by diff', async () => {
@@ -100,8 +167,8 @@ describe('data plane on real devices', () => {
     const dp2 = new Dataplane(new Runner(h2.name), { vtep: vtepB, port: 4789 });
     await dp1.ensureNetwork({ vni: 5000, mtu: 1450 });
     await dp2.ensureNetwork({ vni: 5000, mtu: 1450 });
-    plugIntoContainer(h1, c1, await dp1.ensureVeth({ endpointId: EP1, vni: 5000, mac: MAC1, mtu: 1450 }), '10.0.0.2/24');
-    plugIntoContainer(h2, c2, await dp2.ensureVeth({ endpointId: EP2, vni: 5000, mac: MAC2, mtu: 1450 }), '10.0.0.3/24');
+    plugIntoContainer(h1, c1, await dp1.ensurePort({ endpointId: EP1, vni: 5000, mac: MAC1, mtu: 1450 }), '10.0.0.2/24');
+    plugIntoContainer(h2, c2, await dp2.ensurePort({ endpointId: EP2, vni: 5000, mac: MAC2, mtu: 1450 }), '10.0.0.3/24');
     expect(c1.exec('cat', '/sys/class/net/eth0/mtu').trim()).toBe('1450');
     expect(c1.exec('cat', '/sys/class/net/eth0/address').trim()).toBe(MAC1);
 
@@ -133,8 +200,8 @@ describe('data plane on real devices', () => {
     // Network A (VNI 6001) on host 1, network B (VNI 6002) on host 2, same subnet on purpose.
     await dp1.ensureNetwork({ vni: 6001, mtu: 1450 });
     await dp2.ensureNetwork({ vni: 6002, mtu: 1450 });
-    plugIntoContainer(h1, a1, await dp1.ensureVeth({ endpointId: EP1, vni: 6001, mac: MAC1, mtu: 1450 }), '10.9.0.2/24');
-    plugIntoContainer(h2, b2, await dp2.ensureVeth({ endpointId: EP2, vni: 6002, mac: MAC2, mtu: 1450 }), '10.9.0.3/24');
+    plugIntoContainer(h1, a1, await dp1.ensurePort({ endpointId: EP1, vni: 6001, mac: MAC1, mtu: 1450 }), '10.9.0.2/24');
+    plugIntoContainer(h2, b2, await dp2.ensurePort({ endpointId: EP2, vni: 6002, mac: MAC2, mtu: 1450 }), '10.9.0.3/24');
     // Even if host 1 (wrongly) learnt B's endpoint, VNI 6001 frames are not delivered to 6002.
     await dp1.applyPeers(6001, desiredPeers([{ mac: MAC2, ip: '10.9.0.3', vtep: vtepB }]));
     expect(a1.tryExec('ping', '-c', '2', '-W', '1', '10.9.0.3').ok).toBe(false);

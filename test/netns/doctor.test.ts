@@ -15,7 +15,7 @@ describe('doctor on real kernel state', () => {
   it('creates and deletes a throwaway VXLAN device, leaving nothing', async () => {
     await using host = makeNetns('doc');
     const r = await checkKernelVxlan(new Runner(host.name), 4789);
-    expect(r).toMatchObject({ ok: true, detail: expect.stringMatching(/^created and deleted a VXLAN device \(tsdoc-[0-9a-f]{6}, VNI \d+, UDP 4789\)$/) });
+    expect(r).toMatchObject({ ok: true, detail: expect.stringMatching(/^created and deleted a VXLAN device with a macvlan on it \(tsdoc-[0-9a-f]{6}, VNI \d+, UDP 4789\)$/) });
     expect(host.exec('ip', '-br', 'link')).not.toContain('tsdoc-');
   });
 

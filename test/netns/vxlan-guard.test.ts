@@ -9,7 +9,7 @@ beforeAll(() => removeLeftoverNamespaces());
 
 const VNI = 7000;
 const VX = `tsvx-${VNI}`;
-const BR = `tsbr-${VNI}`;
+const HOST_PORT = `tsh-${VNI}`;
 const M1 = '198.18.201.1';
 const M2 = '198.18.201.2';
 const STRANGER = '198.18.201.99';
@@ -24,12 +24,12 @@ function attach(ul: Netns, host: Netns, port: string, addr: string): void {
   sh('ip', ['-n', host.name, 'link', 'set', 'ul0', 'up']);
 }
 
-/** A member: the plugin's own bridge + VXLAN device, with an overlay address on the bridge. */
+/** A member: the plugin's own VXLAN device and host port, with an overlay address on the host port. */
 async function member(host: Netns, vtep: string, mac: string, overlayIp: string): Promise<Dataplane> {
   const dp = new Dataplane(new Runner(host.name), { vtep, port: 4789 });
   await dp.ensureNetwork({ vni: VNI, mtu: 1450 });
-  host.exec('ip', 'link', 'set', BR, 'address', mac);
-  host.exec('ip', 'addr', 'add', `${overlayIp}/24`, 'dev', BR);
+  host.exec('ip', 'link', 'set', HOST_PORT, 'address', mac);
+  host.exec('ip', 'addr', 'add', `${overlayIp}/24`, 'dev', HOST_PORT);
   return dp;
 }
 

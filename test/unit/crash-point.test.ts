@@ -18,10 +18,10 @@ describe('crash points', () => {
   it('parses <point>[:<nth>] and refuses anything else', () => {
     expect(parseCrashSpec(undefined)).toBeUndefined();
     expect(parseCrashSpec('')).toBeUndefined();
-    expect(parseCrashSpec('join.veth-made')).toEqual({ point: 'join.veth-made', nth: 1 });
+    expect(parseCrashSpec('join.port-made')).toEqual({ point: 'join.port-made', nth: 1 });
     expect(parseCrashSpec('ipam.address-claimed:7')).toEqual({ point: 'ipam.address-claimed', nth: 7 });
     expect(() => parseCrashSpec('no.such-point')).toThrow(/must be <point>/);
-    expect(() => parseCrashSpec('join.veth-made:0')).toThrow(/must be <point>/);
-    expect(() => parseCrashSpec('join.veth-made:x')).toThrow(/must be <point>/);
+    expect(() => parseCrashSpec('join.port-made:0')).toThrow(/must be <point>/);
+    expect(() => parseCrashSpec('join.port-made:x')).toThrow(/must be <point>/);
   });
 });

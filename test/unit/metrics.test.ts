@@ -52,9 +52,9 @@ describe('plugin metrics', () => {
   it('counts reconciles by outcome and what they repaired by kind, from zero', async () => {
     const m = new PluginMetrics();
     const before = await scrape(m);
-    expect(valueOf(before, 'ts_overlay_drift_repaired_total', { kind: 'veth_reattached' })).toBe(0);
+    expect(valueOf(before, 'ts_overlay_drift_repaired_total', { kind: 'endpoint_released' })).toBe(0);
     expect(valueOf(before, 'ts_overlay_reconcile_runs_total', { outcome: 'error' })).toBe(0);
-    m.reconciled('ok', { device_removed: 2, veth_reattached: 0 });
+    m.reconciled('ok', { device_removed: 2, endpoint_released: 0 });
     m.reconciled('error', { endpoint_released: 1 });
     m.peerEntriesProgrammed(5);
     m.peerEntriesProgrammed(0);
