@@ -130,7 +130,7 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
     ratios[`throughput.${mtu}.${a}/${b}`] = v;
     return x(v);
   })]);
-  sections.push(`**Where bridge and VXLAN device live** (from the throughput tables above; informational, no target)\n\n${table(['ratio', '1500-byte underlay', `${c.settings.jumboUnderlayMtu}-byte underlay`], shapeRows)}`);
+  sections.push(`**What the data path's shape is worth** (hand-made paths and ts-overlay, from the throughput tables above; informational, no target)\n\n${table(['ratio', '1500-byte underlay', `${c.settings.jumboUnderlayMtu}-byte underlay`], shapeRows)}`);
 
   const latRows = Object.entries(c.latency).map(([id, l]) => [c.paths[id] ?? id, rtt(need(`latency.${id}.median`, l.medianMs)), rtt(need(`latency.${id}.p99`, l.p99Ms)), `${l.answers}/${l.sent}`]);
   sections.push(`**Latency, 1500-byte underlay** (ping every 10 ms, ${c.settings.pings} pings)\n\n${table(['path', 'RTT median', 'RTT p99', 'answers'], latRows)}`);
