@@ -1,7 +1,7 @@
 import { crashPoint } from '../lib/crash-point.js';
 import { errorMessage, internal } from '../lib/errors.js';
 import { HostPortGuard } from './host-port-guard.js';
-import { LegacyForwardChain } from './legacy-forward-chain.js';
+import { removeLegacyForwardChain } from './legacy-forward-chain.js';
 import { endpointPortName, hostPortMac, hostPortName, isLegacyDevice, vniOfDevice, vxlanName } from './names.js';
 import { BROADCAST_MAC, diffPeers, type PeerState } from './peers.js';
 import { resolverRouteLine } from './resolver-host.js';
@@ -60,7 +60,6 @@ interface NeighJson { dst: string; lladdr?: string; state?: string[] }
  * device, and nothing arriving on a host port is routed on (host-port-guard.ts).
  */
 export class Dataplane {
-  private readonly legacyChain: LegacyForwardChain;
   private readonly hostPortGuard: HostPortGuard;
   private readonly tunnelRules: TunnelRules | undefined;
 
@@ -71,7 +70,6 @@ export class Dataplane {
     /** The DNS responder's address (resolver-host.ts), when the responder runs. */
     private readonly resolverAddr?: string,
   ) {
-    this.legacyChain = new LegacyForwardChain(run);
     this.hostPortGuard = new HostPortGuard(run);
     this.tunnelRules = underlay.innerPort === undefined ? undefined : new TunnelRules(run, underlay.innerPort);
   }
@@ -105,8 +103,9 @@ export class Dataplane {
     // Drift only. Each in a process of its own: the batch session knows devices by the index
     // it first saw, and a delete it ran could miss a device someone made again under the name.
     // Deleting the VXLAN device takes every macvlan on it, a host port on it too.
-    if (hostPort && !hostPortMatches && !(vxlan && !vxlanMatches && hostPort.link === vx)) await this.deleteLink(hp);
-    if (vxlan && !vxlanMatches) await this.deleteLink(vx);
+    const vxlanGoes = vxlan !== undefined && !vxlanMatches;
+    if (hostPort && !hostPortMatches && !(vxlanGoes && hostPort.link === vx)) await this.deleteLink(hp);
+    if (vxlanGoes) await this.deleteLink(vx);
     if (!vxlanMatches) {
       // nolearning: remote MACs come from the cluster, not from flooded traffic;
       // proxy: the device answers ARP from its neighbour table instead of flooding it.
@@ -134,15 +133,15 @@ export class Dataplane {
 
   /** Removes the network's devices (with the VXLAN device go all macvlans on it). Absent is fine. */
   async deleteNetwork(vni: number): Promise<void> {
-    const present = await Promise.all([vxlanName(vni), hostPortName(vni)].map(async (n) => ((await this.link(n)) ? [n] : [])));
     // The host port first: deleting the VXLAN device takes it, and its line would then fail.
-    const lines = present.flat().reverse().map((n) => `link del ${n}`);
+    const present = await Promise.all([hostPortName(vni), vxlanName(vni)].map(async (n) => ((await this.link(n)) ? [n] : [])));
+    const lines = present.flat().map((n) => `link del ${n}`);
     await this.run.batch('ip', lines);
   }
 
   /** Removes the forward chain of earlier builds (their bridges needed it); returns whether there was one. */
   removeLegacyForwardChain(): Promise<boolean> {
-    return this.legacyChain.remove();
+    return removeLegacyForwardChain(this.run);
   }
 
   /**

@@ -8,22 +8,7 @@ import type { Runner } from './runner.js';
  */
 export const LEGACY_CHAIN = 'TS-OVERLAY';
 
-export class LegacyForwardChain {
-  constructor(private readonly run: Runner) {}
-
-  /** Jumps and chain gone; returns whether anything was there. */
-  async remove(): Promise<boolean> {
-    let removed = false;
-    // Every jump, also one with matches of its own: the chain cannot go while one is left.
-    for (const rule of ((await this.run.iptablesRules('FORWARD')) ?? []).filter((r) => r.endsWith(`-j ${LEGACY_CHAIN}`))) {
-      await this.run.iptablesStrict(['-D', 'FORWARD', ...rule.split(' ')]);
-      removed = true;
-    }
-    if ((await this.run.iptablesRules(LEGACY_CHAIN)) !== undefined) {
-      await this.run.iptablesStrict(['-F', LEGACY_CHAIN]);
-      await this.run.iptablesStrict(['-X', LEGACY_CHAIN]);
-      removed = true;
-    }
-    return removed;
-  }
+/** Jumps and chain gone; returns whether anything was there. */
+export async function removeLegacyForwardChain(run: Runner): Promise<boolean> {
+  return (await run.removeChain(LEGACY_CHAIN, 'FORWARD')) > 0;
 }

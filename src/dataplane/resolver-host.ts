@@ -117,16 +117,7 @@ export class ResolverHost {
       await this.run.ip(['route', 'flush', 'table', String(RESOLVER_TABLE)]);
       changes++;
     }
-    for (const r of ((await this.run.iptablesRules('INPUT')) ?? []).filter(jumpsToHostChain)) {
-      await this.run.iptablesStrict(['-D', 'INPUT', ...r.split(' ')]);
-      changes++;
-    }
-    if ((await this.run.iptablesRules(HOST_CHAIN)) !== undefined) {
-      await this.run.iptablesStrict(['-F', HOST_CHAIN]);
-      await this.run.iptablesStrict(['-X', HOST_CHAIN]);
-      changes++;
-    }
-    return changes;
+    return changes + (await this.run.removeChain(HOST_CHAIN, 'INPUT'));
   }
 
   /**

@@ -120,6 +120,25 @@ export class Runner {
     return res.stdout.split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length).trim());
   }
 
+  /**
+   * Takes a chain of ours away: every rule of `parent` that jumps to it (with matches of its
+   * own or not: the chain cannot go while one is left), then the chain. Returns the number of
+   * changes; absent is fine.
+   */
+  async removeChain(chain: string, parent: string): Promise<number> {
+    let changes = 0;
+    for (const rule of ((await this.iptablesRules(parent)) ?? []).filter((r) => r.endsWith(`-j ${chain}`))) {
+      await this.iptablesStrict(['-D', parent, ...rule.split(' ')]);
+      changes++;
+    }
+    if ((await this.iptablesRules(chain)) !== undefined) {
+      await this.iptablesStrict(['-F', chain]);
+      await this.iptablesStrict(['-X', chain]);
+      changes++;
+    }
+    return changes;
+  }
+
   /** Like iptables, but a failure is an error naming the command. */
   async iptablesStrict(args: readonly string[]): Promise<void> {
     const res = await this.iptables(args);

@@ -57,18 +57,8 @@ export class VxlanGuard {
   }
 
   /** Takes the jump and the chain away (uninstall, or the operator's own firewall). Absent is fine. */
-  async remove(): Promise<number> {
-    let changes = 0;
-    for (const spec of ((await this.run.iptablesRules('INPUT')) ?? []).filter(isJumpToGuard)) {
-      await this.run.iptablesStrict(['-D', 'INPUT', ...spec.split(' ')]);
-      changes++;
-    }
-    if ((await this.run.iptablesRules(GUARD_CHAIN)) !== undefined) {
-      await this.run.iptablesStrict(['-F', GUARD_CHAIN]);
-      await this.run.iptablesStrict(['-X', GUARD_CHAIN]);
-      changes++;
-    }
-    return changes;
+  remove(): Promise<number> {
+    return this.run.removeChain(GUARD_CHAIN, 'INPUT');
   }
 
   /** Exactly one jump, for this port; one left by an earlier run with another port goes. */

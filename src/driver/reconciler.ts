@@ -1,5 +1,6 @@
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { endpointPortName, hostPortName, vxlanName } from '../dataplane/names.js';
+import { LEGACY_CHAIN } from '../dataplane/legacy-forward-chain.js';
 import { type EngineClient, EngineError } from '../docker/engine-client.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -298,7 +299,7 @@ export class Reconciler {
       await this.dataplane.deleteLink(name);
       report.devicesRemoved.push(name);
     }
-    if (await this.dataplane.removeLegacyForwardChain()) report.devicesRemoved.push('iptables chain TS-OVERLAY');
+    if (await this.dataplane.removeLegacyForwardChain()) report.devicesRemoved.push(`iptables chain ${LEGACY_CHAIN}`);
     if (veths.length > 0) {
       this.log.warn({ interfaces: veths }, 'removed the veth pairs of an earlier build: reconnect their containers (docker network disconnect, then connect)');
     }

@@ -16,10 +16,13 @@ interface Link { ifname: string; ifindex: number; mtu: number; address?: string;
 /** Every link of the namespace with its details, read with ip itself rather than through the code under test. */
 const links = async (ns: Netns) => new Map((JSON.parse(sh('ip', ['-n', ns.name, '-d', '-j', 'link', 'show'])) as Link[]).map((x) => [x.ifname, x]));
 
+/** The data plane of a single host (its VTEP never carries traffic in these tests). */
+const dataplaneIn = (host: Netns) => new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
+
 describe('data plane on real devices', () => {
   it('makes the VXLAN device and the host port on it idempotently, with the settings asked for', async () => {
     await using host = makeNetns('h');
-    const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
+    const dp = dataplaneIn(host);
     await dp.ensureNetwork({ vni: 4242, mtu: 1450 });
     const first = await links(host);
     await dp.ensureNetwork({ vni: 4242, mtu: 1450 }); // twice: no error, same devices
@@ -40,7 +43,7 @@ describe('data plane on real devices', () => {
 
   it('repairs a VXLAN device whose settings drifted (its host port goes with it), and a missing host port', async () => {
     await using host = makeNetns('h');
-    const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
+    const dp = dataplaneIn(host);
     await dp.ensureNetwork({ vni: 4300, mtu: 1450 });
     host.exec('ip', 'link', 'del', 'tsvx-4300');
     host.exec('ip', 'link', 'add', 'tsvx-4300', 'type', 'vxlan', 'id', '4300', 'local', '198.18.200.9', 'dstport', '4789');
@@ -58,7 +61,7 @@ describe('data plane on real devices', () => {
 
   it('deletes a network completely, and deleting twice is fine', async () => {
     await using host = makeNetns('h');
-    const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
+    const dp = dataplaneIn(host);
     await dp.ensureNetwork({ vni: 4400, mtu: 1450 });
     await dp.ensurePort({ endpointId: EP1, vni: 4400, mac: MAC1, mtu: 1450 });
     await dp.deletePort(EP1);
@@ -71,7 +74,7 @@ describe('data plane on real devices', () => {
 
   it('finds the devices and the forward chain of earlier builds, and removes the chain once', async () => {
     await using host = makeNetns('h');
-    const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
+    const dp = dataplaneIn(host);
     await dp.ensureNetwork({ vni: 4451, mtu: 1450 });
     await dp.ensurePort({ endpointId: EP1, vni: 4451, mac: MAC1, mtu: 1450 });
     host.exec('ip', 'link', 'add', 'tsbr-4450', 'type', 'bridge');
@@ -94,7 +97,7 @@ describe('data plane on real devices', () => {
     host.exec('ip', 'link', 'add', 'tsvx-4460', 'type', 'vxlan', 'id', '4460', 'local', '198.18.200.1', 'dstport', '4789', 'nolearning', 'proxy');
     host.exec('ip', 'link', 'add', 'tsbr-4460', 'type', 'bridge');
     host.exec('ip', 'link', 'set', 'tsvx-4460', 'master', 'tsbr-4460', 'up');
-    const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
+    const dp = dataplaneIn(host);
     expect(await dp.ensureNetwork({ vni: 4460, mtu: 1450 })).toBe(false); // the device is kept
     await dp.ensurePort({ endpointId: EP1, vni: 4460, mac: MAC1, mtu: 1450 });
     const l = await links(host);
@@ -106,7 +109,7 @@ describe('data plane on real devices', () => {
 
   it('makes many ports asked for at once, even when a leftover is in the way of one', async () => {
     await using host = makeNetns('h');
-    const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
+    const dp = dataplaneIn(host);
     await dp.ensureNetwork({ vni: 4500, mtu: 1450 });
     const ids = Array.from({ length: 24 }, (_, i) => i.toString(16).padStart(2, '0').repeat(32));
     host.exec('ip', 'link', 'add', `tsc-${ids[5]!.slice(0, 11)}`, 'type', 'veth', 'peer', 'name', 'leftover'); // in the way
@@ -125,7 +128,7 @@ describe('data plane on real devices', () => {
     await using host = makeNetns('h');
     await using ctr = makeNetns('c');
     await using outside = makeNetns('o');
-    const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
+    const dp = dataplaneIn(host);
     await dp.ensureNetwork({ vni: 4650, mtu: 1450 });
     plugIntoContainer(host, ctr, await dp.ensurePort({ endpointId: EP1, vni: 4650, mac: MAC1, mtu: 1450 }), '10.46.0.2/24');
     // A router-shaped host: forwarding on, an address on the host port's side, a network beyond it.
@@ -150,7 +153,7 @@ describe('data plane on real devices', () => {
     await using host = makeNetns('h');
     await using c1 = makeNetns('c1');
     await using c2 = makeNetns('c2');
-    const dp = new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
+    const dp = dataplaneIn(host);
     await dp.ensureNetwork({ vni: 4600, mtu: 1450 });
     plugIntoContainer(host, c1, await dp.ensurePort({ endpointId: EP1, vni: 4600, mac: MAC1, mtu: 1450 }), '10.0.0.2/24');
     plugIntoContainer(host, c2, await dp.ensurePort({ endpointId: EP2, vni: 4600, mac: MAC2, mtu: 1450 }), '10.0.0.3/24');
