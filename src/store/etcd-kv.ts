@@ -1,8 +1,9 @@
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
-import { Etcd3, type IKeyValue, isRecoverableError, type Namespace, type Watcher } from 'etcd3';
+import { CompareResult, CompareTarget, Etcd3, type ICompare, type IKeyValue, type IRequestOp, type ITxnRequest, isRecoverableError, type Namespace, type Watcher } from 'etcd3';
 import { errorMessage, PluginError, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { type EtcdObserver, noMetrics } from '../metrics/ports.js';
+import { TxnBatcher, type TxnFootprint } from './txn-batch.js';
 
 /** A JSON value in etcd and the revisions that transactions compare against. */
 export interface Entry<T> {
@@ -51,6 +52,8 @@ export interface EtcdOptions {
 export class EtcdKv {
   private readonly root: Etcd3;
   private readonly ns: Namespace;
+  /** Transactions asked for while one is in flight go together (txn-batch.ts). */
+  private readonly txns = new TxnBatcher<TxnOps>((batch) => this.commit(batch), footprint, isUnreachable);
 
   constructor(private readonly options: EtcdOptions, private readonly log: Logger) {
     this.root = new Etcd3({
@@ -99,18 +102,36 @@ export class EtcdKv {
    * transaction put), or undefined when a compare failed.
    */
   async txnRevision(ops: TxnOps): Promise<number | undefined> {
-    const [first, ...rest] = ops.compare;
-    const res = await this.guard('write', () => {
-      let builder = 'exists' in first ? this.ns.if(first.key, 'Version', '>', 0) : this.ns.if(first.key, 'Mod', '==', first.modRevision);
-      for (const c of rest) builder = 'exists' in c ? builder.and(c.key, 'Version', '>', 0) : builder.and(c.key, 'Mod', '==', c.modRevision);
-      const writes = [
-        ...(ops.put ?? []).map(([key, value]) => this.ns.put(key).value(JSON.stringify(value))),
-        ...(ops.delete ?? []).map((key) => this.ns.delete().key(key)),
-        ...(ops.deletePrefix ?? []).map((prefix) => this.ns.delete().prefix(prefix)),
-      ];
-      return builder.then(...writes).commit();
-    });
-    return res.succeeded ? Number(res.header.revision) : undefined;
+    return this.txns.submit(ops);
+  }
+
+  /**
+   * One transaction to etcd for the batch: a lone member as itself, several as nested
+   * transactions of one (each applied or not by its own compares, all at one revision).
+   */
+  private async commit(batch: readonly TxnOps[]): Promise<Array<number | undefined>> {
+    const members = await Promise.all(batch.map((ops) => this.request(ops)));
+    const res = await this.guard('write', () =>
+      this.ns.kv.txn(members.length === 1 ? members[0]! : { compare: [], success: members.map((m) => ({ request_txn: m })), failure: [] }),
+    );
+    const revision = Number(res.header.revision);
+    if (members.length === 1) return [res.succeeded ? revision : undefined];
+    return res.responses.map((r) => (r.response_txn.succeeded ? revision : undefined));
+  }
+
+  private async request(ops: TxnOps): Promise<ITxnRequest> {
+    const key = (k: string) => Buffer.concat([this.ns.prefix, Buffer.from(k)]);
+    const compare: ICompare[] = ops.compare.map((c) =>
+      'exists' in c
+        ? { key: key(c.key), target: CompareTarget.Version, result: CompareResult.Greater, version: 0 }
+        : { key: key(c.key), target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: c.modRevision },
+    );
+    const success: IRequestOp[] = await Promise.all([
+      ...(ops.put ?? []).map(([k, value]) => this.ns.put(k).value(JSON.stringify(value)).op()),
+      ...(ops.delete ?? []).map((k) => this.ns.delete().key(k).op()),
+      ...(ops.deletePrefix ?? []).map((prefix) => this.ns.delete().prefix(prefix).op()),
+    ]);
+    return { compare, success, failure: [] };
   }
 
   /**
@@ -162,6 +183,21 @@ export class EtcdKv {
       throw unavailable(`etcd ${what} failed (${this.options.endpoints.join(',')}): ${reason}`, err);
     }
   }
+}
+
+/** What a transaction compares and writes, for forming batches whose members cannot see each other. */
+function footprint(ops: TxnOps): TxnFootprint {
+  return {
+    compares: ops.compare.map((c) => c.key),
+    writes: [...(ops.put ?? []).map(([k]) => k), ...(ops.delete ?? [])],
+    writesPrefix: (ops.deletePrefix ?? []).length > 0,
+  };
+}
+
+/** etcd could not be reached (as opposed to refusing the request): splitting a batch would not help. */
+function isUnreachable(err: unknown): boolean {
+  const cause = err instanceof PluginError ? err.cause : err;
+  return cause instanceof Error && (isRecoverableError(cause) || isBrokenCircuitError(cause));
 }
 
 function toEntry<T>(kv: IKeyValue): Entry<T> {

@@ -137,6 +137,35 @@ describe('cluster store (real etcd)', () => {
     expect(await listed()).toEqual([]);
   });
 
+  it('commits transactions asked for at once together, each by its own compares, as if one after another', async () => {
+    const s = store();
+    await pool(s);
+    const claim = (ip: string, node: string) => ({ ip, kind: 'endpoint' as const, node, claimedAt: new Date(0).toISOString() });
+    // 40 different addresses, and 8 hosts after one more address, all at once.
+    const distinct = Array.from({ length: 40 }, (_, i) => s.claimAddress('10.0.0.0/24', claim(`10.0.0.${i + 10}`, 'h1')));
+    const contested = Array.from({ length: 8 }, (_, i) => s.claimAddress('10.0.0.0/24', claim('10.0.0.200', `h${i}`)));
+    const [won, race] = [await Promise.all(distinct), await Promise.all(contested)];
+    expect(won.every((r) => r !== undefined)).toBe(true);
+    expect(race.filter((r) => r !== undefined)).toHaveLength(1);
+    const holder = (await s.getAddress('10.0.0.0/24', '10.0.0.200'))!;
+    expect(holder.modRevision).toBe(race.find((r) => r !== undefined));
+    expect(holder.value.node).toBe(`h${race.findIndex((r) => r !== undefined)}`);
+    // Every claim is in etcd at the revision it was told, and they went in fewer transactions than claims.
+    const stored = await s.listAddressEntries('10.0.0.0/24');
+    expect(stored).toHaveLength(41);
+    for (const [i, rev] of won.entries()) expect(stored.find((e) => e.value.ip === `10.0.0.${i + 10}`)?.modRevision).toBe(rev);
+    expect(new Set([...won, ...race].filter((r) => r !== undefined)).size).toBeLessThan(41);
+
+    // A pool deleted (with every address in it, by prefix) while claims in it are asked for:
+    // a claim either lands before the pool goes (and goes with it) or finds no pool.
+    const entry = (await s.getPool('10.0.0.0/24'))!;
+    const late = Array.from({ length: 10 }, (_, i) => s.claimAddress('10.0.0.0/24', claim(`10.0.0.${i + 100}`, 'h2')));
+    expect(await s.deletePool('10.0.0.0/24', entry.modRevision)).toBe(true);
+    await Promise.all(late);
+    expect(await s.getPool('10.0.0.0/24')).toBeUndefined();
+    expect(await s.listAddressEntries('10.0.0.0/24')).toEqual([]);
+  });
+
   it('names etcd and gives up within the call timeout when etcd is unreachable', async () => {
     const s = freshStore('http://127.0.0.1:1'); // nothing listens on port 1
     clients.push(s.kv);

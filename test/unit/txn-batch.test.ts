@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { disjointBatch, TxnBatcher, type TxnFootprint } from '../../src/store/txn-batch.js';
+
+interface Op extends TxnFootprint {
+  readonly name: string;
+}
+const op = (name: string, compares: string[], writes: string[], writesPrefix = false): Op => ({ name, compares, writes, writesPrefix });
+const names = (ops: Op[]) => ops.map((o) => o.name);
+
+describe('disjointBatch', () => {
+  it('takes members that touch different keys, up to the limit, and leaves the rest in order', () => {
+    const pending = [op('a', ['pool'], ['x']), op('b', ['pool'], ['y']), op('c', ['pool'], ['z'])];
+    expect(names(disjointBatch(pending, 2, (o) => o))).toEqual(['a', 'b']);
+    expect(names(pending)).toEqual(['c']);
+  });
+
+  it('keeps apart a member that writes what another reads or writes, either way round', () => {
+    const pending = [
+      op('claim x', ['pool'], ['x']),
+      op('claim x again', ['pool'], ['x']), // same key written
+      op('endpoint on x', ['x'], ['ep1']), // reads what the first writes
+      op('delete pool', ['pool2'], ['pool']), // writes what the first reads
+      op('claim y', ['pool'], ['y']),
+    ];
+    expect(names(disjointBatch(pending, 64, (o) => o))).toEqual(['claim x', 'claim y']);
+    expect(names(pending)).toEqual(['claim x again', 'endpoint on x', 'delete pool']);
+  });
+
+  it('lets a member that deletes by prefix go only alone', () => {
+    const first = [op('prefix', ['n'], ['n'], true), op('a', ['p'], ['a'])];
+    expect(names(disjointBatch(first, 64, (o) => o))).toEqual(['prefix']);
+    const later = [op('a', ['p'], ['a']), op('prefix', ['n'], ['n'], true), op('b', ['p'], ['b'])];
+    expect(names(disjointBatch(later, 64, (o) => o))).toEqual(['a', 'b']);
+    expect(names(later)).toEqual(['prefix']);
+  });
+});
+
+/** A fake etcd for the queue: records the batches, answers each member by `outcome`. */
+function fakeSend(outcome: (o: Op) => number | undefined | Error) {
+  const batches: string[][] = [];
+  let release: () => void = () => undefined;
+  let gate = Promise.resolve();
+  const send = async (batch: readonly Op[]) => {
+    batches.push(names([...batch]));
+    await gate;
+    const results = batch.map(outcome);
+    const failure = results.find((r) => r instanceof Error);
+    if (failure) throw failure; // etcd refuses a transaction as a whole
+    return results as Array<number | undefined>;
+  };
+  return {
+    batches,
+    send,
+    hold: () => (gate = new Promise((r) => (release = r))),
+    release: () => release(),
+  };
+}
+
+describe('TxnBatcher', () => {
+  it('sends a lone transaction at once, and the ones asked for meanwhile together after it', async () => {
+    const etcd = fakeSend(() => 7);
+    const batcher = new TxnBatcher<Op>(etcd.send, (o) => o, () => false);
+    etcd.hold();
+    const first = batcher.submit(op('a', ['p'], ['a']));
+    const rest = [batcher.submit(op('b', ['p'], ['b'])), batcher.submit(op('c', ['p'], ['c']))];
+    expect(etcd.batches).toEqual([['a']]);
+    etcd.release();
+    etcd.hold();
+    await first;
+    await Promise.resolve();
+    expect(etcd.batches).toEqual([['a'], ['b', 'c']]);
+    etcd.release();
+    expect(await Promise.all(rest)).toEqual([7, 7]);
+  });
+
+  it('gives each member its own outcome', async () => {
+    const etcd = fakeSend((o) => (o.name === 'lost' ? undefined : 9));
+    const batcher = new TxnBatcher<Op>(etcd.send, (o) => o, () => false);
+    etcd.hold();
+    const held = batcher.submit(op('first', ['p'], ['f']));
+    const won = batcher.submit(op('won', ['p'], ['w']));
+    const lost = batcher.submit(op('lost', ['p'], ['l']));
+    etcd.release();
+    expect([await held, await won, await lost]).toEqual([9, 9, undefined]);
+  });
+
+  it('splits a batch etcd refuses, so that only the bad member fails', async () => {
+    const etcd = fakeSend((o) => (o.name === 'bad' ? new Error('etcdserver: too many operations in txn request') : 3));
+    const batcher = new TxnBatcher<Op>(etcd.send, (o) => o, () => false);
+    etcd.hold();
+    const held = batcher.submit(op('first', ['p'], ['f']));
+    const good = batcher.submit(op('good', ['p'], ['g']));
+    const bad = batcher.submit(op('bad', ['p'], ['b']));
+    etcd.release();
+    await held;
+    await expect(good).resolves.toBe(3);
+    await expect(bad).rejects.toThrow('too many operations');
+    expect(etcd.batches).toEqual([['first'], ['good', 'bad'], ['good'], ['bad']]);
+  });
+
+  it('fails the batch and everything waiting at once when etcd cannot be reached', async () => {
+    const etcd = fakeSend(() => new Error('unreachable'));
+    const batcher = new TxnBatcher<Op>(etcd.send, (o) => o, () => true);
+    etcd.hold();
+    const first = batcher.submit(op('first', ['p'], ['f']));
+    const waiting = [batcher.submit(op('a', ['p'], ['a'])), batcher.submit(op('b', ['p'], ['b']))];
+    etcd.release();
+    for (const o of [first, ...waiting]) await expect(o).rejects.toThrow('unreachable');
+    expect(etcd.batches).toEqual([['first']]); // the waiting ones never went: etcd was gone
+  });
+});
