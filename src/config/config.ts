@@ -80,7 +80,7 @@ export const SERVE_FLAGS = {
   'reconcile-grace': { help: 'seconds a reconcile leaves a just-made endpoint, address, pool, network or copy alone (a request may be half-way through making it)', default: '10' },
   'metrics-addr': { help: 'HOST:PORT serving Prometheus /metrics and /healthz, e.g. 127.0.0.1:9477 (default: off)', default: '' },
   'max-calls-in-flight': { help: 'API calls that touch state worked on at once; more are refused with a "busy" error (0: no bound)', default: '512' },
-  'max-call-rate': { help: 'API calls that touch state started per second, sustained, with bursts of one second\'s worth; more are refused with a "busy" error (0: no bound)', default: '1000' },
+  'max-call-rate': { help: 'API calls that touch state started per second, sustained, with bursts of one second\'s worth; more are refused with a "busy" error (0: no bound)', default: '5000' },
   'encryption-port': { help: 'UDP port of encrypted networks on the underlay (sealed VXLAN); the port after it is used on loopback only', default: '4790' },
   'encryption-key-rotation': { help: 'seconds between rotations of the encryption key (-o encrypted networks)', default: '43200' },
   dns: { help: 'true: answer container names across hosts (DNS responder on --dns-addr, engines started with --dns <that address>); false: off (removes its device, routes and firewall chain at start)', default: 'true' },
