@@ -103,6 +103,8 @@ class BatchProcess {
   private readonly inFlight: Request[] = [];
   private stderrTail = '';
   private messages: string[] = [];
+  /** Requests taken since the last write: they go to the tool together (see run). */
+  private unwritten: string[] = [];
 
   constructor(
     private readonly tool: BatchTool,
@@ -136,18 +138,32 @@ class BatchProcess {
       this.nextLine = sentinelLine + 1;
       this.inFlight.push({ lines, firstLine, sentinelLine, outcomes: lines.map(() => undefined), resolve, reject });
       this.holdNodeOpen(true);
-      this.child.stdin!.write([...lines, SENTINEL[this.tool]].join('\n') + '\n');
+      // Requests made in the same turn of the event loop (under load, every call the plugin
+      // read from its socket in one go) reach the tool in one write: one wake-up of the tool
+      // per turn instead of one per request.
+      if (this.unwritten.length === 0) setImmediate(() => this.flush());
+      this.unwritten.push(...lines, SENTINEL[this.tool]);
     });
+  }
+
+  private flush(): void {
+    if (this.unwritten.length === 0) return;
+    const text = this.unwritten.join('\n') + '\n';
+    this.unwritten = [];
+    // A process that died meanwhile: 'close' hands its requests on (see ended).
+    if (this.child.stdin!.writable) this.child.stdin!.write(text);
   }
 
   /** No more requests: the tool reads what it has, answers it, and exits at end of input. */
   finish(): void {
+    this.flush();
     this.alive = false;
     this.child.stdin!.end();
   }
 
   kill(): void {
     this.alive = false;
+    this.unwritten = [];
     this.child.kill();
     for (const r of this.inFlight.splice(0)) r.reject(new SessionEnded(`${this.tool} batch session closed`));
   }
