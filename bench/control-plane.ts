@@ -4,7 +4,8 @@
  * (half per host: RequestAddress, CreateEndpoint, Join, which makes the endpoint's macvlan), then:
  * allocations per second, API latency per call, time until every host has every FDB entry,
  * plugin RSS, etcd keys and bytes per endpoint; then SIGKILL of one plugin holding M
- * endpoints and the time until it has reconciled and serves again.
+ * endpoints and the time until it has reconciled and serves again; then the API's latency at a
+ * given load (BENCH_RATE endpoints per second, open loop) on a third network.
  * Runs in its own lab (TSO_LAB, default cp; no engines used) and writes bench/results/control-plane.json.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -17,6 +18,9 @@ import { cpuPerEndpointText } from './report-model.js';
 const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 2000);
 const RESTART_ENDPOINTS = Number(process.env.BENCH_RESTART_ENDPOINTS ?? 500);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+/** The offered load of the latency phase: endpoints per second across both hosts, and how many. */
+const RATE = Number(process.env.BENCH_RATE ?? 500);
+const RATE_ENDPOINTS = Number(process.env.BENCH_RATE_ENDPOINTS ?? ENDPOINTS);
 const LAB = process.env.TSO_LAB ?? 'cp';
 const STATE = `/var/lib/ts-overlay-lab/${LAB}`;
 const REPO = resolve(import.meta.dirname, '..');
@@ -76,6 +80,12 @@ const cpuMs = (pid: number) => {
   const after = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
   return ((Number(after[11]) + Number(after[12])) * 1000) / TICKS_PER_SECOND;
 };
+/** CPU time the whole machine has been busy so far, in ms (every CPU's non-idle time in /proc/stat). */
+const machineBusyMs = () => {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number);
+  return ((user! + nice! + system! + irq! + softirq! + steal!) * 1000) / TICKS_PER_SECOND;
+};
 const etcdPid = () => Number(readFileSync(`${STATE}/etcd.pid`, 'utf8').trim());
 
 const remoteFdbEntries = (h: number, vni: number) =>
@@ -116,6 +126,39 @@ async function createEndpoints(apis: PluginApi[], net: { poolId: string; engineI
   return { seconds: (finished - started) / 1000, allocationsPerSecond: count / ((Math.max(...allocations) - started) / 1000), finished };
 }
 
+/**
+ * The engine's three calls per endpoint, with endpoints started on a schedule (open loop: one
+ * every 1/RATE s, alternating hosts) rather than as fast as answers come back. The latency of a
+ * call is then what a caller sees at that load, not the length of a queue the load generator
+ * keeps full (at saturation, Little's law makes it calls in flight / calls per second). `lateMs`:
+ * how far behind its schedule an endpoint's first call went out (this process's own delay).
+ */
+async function createEndpointsAtRate(apis: PluginApi[], net: { poolId: string; engineIds: string[] }, count: number, perSecond: number) {
+  const started = performance.now();
+  const late: number[] = [];
+  await Promise.all(Array.from({ length: count }, async (_, i) => {
+    const due = started + (i * 1000) / perSecond;
+    await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+    late.push(performance.now() - due);
+    const h = i % apis.length;
+    const api = apis[h]!;
+    const { Address } = await api.call<{ Address: string }>('IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} });
+    const endpointId = randomId();
+    await api.call('NetworkDriver.CreateEndpoint', { NetworkID: net.engineIds[h], EndpointID: endpointId, Interface: { Address, AddressIPv6: '', MacAddress: '' }, Options: {} });
+    await api.call('NetworkDriver.Join', { NetworkID: net.engineIds[h], EndpointID: endpointId, SandboxKey: '', Options: {} });
+  }));
+  return { seconds: (performance.now() - started) / 1000, lateMsP99: percentile(late, 99) };
+}
+
+/** Per API method, over every host's calls: median, p99 and how many. */
+function latencyByMethod(apis: PluginApi[]) {
+  const methods = new Set(apis.flatMap((a) => [...a.latencies.keys()]));
+  return Object.fromEntries([...methods].map((m) => {
+    const all = apis.flatMap((a) => a.latencies.get(m) ?? []);
+    return [m, { p50: median(all), p99: percentile(all, 99), calls: all.length }];
+  }));
+}
+
 function etcdFootprint(endpoints: number) {
   const out = sh('ip', ['netns', 'exec', `${LAB}-ul`, 'env', 'ETCDCTL_API=3', 'etcdctl', '--endpoints', ETCD, 'get', '--prefix', '/ts-overlay/', '-w', 'json']);
   const kvs = (JSON.parse(out) as { kvs?: Array<{ key: string; value: string }> }).kvs ?? [];
@@ -137,6 +180,7 @@ async function main() {
     const cpuPids = [...plugins.map((p) => p.pid), etcdPid()];
     const cpuBefore = cpuPids.map(cpuMs);
     const loadBefore = process.cpuUsage();
+    const machineBefore = machineBusyMs();
     const run = await createEndpoints(apis, net, ENDPOINTS);
     const perHost = ENDPOINTS / 2;
     for (;;) {
@@ -147,13 +191,12 @@ async function main() {
     const perEndpoint = (ms: number) => ms / ENDPOINTS;
     const cpu = cpuPids.map((pid, i) => perEndpoint(cpuMs(pid) - cpuBefore[i]!));
     const load = process.cpuUsage(loadBefore);
-    const cpuMsPerEndpoint = { plugins: cpu.slice(0, 2), etcd: cpu[2]!, loadGenerator: perEndpoint((load.user + load.system) / 1000) };
+    // The machine's total also holds what no process above accounts for: the ip/bridge
+    // processes making interfaces and entries, the kernel's own work, anything else running.
+    const cpuMsPerEndpoint = { plugins: cpu.slice(0, 2), etcd: cpu[2]!, loadGenerator: perEndpoint((load.user + load.system) / 1000), machine: perEndpoint(machineBusyMs() - machineBefore) };
     const rss = plugins.map((p) => rssMiB(p.pid));
     const footprint = etcdFootprint(ENDPOINTS);
-    const latency = Object.fromEntries([...apis[0]!.latencies.keys()].map((m) => {
-      const all = apis.flatMap((a) => a.latencies.get(m) ?? []);
-      return [m, { p50: median(all), p99: percentile(all, 99), calls: all.length }];
-    }));
+    const latency = latencyByMethod(apis);
 
     // Part 6: a plugin with M endpoints killed and started again.
     const restartNet = await createNetwork(apis, '10.129.0.0/21');
@@ -163,6 +206,20 @@ async function main() {
     const restarted = startPlugin(1);
     plugins[0] = restarted;
     const restartMs = await restarted.ready; // it reconciles before it opens its socket
+
+    // Latency at a given load: RATE endpoints per second offered on a network of their own.
+    const rateApis = [new PluginApi(socket(1), 256), new PluginApi(socket(2), 256)];
+    const rateNet = await createNetwork(rateApis, '10.130.0.0/20');
+    rateApis.forEach((a) => a.latencies.clear()); // only the endpoints' calls
+    const rateRun = await createEndpointsAtRate(rateApis, rateNet, RATE_ENDPOINTS, RATE);
+    const atRate = {
+      endpointsPerSecond: RATE,
+      endpoints: RATE_ENDPOINTS,
+      achievedPerSecond: RATE_ENDPOINTS / rateRun.seconds,
+      lateMsP99: rateRun.lateMsP99,
+      latency: latencyByMethod(rateApis),
+    };
+    rateApis.forEach((a) => a.close());
 
     const report = {
       date: new Date().toISOString(),
@@ -176,6 +233,7 @@ async function main() {
       cpuMsPerEndpoint,
       etcd: footprint,
       restart: { endpoints: RESTART_ENDPOINTS + ENDPOINTS / 2, msUntilServing: restartMs },
+      atRate,
     };
     const rows = [
       `| control plane, ${ENDPOINTS} endpoints on one network across 2 hosts (${CONCURRENCY} calls in flight per host) | value | target |`,
@@ -187,6 +245,8 @@ async function main() {
       `| CPU per endpoint: plugins (h1, h2) / etcd / load generator | ${cpuPerEndpointText(cpuMsPerEndpoint)} | |`,
       `| etcd keys / bytes per endpoint | ${footprint.keysPerEndpoint.toFixed(2)} / ${footprint.bytesPerEndpoint.toFixed(0)} B | |`,
       `| restart with ${report.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving | ${fmt(restartMs)} | <= 2000 ms |`,
+      `| at ${RATE} endpoints/s offered (${RATE_ENDPOINTS} endpoints, open loop; achieved ${atRate.achievedPerSecond.toFixed(0)}/s, sent up to ${fmt(atRate.lateMsP99)} late, p99) | | |`,
+      ...Object.entries(atRate.latency).map(([m, l]) => `| ${m} p50 / p99 at ${RATE}/s | ${fmt(l.p50)} / ${fmt(l.p99)} | p99 <= 50 ms |`),
     ];
     console.log(rows.join('\n'));
     mkdirSync(dirname(REPORT), { recursive: true });

@@ -33,9 +33,17 @@ export interface ControlPlaneFigures {
   readonly fdbCompleteMsAfterLastCreate: number;
   readonly pluginRssMiB: readonly number[];
   /** Absent in reports from before it was measured. */
-  readonly cpuMsPerEndpoint?: { readonly plugins: readonly number[]; readonly etcd: number; readonly loadGenerator: number };
+  readonly cpuMsPerEndpoint?: { readonly plugins: readonly number[]; readonly etcd: number; readonly loadGenerator: number; /** Absent before it was measured. */ readonly machine?: number };
   readonly etcd: { readonly keysPerEndpoint: number; readonly bytesPerEndpoint: number };
   readonly restart: { readonly endpoints: number; readonly msUntilServing: number };
+  /** The API's latency at a given offered load (open loop); absent in reports from before it was measured. */
+  readonly atRate?: {
+    readonly endpointsPerSecond: number;
+    readonly endpoints: number;
+    readonly achievedPerSecond: number;
+    readonly lateMsP99: number;
+    readonly latency: Readonly<Record<string, { readonly p50: number; readonly p99: number; readonly calls: number }>>;
+  };
 }
 
 /** What bench/names.ts writes (only the fields the report reads). */
@@ -88,9 +96,10 @@ const OVERLAYS = [['tsOverlay', 'ts-overlay'], ['classic', 'classic overlay'], [
 /** 150 MB (decimal) in MiB, as the plugin's RSS is measured. */
 const RSS_LIMIT_MIB = 150e6 / 2 ** 20;
 
-/** "1.89, 1.90 / 0.75 / 0.63 ms": CPU per endpoint of each plugin, etcd and the load generator. */
+/** "1.89, 1.90 / 0.75 / 0.63 ms (whole machine 3.9 ms)": CPU per endpoint of each plugin, etcd, the load generator and the whole machine. */
 export function cpuPerEndpointText(cpu: NonNullable<ControlPlaneFigures['cpuMsPerEndpoint']>): string {
-  return `${cpu.plugins.map((c) => c.toFixed(2)).join(', ')} / ${cpu.etcd.toFixed(2)} / ${cpu.loadGenerator.toFixed(2)} ms`;
+  const machine = cpu.machine === undefined ? '' : ` (whole machine ${cpu.machine.toFixed(2)} ms)`;
+  return `${cpu.plugins.map((c) => c.toFixed(2)).join(', ')} / ${cpu.etcd.toFixed(2)} / ${cpu.loadGenerator.toFixed(2)} ms${machine}`;
 }
 
 export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefined, names?: NamesFigures, enc?: EncryptionFigures): Report {
@@ -157,9 +166,11 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
   sections.push(`**Convergence**: \`docker run -d\` returns on host 2 -> first ping answer on host 1 (pinging every 10 ms from before the run; negative: reachable before the run returned)\n\n${table(['overlay', 'median', 'p95', 'samples'], convRows)}\n\nts-overlay network propagation (\`docker network create\` returns on host 1 -> listed on host 2, polled every 5 ms, ${c.propagation.samples.length} samples): median ${ms(c.propagation.medianMs)}, max ${ms(c.propagation.maxMs)}.`);
 
   let apiP99 = NaN;
+  let apiP99AtRate = NaN;
   let rssMax = NaN;
   if (cp) {
     apiP99 = Math.max(...Object.values(cp.latency).map((l) => l.p99));
+    if (cp.atRate) apiP99AtRate = Math.max(...Object.values(cp.atRate.latency).map((l) => l.p99));
     rssMax = Math.max(...cp.pluginRssMiB);
     const rows = [
       ['allocations per second (RequestAddress)', need('controlPlane.allocationsPerSecond', cp.allocationsPerSecond).toFixed(0)],
@@ -171,6 +182,12 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
         : []),
       ['etcd keys / bytes per endpoint', `${cp.etcd.keysPerEndpoint.toFixed(2)} / ${cp.etcd.bytesPerEndpoint.toFixed(0)} B`],
       [`restart with ${cp.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving`, ms(need('controlPlane.restart', cp.restart.msUntilServing))],
+      ...(cp.atRate
+        ? [
+            [`at ${cp.atRate.endpointsPerSecond} endpoints/s offered (${cp.atRate.endpoints} endpoints started on a schedule, open loop): achieved`, `${cp.atRate.achievedPerSecond.toFixed(0)}/s (sent up to ${ms(cp.atRate.lateMsP99)} late, p99)`],
+            ...Object.entries(cp.atRate.latency).map(([m, l]) => [`${m} p50 / p99 at ${cp.atRate!.endpointsPerSecond}/s`, `${ms(l.p50)} / ${ms(l.p99)}`]),
+          ]
+        : []),
     ];
     need('controlPlane.apiP99', apiP99);
     need('controlPlane.rss', rssMax);
@@ -215,7 +232,8 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
     t('`docker run -d` / bridge (medians)', '<= 1.2x', r['dockerRun.tsOverlay/bridge']!, (v) => v <= 1.2, x(r['dockerRun.tsOverlay/bridge']!)),
     t('convergence p95', '<= 50 ms', c.convergence.tsOverlay?.p95Ms ?? NaN, (v) => v <= 50, ms(c.convergence.tsOverlay?.p95Ms ?? NaN)),
     t('allocations per second', '>= 500', cp?.allocationsPerSecond ?? NaN, (v) => v >= 500, cp ? cp.allocationsPerSecond.toFixed(0) : 'n/a'),
-    t('API p99 (slowest call)', '<= 50 ms', apiP99, (v) => v <= 50, ms(apiP99)),
+    t(`API p99 (slowest call), ${cp?.concurrency ?? 32} calls in flight per host`, '<= 50 ms', apiP99, (v) => v <= 50, ms(apiP99)),
+    t(`API p99 (slowest call) at ${cp?.atRate?.endpointsPerSecond ?? 500} endpoints/s offered`, '<= 50 ms', apiP99AtRate, (v) => v <= 50, ms(apiP99AtRate)),
     t('all FDB entries on every host after the last create', '<= 2000 ms', cp?.fdbCompleteMsAfterLastCreate ?? NaN, (v) => v <= 2000, ms(cp?.fdbCompleteMsAfterLastCreate ?? NaN)),
     t('plugin RSS (largest host)', '<= 150 MB', rssMax, (v) => v <= RSS_LIMIT_MIB, Number.isFinite(rssMax) ? `${rssMax.toFixed(0)} MiB (${((rssMax * 2 ** 20) / 1e6).toFixed(0)} MB)` : 'n/a'),
     t(`restart reconcile of ${cp?.restart.endpoints ?? 500} endpoints`, '<= 2000 ms', cp?.restart.msUntilServing ?? NaN, (v) => v <= 2000, ms(cp?.restart.msUntilServing ?? NaN)),

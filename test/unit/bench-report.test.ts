@@ -34,6 +34,7 @@ const controlPlane: ControlPlaneFigures = {
   pluginRssMiB: [120, 150],
   etcd: { keysPerEndpoint: 2, bytesPerEndpoint: 400 },
   restart: { endpoints: 1500, msUntilServing: 1500 },
+  atRate: { endpointsPerSecond: 500, endpoints: 2000, achievedPerSecond: 498, lateMsP99: 2, latency: { 'IpamDriver.RequestAddress': { p50: 4, p99: 50, calls: 2000 }, 'NetworkDriver.Join': { p50: 3, p99: 12, calls: 2000 } } },
 };
 
 describe('bench output parsing', () => {
@@ -72,7 +73,7 @@ describe('the bench report', () => {
     expect(report.ratios['throughput.default.kernelVxlanNetns/kernelVxlan']).toBeCloseTo(16 / 14);
     expect(report.ratios['throughput.jumbo.tsOverlay/kernelVxlanNetns']).toBeCloseTo(0.9);
     expect(report.ratios['throughput.jumbo.kernelVxlanNetns/kernelVxlan']).toBeCloseTo(1);
-    expect(report.targets.length).toBe(15);
+    expect(report.targets.length).toBe(16);
     expect(report.targets.some((t) => /network namespace/.test(t.what))).toBe(false);
     const md = reportMarkdown(report, 'npm run bench');
     expect(md).toContain("| ts-overlay / hand-made bridge in a network namespace (the overlays' shape) | 0.88x | 0.90x |");
@@ -89,13 +90,17 @@ describe('the bench report', () => {
     expect(met['`docker run -d` / bridge (medians)']).toBe(true); // exactly 1.2
     expect(met['convergence p95']).toBe(true);
     expect(met['allocations per second']).toBe(false);
-    expect(met['API p99 (slowest call)']).toBe(false); // Join's 80 ms
+    expect(met['API p99 (slowest call), 32 calls in flight per host']).toBe(false); // Join's 80 ms
+    expect(met['API p99 (slowest call) at 500 endpoints/s offered']).toBe(true); // exactly 50 ms
     expect(met['plugin RSS (largest host)']).toBe(false); // 150 MiB is 157 MB
     expect(met['a name resolves on another host after `docker run -d` (p95)']).toBe(true); // exactly 200 ms
     expect(met['a name stops resolving after `docker rm -f` (p95)']).toBe(false); // 201 ms
     expect(report.ratios['throughput.encrypted/plain']).toBeCloseTo(0.01);
     const smaller = buildReport(compare, { ...controlPlane, pluginRssMiB: [100, 143] }); // 143 MiB is 149.9 MB
     expect(smaller.targets.find((t) => t.what === 'plugin RSS (largest host)')?.met).toBe(true);
+    // A control-plane report from before the latency at a given load was measured: that target has no figure.
+    const { atRate: _none, ...older } = controlPlane;
+    expect(buildReport(compare, older, names, encryption).missing).toEqual(['target: API p99 (slowest call) at 500 endpoints/s offered']);
   });
 
   it('lists no missing figure for a complete run, and names each one that is missing', () => {
