@@ -26,7 +26,7 @@ describe('bench/run --smoke', () => {
     // What the side-by-side benchmark saw go wrong, in the failure's first line (CI shows little).
     const { problems = [] } = JSON.parse(readFileSync(join(dir, 'compare.json'), 'utf8')) as { problems?: string[] };
     expect(report.missing, problems.join('; ')).toEqual([]);
-    expect(report.targets.length).toBe(15); // issue 5's 13 and issue 7's two name-freshness targets
+    expect(report.targets.length).toBe(16); // issue 5's 13 (API p99 twice: at saturation and at a given load) and issue 7's two name-freshness targets
     for (const t of report.targets) expect(Number.isFinite(t.figure)).toBe(true);
     for (const [name, r] of Object.entries(report.ratios)) expect(Number.isFinite(r), name).toBe(true);
 
