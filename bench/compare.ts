@@ -78,6 +78,8 @@ interface Path {
   readonly iperf: (args: string[]) => Promise<string>;
   /** MTU of the client end's interface, as configured. */
   readonly mtu: number;
+  /** Starts the server end again at the same address (container paths). */
+  readonly restartServer?: () => Promise<void>;
 }
 
 async function bringUp(): Promise<void> {
@@ -237,7 +239,11 @@ async function containerPath(id: string, label: string, lab: BenchLab, net: stri
   await runDetached(lab, 1, '--name', cli, '--net', net, 'iperf3:local', 'sleep', '36000');
   const target = await lab.containerIp(2, srv, net);
   const mtu = Number(await lab.docker(1, 'exec', cli, 'cat', '/sys/class/net/eth0/mtu'));
-  return { id, label, target, mtu, net: containerNet(await lab.pidOf(1, cli)), iperf: (args) => lab.docker(1, 'exec', cli, 'iperf3', ...args) };
+  const restartServer = async () => {
+    await lab.docker(2, 'rm', '-f', srv);
+    await runDetached(lab, 2, '--name', srv, '--net', net, '--ip', target, 'iperf3:local');
+  };
+  return { id, label, target, mtu, net: containerNet(await lab.pidOf(1, cli)), iperf: (args) => lab.docker(1, 'exec', cli, 'iperf3', ...args), restartServer };
 }
 
 async function namespacePaths(kvx: KernelVxlan): Promise<Path[]> {
@@ -274,13 +280,21 @@ const summary = (paths: readonly Path[], samples: Map<string, number[]>) =>
 /**
  * Waits until each path answers a ping (up to 10 s): the first packets to a new container may
  * wait for address resolution (Docker's overlays resolve peers on a miss), which is not what
- * throughput or latency measure. A path that never answers is reported and measured anyway.
+ * throughput or latency measure. A container path that does not answer gets its server started
+ * again once; a path that never answers is reported and measured anyway.
  */
 async function answering(paths: readonly Path[]): Promise<void> {
+  const answers = (p: Path) => waitFor(`${p.id} answering`, () => inNet(p.net, 'ping', '-c', '1', '-W', '1', p.target).then(() => true, () => false), 10_000, 100)
+    .then(() => true, () => false);
   await Promise.all(paths.map(async (p) => {
-    const ok = await waitFor(`${p.id} answering`, () => inNet(p.net, 'ping', '-c', '1', '-W', '1', p.target).then(() => true, () => false), 10_000, 100)
-      .then(() => true, () => false);
-    if (!ok) problem(`${p.id} (MTU ${p.mtu}): ${p.target} did not answer a ping within 10 s`);
+    if (await answers(p)) return;
+    problem(`${p.id} (MTU ${p.mtu}): ${p.target} did not answer a ping within 10 s`);
+    // Docker's classic overlay now and then never tells host 1 about a container on host 2
+    // (seen in about one run in three here; its engine logs serf "peerlookup" warnings): a
+    // new container at the same address is announced afresh. Listed as a problem either way.
+    if (!p.restartServer) return;
+    await p.restartServer();
+    problem(`${p.id} (MTU ${p.mtu}): server container started again: ${(await answers(p)) ? 'it answered' : 'still no answer within 10 s'}`);
   }));
 }
 
