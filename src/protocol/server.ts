@@ -58,6 +58,10 @@ export function buildServer(
     }
   });
 
+  // Once ready, calls no longer wait for it: no timer per call.
+  let isReady = false;
+  void ready.then(() => (isReady = true), () => undefined);
+
   for (const route of routes) {
     const check: TypeCheck<TSchema> | undefined = route.schema ? TypeCompiler.Compile(route.schema) : undefined;
     app.post(route.path, async (req, reply) => {
@@ -74,7 +78,7 @@ export function buildServer(
       try {
         // The socket opens at once so that the engine's activation check finds the plugin;
         // calls that touch state wait until the start-up reconcile is done.
-        await withTimeout(ready, STARTUP_WAIT_MS, () => unavailable('ts-overlay is still starting (registering in etcd and reconciling this host); try again shortly'));
+        if (!isReady) await withTimeout(ready, STARTUP_WAIT_MS, () => unavailable('ts-overlay is still starting (registering in etcd and reconciling this host); try again shortly'));
         return answer(reply, await route.handle(body));
       } finally {
         limits.release();
