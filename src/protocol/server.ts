@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { ValueError } from '@sinclair/typebox/errors';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { CallLimits } from '../lib/call-limits.js';
 import { unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -39,12 +39,10 @@ export function buildServer(
   ready: Promise<void> = Promise.resolve(),
   limits: CallLimits = new CallLimits({ maxInFlight: 0, maxPerSecond: 0 }),
 ): FastifyInstance {
-  const app = Fastify({
-    loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
-    // Requests are logged once, by the error handler, when they fail; success is silent.
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: BODY_LIMIT,
-  });
+  // Requests are logged once, by the error handler, when they fail; success is silent. Fastify
+  // gets no logger: it would make a child logger for every request, which nothing here reads.
+  const httpLog = log.child({ component: 'http' });
+  const app = Fastify({ bodyLimit: BODY_LIMIT });
 
   // dockerd sends no Content-Type at all: parse every body as JSON, whatever it claims.
   app.removeAllContentTypeParsers();
@@ -93,7 +91,7 @@ export function buildServer(
   const known = new Set(routes.map((r) => r.path));
   observer.declareCalls?.([...known].map((path) => path.slice(1)));
   app.addHook('onResponse', async (req, reply) => {
-    req.log.debug({ call: req.url, ms: Number(reply.elapsedTime.toFixed(2)), status: reply.statusCode }, 'api call');
+    if (httpLog.isLevelEnabled('debug')) httpLog.debug({ call: req.url, ms: Number(reply.elapsedTime.toFixed(2)), status: reply.statusCode }, 'api call');
     const path = req.routeOptions.url;
     const call = path !== undefined && known.has(path) ? path.slice(1) : 'unknown';
     observer.apiCall(call, failed.has(req) || reply.statusCode >= 400 ? 'error' : 'ok', reply.elapsedTime / 1000);
@@ -110,7 +108,7 @@ export function buildServer(
         ? { status: fastifyCode, body: { Err: err.message }, kind: 'bad-request' as const }
         : replyFor(err);
     const level = kind === 'internal' || kind === 'unavailable' ? 'error' : 'warn';
-    req.log[level]({ call: req.url, kind, err: kind === 'internal' ? err : undefined }, body.Err);
+    httpLog[level]({ call: req.url, kind, err: kind === 'internal' ? err : undefined }, body.Err);
     void reply.code(status).header('Content-Type', 'application/json').send(errorBodyFor(req.url, body.Err));
   });
   return app;
