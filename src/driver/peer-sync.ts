@@ -48,15 +48,19 @@ export class PeerSync {
       this.verify.add(n.record.id);
     }
     this.watch = this.store.watchEndpoints(revision, {
+      // This host's own endpoints never become peer entries here (remoteEndpoints): their
+      // events, half of all under load, need no programming pass.
       onPut: (_key, value) => {
         const e = value as EndpointRecord;
+        const before = this.endpoints.get(e.network)?.get(e.id);
         this.remember(e);
-        this.markDirty(e.network);
+        if (e.node !== this.node || (before !== undefined && before.node !== this.node)) this.markDirty(e.network);
       },
       onDelete: (key) => {
         const [network, id] = key.split('/').slice(-2) as [string, string];
+        const gone = this.endpoints.get(network)?.get(id);
         this.endpoints.get(network)?.delete(id);
-        this.markDirty(network);
+        if (gone?.node !== this.node) this.markDirty(network);
       },
       onResync: () => void this.resync(),
     });
