@@ -1,5 +1,5 @@
 import type { PoolRecord } from '../store/records.js';
-import { type Cidr, parseCidr, parseIPv4 } from './cidr.js';
+import { type Cidr, formatCidr, parseCidr, parseIPv4 } from './cidr.js';
 import { freeAddresses } from './allocation.js';
 
 /** This host's share of the address space: addresses whose offset in the subnet is `index` mod `count`. */
@@ -19,6 +19,13 @@ export class AddressBook {
   private readonly taken = new Map<string, Set<number>>(); // subnet -> addresses
   private readonly claiming = new Map<string, Set<number>>();
   private readonly pools = new Map<string, PoolRecord>(); // subnet -> record
+  /**
+   * Per subnet and way of searching it (range, stripe): an address below which nothing that
+   * search would accept is free. A search starts there instead of at the subnet's first
+   * address, so a pool filling up costs each allocation O(1) instead of a scan of every taken
+   * address; anything that frees an address lowers it.
+   */
+  private readonly floors = new Map<string, Map<string, number>>();
 
   loadPools(records: Iterable<PoolRecord>): void {
     this.pools.clear();
@@ -41,6 +48,7 @@ export class AddressBook {
   /** Replaces everything with a full listing (at start and after a watch resync). */
   load(addresses: Iterable<{ subnet: string; ip: string }>): void {
     this.taken.clear();
+    this.floors.clear();
     for (const a of addresses) this.add(a.subnet, a.ip);
   }
 
@@ -54,11 +62,14 @@ export class AddressBook {
 
   remove(subnet: string, ip: string): void {
     const n = parseIPv4(ip);
-    if (n !== undefined) this.taken.get(subnet)?.delete(n);
+    if (n === undefined) return;
+    this.taken.get(subnet)?.delete(n);
+    this.freed(subnet, n);
   }
 
   forget(subnet: string): void {
     this.taken.delete(subnet);
+    this.floors.delete(subnet);
   }
 
   /**
@@ -75,7 +86,16 @@ export class AddressBook {
     const taken = this.taken.get(subnet);
     const busy = { has: (ip: number) => claiming.has(ip) || (taken?.has(ip) ?? false) };
     const inStripe = stripe && stripe.count > 1 ? (ip: number) => (ip - cidr.base) % stripe.count === stripe.index : undefined;
-    const ip = (inStripe ? freeAddresses(cidr, range, busy, 1, inStripe)[0] : undefined) ?? freeAddresses(cidr, range, busy, 1)[0];
+    const search = (key: string, wanted?: (ip: number) => boolean): number | undefined => {
+      const floors = this.floors.get(subnet) ?? new Map<string, number>();
+      this.floors.set(subnet, floors);
+      const found = freeAddresses(cidr, range, busy, 1, wanted, floors.get(key) ?? 0)[0];
+      // Everything this search accepts below `found` is busy, and `found` is now claimed.
+      if (found !== undefined) floors.set(key, found + 1);
+      return found;
+    };
+    const where = range ? formatCidr(range) : '';
+    const ip = (inStripe ? search(`${where}|${stripe!.index}/${stripe!.count}`, inStripe) : undefined) ?? search(`${where}|any`);
     if (ip === undefined) return undefined;
     claiming.add(ip);
     this.claiming.set(subnet, claiming);
@@ -89,6 +109,15 @@ export class AddressBook {
       let set = this.taken.get(subnet);
       if (!set) this.taken.set(subnet, (set = new Set()));
       set.add(ip);
+    } else if (!this.taken.get(subnet)?.has(ip)) {
+      this.freed(subnet, ip);
     }
+  }
+
+  /** The address is free again: no search may start above it. */
+  private freed(subnet: string, ip: number): void {
+    const floors = this.floors.get(subnet);
+    if (!floors) return;
+    for (const [key, floor] of floors) if (floor > ip) floors.set(key, ip);
   }
 }

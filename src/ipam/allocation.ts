@@ -29,8 +29,8 @@ export function firstOverlap<T extends { cidr: Cidr }>(subnet: Cidr, existing: r
 
 /**
  * Free addresses of `range` (clipped to the usable part of `subnet`) in ascending order,
- * at most `limit` of them, optionally only those `wanted` accepts. `taken` holds the
- * addresses already claimed.
+ * at most `limit` of them, optionally only those `wanted` accepts and none below `from`.
+ * `taken` holds the addresses already claimed.
  */
 export function freeAddresses(
   subnet: Cidr,
@@ -38,9 +38,10 @@ export function freeAddresses(
   taken: { has(ip: number): boolean },
   limit: number,
   wanted: (ip: number) => boolean = () => true,
+  from = 0,
 ): number[] {
   const usable = usableRange(subnet);
-  const first = Math.max(usable.first, range ? range.base : usable.first);
+  const first = Math.max(usable.first, range ? range.base : usable.first, from);
   const last = Math.min(usable.last, range ? lastAddress(range) : usable.last);
   const out: number[] = [];
   for (let ip = first; ip <= last && out.length < limit; ip++) {

@@ -51,6 +51,45 @@ describe('AddressBook', () => {
     expect([claim(), claim(), claim()].map((ip) => ip && formatIPv4(ip))).toEqual(['10.0.0.1', '10.0.0.3', undefined]);
   });
 
+  it('picks exactly what a scan from the lowest address would, through any mix of claims, losses and frees', () => {
+    // The reference: the lowest free address of the stripe, else of the range, scanned from the start.
+    const naive = (busy: Set<number>, first: number, last: number, stripe?: { index: number; count: number }) => {
+      const base = parseCidr('10.1.0.0/22')!.base;
+      for (let ip = first; ip <= last; ip++) if (!busy.has(ip) && (!stripe || (ip - base) % stripe.count === stripe.index)) return ip;
+      for (let ip = first; ip <= last; ip++) if (!busy.has(ip)) return ip;
+      return undefined;
+    };
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (const range of [undefined, parseCidr('10.1.1.0/24')]) {
+      const book = new AddressBook();
+      const subnet = '10.1.0.0/22';
+      const first = range ? range.base : parseCidr(subnet)!.base + 1;
+      const last = range ? range.base + 255 : parseCidr(subnet)!.base + 1022;
+      const busy = new Set<number>();
+      const claiming: number[] = [];
+      for (let step = 0; step < 3000; step++) {
+        const r = random();
+        const stripe = r < 0.5 ? { index: 0, count: 2 } : r < 0.7 ? { index: 1, count: 3 } : undefined;
+        if (r < 0.85 || claiming.length === 0) {
+          const ip = book.startClaim(subnet, range, stripe);
+          expect(ip, `step ${step}`).toBe(naive(busy, first, last, stripe && stripe.count > 1 ? stripe : undefined));
+          if (ip !== undefined) (busy.add(ip), claiming.push(ip));
+        } else if (r < 0.9) {
+          const ip = claiming.splice(Math.floor(random() * claiming.length), 1)[0]!;
+          book.done(subnet, ip, false); // lost, and nobody holds it
+          busy.delete(ip);
+        } else if (r < 0.95) {
+          book.done(subnet, claiming.shift()!, true); // won
+        } else {
+          // Another host's address freed (a watch delete), or one of ours released.
+          const ip = first + Math.floor(random() * (last - first + 1));
+          if (!claiming.includes(ip)) (book.remove(subnet, formatIPv4(ip)), busy.delete(ip));
+        }
+      }
+    }
+  });
+
   it('keeps the pools it is told about, and forgets dropped ones', () => {
     const book = new AddressBook();
     const pool = { subnet: '10.0.0.0/24', ipRange: '10.0.0.128/25', users: ['h1'], createdBy: 'h1', createdAt: '' };
