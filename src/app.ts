@@ -147,8 +147,6 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   // socket is open, and calls that touch state are told the plugin is still starting).
   const retrying = (what: string) => (err: unknown, delayMs: number) => log.warn({ err: errorMessage(err), delayMs }, `start-up: ${what} failed; retrying`);
   await membership.start();
-  if (guard) await guard.run(); // before serving: in line with the nodes etcd lists now
-  else await vxlanGuard.remove().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not remove the VXLAN guard chain'));
   // The responder's address exists before the networks' routes name it as their source.
   const resolverHost = new ResolverHost(run);
   /** Number of changes made, or undefined when it failed (logged; the next periodic pass retries). */
@@ -167,9 +165,17 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
       return undefined;
     }
   };
-  await ensureResolverHost();
-  const addressFeed = await untilDone(() => feedAddressBook(store, addressBook, log.child({ component: 'addresses' })), retrying('reading the addresses'));
-  const mine = await untilDone(() => store.listEndpoints(), retrying('reading the endpoints'));
+  // The host's firewall and the first reads of etcd do not wait for each other (a restart
+  // serves again that much sooner); both are done before the first reconcile pass.
+  const [, addressFeed, mine] = await Promise.all([
+    (async () => {
+      if (guard) await guard.run(); // before serving: in line with the nodes etcd lists now
+      else await vxlanGuard.remove().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not remove the VXLAN guard chain'));
+      await ensureResolverHost();
+    })(),
+    untilDone(() => feedAddressBook(store, addressBook, log.child({ component: 'addresses' })), retrying('reading the addresses')),
+    untilDone(() => store.listEndpoints(), retrying('reading the endpoints')),
+  ]);
   for (const e of mine.endpoints) if (e.node === config.nodeName) local.addEndpoint(e);
   await untilDone(() => peers!.start(mine), retrying('reading the peers'));
   await reconciler.firstPass();
