@@ -54,10 +54,7 @@ export class AddressBook {
 
   add(subnet: string, ip: string): void {
     const n = parseIPv4(ip);
-    if (n === undefined) return;
-    let set = this.taken.get(subnet);
-    if (!set) this.taken.set(subnet, (set = new Set()));
-    set.add(n);
+    if (n !== undefined) this.markTaken(subnet, n);
   }
 
   remove(subnet: string, ip: string): void {
@@ -85,17 +82,19 @@ export class AddressBook {
     const claiming = this.claiming.get(subnet) ?? new Set<number>();
     const taken = this.taken.get(subnet);
     const busy = { has: (ip: number) => claiming.has(ip) || (taken?.has(ip) ?? false) };
-    const inStripe = stripe && stripe.count > 1 ? (ip: number) => (ip - cidr.base) % stripe.count === stripe.index : undefined;
+    const floors = this.floors.get(subnet) ?? new Map<string, number>();
+    this.floors.set(subnet, floors);
+    const where = range ? formatCidr(range) : '';
     const search = (key: string, wanted?: (ip: number) => boolean): number | undefined => {
-      const floors = this.floors.get(subnet) ?? new Map<string, number>();
-      this.floors.set(subnet, floors);
       const found = freeAddresses(cidr, range, busy, 1, wanted, floors.get(key) ?? 0)[0];
       // Everything this search accepts below `found` is busy, and `found` is now claimed.
       if (found !== undefined) floors.set(key, found + 1);
       return found;
     };
-    const where = range ? formatCidr(range) : '';
-    const ip = (inStripe ? search(`${where}|${stripe!.index}/${stripe!.count}`, inStripe) : undefined) ?? search(`${where}|any`);
+    const ip =
+      (stripe && stripe.count > 1
+        ? search(`${where}|${stripe.index}/${stripe.count}`, (ip) => (ip - cidr.base) % stripe.count === stripe.index)
+        : undefined) ?? search(`${where}|any`);
     if (ip === undefined) return undefined;
     claiming.add(ip);
     this.claiming.set(subnet, claiming);
@@ -105,13 +104,14 @@ export class AddressBook {
   /** Ends a claim: taken when it won or when someone else holds the address. */
   done(subnet: string, ip: number, taken: boolean): void {
     this.claiming.get(subnet)?.delete(ip);
-    if (taken) {
-      let set = this.taken.get(subnet);
-      if (!set) this.taken.set(subnet, (set = new Set()));
-      set.add(ip);
-    } else if (!this.taken.get(subnet)?.has(ip)) {
-      this.freed(subnet, ip);
-    }
+    if (taken) this.markTaken(subnet, ip);
+    else if (!this.taken.get(subnet)?.has(ip)) this.freed(subnet, ip);
+  }
+
+  private markTaken(subnet: string, ip: number): void {
+    let set = this.taken.get(subnet);
+    if (!set) this.taken.set(subnet, (set = new Set()));
+    set.add(ip);
   }
 
   /** The address is free again: no search may start above it. */
