@@ -109,43 +109,43 @@ async function createNetwork(apis: PluginApi[], subnet: string) {
   return { poolId, engineIds: ids, vni: (JSON.parse(keys) as { vni: number }).vni };
 }
 
-async function createEndpoints(apis: PluginApi[], net: { poolId: string; engineIds: string[] }, count: number) {
+type BenchNetwork = { poolId: string; engineIds: string[] };
+
+/** The engine's three calls for endpoint number `i` (hosts take turns); `allocated` when it has its address. */
+async function makeEndpoint(apis: PluginApi[], net: BenchNetwork, i: number, allocated: () => void = () => undefined): Promise<void> {
+  const h = i % apis.length;
+  const api = apis[h]!;
+  const { Address } = await api.call<{ Address: string }>('IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} });
+  allocated();
+  const endpointId = randomId();
+  await api.call('NetworkDriver.CreateEndpoint', { NetworkID: net.engineIds[h], EndpointID: endpointId, Interface: { Address, AddressIPv6: '', MacAddress: '' }, Options: {} });
+  await api.call('NetworkDriver.Join', { NetworkID: net.engineIds[h], EndpointID: endpointId, SandboxKey: '', Options: {} });
+}
+
+async function createEndpoints(apis: PluginApi[], net: BenchNetwork, count: number) {
   const items = Array.from({ length: count }, (_, i) => i);
   const allocations: number[] = [];
   const started = performance.now();
-  await pool(items, CONCURRENCY * apis.length, async (i) => {
-    const h = i % apis.length;
-    const api = apis[h]!;
-    const { Address } = await api.call<{ Address: string }>('IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} });
-    allocations.push(performance.now());
-    const endpointId = randomId();
-    await api.call('NetworkDriver.CreateEndpoint', { NetworkID: net.engineIds[h], EndpointID: endpointId, Interface: { Address, AddressIPv6: '', MacAddress: '' }, Options: {} });
-    await api.call('NetworkDriver.Join', { NetworkID: net.engineIds[h], EndpointID: endpointId, SandboxKey: '', Options: {} });
-  });
+  await pool(items, CONCURRENCY * apis.length, (i) => makeEndpoint(apis, net, i, () => allocations.push(performance.now())));
   const finished = performance.now();
   return { seconds: (finished - started) / 1000, allocationsPerSecond: count / ((Math.max(...allocations) - started) / 1000), finished };
 }
 
 /**
- * The engine's three calls per endpoint, with endpoints started on a schedule (open loop: one
+ * Endpoints started on a schedule (open loop: one
  * every 1/RATE s, alternating hosts) rather than as fast as answers come back. The latency of a
  * call is then what a caller sees at that load, not the length of a queue the load generator
  * keeps full (at saturation, Little's law makes it calls in flight / calls per second). `lateMs`:
  * how far behind its schedule an endpoint's first call went out (this process's own delay).
  */
-async function createEndpointsAtRate(apis: PluginApi[], net: { poolId: string; engineIds: string[] }, count: number, perSecond: number) {
+async function createEndpointsAtRate(apis: PluginApi[], net: BenchNetwork, count: number, perSecond: number) {
   const started = performance.now();
   const late: number[] = [];
   await Promise.all(Array.from({ length: count }, async (_, i) => {
     const due = started + (i * 1000) / perSecond;
     await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
     late.push(performance.now() - due);
-    const h = i % apis.length;
-    const api = apis[h]!;
-    const { Address } = await api.call<{ Address: string }>('IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} });
-    const endpointId = randomId();
-    await api.call('NetworkDriver.CreateEndpoint', { NetworkID: net.engineIds[h], EndpointID: endpointId, Interface: { Address, AddressIPv6: '', MacAddress: '' }, Options: {} });
-    await api.call('NetworkDriver.Join', { NetworkID: net.engineIds[h], EndpointID: endpointId, SandboxKey: '', Options: {} });
+    await makeEndpoint(apis, net, i);
   }));
   return { seconds: (performance.now() - started) / 1000, lateMsP99: percentile(late, 99) };
 }
