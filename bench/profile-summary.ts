@@ -1,0 +1,72 @@
+/**
+ * Where a plugin's CPU went, from a V8 CPU profile (`BENCH_PROFILE_DIR=DIR npx tsx
+ * bench/control-plane.ts` writes one per plugin process):
+ *   npx tsx bench/profile-summary.ts DIR/CPU.*.cpuprofile
+ * Each sample's time goes to the package whose code it was in (ts-overlay's own by folder of
+ * dist/); time in node's internals or native code goes to the nearest caller that belongs to a
+ * package, and stays "node itself" when there is none (its event loop, sockets, timers). The
+ * shares are of the busy time (all but idle).
+ */
+import { readFileSync } from 'node:fs';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Packages counted together, as the README speaks of them. */
+const GROUPS: Record<string, RegExp> = {
+  'etcd client (grpc-js, protobuf, etcd3, cockatiel)': /^(@grpc\/|@protobufjs\/|protobufjs|etcd3|cockatiel|long|lodash)/,
+  'HTTP server (fastify and its parts)': /^(fastify|@fastify\/|find-my-way|avvio|ajv|fast-json-stringify|light-my-request|secure-json-parse|toad-cache|fast-querystring|rfdc|abstract-logging|process-warning)/,
+  'starting processes (execa)': /^(execa|cross-spawn|npm-run-path|human-signals|signal-exit|get-stream|is-stream|strip-final-newline|figures|yoctocolors)/,
+  'ts-overlay': /^ts-overlay:/,
+};
+
+function owner(frame: ProfileNode['callFrame']): string | undefined {
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(frame.url);
+  if (pkg) return pkg[1];
+  const ours = /\/dist\/([^/]+)\//.exec(frame.url) ?? /\/dist\/([^/]+)$/.exec(frame.url);
+  return ours ? `ts-overlay:${ours[1]!.replace(/\.js$/, '')}` : undefined;
+}
+
+const file = process.argv[2];
+if (!file) {
+  console.error('usage: npx tsx bench/profile-summary.ts FILE.cpuprofile');
+  process.exit(2);
+}
+const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const parent = new Map<number, number>();
+for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+
+const ms = new Map<string, number>();
+let total = 0;
+profile.samples.forEach((id, i) => {
+  const dt = (profile.timeDeltas[i] ?? 0) / 1000;
+  total += dt;
+  const leaf = byId.get(id)!;
+  let who: string | undefined = ['(idle)', '(program)', '(garbage collector)'].includes(leaf.callFrame.functionName) ? leaf.callFrame.functionName : undefined;
+  for (let cur: number | undefined = id; who === undefined && cur !== undefined; cur = parent.get(cur)) who = owner(byId.get(cur)!.callFrame);
+  who ??= 'node itself';
+  ms.set(who, (ms.get(who) ?? 0) + dt);
+});
+
+const busy = total - (ms.get('(idle)') ?? 0);
+const share = (v: number) => `${((100 * v) / busy).toFixed(1)} %`;
+console.log(`${file}\nprofiled ${(total / 1000).toFixed(1)} s, busy ${(busy / 1000).toFixed(1)} s\n`);
+const grouped = new Map<string, number>();
+for (const [who, v] of ms) {
+  if (who === '(idle)') continue;
+  const group = Object.entries(GROUPS).find(([, re]) => re.test(who))?.[0] ?? who;
+  grouped.set(group, (grouped.get(group) ?? 0) + v);
+}
+console.log('| of the busy time | ms | share |\n|---|---|---|');
+for (const [who, v] of [...grouped].sort((a, b) => b[1] - a[1])) console.log(`| ${who} | ${v.toFixed(0)} | ${share(v)} |`);
+console.log('\n| package | ms | share |\n|---|---|---|');
+for (const [who, v] of [...ms].filter(([w]) => w !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`| ${who} | ${v.toFixed(0)} | ${share(v)} |`);
