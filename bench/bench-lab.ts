@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -51,6 +52,23 @@ export class BenchLab {
 
   async containerIp(host: number, container: string, network: string): Promise<string> {
     return this.docker(host, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, container);
+  }
+
+  /**
+   * What host N's engine logged at warning or error level since SINCE, each message once with
+   * its count, most frequent first: why a path of this lab stopped answering, in a line.
+   */
+  async engineComplaints(host: number, since: Date, most = 5): Promise<string> {
+    const log = await readFile(`${this.state}/h${host}/dockerd.log`, 'utf8').catch(() => '');
+    const after = since.toISOString();
+    const counts = new Map<string, number>();
+    for (const m of log.matchAll(/^time="([^"]+)" level=(error|warning) msg="((?:[^"\\]|\\.)*)"/gm)) {
+      if (m[1]! < after) continue;
+      const msg = `${m[2]}: ${m[3]!.slice(0, 160)}`;
+      counts.set(msg, (counts.get(msg) ?? 0) + 1);
+    }
+    const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, most);
+    return `h${host} engine: ${top.length ? top.map(([msg, n]) => `${n}x ${msg}`).join(' | ') : 'no warnings or errors'}`;
   }
 
   /** Removes every container on every host (networks stay), except those whose name KEEP accepts. */

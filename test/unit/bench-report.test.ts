@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ratioChart } from '../../bench/chart.js';
 import { iperf3Gbps, pingRtts } from '../../bench/netperf.js';
-import { buildReport, type CompareFigures, type ControlPlaneFigures, type EncryptionFigures, type NamesFigures, reportMarkdown } from '../../bench/report-model.js';
+import { buildReport, checkComplete, type CompareFigures, type ControlPlaneFigures, type EncryptionFigures, type NamesFigures, reportMarkdown } from '../../bench/report-model.js';
 import { parseXml } from '../helpers/xml.js';
 
 const tput = (gbps: number, mtu: number) => ({ gbps, mtu, samples: [gbps] });
@@ -110,6 +110,23 @@ describe('the bench report', () => {
     expect(partial.missing).toContain('controlPlane');
     expect(partial.missing).toEqual(expect.arrayContaining(['names', 'encryption']));
     expect(partial.targets.find((t) => t.what === 'allocations per second')).toMatchObject({ met: false, value: 'n/a' });
+  });
+
+  it('lets a smoke run pass with Docker\'s overlays\' figures missing only when the run recorded why', () => {
+    const withoutClassic = buildReport({ ...compare, throughput: { default: { ...compare.throughput.default, classic: tput(NaN, 1450) }, jumbo: { ...compare.throughput.jumbo, classic: tput(NaN, 1450), classicTuned: tput(NaN, 8950) } } }, controlPlane, names, encryption);
+    expect(withoutClassic.missing).toEqual(expect.arrayContaining(['throughput.default.classic', 'throughput.jumbo.classicTuned', 'target: throughput / classic overlay, 1500 underlay']));
+    expect(checkComplete(withoutClassic.missing, ['classic (MTU 1450): 10.210.0.4 did not answer a ping within 10 s'])).toBeUndefined();
+    expect(checkComplete(withoutClassic.missing, [])).toMatch(/^missing figures of Docker's overlays and no problem recorded: throughput.default.classic/);
+    // ts-overlay's or the kernel's figures are never excused, whatever the problems say.
+    const withoutOurs = buildReport({ ...compare, throughput: { ...compare.throughput, default: { ...compare.throughput.default, tsOverlay: tput(NaN, 1450), kernelMacvlan: tput(NaN, 1450) } } }, controlPlane, names, encryption);
+    expect(checkComplete(withoutOurs.missing, ['tsOverlay: did not answer'])).toMatch(/^missing figures: throughput.default.tsOverlay, .*throughput.default.kernelMacvlan/);
+    expect(checkComplete(report.missing)).toBeUndefined();
+  });
+
+  it('lists what went wrong during the run under the tables', () => {
+    expect(reportMarkdown(report, 'npm run bench')).not.toContain('What went wrong');
+    const md = reportMarkdown(buildReport({ ...compare, problems: ['classic (MTU 1450): 10.210.0.4 did not answer a ping within 10 s'] }, controlPlane, names, encryption), 'npm run bench');
+    expect(md).toContain('**What went wrong during the run** (compare.json `problems`)\n\n- classic (MTU 1450): 10.210.0.4 did not answer a ping within 10 s');
   });
 
   it('writes Markdown with the date, the machine, the command and every table', () => {
