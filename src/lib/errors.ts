@@ -7,6 +7,7 @@ export type ErrorKind =
   | 'not-found' // the thing named does not exist (here)
   | 'conflict' // the request clashes with cluster state: pick another value
   | 'unavailable' // a dependency (etcd, the engine) cannot be reached: retry later
+  | 'busy' // this host refuses calls beyond its bounds (--max-calls-in-flight, --max-call-rate): retry
   | 'internal'; // a bug or a kernel failure: read the log
 
 export class PluginError extends Error {
@@ -24,6 +25,7 @@ export const badRequest = (msg: string) => new PluginError('bad-request', msg);
 export const notFound = (msg: string) => new PluginError('not-found', msg);
 export const conflict = (msg: string) => new PluginError('conflict', msg);
 export const unavailable = (msg: string, cause?: unknown) => new PluginError('unavailable', msg, { cause });
+export const busy = (msg: string) => new PluginError('busy', msg);
 export const internal = (msg: string, cause?: unknown) => new PluginError('internal', msg, { cause });
 
 export function errorMessage(err: unknown): string {

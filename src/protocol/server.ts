@@ -5,7 +5,8 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { ValueError } from '@sinclair/typebox/errors';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { CallLimits } from '../lib/call-limits.js';
-import { unavailable } from '../lib/errors.js';
+import { BurstLog } from '../lib/burst-log.js';
+import { busy, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { withTimeout } from '../lib/retry.js';
 import { type ApiCallObserver, noMetrics } from '../metrics/ports.js';
@@ -42,6 +43,7 @@ export function buildServer(
   // Requests are logged once, by the error handler, when they fail; success is silent. Fastify
   // gets no logger: it would make a child logger for every request, which nothing here reads.
   const httpLog = log.child({ component: 'http' });
+  const refusals = new BurstLog(httpLog);
   const app = Fastify({ bodyLimit: BODY_LIMIT });
 
   // dockerd sends no Content-Type at all: parse every body as JSON, whatever it claims.
@@ -72,7 +74,7 @@ export function buildServer(
       if (route.static) return answer(reply, await route.handle(body));
       // Calls that touch state are bounded (see CallLimits); constant answers never are.
       const slot = limits.acquire();
-      if (!slot.ok) throw unavailable(slot.why);
+      if (!slot.ok) throw busy(slot.why);
       try {
         // The socket opens at once so that the engine's activation check finds the plugin;
         // calls that touch state wait until the start-up reconcile is done.
@@ -107,8 +109,9 @@ export function buildServer(
       fastifyCode && fastifyCode >= 400 && fastifyCode < 500 && !(err instanceof RequestError)
         ? { status: fastifyCode, body: { Err: err.message }, kind: 'bad-request' as const }
         : replyFor(err);
-    const level = kind === 'internal' || kind === 'unavailable' ? 'error' : 'warn';
-    httpLog[level]({ call: req.url, kind, err: kind === 'internal' ? err : undefined }, body.Err);
+    // Refusals are the bounds doing their job, and come in bursts: counted, not each logged.
+    if (kind === 'busy') refusals.warn({ kind }, body.Err);
+    else httpLog[kind === 'internal' || kind === 'unavailable' ? 'error' : 'warn']({ call: req.url, kind, err: kind === 'internal' ? err : undefined }, body.Err);
     void reply.code(status).header('Content-Type', 'application/json').send(errorBodyFor(req.url, body.Err));
   });
   return app;

@@ -5,7 +5,8 @@ import { type IsolatedPlugin, startIsolatedPlugin } from '../conformance/plugin-
 /**
  * The call limits of issue 6 part 1 on a real plugin (real etcd, own namespace), set low so
  * that a burst crosses them: calls over a limit get a clear "busy" error at once, the others
- * are served, nothing refused leaves a trace in etcd, and the plugin serves again afterwards.
+ * are served, nothing refused leaves a trace in etcd, the log counts the refusals without a
+ * line for each, and the plugin serves again afterwards.
  */
 const IN_FLIGHT = 4;
 const RATE = 50;
@@ -16,7 +17,7 @@ beforeAll(async () => {
     underlay: '198.18.252.1',
     etcdPorts: { clientPort: 23996, peerPort: 23997 },
     nodeName: 'limited',
-    logLevel: 'error',
+    logLevel: 'warn',
     extraArgs: ['--max-calls-in-flight', String(IN_FLIGHT), '--max-call-rate', String(RATE)],
   });
 });
@@ -73,5 +74,13 @@ describe('call limits (--max-calls-in-flight, --max-call-rate)', () => {
     const { reply } = await after.call('/IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: {} });
     after.close();
     expect((reply.json as { Address?: string }).Address).toMatch(/^10\./);
+
+    // The log accounts for every refusal, in a few lines rather than one each (BurstLog): the
+    // first of each second's burst, then how many more.
+    const refusals = plugin.plugin.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { kind?: string; more?: number; msg: string })
+      .filter((l) => l.kind === 'busy');
+    expect(refusals.length).toBeGreaterThan(0);
+    expect(refusals.length).toBeLessThan(busy.length);
+    expect(refusals.reduce((n, l) => n + (l.more ?? 1), 0)).toBe(busy.length); // a summary line stands for `more` refusals
   });
 });
