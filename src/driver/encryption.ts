@@ -29,6 +29,12 @@ export class EncryptionKeeper {
   private readonly passes = new PassRunner(() => this.pass());
   private lastError: string | undefined;
   private active = false;
+  /**
+   * Tunnel and rules are known to be gone: removed by this process since it last had an
+   * encrypted network. Until one comes, passes (periodic, on every network or node change)
+   * then cost nothing instead of four iptables runs each.
+   */
+  private cleared = false;
 
   constructor(
     private readonly store: ClusterStore,
@@ -93,11 +99,15 @@ export class EncryptionKeeper {
   private async pass(): Promise<void> {
     try {
       if (!this.needs.encryptedHere()) {
-        if (this.active || this.tunnel.running) this.log.info('no encrypted network on this host: tunnel and its rules removed');
-        await this.tunnel.stop();
-        await this.rules.remove();
+        if (!this.cleared) {
+          if (this.active || this.tunnel.running) this.log.info('no encrypted network on this host: tunnel and its rules removed');
+          await this.tunnel.stop();
+          await this.rules.remove(); // also a previous life's, at the first pass
+          this.cleared = true;
+        }
         this.active = false;
       } else {
+        this.cleared = false;
         const set = this.keySet ?? (await this.createKeySet());
         const relays = await this.tunnel.update(
           { keys: set.value.keys.map((k) => ({ id: k.id, secret: k.secret })), primary: set.value.primary },

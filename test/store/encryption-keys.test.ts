@@ -94,4 +94,24 @@ describe('encryption keys in etcd', () => {
       }
     }
   }, 20_000);
+
+  it('clear the tunnel and its rules once while no network here is encrypted, and again after one was', async () => {
+    const [store] = cluster(1);
+    let encrypted = false;
+    let removals = 0;
+    let updates = 0;
+    const tunnel = { running: false, async update() { updates++; return new Map<string, number>(); }, async stop() {} } as unknown as CryptoTunnel;
+    const rules = { apply: async () => 0, remove: async () => { removals++; return 0; } } as unknown as TunnelRules;
+    const keeper = new EncryptionKeeper(store!, tunnel, rules, { encryptedHere: () => encrypted, peers: () => [] }, { intervalMs: 60_000, graceMs: 10_000 }, silentLogger);
+    await keeper.start();
+    for (let i = 0; i < 3; i++) await keeper.run();
+    expect(removals, 'the first pass clears what a previous life may have left; later ones have nothing to do').toBe(1);
+    encrypted = true;
+    await keeper.run();
+    expect(updates).toBeGreaterThanOrEqual(1);
+    encrypted = false;
+    for (let i = 0; i < 3; i++) await keeper.run();
+    expect(removals, 'cleared again once the last encrypted network went').toBe(2);
+    await keeper.stop();
+  });
 });
