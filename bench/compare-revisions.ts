@@ -9,6 +9,8 @@ interface Report {
   fdbCompleteMsAfterLastCreate: number;
   pluginRssMiB: number[];
   restart: { msUntilServing: number };
+  /** The open-loop phase (absent in reports of builds from before it). */
+  atRate?: { endpointsPerSecond: number; latency: Record<string, { p99: number }> };
 }
 
 const [base, dir] = process.argv.slice(2) as [string, string];
@@ -24,6 +26,7 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['FDB complete after last create', (r) => r.fdbCompleteMsAfterLastCreate, 'ms'],
   ['plugin RSS (larger host)', (r) => Math.max(...r.pluginRssMiB), 'MiB'],
   ['restart until serving', (r) => r.restart.msUntilServing, 'ms'],
+  ['p99 of the slowest call at the offered rate', (r) => (r.atRate ? Math.max(...Object.values(r.atRate.latency).map((l) => l.p99)) : NaN), 'ms'],
 ];
 // Node flags given per side (compare-revisions.sh's BASE_NODE_ARGS / HEAD_NODE_ARGS) name the columns too.
 const flags = (side: 'BASE' | 'HEAD') => {
