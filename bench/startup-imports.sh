@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Where a plugin's start goes before its first line of its own: wall time of a bare node, of
+# `node dist/main.js --version` (every module of the plugin loaded, nothing started), and of
+# importing each heavy dependency alone in a fresh node. RUNS (default 5) of each, median in
+# milliseconds. A restart of the plugin pays the --version line before it reads etcd
+# (bench/control-plane.ts measures the whole restart).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps >/dev/null
+runs=${RUNS:-5}
+median_ms() { # command... -> median wall time in ms of RUNS runs
+    local -a t=()
+    for _ in $(seq "$runs"); do
+        local s e
+        s=$(date +%s%N)
+        "$@" >/dev/null
+        e=$(date +%s%N)
+        t+=($(((e - s) / 1000000)))
+    done
+    printf '%s\n' "${t[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p"
+}
+printf '| what | median of %s (ms) |\n|---|---|\n' "$runs"
+printf '| node -e 0 | %s |\n' "$(median_ms node -e 0)"
+printf '| node dist/main.js --version | %s |\n' "$(median_ms node dist/main.js --version)"
+for m in etcd3 fastify execa pino @sinclair/typebox/compiler ip-address; do
+    printf '| import %s | %s |\n' "$m" "$(median_ms node --input-type=module -e "await import('$m')")"
+done
