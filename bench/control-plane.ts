@@ -11,9 +11,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { fmt, median, percentile } from './stats.js';
+import { median, percentile } from './stats.js';
 import { PluginApi, pool, randomId } from './plugin-api.js';
-import { cpuPerEndpointText } from './report-model.js';
+import { controlPlaneRows, markdownTable } from './report-model.js';
 
 const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 2000);
 const RESTART_ENDPOINTS = Number(process.env.BENCH_RESTART_ENDPOINTS ?? 500);
@@ -235,20 +235,8 @@ async function main() {
       restart: { endpoints: RESTART_ENDPOINTS + ENDPOINTS / 2, msUntilServing: restartMs },
       atRate,
     };
-    const rows = [
-      `| control plane, ${ENDPOINTS} endpoints on one network across 2 hosts (${CONCURRENCY} calls in flight per host) | value | target |`,
-      '|---|---|---|',
-      `| allocations per second (RequestAddress) | ${report.allocationsPerSecond.toFixed(0)} | >= 500 |`,
-      ...Object.entries(latency).map(([m, l]) => `| ${m} p50 / p99 | ${fmt(l.p50)} / ${fmt(l.p99)} | p99 <= 50 ms |`),
-      `| every host has every FDB entry, after the last create returned | ${fmt(fdbComplete)} | <= 2000 ms |`,
-      `| plugin RSS (h1, h2) | ${rss.map((r) => `${r.toFixed(0)} MiB`).join(', ')} | <= 150 MB |`,
-      `| CPU per endpoint: plugins (h1, h2) / etcd / load generator | ${cpuPerEndpointText(cpuMsPerEndpoint)} | |`,
-      `| etcd keys / bytes per endpoint | ${footprint.keysPerEndpoint.toFixed(2)} / ${footprint.bytesPerEndpoint.toFixed(0)} B | |`,
-      `| restart with ${report.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving | ${fmt(restartMs)} | <= 2000 ms |`,
-      `| at ${RATE} endpoints/s offered (${RATE_ENDPOINTS} endpoints, open loop; achieved ${atRate.achievedPerSecond.toFixed(0)}/s, sent up to ${fmt(atRate.lateMsP99)} late, p99) | | |`,
-      ...Object.entries(atRate.latency).map(([m, l]) => `| ${m} p50 / p99 at ${RATE}/s | ${fmt(l.p50)} / ${fmt(l.p99)} | p99 <= 50 ms |`),
-    ];
-    console.log(rows.join('\n'));
+    console.log(`control plane, ${ENDPOINTS} endpoints on one network across 2 hosts, ${CONCURRENCY} calls in flight per host (targets: bench/report.ts)\n`);
+    console.log(markdownTable(['what', 'value'], controlPlaneRows(report)));
     mkdirSync(dirname(REPORT), { recursive: true });
     writeFileSync(REPORT, JSON.stringify(report, null, 2));
     apis.forEach((a) => a.close());

@@ -111,7 +111,8 @@ const ms = (v: number) => (Number.isFinite(v) ? `${v < 10 ? v.toFixed(1) : v.toF
 const rtt = (v: number) => (Number.isFinite(v) ? `${v.toFixed(3)} ms` : 'n/a');
 const gbit = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)} Gbit/s` : 'n/a');
 const x = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : 'n/a');
-const table = (head: readonly string[], rows: ReadonlyArray<readonly string[]>) =>
+/** A Markdown table. */
+export const markdownTable = (head: readonly string[], rows: ReadonlyArray<readonly string[]>) =>
   [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
 const OVERLAYS = [['tsOverlay', 'ts-overlay'], ['classic', 'classic overlay'], ['swarm', 'swarm overlay']] as const;
@@ -119,9 +120,31 @@ const OVERLAYS = [['tsOverlay', 'ts-overlay'], ['classic', 'classic overlay'], [
 const RSS_LIMIT_MIB = 150e6 / 2 ** 20;
 
 /** "1.89, 1.90 / 0.75 / 0.63 ms (whole machine 3.9 ms)": CPU per endpoint of each plugin, etcd, the load generator and the whole machine. */
-export function cpuPerEndpointText(cpu: NonNullable<ControlPlaneFigures['cpuMsPerEndpoint']>): string {
+function cpuPerEndpointText(cpu: NonNullable<ControlPlaneFigures['cpuMsPerEndpoint']>): string {
   const machine = cpu.machine === undefined ? '' : ` (whole machine ${cpu.machine.toFixed(2)} ms)`;
   return `${cpu.plugins.map((c) => c.toFixed(2)).join(', ')} / ${cpu.etcd.toFixed(2)} / ${cpu.loadGenerator.toFixed(2)} ms${machine}`;
+}
+
+/**
+ * The control-plane benchmark's figures as [what, value] rows: the full report's table, and
+ * what bench/control-plane.ts prints when run alone. NEED records a figure that is missing.
+ */
+export function controlPlaneRows(cp: ControlPlaneFigures, need: (name: string, v: number) => number = (_n, v) => v): string[][] {
+  return [
+    ['allocations per second (RequestAddress)', need('controlPlane.allocationsPerSecond', cp.allocationsPerSecond).toFixed(0)],
+    ...Object.entries(cp.latency).map(([m, l]) => [`${m} p50 / p99`, `${ms(l.p50)} / ${ms(l.p99)}`]),
+    ['every host has every FDB entry, after the last create returned', ms(need('controlPlane.fdbComplete', cp.fdbCompleteMsAfterLastCreate))],
+    ['plugin RSS per host', cp.pluginRssMiB.map((r) => `${r.toFixed(0)} MiB`).join(', ')],
+    ...(cp.cpuMsPerEndpoint ? [['CPU per endpoint: each plugin / etcd / load generator', cpuPerEndpointText(cp.cpuMsPerEndpoint)]] : []),
+    ['etcd keys / bytes per endpoint', `${cp.etcd.keysPerEndpoint.toFixed(2)} / ${cp.etcd.bytesPerEndpoint.toFixed(0)} B`],
+    [`restart with ${cp.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving`, ms(need('controlPlane.restart', cp.restart.msUntilServing))],
+    ...(cp.atRate
+      ? [
+          [`at ${cp.atRate.endpointsPerSecond} endpoints/s offered (${cp.atRate.endpoints} endpoints started on a schedule, open loop): achieved`, `${cp.atRate.achievedPerSecond.toFixed(0)}/s (sent up to ${ms(cp.atRate.lateMsP99)} late, p99)`],
+          ...Object.entries(cp.atRate.latency).map(([m, l]) => [`${m} p50 / p99 at ${cp.atRate!.endpointsPerSecond}/s`, `${ms(l.p50)} / ${ms(l.p99)}`]),
+        ]
+      : []),
+  ];
 }
 
 export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefined, names?: NamesFigures, enc?: EncryptionFigures): Report {
@@ -143,7 +166,7 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
       return [c.paths[id] ?? id, String(t.mtu), gbit(t.gbps), id === 'tsOverlay' ? '' : x(r)];
     });
     const underlay = mtu === 'default' ? '1500-byte' : `${c.settings.jumboUnderlayMtu}-byte`;
-    sections.push(`**Throughput, ${underlay} underlay** (iperf3 TCP, ${c.settings.repeats} x ${c.settings.iperfSeconds} s, median; host 1 to host 2)\n\n${table(['path', 'MTU', 'throughput', 'ts-overlay / this'], rows)}`);
+    sections.push(`**Throughput, ${underlay} underlay** (iperf3 TCP, ${c.settings.repeats} x ${c.settings.iperfSeconds} s, median; host 1 to host 2)\n\n${markdownTable(['path', 'MTU', 'throughput', 'ts-overlay / this'], rows)}`);
   }
   ratios['throughput.jumboGain.tsOverlay'] = tput('jumbo', 'tsOverlay') / tput('default', 'tsOverlay');
 
@@ -161,10 +184,10 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
     ratios[`throughput.${mtu}.${a}/${b}`] = v;
     return x(v);
   })]);
-  sections.push(`**What the data path's shape is worth** (hand-made paths and ts-overlay, from the throughput tables above; informational, no target)\n\n${table(['ratio', '1500-byte underlay', `${c.settings.jumboUnderlayMtu}-byte underlay`], shapeRows)}`);
+  sections.push(`**What the data path's shape is worth** (hand-made paths and ts-overlay, from the throughput tables above; informational, no target)\n\n${markdownTable(['ratio', '1500-byte underlay', `${c.settings.jumboUnderlayMtu}-byte underlay`], shapeRows)}`);
 
   const latRows = Object.entries(c.latency).map(([id, l]) => [c.paths[id] ?? id, rtt(need(`latency.${id}.median`, l.medianMs)), rtt(need(`latency.${id}.p99`, l.p99Ms)), `${l.answers}/${l.sent}`]);
-  sections.push(`**Latency, 1500-byte underlay** (ping every 10 ms, ${c.settings.pings} pings)\n\n${table(['path', 'RTT median', 'RTT p99', 'answers'], latRows)}`);
+  sections.push(`**Latency, 1500-byte underlay** (ping every 10 ms, ${c.settings.pings} pings)\n\n${markdownTable(['path', 'RTT median', 'RTT p99', 'answers'], latRows)}`);
 
   const runRows: string[][] = [];
   for (const [key, name] of OVERLAYS) {
@@ -174,7 +197,7 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
     ratios[`dockerRun.${key}/bridge`] = r;
     runRows.push([name, ms(o?.medianMs ?? NaN), ms(o?.p95Ms ?? NaN), ms(b?.medianMs ?? NaN), ms(b?.p95Ms ?? NaN), x(r)]);
   }
-  sections.push(`**\`docker run -d\`** (${c.settings.runs} each, interleaved with the bridge driver on the same engines)\n\n${table(['overlay', 'median', 'p95', 'bridge median', 'bridge p95', 'overlay / bridge'], runRows)}`);
+  sections.push(`**\`docker run -d\`** (${c.settings.runs} each, interleaved with the bridge driver on the same engines)\n\n${markdownTable(['overlay', 'median', 'p95', 'bridge median', 'bridge p95', 'overlay / bridge'], runRows)}`);
 
   const convRows = OVERLAYS.map(([key, name]) => {
     const v = c.convergence[key];
@@ -185,7 +208,7 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
   ratios['convergence.p95.classic/tsOverlay'] = (c.convergence.classic?.p95Ms ?? NaN) / (c.convergence.tsOverlay?.p95Ms ?? NaN);
   ratios['convergence.p95.swarm/tsOverlay'] = (c.convergence.swarm?.p95Ms ?? NaN) / (c.convergence.tsOverlay?.p95Ms ?? NaN);
   need('propagation.median', c.propagation.medianMs);
-  sections.push(`**Convergence**: \`docker run -d\` returns on host 2 -> first ping answer on host 1 (pinging every 10 ms from before the run; negative: reachable before the run returned)\n\n${table(['overlay', 'median', 'p95', 'samples'], convRows)}\n\nts-overlay network propagation (\`docker network create\` returns on host 1 -> listed on host 2, polled every 5 ms, ${c.propagation.samples.length} samples): median ${ms(c.propagation.medianMs)}, max ${ms(c.propagation.maxMs)}.`);
+  sections.push(`**Convergence**: \`docker run -d\` returns on host 2 -> first ping answer on host 1 (pinging every 10 ms from before the run; negative: reachable before the run returned)\n\n${markdownTable(['overlay', 'median', 'p95', 'samples'], convRows)}\n\nts-overlay network propagation (\`docker network create\` returns on host 1 -> listed on host 2, polled every 5 ms, ${c.propagation.samples.length} samples): median ${ms(c.propagation.medianMs)}, max ${ms(c.propagation.maxMs)}.`);
 
   let apiP99 = NaN;
   let apiP99AtRate = NaN;
@@ -194,26 +217,10 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
     apiP99 = Math.max(...Object.values(cp.latency).map((l) => l.p99));
     if (cp.atRate) apiP99AtRate = Math.max(...Object.values(cp.atRate.latency).map((l) => l.p99));
     rssMax = Math.max(...cp.pluginRssMiB);
-    const rows = [
-      ['allocations per second (RequestAddress)', need('controlPlane.allocationsPerSecond', cp.allocationsPerSecond).toFixed(0)],
-      ...Object.entries(cp.latency).map(([m, l]) => [`${m} p50 / p99`, `${ms(l.p50)} / ${ms(l.p99)}`]),
-      ['every host has every FDB entry, after the last create returned', ms(need('controlPlane.fdbComplete', cp.fdbCompleteMsAfterLastCreate))],
-      ['plugin RSS per host', cp.pluginRssMiB.map((r) => `${r.toFixed(0)} MiB`).join(', ')],
-      ...(cp.cpuMsPerEndpoint
-        ? [['CPU per endpoint: each plugin / etcd / load generator', cpuPerEndpointText(cp.cpuMsPerEndpoint)]]
-        : []),
-      ['etcd keys / bytes per endpoint', `${cp.etcd.keysPerEndpoint.toFixed(2)} / ${cp.etcd.bytesPerEndpoint.toFixed(0)} B`],
-      [`restart with ${cp.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving`, ms(need('controlPlane.restart', cp.restart.msUntilServing))],
-      ...(cp.atRate
-        ? [
-            [`at ${cp.atRate.endpointsPerSecond} endpoints/s offered (${cp.atRate.endpoints} endpoints started on a schedule, open loop): achieved`, `${cp.atRate.achievedPerSecond.toFixed(0)}/s (sent up to ${ms(cp.atRate.lateMsP99)} late, p99)`],
-            ...Object.entries(cp.atRate.latency).map(([m, l]) => [`${m} p50 / p99 at ${cp.atRate!.endpointsPerSecond}/s`, `${ms(l.p50)} / ${ms(l.p99)}`]),
-          ]
-        : []),
-    ];
+    const rows = controlPlaneRows(cp, need);
     need('controlPlane.apiP99', apiP99);
     need('controlPlane.rss', rssMax);
-    sections.push(`**Control plane**, ${cp.endpoints} endpoints on one network across 2 hosts, ${cp.concurrency} calls in flight per host, through the plugin API (bench/control-plane.ts, run ${cp.date})\n\n${table(['what', 'value'], rows)}`);
+    sections.push(`**Control plane**, ${cp.endpoints} endpoints on one network across 2 hosts, ${cp.concurrency} calls in flight per host, through the plugin API (bench/control-plane.ts, run ${cp.date})\n\n${markdownTable(['what', 'value'], rows)}`);
   } else {
     missing.push('controlPlane');
     sections.push('**Control plane**: not run (no bench/results/control-plane.json).');
@@ -224,7 +231,7 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
       [`appear: \`docker run -d\` returns on host 1 -> the name resolves in a container on host 2 (${names.appear.samples} samples)`, ms(need('names.appear.median', names.appear.median)), ms(need('names.appear.p95', names.appear.p95))],
       [`vanish: \`docker rm -f\` returns on host 1 -> the name no longer resolves on host 2 (${names.vanish.samples} samples)`, ms(need('names.vanish.median', names.vanish.median)), ms(need('names.vanish.p95', names.vanish.p95))],
     ];
-    sections.push(`**Names across hosts** (bench/names.ts, ${names.runs} containers; asked through the engine's resolver every 5 ms; negative: before the command returned)\n\n${table(['what', 'median', 'p95'], rows)}`);
+    sections.push(`**Names across hosts** (bench/names.ts, ${names.runs} containers; asked through the engine's resolver every 5 ms; negative: before the command returned)\n\n${markdownTable(['what', 'median', 'p95'], rows)}`);
   } else {
     missing.push('names');
     sections.push('**Names across hosts**: not run (no names.json).');
@@ -236,7 +243,7 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
       ['`-o encrypted=true` network', `${enc.encryptedGbitPerSecond.toFixed(3)} Gbit/s`],
       ['encrypted / plain', `${(enc.ratio * 100).toFixed(1)} %`],
     ];
-    sections.push(`**Cost of \`-o encrypted=true\`** (bench/encryption.ts: iperf3 container to container across hosts, ${enc.runs} x ${enc.secondsPerRun} s per network, interleaved; the tunnel is a userspace process, the kernel here has no ESP)\n\n${table(['network', 'median'], rows)}`);
+    sections.push(`**Cost of \`-o encrypted=true\`** (bench/encryption.ts: iperf3 container to container across hosts, ${enc.runs} x ${enc.secondsPerRun} s per network, interleaved; the tunnel is a userspace process, the kernel here has no ESP)\n\n${markdownTable(['network', 'median'], rows)}`);
   } else {
     missing.push('encryption');
     sections.push('**Cost of `-o encrypted=true`**: not run (no encryption.json).');
@@ -263,7 +270,7 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
     t('a name stops resolving after `docker rm -f` (p95)', '<= 200 ms', names?.vanish.p95 ?? NaN, (v) => v <= 200, ms(names?.vanish.p95 ?? NaN)),
   ];
   for (const target of targets) if (!Number.isFinite(target.figure)) missing.push(`target: ${target.what}`);
-  sections.unshift(`**Targets**\n\n${table(['target', 'wanted', 'this run', ''], targets.map((tt) => [tt.what, tt.target, tt.value, tt.met ? 'met' : 'MISSED']))}`);
+  sections.unshift(`**Targets**\n\n${markdownTable(['target', 'wanted', 'this run', ''], targets.map((tt) => [tt.what, tt.target, tt.value, tt.met ? 'met' : 'MISSED']))}`);
 
   const ofKernel = (mtu: 'default' | 'jumbo', id: string) => tput(mtu, id) / tput(mtu, 'kernelMacvlan');
   const chart: ChartGroup[] = [
