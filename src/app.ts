@@ -60,7 +60,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const ownUnderlayMtu = await underlayMtu(run, vtep);
   const defaultMtu = ownUnderlayMtu - VXLAN_OVERHEAD;
   const driverName = config.driverName;
-  log.info({ node: config.nodeName, vtep, underlayMtu: ownUnderlayMtu, driverName, etcd: config.etcd }, 'starting');
+  log.info({ node: config.nodeName, vtep, underlayMtu: ownUnderlayMtu, driverName, etcd: config.etcd, msSinceProcessStart: Math.round(process.uptime() * 1000) }, 'starting');
 
   // Its own registry: counts from the first etcd call on, whether or not --metrics-addr serves them.
   const metrics = new PluginMetrics({ processMetrics: true, version: VERSION });
@@ -146,7 +146,14 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   // Each start-up step is safe to repeat: while etcd is away it is retried, not fatal (the
   // socket is open, and calls that touch state are told the plugin is still starting).
   const retrying = (what: string) => (err: unknown, delayMs: number) => log.warn({ err: errorMessage(err), delayMs }, `start-up: ${what} failed; retrying`);
-  await membership.start();
+  /** A start-up step, timed in the debug log: where a slow start goes. */
+  const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    const began = performance.now();
+    const result = await work();
+    log.debug({ step: name, ms: Math.round(performance.now() - began) }, 'start-up step done');
+    return result;
+  };
+  await step('register in etcd', () => membership.start());
   // The responder's address exists before the networks' routes name it as their source.
   const resolverHost = new ResolverHost(run);
   /** Number of changes made, or undefined when it failed (logged; the next periodic pass retries). */
@@ -168,22 +175,24 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   // The host's firewall and the first reads of etcd do not wait for each other (a restart
   // serves again that much sooner); both are done before the first reconcile pass.
   const [, addressFeed, mine] = await Promise.all([
-    (async () => {
+    step('host firewall', async () => {
       if (guard) await guard.run(); // before serving: in line with the nodes etcd lists now
       else await vxlanGuard.remove().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not remove the VXLAN guard chain'));
       await ensureResolverHost();
-    })(),
-    untilDone(() => feedAddressBook(store, addressBook, log.child({ component: 'addresses' })), retrying('reading the addresses')),
-    untilDone(() => store.listEndpoints(), retrying('reading the endpoints')),
+    }),
+    step('read the addresses', () => untilDone(() => feedAddressBook(store, addressBook, log.child({ component: 'addresses' })), retrying('reading the addresses'))),
+    step('read the endpoints', () => untilDone(() => store.listEndpoints(), retrying('reading the endpoints'))),
   ]);
   for (const e of mine.endpoints) if (e.node === config.nodeName) local.addEndpoint(e);
-  await untilDone(() => peers!.start(mine), retrying('reading the peers'));
-  await reconciler.firstPass();
-  await untilDone(() => encryption!.start(), retrying('reading the encryption keys'));
-  await encryption.run(); // before serving: encrypted networks carry traffic again at once
+  await step('read the peers', () => untilDone(() => peers!.start(mine), retrying('reading the peers')));
+  await step('first reconcile', () => reconciler!.firstPass());
+  await step('encryption', async () => {
+    await untilDone(() => encryption!.start(), retrying('reading the encryption keys'));
+    await encryption!.run(); // before serving: encrypted networks carry traffic again at once
+  });
   reconciler.markServing();
   markReady();
-  log.info({ socket: config.socket }, 'serving the plugin API');
+  log.info({ socket: config.socket, msSinceProcessStart: Math.round(process.uptime() * 1000) }, 'serving the plugin API');
 
   // Names: etcd -> this host's table -> the responder; this host's engine -> etcd.
   let names: { close(): Promise<void> } | undefined;
