@@ -46,6 +46,11 @@ export class BenchLab {
     return (await run('ip', ['netns', 'exec', ns, ...cmd], { maxBuffer: 16 * 1024 * 1024, timeout: 120_000 })).stdout;
   }
 
+  /** Whether host N's engine lists a network of that name. */
+  async hasNetwork(host: number, name: string): Promise<boolean> {
+    return (await this.docker(host, 'network', 'ls', '--format', '{{.Name}}')).split('\n').includes(name);
+  }
+
   async pidOf(host: number, container: string): Promise<string> {
     return this.docker(host, 'inspect', '-f', '{{.State.Pid}}', container);
   }

@@ -60,6 +60,8 @@ const problem = (msg: string) => (log(msg), problems.push(msg));
 interface Overlay {
   readonly key: 'tsOverlay' | 'classic' | 'swarm';
   readonly lab: BenchLab;
+  /** What `docker network create` is given to make one of its networks. */
+  readonly driverArgs: readonly string[];
   /** The network of the `docker run -d` samples and of the data path (throughput, latency). */
   readonly net: string;
   /** Its /24's first three octets. */
@@ -76,10 +78,11 @@ interface Overlay {
   readonly probePrefix: string;
 }
 const OVERLAYS: readonly Overlay[] = [
-  { key: 'tsOverlay', lab: labs.ts, net: 'tsnet', prefix: '10.200.0', probeNet: 'tsprobe', probePrefix: '10.202.0' },
-  { key: 'classic', lab: labs.classic, net: 'clnet', prefix: '10.210.0', probeNet: 'clprobe', probePrefix: '10.212.0' },
-  { key: 'swarm', lab: labs.swarm, net: 'swnet', prefix: '10.220.0', probeNet: 'swprobe', probePrefix: '10.222.0' },
+  { key: 'tsOverlay', lab: labs.ts, driverArgs: ['-d', 'ts-overlay', '--ipam-driver', 'ts-overlay'], net: 'tsnet', prefix: '10.200.0', probeNet: 'tsprobe', probePrefix: '10.202.0' },
+  { key: 'classic', lab: labs.classic, driverArgs: ['-d', 'overlay'], net: 'clnet', prefix: '10.210.0', probeNet: 'clprobe', probePrefix: '10.212.0' },
+  { key: 'swarm', lab: labs.swarm, driverArgs: ['-d', 'overlay', '--attachable'], net: 'swnet', prefix: '10.220.0', probeNet: 'swprobe', probePrefix: '10.222.0' },
 ];
+const overlay = (key: Overlay['key']) => OVERLAYS.find((o) => o.key === key)!;
 
 /** A way from host 1 to host 2 that iperf3 and ping can take. */
 interface Path {
@@ -110,19 +113,13 @@ async function bringUp(): Promise<void> {
   const token = await s.docker(1, 'swarm', 'join-token', '-q', 'worker');
   await s.docker(2, 'swarm', 'join', '--token', token, '--advertise-addr', '198.18.0.12', '198.18.0.11:2377');
 
-  const create = {
-    tsOverlay: ['-d', 'ts-overlay', '--ipam-driver', 'ts-overlay'],
-    classic: ['-d', 'overlay'],
-    swarm: ['-d', 'overlay', '--attachable'],
-  };
   for (const o of OVERLAYS) {
-    await o.lab.docker(1, 'network', 'create', ...create[o.key], '--subnet', `${o.prefix}.0/24`, o.net);
-    await o.lab.docker(1, 'network', 'create', ...create[o.key], '--subnet', `${o.probePrefix}.0/24`, o.probeNet);
+    await o.lab.docker(1, 'network', 'create', ...o.driverArgs, '--subnet', `${o.prefix}.0/24`, o.net);
+    await o.lab.docker(1, 'network', 'create', ...o.driverArgs, '--subnet', `${o.probePrefix}.0/24`, o.probeNet);
   }
   for (const lab of Object.values(labs)) await lab.docker(1, 'network', 'create', '-d', 'bridge', 'benchbr');
-  for (const net of ['tsnet', 'tsprobe']) {
-    await waitFor(`${net} on host 2`, async () => (await labs.ts.docker(2, 'network', 'ls', '--format', '{{.Name}}')).split('\n').includes(net));
-  }
+  const ts = overlay('tsOverlay');
+  for (const net of [ts.net, ts.probeNet]) await waitFor(`${net} on host 2`, () => ts.lab.hasNetwork(2, net));
   await keepSandboxes();
   labsReady = new Date();
 }
@@ -251,7 +248,7 @@ async function propagation(): Promise<number[]> {
   for (let i = 0; i < n; i++) {
     await lab.docker(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', `prop${i}`);
     const created = performance.now();
-    await waitFor(`prop${i} on host 2`, async () => (await lab.docker(2, 'network', 'ls', '--format', '{{.Name}}')).split('\n').includes(`prop${i}`), 10_000, 5);
+    await waitFor(`prop${i} on host 2`, () => lab.hasNetwork(2, `prop${i}`), 10_000, 5);
     samples.push(performance.now() - created);
   }
   for (let i = 0; i < n; i++) await lab.docker(1, 'network', 'rm', `prop${i}`);
@@ -379,11 +376,11 @@ async function main() {
     await setUnderlay(JUMBO);
     await labs.ts.script('plugin-restart', '1');
     await labs.ts.script('plugin-restart', '2');
-    await labs.ts.docker(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', '10.201.0.0/24', 'tsjumbo');
-    await waitFor('tsjumbo on host 2', async () => (await labs.ts.docker(2, 'network', 'ls', '--format', '{{.Name}}')).split('\n').includes('tsjumbo'));
+    await labs.ts.docker(1, 'network', 'create', ...overlay('tsOverlay').driverArgs, '--subnet', '10.201.0.0/24', 'tsjumbo');
+    await waitFor('tsjumbo on host 2', () => labs.ts.hasNetwork(2, 'tsjumbo'));
     // Docker's overlay subtracts the 50 bytes itself: mtu=9000 gives containers 8950.
-    await labs.classic.docker(1, 'network', 'create', '-d', 'overlay', '--subnet', '10.211.0.0/24', '-o', `com.docker.network.driver.mtu=${JUMBO}`, 'cljumbo');
-    await labs.swarm.docker(1, 'network', 'create', '-d', 'overlay', '--attachable', '--subnet', '10.221.0.0/24', '-o', `com.docker.network.driver.mtu=${JUMBO}`, 'swjumbo');
+    await labs.classic.docker(1, 'network', 'create', ...overlay('classic').driverArgs, '--subnet', '10.211.0.0/24', '-o', `com.docker.network.driver.mtu=${JUMBO}`, 'cljumbo');
+    await labs.swarm.docker(1, 'network', 'create', ...overlay('swarm').driverArgs, '--subnet', '10.221.0.0/24', '-o', `com.docker.network.driver.mtu=${JUMBO}`, 'swjumbo');
     const jumbo = [
       ...(await namespacePaths(kvx)),
       await containerPath('tsOverlay', 'ts-overlay (MTU from the underlay)', labs.ts, 'tsjumbo'),

@@ -99,7 +99,7 @@ async function main() {
     log(`lab ${lab.name}: up`);
     await lab.script('up', '--hosts', '2');
     await lab.docker(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', SUBNET, 'fwnet');
-    await waitFor('fwnet on host 2', async () => (await lab.docker(2, 'network', 'ls', '--format', '{{.Name}}')).split('\n').includes('fwnet'));
+    await waitFor('fwnet on host 2', () => lab.hasNetwork(2, 'fwnet'));
     await lab.docker(2, 'run', '-d', '--name', 'srv', '--net', 'fwnet', 'iperf3:local');
     await lab.docker(1, 'run', '-d', '--name', 'cli', '--net', 'fwnet', 'iperf3:local', 'sleep', '36000');
     const target = await lab.containerIp(2, 'srv', 'fwnet');

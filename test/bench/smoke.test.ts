@@ -38,7 +38,8 @@ describe('bench/run --smoke', () => {
     expect(report.smoke).toBe(true);
     // Every figure, or (checkComplete) only Docker's overlays' missing and the run said why, in
     // the failure's first line (CI shows little).
-    expect(checkComplete(report.missing, compareProblems()), compareProblems().join('; ')).toBeUndefined();
+    const problems = compareProblems();
+    expect(checkComplete(report.missing, problems), problems.join('; ')).toBeUndefined();
     const excused = (name: string) => report.missing.length > 0 && isDockerOverlayFigure(name);
     expect(report.targets.length).toBe(16); // issue 5's 13 (API p99 twice: at saturation and at a given load) and issue 7's two name-freshness targets
     for (const t of report.targets) if (!excused(t.what)) expect(Number.isFinite(t.figure), t.what).toBe(true);
