@@ -28,13 +28,13 @@ export class EncryptionKeeper {
   private timer: NodeJS.Timeout | undefined;
   private readonly passes = new PassRunner(() => this.pass());
   private lastError: string | undefined;
-  private active = false;
   /**
-   * Tunnel and rules are known to be gone: removed by this process since it last had an
-   * encrypted network. Until one comes, passes (periodic, on every network or node change)
-   * then cost nothing instead of four iptables runs each.
+   * What the last pass left: the tunnel in line ('active'); tunnel and rules removed by this
+   * process ('cleared': until an encrypted network comes, passes, periodic and on every
+   * network or node change, then cost nothing instead of four iptables runs each); or not
+   * known ('unknown': at start, a previous life may have left rules; or a pass failed part-way).
    */
-  private cleared = false;
+  private state: 'unknown' | 'active' | 'cleared' = 'unknown';
 
   constructor(
     private readonly store: ClusterStore,
@@ -99,23 +99,22 @@ export class EncryptionKeeper {
   private async pass(): Promise<void> {
     try {
       if (!this.needs.encryptedHere()) {
-        if (!this.cleared) {
-          if (this.active || this.tunnel.running) this.log.info('no encrypted network on this host: tunnel and its rules removed');
+        if (this.state !== 'cleared') {
+          if (this.state === 'active' || this.tunnel.running) this.log.info('no encrypted network on this host: tunnel and its rules removed');
           await this.tunnel.stop();
           await this.rules.remove(); // also a previous life's, at the first pass
-          this.cleared = true;
+          this.state = 'cleared';
         }
-        this.active = false;
       } else {
-        this.cleared = false;
+        if (this.state === 'cleared') this.state = 'unknown'; // rules may be half made if this pass fails
         const set = this.keySet ?? (await this.createKeySet());
         const relays = await this.tunnel.update(
           { keys: set.value.keys.map((k) => ({ id: k.id, secret: k.secret })), primary: set.value.primary },
           this.needs.peers(),
         );
         const changes = await this.rules.apply(relays);
-        if (changes > 0 || !this.active) this.log.info({ peers: [...relays.keys()], changes, keys: set.value.keys.map((k) => k.id), primary: set.value.primary }, 'encrypted tunnel in line');
-        this.active = true;
+        if (changes > 0 || this.state !== 'active') this.log.info({ peers: [...relays.keys()], changes, keys: set.value.keys.map((k) => k.id), primary: set.value.primary }, 'encrypted tunnel in line');
+        this.state = 'active';
       }
       if (this.lastError) this.log.info('encrypted tunnel in line again');
       this.lastError = undefined;
