@@ -1,6 +1,7 @@
 /** Summarises bench/compare-revisions.sh: medians of each side's control-plane reports, and head/base. */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { slowestP99 } from './report-model.js';
 import { median } from './stats.js';
 
 interface Report {
@@ -26,7 +27,7 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['FDB complete after last create', (r) => r.fdbCompleteMsAfterLastCreate, 'ms'],
   ['plugin RSS (larger host)', (r) => Math.max(...r.pluginRssMiB), 'MiB'],
   ['restart until serving', (r) => r.restart.msUntilServing, 'ms'],
-  ['p99 of the slowest call at the offered rate', (r) => (r.atRate ? Math.max(...Object.values(r.atRate.latency).map((l) => l.p99)) : NaN), 'ms'],
+  ['p99 of the slowest call at the offered rate', (r) => (r.atRate ? slowestP99(r.atRate.latency) : NaN), 'ms'],
 ];
 // Node flags given per side (compare-revisions.sh's BASE_NODE_ARGS / HEAD_NODE_ARGS) name the columns too.
 const flags = (side: 'BASE' | 'HEAD') => {
