@@ -12,6 +12,8 @@ interface Report {
   restart: { msUntilServing: number };
   /** The open-loop phase (absent in reports of builds from before it). */
   atRate?: { endpointsPerSecond: number; latency: Record<string, { p99: number }> };
+  /** The calls as an engine sends them (absent in reports of builds from before it). */
+  asEngine?: { allocationsPerSecond: number; latency: Record<string, { p99: number }> };
 }
 
 const [base, dir] = process.argv.slice(2) as [string, string];
@@ -28,6 +30,8 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['plugin RSS (larger host)', (r) => Math.max(...r.pluginRssMiB), 'MiB'],
   ['restart until serving', (r) => r.restart.msUntilServing, 'ms'],
   ['p99 of the slowest call at the offered rate', (r) => (r.atRate ? slowestP99(r.atRate.latency) : NaN), 'ms'],
+  ['allocations per second, calls as an engine sends them', (r) => r.asEngine?.allocationsPerSecond ?? NaN, '/s'],
+  ['p99 of the slowest call, calls as an engine sends them', (r) => (r.asEngine ? slowestP99(r.asEngine.latency) : NaN), 'ms'],
 ];
 // Node flags given per side (compare-revisions.sh's BASE_NODE_ARGS / HEAD_NODE_ARGS) name the columns too.
 const flags = (side: 'BASE' | 'HEAD') => {

@@ -5,7 +5,8 @@
  * allocations per second, API latency per call, time until every host has every FDB entry,
  * plugin RSS, etcd keys and bytes per endpoint; then SIGKILL of one plugin holding M
  * endpoints and the time until it has reconciled and serves again; then the API's latency at a
- * given load (BENCH_RATE endpoints per second, open loop) on a third network.
+ * given load (BENCH_RATE endpoints per second, open loop) on a third network; then N endpoints
+ * again on a fourth network, their calls in the order an engine sends them (EngineNetworkLock).
  * Runs in its own lab (TSO_LAB, default cp; no engines used) and writes bench/results/control-plane.json.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -109,16 +110,39 @@ async function createNetwork(apis: PluginApi[], subnet: string) {
   return { poolId, engineIds: ids, vni: (JSON.parse(keys) as { vni: number }).vni };
 }
 
-type BenchNetwork = { poolId: string; engineIds: string[] };
+/**
+ * A Docker engine's lock on one network: the engine holds it from RequestAddress through
+ * CreateEndpoint (libnetwork's Network.CreateEndpoint takes networkLocker for the network's ID
+ * around the address assignment and the driver's CreateEndpoint; Join is outside it). So on one
+ * network an engine has at most one of those two calls in flight, however many containers
+ * start at once: 30 `docker run -d` at once on a lab engine reached the plugin one
+ * RequestAddress and one CreateEndpoint at a time. Holders go in arrival order.
+ */
+class EngineNetworkLock {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  hold<T>(task: () => Promise<T>): Promise<T> {
+    const turn = this.tail.then(task);
+    this.tail = turn.catch(() => undefined);
+    return turn;
+  }
+}
+
+/** A network on both hosts; `engineLocks` (one per host) when calls come as an engine sends them. */
+type BenchNetwork = { poolId: string; engineIds: string[]; engineLocks?: EngineNetworkLock[] };
 
 /** The engine's three calls for endpoint number `i` (hosts take turns); `allocated` when it has its address. */
 async function makeEndpoint(apis: PluginApi[], net: BenchNetwork, i: number, allocated: () => void = () => undefined): Promise<void> {
   const h = i % apis.length;
   const api = apis[h]!;
-  const { Address } = await api.call<{ Address: string }>('IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} });
-  allocated();
   const endpointId = randomId();
-  await api.call('NetworkDriver.CreateEndpoint', { NetworkID: net.engineIds[h], EndpointID: endpointId, Interface: { Address, AddressIPv6: '', MacAddress: '' }, Options: {} });
+  const create = async () => {
+    const { Address } = await api.call<{ Address: string }>('IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} });
+    allocated();
+    await api.call('NetworkDriver.CreateEndpoint', { NetworkID: net.engineIds[h], EndpointID: endpointId, Interface: { Address, AddressIPv6: '', MacAddress: '' }, Options: {} });
+  };
+  const lock = net.engineLocks?.[h];
+  await (lock ? lock.hold(create) : create());
   await api.call('NetworkDriver.Join', { NetworkID: net.engineIds[h], EndpointID: endpointId, SandboxKey: '', Options: {} });
 }
 
@@ -150,6 +174,34 @@ async function createEndpointsAtRate(apis: PluginApi[], net: BenchNetwork, count
   return { seconds: (performance.now() - started) / 1000, lateMsP99: percentile(late, 99) };
 }
 
+/**
+ * N endpoints made at once on `net` (CONCURRENCY per host): allocations per second, each
+ * call's latency, the time until every host has every other host's FDB entries, and the CPU
+ * each process (plugins, etcd, this load generator) and the whole machine spent per endpoint.
+ */
+async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: number }, cpuPids: number[]) {
+  apis.forEach((a) => a.latencies.clear());
+  // Where the CPU goes while the endpoints are made and every host programs them: each plugin,
+  // etcd, and this load generator (all share the machine's cores).
+  const cpuBefore = cpuPids.map(cpuMs);
+  const loadBefore = process.cpuUsage();
+  const machineBefore = machineBusyMs();
+  const run = await createEndpoints(apis, net, ENDPOINTS);
+  const perHost = ENDPOINTS / 2;
+  for (;;) {
+    if (remoteFdbEntries(1, net.vni) >= perHost && remoteFdbEntries(2, net.vni) >= perHost) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const fdbCompleteMsAfterLastCreate = performance.now() - run.finished;
+  const perEndpoint = (ms: number) => ms / ENDPOINTS;
+  const cpu = cpuPids.map((pid, i) => perEndpoint(cpuMs(pid) - cpuBefore[i]!));
+  const load = process.cpuUsage(loadBefore);
+  // The machine's total also holds what no process above accounts for: the ip/bridge
+  // processes making interfaces and entries, the kernel's own work, anything else running.
+  const cpuMsPerEndpoint = { plugins: cpu.slice(0, 2), etcd: cpu[2]!, loadGenerator: perEndpoint((load.user + load.system) / 1000), machine: perEndpoint(machineBusyMs() - machineBefore) };
+  return { createSeconds: run.seconds, allocationsPerSecond: run.allocationsPerSecond, latency: latencyByMethod(apis), fdbCompleteMsAfterLastCreate, cpuMsPerEndpoint };
+}
+
 /** Per API method, over every host's calls: median, p99 and how many. */
 function latencyByMethod(apis: PluginApi[]) {
   const methods = new Set(apis.flatMap((a) => [...a.latencies.keys()]));
@@ -175,28 +227,10 @@ async function main() {
 
     // Part 5: N endpoints on one network across two hosts, all at once.
     const net = await createNetwork(apis, '10.128.0.0/20');
-    // Where the CPU goes while the endpoints are made and every host programs them: each plugin,
-    // etcd, and this load generator (all share the machine's cores).
     const cpuPids = [...plugins.map((p) => p.pid), etcdPid()];
-    const cpuBefore = cpuPids.map(cpuMs);
-    const loadBefore = process.cpuUsage();
-    const machineBefore = machineBusyMs();
-    const run = await createEndpoints(apis, net, ENDPOINTS);
-    const perHost = ENDPOINTS / 2;
-    for (;;) {
-      if (remoteFdbEntries(1, net.vni) >= perHost && remoteFdbEntries(2, net.vni) >= perHost) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const fdbComplete = performance.now() - run.finished;
-    const perEndpoint = (ms: number) => ms / ENDPOINTS;
-    const cpu = cpuPids.map((pid, i) => perEndpoint(cpuMs(pid) - cpuBefore[i]!));
-    const load = process.cpuUsage(loadBefore);
-    // The machine's total also holds what no process above accounts for: the ip/bridge
-    // processes making interfaces and entries, the kernel's own work, anything else running.
-    const cpuMsPerEndpoint = { plugins: cpu.slice(0, 2), etcd: cpu[2]!, loadGenerator: perEndpoint((load.user + load.system) / 1000), machine: perEndpoint(machineBusyMs() - machineBefore) };
+    const allAtOnce = await measureCreation(apis, net, cpuPids);
     const rss = plugins.map((p) => rssMiB(p.pid));
     const footprint = etcdFootprint(ENDPOINTS);
-    const latency = latencyByMethod(apis);
 
     // Part 6: a plugin with M endpoints killed and started again.
     const restartNet = await createNetwork(apis, '10.129.0.0/21');
@@ -221,21 +255,28 @@ async function main() {
     };
     rateApis.forEach((a) => a.close());
 
+    // N endpoints again, on a network of their own, their calls as an engine sends them: on
+    // each host one RequestAddress + CreateEndpoint at a time, Joins overlapping.
+    const engineApis = [new PluginApi(socket(1), CONCURRENCY), new PluginApi(socket(2), CONCURRENCY)];
+    const engineNet = { ...(await createNetwork(engineApis, '10.131.0.0/20')), engineLocks: [new EngineNetworkLock(), new EngineNetworkLock()] };
+    const asEngine = await measureCreation(engineApis, engineNet, [...plugins.map((p) => p.pid), etcdPid()]);
+    engineApis.forEach((a) => a.close());
+    // The larger of two readings per host: after the all-at-once run, and now, with every
+    // network's endpoints on the hosts (host 1's plugin is the restarted one by then).
+    const rssAtEnd = plugins.map((p) => rssMiB(p.pid));
+
     const report = {
       date: new Date().toISOString(),
       endpoints: ENDPOINTS,
       concurrency: CONCURRENCY,
-      createSeconds: run.seconds,
-      allocationsPerSecond: run.allocationsPerSecond,
-      latency,
-      fdbCompleteMsAfterLastCreate: fdbComplete,
-      pluginRssMiB: rss,
-      cpuMsPerEndpoint,
+      ...allAtOnce,
+      pluginRssMiB: rss.map((r, h) => Math.max(r, rssAtEnd[h]!)),
       etcd: footprint,
       restart: { endpoints: RESTART_ENDPOINTS + ENDPOINTS / 2, msUntilServing: restartMs },
       atRate,
+      asEngine,
     };
-    console.log(`control plane, ${ENDPOINTS} endpoints on one network across 2 hosts, ${CONCURRENCY} calls in flight per host (targets: bench/report.ts)\n`);
+    console.log(`control plane, ${ENDPOINTS} endpoints on one network across 2 hosts, ${CONCURRENCY} started at once per host (targets: bench/report.ts)\n`);
     console.log(markdownTable(['what', 'value'], controlPlaneRows(report)));
     mkdirSync(dirname(REPORT), { recursive: true });
     writeFileSync(REPORT, JSON.stringify(report, null, 2));
