@@ -3,7 +3,7 @@ import { errorMessage, internal } from '../lib/errors.js';
 import { HostPortGuard } from './host-port-guard.js';
 import { removeLegacyForwardChain } from './legacy-forward-chain.js';
 import { endpointPortName, hostPortMac, hostPortName, isLegacyDevice, vniOfDevice, vxlanName } from './names.js';
-import { BROADCAST_MAC, diffPeers, type PeerState } from './peers.js';
+import { BROADCAST_MAC, diffDelta, diffPeers, type MutablePeerState, patchPeerState, type PeerDelta, type PeerState } from './peers.js';
 import { resolverRouteLine } from './resolver-host.js';
 import type { Runner } from './runner.js';
 import { TunnelRules } from './tunnel-rules.js';
@@ -201,6 +201,17 @@ export class Dataplane {
     const actual = known ?? (await this.readPeers(vni));
     const changes = diffPeers(vxlanName(vni), actual, desired);
     await Promise.all([this.run.batch('bridge', changes.fdb), this.run.batch('ip', changes.neigh)]);
+    return changes.count;
+  }
+
+  /**
+   * Brings just the entries `delta` names to what it says, from `known` (what was last
+   * programmed), which is then updated to match; returns how many entries changed.
+   */
+  async applyPeerDelta(vni: number, delta: PeerDelta, known: MutablePeerState): Promise<number> {
+    const changes = diffDelta(vxlanName(vni), known, delta);
+    await Promise.all([this.run.batch('bridge', changes.fdb), this.run.batch('ip', changes.neigh)]);
+    patchPeerState(known, delta);
     return changes.count;
   }
 

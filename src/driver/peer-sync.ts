@@ -1,5 +1,5 @@
 import type { Dataplane } from '../dataplane/dataplane.js';
-import { desiredPeers, type PeerState } from '../dataplane/peers.js';
+import { copyPeerState, type MutablePeerState, PeerTable, type RemoteEndpoint } from '../dataplane/peers.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -13,16 +13,20 @@ const FLUSH_GATHER_MS = 5;
 
 /**
  * Keeps every local VXLAN device's FDB and neighbour entries equal to the remote endpoints
- * etcd lists for its network. A watch feeds the endpoint cache; changes mark networks dirty;
- * one flush loop (the only writer of peer entries) applies them in batches.
+ * etcd lists for its network. A watch feeds the endpoint cache and each network's peer table;
+ * changes mark networks dirty; one flush loop (the only writer of peer entries) applies them
+ * in batches: only the entries the changes touched, or, for a network to verify, all of them
+ * against what the kernel holds.
  */
 export class PeerSync {
   private readonly endpoints = new Map<string, Map<string, EndpointRecord>>(); // network -> id -> record
+  /** Per network, its live remote endpoints as peer entries (this host's own and dead nodes' left out). */
+  private readonly tables = new Map<string, PeerTable>();
   private readonly dirty = new Set<string>();
   /** Networks whose kernel state must be read back rather than assumed (devices re-made, drift). */
   private readonly verify = new Set<string>();
-  /** What this process last programmed per VNI: the base of incremental diffs. */
-  private readonly programmed = new Map<number, PeerState>();
+  /** What this process last programmed per VNI: the base of incremental changes. */
+  private readonly programmed = new Map<number, MutablePeerState>();
   private flushing: Promise<void> | undefined;
   private watch: { close(): Promise<void> } | undefined;
   private stopped = false;
@@ -43,24 +47,23 @@ export class PeerSync {
     const { endpoints, revision } = listing ?? (await this.store.listEndpoints());
     this.endpoints.clear();
     for (const e of endpoints) this.remember(e);
+    this.rebuildTables();
     for (const n of this.local.networks()) {
       this.dirty.add(n.record.id);
       this.verify.add(n.record.id);
     }
     this.watch = this.store.watchEndpoints(revision, {
-      // This host's own endpoints never become peer entries here (remoteEndpoints): their
-      // events, half of all under load, need no programming pass.
+      // This host's own endpoints never become peer entries here (peerOf): their events, half
+      // of all under load, change no table and need no programming pass.
       onPut: (_key, value) => {
         const e = value as EndpointRecord;
-        const before = this.endpoints.get(e.network)?.get(e.id);
         this.remember(e);
-        if (e.node !== this.node || (before !== undefined && before.node !== this.node)) this.markDirty(e.network);
+        if (this.tableOf(e.network).set(e.id, this.peerOf(e))) this.markDirty(e.network);
       },
       onDelete: (key) => {
         const [network, id] = key.split('/').slice(-2) as [string, string];
-        const gone = this.endpoints.get(network)?.get(id);
         this.endpoints.get(network)?.delete(id);
-        if (gone?.node !== this.node) this.markDirty(network);
+        if (this.tables.get(network)?.set(id, undefined)) this.markDirty(network);
       },
       onResync: () => void this.resync(),
     });
@@ -83,8 +86,12 @@ export class PeerSync {
     this.scheduleFlush();
   }
 
-  /** Every local network again, against what the kernel holds now (after drift or node changes). */
+  /**
+   * Every local network again, against what the kernel holds now (after drift or node
+   * changes: the tables are made again, as which nodes are alive decides what is a peer).
+   */
   markAllDirty(): void {
+    this.rebuildTables();
     for (const n of this.local.networks()) {
       this.dirty.add(n.record.id);
       this.verify.add(n.record.id);
@@ -92,8 +99,23 @@ export class PeerSync {
     this.scheduleFlush();
   }
 
-  remoteEndpoints(network: string): EndpointRecord[] {
-    return [...(this.endpoints.get(network)?.values() ?? [])].filter((e) => e.node !== this.node && this.isAlive(e.node));
+  /** The endpoint as a peer entry here: undefined for this host's own, and for a dead node's. */
+  private peerOf(e: EndpointRecord): RemoteEndpoint | undefined {
+    return e.node !== this.node && this.isAlive(e.node) ? e : undefined;
+  }
+
+  private tableOf(network: string): PeerTable {
+    let table = this.tables.get(network);
+    if (!table) this.tables.set(network, (table = new PeerTable()));
+    return table;
+  }
+
+  private rebuildTables(): void {
+    this.tables.clear();
+    for (const [network, byId] of this.endpoints) {
+      const table = this.tableOf(network);
+      for (const e of byId.values()) table.set(e.id, this.peerOf(e));
+    }
   }
 
   private remember(e: EndpointRecord): void {
@@ -147,13 +169,20 @@ export class PeerSync {
     // this moment would otherwise pull them away under the reads below.
     await this.local.withDevices(vni, async () => {
       if (this.local.networkByClusterId(network)?.record.vni !== vni) return;
+      const table = this.tableOf(network);
       const known = this.verify.delete(network) ? undefined : this.programmed.get(vni);
-      const desired = desiredPeers(this.remoteEndpoints(network));
       try {
-        const changed = await this.dataplane.applyPeers(vni, desired, known);
+        let changed: number;
+        if (known) {
+          changed = await this.dataplane.applyPeerDelta(vni, table.takeDelta(), known);
+        } else {
+          // First time, or to verify: every entry, against what the kernel holds.
+          const desired = table.takeState();
+          changed = await this.dataplane.applyPeers(vni, desired);
+          this.programmed.set(vni, copyPeerState(desired));
+        }
         if (changed > 0) crashPoint('peers.programmed');
         this.metrics.peerEntriesProgrammed(changed);
-        this.programmed.set(vni, desired);
         if (changed > 0) this.log.debug({ network, vni, changed, verified: known === undefined }, 'peers programmed');
       } catch (err) {
         this.programmed.delete(vni); // unknown now: read the kernel next time
