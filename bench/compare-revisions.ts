@@ -9,11 +9,12 @@ interface Report {
   latency: Record<string, { p50: number; p99: number }>;
   fdbCompleteMsAfterLastCreate: number;
   pluginRssMiB: number[];
+  cpuMsPerEndpoint?: { machine?: number };
   restart: { msUntilServing: number };
   /** The open-loop phase (absent in reports of builds from before it). */
   atRate?: { endpointsPerSecond: number; latency: Record<string, { p99: number }> };
   /** The calls as an engine sends them (absent in reports of builds from before it). */
-  asEngine?: { allocationsPerSecond: number; latency: Record<string, { p99: number }> };
+  asEngine?: { allocationsPerSecond: number; latency: Record<string, { p99: number }>; cpuMsPerEndpoint?: { machine?: number } };
 }
 
 const [base, dir] = process.argv.slice(2) as [string, string];
@@ -27,21 +28,25 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['CreateEndpoint p99', (r) => r.latency['NetworkDriver.CreateEndpoint']?.p99 ?? NaN, 'ms'],
   ['Join p99', (r) => r.latency['NetworkDriver.Join']?.p99 ?? NaN, 'ms'],
   ['FDB complete after last create', (r) => r.fdbCompleteMsAfterLastCreate, 'ms'],
+  ['CPU per endpoint, whole machine', (r) => r.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],
   ['plugin RSS (larger host)', (r) => Math.max(...r.pluginRssMiB), 'MiB'],
   ['restart until serving', (r) => r.restart.msUntilServing, 'ms'],
   ['p99 of the slowest call at the offered rate', (r) => (r.atRate ? slowestP99(r.atRate.latency) : NaN), 'ms'],
   ['allocations per second, calls as an engine sends them', (r) => r.asEngine?.allocationsPerSecond ?? NaN, '/s'],
   ['p99 of the slowest call, calls as an engine sends them', (r) => (r.asEngine ? slowestP99(r.asEngine.latency) : NaN), 'ms'],
+  ['CPU per endpoint, whole machine, calls as an engine sends them', (r) => r.asEngine?.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],
 ];
 // Node flags given per side (compare-revisions.sh's BASE_NODE_ARGS / HEAD_NODE_ARGS) name the columns too.
 const flags = (side: 'BASE' | 'HEAD') => {
   const args = process.env[`${side}_NODE_ARGS`] ?? process.env['BENCH_NODE_ARGS'];
   return args === undefined ? '' : ` (node ${args || 'without flags'})`;
 };
+/** Whole units, but small figures (CPU per endpoint) with two decimals. */
+const figure = (v: number) => (Math.abs(v) < 10 ? v.toFixed(2) : v.toFixed(0));
 console.log(`| control plane (median of ${sides.head.length} runs each, taken turn about) | ${base}${flags('BASE')} | this checkout${flags('HEAD')} | ratio |`);
 console.log('|---|---|---|---|');
 for (const [name, pick, unit] of figures) {
   const b = median(sides.base.map(pick));
   const h = median(sides.head.map(pick));
-  console.log(`| ${name} | ${b.toFixed(0)} ${unit} | ${h.toFixed(0)} ${unit} | ${(h / b).toFixed(2)}x |`);
+  console.log(`| ${name} | ${figure(b)} ${unit} | ${figure(h)} ${unit} | ${(h / b).toFixed(2)}x |`);
 }
