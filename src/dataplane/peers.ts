@@ -21,16 +21,15 @@ export interface RemoteEndpoint {
   readonly vtep: string;
 }
 
-export function desiredPeers(remotes: Iterable<RemoteEndpoint>): PeerState {
-  const unicast = new Map<string, string>();
-  const flood = new Set<string>();
-  const neighbours = new Map<string, string>();
-  for (const r of remotes) {
-    unicast.set(r.mac, r.vtep);
-    flood.add(r.vtep);
-    neighbours.set(r.ip, r.mac);
-  }
-  return { unicast, flood, neighbours };
+/**
+ * What a device must hold for these remote endpoints, by the same rule as the plugin's own
+ * programming (PeerTable): `ts-overlay status` then reports no drift where there is none, even
+ * when two endpoints share a MAC or an address.
+ */
+export function desiredPeers(remotes: Iterable<RemoteEndpoint & { readonly id: string }>): PeerState {
+  const table = new PeerTable();
+  for (const r of remotes) table.set(r.id, r);
+  return table.takeState();
 }
 
 export interface PeerChanges {
@@ -41,27 +40,13 @@ export interface PeerChanges {
 
 /** The commands that turn `actual` into `desired` on device `dev`; empty when they agree. */
 export function diffPeers(dev: string, actual: PeerState, desired: PeerState): PeerChanges {
-  const fdb: string[] = [];
-  const neigh: string[] = [];
-  for (const [mac, vtep] of actual.unicast) {
-    if (!desired.unicast.has(mac)) fdb.push(`fdb del ${mac} dev ${dev} dst ${vtep} self`);
-  }
-  for (const vtep of actual.flood) {
-    if (!desired.flood.has(vtep)) fdb.push(`fdb del ${BROADCAST_MAC} dev ${dev} dst ${vtep} self`);
-  }
-  for (const [ip, mac] of actual.neighbours) {
-    if (!desired.neighbours.has(ip)) neigh.push(`neigh del ${ip} dev ${dev}`);
-  }
-  for (const [mac, vtep] of desired.unicast) {
-    if (actual.unicast.get(mac) !== vtep) fdb.push(`fdb replace ${mac} dev ${dev} dst ${vtep} self permanent`);
-  }
-  for (const vtep of desired.flood) {
-    if (!actual.flood.has(vtep)) fdb.push(`fdb append ${BROADCAST_MAC} dev ${dev} dst ${vtep} self permanent`);
-  }
-  for (const [ip, mac] of desired.neighbours) {
-    if (actual.neighbours.get(ip) !== mac) neigh.push(`neigh replace ${ip} lladdr ${mac} dev ${dev} nud permanent`);
-  }
-  return { fdb, neigh, count: fdb.length + neigh.length };
+  // Every entry either side has, as a delta to `desired`: what is not there must go.
+  const delta: PeerDelta = {
+    unicast: new Map([...actual.unicast.keys(), ...desired.unicast.keys()].map((mac) => [mac, desired.unicast.get(mac)])),
+    flood: new Map([...actual.flood, ...desired.flood].map((vtep) => [vtep, desired.flood.has(vtep)])),
+    neighbours: new Map([...actual.neighbours.keys(), ...desired.neighbours.keys()].map((ip) => [ip, desired.neighbours.get(ip)])),
+  };
+  return diffDelta(dev, actual, delta);
 }
 
 /** What some entries must now be: undefined (or false) where the entry must go. */
@@ -84,8 +69,8 @@ export interface MutablePeerState {
 export const copyPeerState = (s: PeerState): MutablePeerState => ({ unicast: new Map(s.unicast), flood: new Set(s.flood), neighbours: new Map(s.neighbours) });
 
 /**
- * The commands that bring the entries `delta` names from `actual` to what it says, with the
- * lines diffPeers would write for them; nothing for entries it does not name.
+ * The commands that bring the entries `delta` names from `actual` to what it says (removals
+ * first); nothing for entries it does not name.
  */
 export function diffDelta(dev: string, actual: PeerState, delta: PeerDelta): PeerChanges {
   const fdb: string[] = [];
@@ -143,11 +128,7 @@ export class PeerTable {
   private readonly byMac = new Map<string, Set<string>>();
   private readonly byIp = new Map<string, Set<string>>();
   private readonly byVtep = new Map<string, Set<string>>();
-  private touched = { macs: new Set<string>(), ips: new Set<string>(), vteps: new Set<string>() };
-
-  get size(): number {
-    return this.remotes.size;
-  }
+  private touched = noneTouched();
 
   /** The endpoint under `key` is now `remote` (undefined: gone, or no longer a peer). Returns whether anything changed. */
   set(key: string, remote: RemoteEndpoint | undefined): boolean {
@@ -173,24 +154,27 @@ export class PeerTable {
 
   /** Everything the device must hold; the changes noted so far are then no longer pending. */
   takeState(): PeerState {
-    this.touched = { macs: new Set(), ips: new Set(), vteps: new Set() };
-    const unicast = new Map<string, string>();
-    const neighbours = new Map<string, string>();
-    for (const [mac, keys] of this.byMac) unicast.set(mac, this.remotes.get(greatest(keys))!.vtep);
-    for (const [ip, keys] of this.byIp) neighbours.set(ip, this.remotes.get(greatest(keys))!.mac);
+    this.touched = noneTouched();
+    const unicast = new Map([...this.byMac.keys()].map((mac) => [mac, this.holder(this.byMac, mac)!.vtep]));
+    const neighbours = new Map([...this.byIp.keys()].map((ip) => [ip, this.holder(this.byIp, ip)!.mac]));
     return { unicast, flood: new Set(this.byVtep.keys()), neighbours };
   }
 
   /** What the entries touched since the last takeState() or takeDelta() must now be. */
   takeDelta(): PeerDelta {
     const { macs, ips, vteps } = this.touched;
-    this.touched = { macs: new Set(), ips: new Set(), vteps: new Set() };
-    const holder = (keys: Set<string> | undefined) => (keys ? this.remotes.get(greatest(keys)) : undefined);
+    this.touched = noneTouched();
     return {
-      unicast: new Map([...macs].map((mac) => [mac, holder(this.byMac.get(mac))?.vtep])),
+      unicast: new Map([...macs].map((mac) => [mac, this.holder(this.byMac, mac)?.vtep])),
       flood: new Map([...vteps].map((vtep) => [vtep, this.byVtep.has(vtep)])),
-      neighbours: new Map([...ips].map((ip) => [ip, holder(this.byIp.get(ip))?.mac])),
+      neighbours: new Map([...ips].map((ip) => [ip, this.holder(this.byIp, ip)?.mac])),
     };
+  }
+
+  /** The endpoint an entry goes to: of those holding `value` in `index`, the greatest key's. */
+  private holder(index: Map<string, Set<string>>, value: string): RemoteEndpoint | undefined {
+    const keys = index.get(value);
+    return keys && this.remotes.get(greatest(keys));
   }
 
   private touch(r: RemoteEndpoint): void {
@@ -199,6 +183,8 @@ export class PeerTable {
     this.touched.vteps.add(r.vtep);
   }
 }
+
+const noneTouched = () => ({ macs: new Set<string>(), ips: new Set<string>(), vteps: new Set<string>() });
 
 function index(map: Map<string, Set<string>>, value: string, key: string): void {
   const keys = map.get(value);

@@ -178,9 +178,9 @@ describe('data plane on real devices', () => {
     // Before the peers are known, nothing crosses: learning is off.
     expect(c1.tryExec('ping', '-c', '1', '-W', '1', '10.0.0.3').ok).toBe(false);
 
-    expect(await dp1.applyPeers(5000, desiredPeers([{ mac: MAC2, ip: '10.0.0.3', vtep: vtepB }]))).toBe(3);
-    expect(await dp2.applyPeers(5000, desiredPeers([{ mac: MAC1, ip: '10.0.0.2', vtep: vtepA }]))).toBe(3);
-    expect(await dp1.applyPeers(5000, desiredPeers([{ mac: MAC2, ip: '10.0.0.3', vtep: vtepB }]))).toBe(0); // in line already
+    expect(await dp1.applyPeers(5000, desiredPeers([{ id: 'peer', mac: MAC2, ip: '10.0.0.3', vtep: vtepB }]))).toBe(3);
+    expect(await dp2.applyPeers(5000, desiredPeers([{ id: 'peer', mac: MAC1, ip: '10.0.0.2', vtep: vtepA }]))).toBe(3);
+    expect(await dp1.applyPeers(5000, desiredPeers([{ id: 'peer', mac: MAC2, ip: '10.0.0.3', vtep: vtepB }]))).toBe(0); // in line already
     expect(c1.exec('ping', '-c', '2', '-W', '2', '10.0.0.3')).toMatch(/2 received/);
     // A full-size packet fits the 1450 MTU without fragmentation on the 1500 underlay.
     expect(c2.exec('ping', '-c', '1', '-M', 'do', '-s', '1422', '10.0.0.2')).toMatch(/1 received/);
@@ -206,7 +206,7 @@ describe('data plane on real devices', () => {
     plugIntoContainer(h1, a1, await dp1.ensurePort({ endpointId: EP1, vni: 6001, mac: MAC1, mtu: 1450 }), '10.9.0.2/24');
     plugIntoContainer(h2, b2, await dp2.ensurePort({ endpointId: EP2, vni: 6002, mac: MAC2, mtu: 1450 }), '10.9.0.3/24');
     // Even if host 1 (wrongly) learnt B's endpoint, VNI 6001 frames are not delivered to 6002.
-    await dp1.applyPeers(6001, desiredPeers([{ mac: MAC2, ip: '10.9.0.3', vtep: vtepB }]));
+    await dp1.applyPeers(6001, desiredPeers([{ id: 'peer', mac: MAC2, ip: '10.9.0.3', vtep: vtepB }]));
     expect(a1.tryExec('ping', '-c', '2', '-W', '1', '10.9.0.3').ok).toBe(false);
   });
 });

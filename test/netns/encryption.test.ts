@@ -68,8 +68,8 @@ beforeAll(async () => {
   }
   for (const [i, h] of hosts.entries()) {
     const other = hosts[1 - i]!;
-    await h.dp.applyPeers(ENC_VNI, desiredPeers([{ mac: macs[1 - i]!, ip: `10.97.0.${2 - i}`, vtep: other.vtep }]));
-    await h.dp.applyPeers(PLAIN_VNI, desiredPeers([{ mac: macs[1 - i]!, ip: `10.98.0.${2 - i}`, vtep: other.vtep }]));
+    await h.dp.applyPeers(ENC_VNI, desiredPeers([{ id: 'peer', mac: macs[1 - i]!, ip: `10.97.0.${2 - i}`, vtep: other.vtep }]));
+    await h.dp.applyPeers(PLAIN_VNI, desiredPeers([{ id: 'peer', mac: macs[1 - i]!, ip: `10.98.0.${2 - i}`, vtep: other.vtep }]));
   }
 }, 60_000);
 

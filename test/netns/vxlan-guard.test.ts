@@ -59,8 +59,8 @@ describe('VXLAN guard on real namespaces', () => {
 
     const dp1 = await member(h1, M1, MAC1, '10.77.0.1');
     const dp2 = await member(h2, M2, MAC2, '10.77.0.2');
-    await dp1.applyPeers(VNI, desiredPeers([{ mac: MAC2, ip: '10.77.0.2', vtep: M2 }]));
-    await dp2.applyPeers(VNI, desiredPeers([{ mac: MAC1, ip: '10.77.0.1', vtep: M1 }]));
+    await dp1.applyPeers(VNI, desiredPeers([{ id: 'peer', mac: MAC2, ip: '10.77.0.2', vtep: M2 }]));
+    await dp2.applyPeers(VNI, desiredPeers([{ id: 'peer', mac: MAC1, ip: '10.77.0.1', vtep: M1 }]));
 
     // The stranger speaks real VXLAN: same VNI, port and overlay subnet, aimed at member 1.
     s.exec('ip', 'link', 'add', 'vx0', 'type', 'vxlan', 'id', String(VNI), 'local', STRANGER, 'remote', M1, 'dstport', '4789');

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { copyPeerState, desiredPeers, diffDelta, diffPeers, patchPeerState, PeerTable, type PeerState } from '../../src/dataplane/peers.js';
 
 const empty: PeerState = { unicast: new Map(), flood: new Set(), neighbours: new Map() };
-const a = { mac: '02:42:0a:00:00:02', ip: '10.0.0.2', vtep: '198.18.0.11' };
-const b = { mac: '02:42:0a:00:00:03', ip: '10.0.0.3', vtep: '198.18.0.12' };
-const b2 = { mac: '02:42:0a:00:00:04', ip: '10.0.0.4', vtep: '198.18.0.12' };
+const a = { id: 'ea', mac: '02:42:0a:00:00:02', ip: '10.0.0.2', vtep: '198.18.0.11' };
+const b = { id: 'eb', mac: '02:42:0a:00:00:03', ip: '10.0.0.3', vtep: '198.18.0.12' };
+const b2 = { id: 'eb2', mac: '02:42:0a:00:00:04', ip: '10.0.0.4', vtep: '198.18.0.12' };
 
 describe('desiredPeers', () => {
   it('floods once per remote VTEP and maps every MAC and IP', () => {
@@ -88,9 +88,15 @@ describe('PeerTable', () => {
     }
   });
 
-  it('agrees with desiredPeers when no two endpoints share a MAC or address', () => {
-    const table = new PeerTable();
-    [a, b, b2].forEach((r, i) => table.set(`e${i}`, r));
-    expect(table.takeState()).toEqual(desiredPeers([a, b, b2]));
+  it('is the rule desiredPeers (ts-overlay status) follows: a shared entry goes to the greater ID, in any order', () => {
+    const twin = { ...a, id: 'ez', vtep: '198.18.0.13' }; // a's MAC and address on another host
+    for (const order of [[a, twin], [twin, a]]) {
+      const d = desiredPeers(order);
+      expect(d.unicast.get(a.mac)).toBe('198.18.0.13');
+      expect([...d.flood].sort()).toEqual(['198.18.0.11', '198.18.0.13']);
+      const table = new PeerTable();
+      for (const r of order) table.set(r.id, r);
+      expect(table.takeState()).toEqual(d);
+    }
   });
 });
