@@ -179,10 +179,11 @@ async function createEndpointsAtRate(apis: PluginApi[], net: BenchNetwork, count
  * call's latency, the time until every host has every other host's FDB entries, and the CPU
  * each process (plugins, etcd, this load generator) and the whole machine spent per endpoint.
  */
-async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: number }, cpuPids: number[]) {
+async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: number }, plugins: ReadonlyArray<{ pid: number }>) {
   apis.forEach((a) => a.latencies.clear());
   // Where the CPU goes while the endpoints are made and every host programs them: each plugin,
   // etcd, and this load generator (all share the machine's cores).
+  const cpuPids = [...plugins.map((p) => p.pid), etcdPid()];
   const cpuBefore = cpuPids.map(cpuMs);
   const loadBefore = process.cpuUsage();
   const machineBefore = machineBusyMs();
@@ -227,8 +228,7 @@ async function main() {
 
     // Part 5: N endpoints on one network across two hosts, all at once.
     const net = await createNetwork(apis, '10.128.0.0/20');
-    const cpuPids = [...plugins.map((p) => p.pid), etcdPid()];
-    const allAtOnce = await measureCreation(apis, net, cpuPids);
+    const allAtOnce = await measureCreation(apis, net, plugins);
     const rss = plugins.map((p) => rssMiB(p.pid));
     const footprint = etcdFootprint(ENDPOINTS);
 
@@ -259,7 +259,7 @@ async function main() {
     // each host one RequestAddress + CreateEndpoint at a time, Joins overlapping.
     const engineApis = [new PluginApi(socket(1), CONCURRENCY), new PluginApi(socket(2), CONCURRENCY)];
     const engineNet = { ...(await createNetwork(engineApis, '10.131.0.0/20')), engineLocks: [new EngineNetworkLock(), new EngineNetworkLock()] };
-    const asEngine = await measureCreation(engineApis, engineNet, [...plugins.map((p) => p.pid), etcdPid()]);
+    const asEngine = await measureCreation(engineApis, engineNet, plugins); // host 1's is the restarted plugin now
     engineApis.forEach((a) => a.close());
     // The larger of two readings per host: after the all-at-once run, and now, with every
     // network's endpoints on the hosts (host 1's plugin is the restarted one by then).

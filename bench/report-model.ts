@@ -25,17 +25,15 @@ export interface CompareFigures {
   readonly problems?: readonly string[];
 }
 
-/** What bench/control-plane.ts writes (only the fields the report reads). */
-export interface ControlPlaneFigures {
+/**
+ * What bench/control-plane.ts writes (only the fields the report reads): at the top, the run
+ * that made the endpoints all at once.
+ */
+export interface ControlPlaneFigures extends CreationFigures {
   readonly date: string;
   readonly endpoints: number;
   readonly concurrency: number;
-  readonly allocationsPerSecond: number;
-  readonly latency: Readonly<Record<string, { readonly p50: number; readonly p99: number; readonly calls: number }>>;
-  readonly fdbCompleteMsAfterLastCreate: number;
   readonly pluginRssMiB: readonly number[];
-  /** Absent in reports from before it was measured. */
-  readonly cpuMsPerEndpoint?: { readonly plugins: readonly number[]; readonly etcd: number; readonly loadGenerator: number; /** Absent before it was measured. */ readonly machine?: number };
   readonly etcd: { readonly keysPerEndpoint: number; readonly bytesPerEndpoint: number };
   readonly restart: { readonly endpoints: number; readonly msUntilServing: number };
   /** The API's latency at a given offered load (open loop); absent in reports from before it was measured. */
@@ -59,7 +57,8 @@ export interface CreationFigures {
   readonly allocationsPerSecond: number;
   readonly latency: Readonly<Record<string, { readonly p50: number; readonly p99: number; readonly calls: number }>>;
   readonly fdbCompleteMsAfterLastCreate: number;
-  readonly cpuMsPerEndpoint?: ControlPlaneFigures['cpuMsPerEndpoint'];
+  /** Absent in reports from before it was measured. */
+  readonly cpuMsPerEndpoint?: { readonly plugins: readonly number[]; readonly etcd: number; readonly loadGenerator: number; /** Absent before it was measured. */ readonly machine?: number };
 }
 
 /** What bench/names.ts writes (only the fields the report reads). */
@@ -137,7 +136,7 @@ const RSS_LIMIT_MIB = 150e6 / 2 ** 20;
 export const slowestP99 = (latency: Readonly<Record<string, { readonly p99: number }>>): number => Math.max(...Object.values(latency).map((l) => l.p99));
 
 /** "1.89, 1.90 / 0.75 / 0.63 ms (whole machine 3.9 ms)": CPU per endpoint of each plugin, etcd, the load generator and the whole machine. */
-function cpuPerEndpointText(cpu: NonNullable<ControlPlaneFigures['cpuMsPerEndpoint']>): string {
+function cpuPerEndpointText(cpu: NonNullable<CreationFigures['cpuMsPerEndpoint']>): string {
   const machine = cpu.machine === undefined ? '' : ` (whole machine ${cpu.machine.toFixed(2)} ms)`;
   return `${cpu.plugins.map((c) => c.toFixed(2)).join(', ')} / ${cpu.etcd.toFixed(2)} / ${cpu.loadGenerator.toFixed(2)} ms${machine}`;
 }
