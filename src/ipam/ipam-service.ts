@@ -86,7 +86,9 @@ export class IpamService {
       if (wanted) {
         const clash = firstOverlap(wanted, taken);
         if (clash) {
-          throw conflict(`subnet ${formatCidr(wanted)} overlaps ${clash.pool.subnet}, already used by a ts-overlay network (created on ${clash.pool.createdBy}); choose another --subnet`);
+          // An unbound pool belongs to a network being created, or removed with hosts still letting go.
+          const state = clash.pool.network === undefined ? `, being created or removed; held by ${clash.pool.users.join(', ')}` : '';
+          throw conflict(`subnet ${formatCidr(wanted)} overlaps ${clash.pool.subnet}, already used by a ts-overlay network (created on ${clash.pool.createdBy}${state}); choose another --subnet`);
         }
         subnet = wanted;
       } else {

@@ -157,6 +157,8 @@ describe('lifecycle', () => {
     await dockerOk(1, 'rm', '-f', 'l1');
     await dockerOk(2, 'rm', '-f', 'l2');
     expect((await cliOnHost(1, 'network', 'rm', 'life')).ok).toBe(true);
+    // It returned once both hosts let go of the subnet: nothing of it is left in etcd.
+    expect((await etcdctl('get', '--prefix', '/ts-overlay/pools/', '--keys-only')).stdout).not.toMatch(/10\.90\.0\.0/);
     await waitFor('life gone from both hosts', async () => !(await networkNames(1)).includes('life') && !(await networkNames(2)).includes('life'), 10_000, 200);
     await createLife(); // back to the shared starting point for the next test
   });
