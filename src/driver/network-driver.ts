@@ -261,14 +261,10 @@ export class NetworkDriver {
         return input.macAddress ? {} : { macAddress: mac };
       }
       // The address must be this host's claim, unchanged: one freed meanwhile (a reconcile
-      // after a crash) may already be another container's. The endpoint is published only if
-      // the claim still has the revision RequestAddress gave it (read here after a restart).
-      const claimRevision = this.ipam.takeClaimRevision(net.record.subnet, ip) ?? (await this.ownClaimRevision(net.record.subnet, ip));
-      if (!(await this.store.putEndpoint(record, claimRevision))) {
-        const claim = await this.store.getAddress(net.record.subnet, ip);
-        if (claim?.modRevision !== claimRevision) throw notFound(addressNotOurs(ip, net.record.subnet));
-        throw notFound(`network ${net.record.name ?? net.record.id} was removed from the cluster`);
-      }
+      // after a crash) may already be another container's. IPAM hands the claim to the
+      // endpoint's transaction: compared there, or written there with the endpoint.
+      const published = await this.ipam.publishOnClaim(net.record.subnet, ip, (claim) => this.store.putEndpoint(record, claim));
+      if (!published) throw notFound(`network ${net.record.name ?? net.record.id} was removed from the cluster`);
       crashPoint('create-endpoint.published');
       this.local.addEndpoint(record);
       // Only hand back a MAC we chose: the engine refuses a change to one it set itself.
@@ -329,13 +325,6 @@ export class NetworkDriver {
     return net;
   }
 
-  /** The revision of this host's claim of the address, read from etcd; refused when it is not this host's. */
-  private async ownClaimRevision(subnet: string, ip: string): Promise<number> {
-    const claim = await this.store.getAddress(subnet, ip);
-    if (!claim || claim.value.kind !== 'endpoint' || claim.value.node !== this.settings.node) throw notFound(addressNotOurs(ip, subnet));
-    return claim.modRevision;
-  }
-
   private async findEndpoint(networkId: string, endpointId: string): Promise<EndpointRecord | undefined> {
     const net = this.local.network(networkId);
     if (!net) return undefined;
@@ -374,5 +363,3 @@ function isUnicastMac(mac: string): boolean {
   return (first & 1) === 0 && mac !== '00:00:00:00:00:00';
 }
 
-const addressNotOurs = (ip: string, subnet: string) =>
-  `address ${ip} is not allocated to this host in ${subnet} (released meanwhile?); start the container again`;

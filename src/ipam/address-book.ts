@@ -8,6 +8,11 @@ export interface Stripe {
   readonly count: number;
 }
 
+/** Whether the address is in the stripe: with one live host, every address is its own. */
+export function inStripe(subnet: Cidr, ip: number, stripe: Stripe): boolean {
+  return stripe.count <= 1 || (ip - subnet.base) % stripe.count === stripe.index;
+}
+
 /**
  * The pools, and which addresses of each are taken, as this host last heard from etcd (watches
  * feed it), plus the ones this process is claiming right now. Allocation picks candidates here
@@ -93,7 +98,7 @@ export class AddressBook {
     };
     const ip =
       (stripe && stripe.count > 1
-        ? search(`${where}|${stripe.index}/${stripe.count}`, (ip) => (ip - cidr.base) % stripe.count === stripe.index)
+        ? search(`${where}|${stripe.index}/${stripe.count}`, (ip) => inStripe(cidr, ip, stripe))
         : undefined) ?? search(`${where}|any`);
     if (ip === undefined) return undefined;
     claiming.add(ip);

@@ -1,9 +1,9 @@
 import { crashPoint } from '../lib/crash-point.js';
 import { badRequest, conflict, notFound, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { ClusterStore } from '../store/cluster-store.js';
-import type { AddressKind, PoolRecord } from '../store/records.js';
-import { AddressBook, type Stripe } from './address-book.js';
+import type { AddressClaim, ClusterStore } from '../store/cluster-store.js';
+import type { AddressKind, AddressRecord, PoolRecord } from '../store/records.js';
+import { AddressBook, inStripe, type Stripe } from './address-book.js';
 import { firstOverlap, isUsableAddress, nextFreeSubnet } from './allocation.js';
 import { type Cidr, containsCidr, formatCidr, formatIPv4, parseCidr, parseIPv4, usableRange } from './cidr.js';
 import { formatPoolId, isSamePool, newGeneration, type PoolHandle, parsePoolId } from './pool-id.js';
@@ -65,7 +65,10 @@ export class IpamService {
     private readonly book: AddressBook = new AddressBook(),
   ) {}
 
-  private readonly claims = new RecentClaims();
+  /** Claims RequestAddress left for CreateEndpoint; an unwritten one dropped unused frees its address here. */
+  private readonly claims = new RecentClaims(4096, 10 * 60_000, (subnet, ip, claim) => {
+    if ('record' in claim) this.book.done(subnet, parseIPv4(ip)!, false);
+  });
 
   async requestPool(req: PoolRequest): Promise<{ poolId: string; subnet: string }> {
     if (req.clusterNetwork) return this.joinPool(req.clusterNetwork);
@@ -188,10 +191,11 @@ export class IpamService {
       if (ip === undefined) throw badRequest(`address "${specific}" is not an IPv4 address`);
       if (!isUsableAddress(subnet, ip)) throw badRequest(`address ${specific} is not a usable address of subnet ${pool.subnet}`);
       const kind: AddressKind = req.kind;
+      if (this.claims.isUnwritten(pool.subnet, specific)) throw conflict(`address ${specific} is already in use (endpoint on ${this.settings.node}, being created)`);
       const claimed = await this.store.claimAddress(pool.subnet, { ip: specific, kind, node: this.settings.node, claimedAt: new Date().toISOString() });
       if (claimed !== undefined) {
         this.book.add(pool.subnet, specific);
-        if (kind === 'endpoint') this.claims.remember(pool.subnet, specific, claimed); // a gateway is no container's
+        if (kind === 'endpoint') this.claims.remember(pool.subnet, specific, { revision: claimed }); // a gateway is no container's
         crashPoint('ipam.address-claimed');
         return withPrefix(ip);
       }
@@ -208,10 +212,20 @@ export class IpamService {
     }
 
     const range = pool.ipRange ? parseCidr(pool.ipRange) : undefined;
+    const stripe = this.settings.stripe?.();
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const ip = this.book.startClaim(pool.subnet, range, this.settings.stripe?.());
+      const ip = this.book.startClaim(pool.subnet, range, stripe);
       if (ip === undefined) throw conflict(`no free address left in ${pool.ipRange ?? pool.subnet}`);
-      const record = { ip: formatIPv4(ip), kind: 'endpoint' as const, node: this.settings.node, claimedAt: new Date().toISOString() };
+      const record = this.endpointClaim(formatIPv4(ip));
+      if (stripe && inStripe(subnet, ip, stripe)) {
+        // No other host picks from this host's stripe, so the claim is written by the
+        // CreateEndpoint that follows, in the transaction that publishes the endpoint: one
+        // etcd round trip per container. The book keeps the address claimed here meanwhile.
+        // (Another host's --ip of this very address in between wins; our CreateEndpoint then
+        // fails, naming the holder.)
+        this.claims.remember(pool.subnet, record.ip, { record });
+        return withPrefix(ip);
+      }
       let claimed: number | undefined;
       try {
         claimed = await this.store.claimAddress(pool.subnet, record);
@@ -220,7 +234,7 @@ export class IpamService {
         this.book.done(pool.subnet, ip, true);
       }
       if (claimed !== undefined) {
-        this.claims.remember(pool.subnet, record.ip, claimed);
+        this.claims.remember(pool.subnet, record.ip, { revision: claimed });
         crashPoint('ipam.address-claimed');
         return withPrefix(ip);
       }
@@ -251,11 +265,49 @@ export class IpamService {
   }
 
   /**
-   * The etcd revision of this process's claim of the address, when it made one lately (once:
-   * see RecentClaims); undefined means "read the claim from etcd".
+   * Publishes an endpoint on an address this host's RequestAddress handed out: `publish` runs
+   * the endpoint's transaction with the address's claim and says whether it won. Throws when
+   * the address is not (or no longer) this host's to give: freed and taken by another
+   * container, or another host's. False: the claim stands, and the publish lost for a reason of
+   * its own (the network went).
    */
-  takeClaimRevision(subnet: string, ip: string): number | undefined {
-    return this.claims.take(subnet, ip);
+  async publishOnClaim(subnet: string, ip: string, publish: (claim: AddressClaim) => Promise<boolean>): Promise<boolean> {
+    const claim = this.claims.take(subnet, ip) ?? (await this.storedClaim(subnet, ip));
+    const unwritten = 'record' in claim;
+    let published: boolean;
+    try {
+      published = await publish(claim);
+    } catch (err) {
+      // etcd failed us: the engine gives the address back (ReleaseAddress), which needs the claim here.
+      if (unwritten) this.claims.remember(subnet, ip, claim);
+      throw err;
+    }
+    if (published) {
+      if (unwritten) this.book.done(subnet, parseIPv4(ip)!, true);
+      return true;
+    }
+    const now = await this.store.getAddress(subnet, ip);
+    const lost = unwritten ? now !== undefined : now?.modRevision !== claim.revision;
+    if (unwritten) this.book.done(subnet, parseIPv4(ip)!, now !== undefined);
+    if (lost) throw notFound(addressNotOurs(ip, subnet, now?.value));
+    return false;
+  }
+
+  /**
+   * The claim of an address RecentClaims does not have (a restart since RequestAddress, or many
+   * claims never used), read from etcd. An address nobody holds is refused, not claimed now: it
+   * was freed meanwhile, or never handed out by this host's IPAM (the engine asks for every
+   * address it uses, so that is a caller's mistake; one handed out without a claim just before a
+   * restart costs that one container a retry).
+   */
+  private async storedClaim(subnet: string, ip: string): Promise<AddressClaim> {
+    const entry = await this.store.getAddress(subnet, ip);
+    if (entry?.value.kind === 'endpoint' && entry.value.node === this.settings.node) return { revision: entry.modRevision };
+    throw notFound(addressNotOurs(ip, subnet, entry?.value));
+  }
+
+  private endpointClaim(ip: string): AddressRecord {
+    return { ip, kind: 'endpoint', node: this.settings.node, claimedAt: new Date().toISOString() };
   }
 
   /** Marks the network's aux addresses so that other hosts' copies may reserve them too. */
@@ -271,3 +323,6 @@ export class IpamService {
     }
   }
 }
+
+const addressNotOurs = (ip: string, subnet: string, holder?: AddressRecord) =>
+  `address ${ip} is not allocated to this host in ${subnet} (${holder ? `${holder.kind} on ${holder.node} now` : 'released meanwhile'}); start the container again`;

@@ -1,36 +1,65 @@
+import type { AddressClaim } from '../store/cluster-store.js';
+
 /**
- * The etcd revisions of the address claims this process made lately, by subnet and address.
- * CreateEndpoint follows RequestAddress within milliseconds: with the claim's revision at hand,
- * publishing the endpoint compares it in the same transaction instead of reading the claim
- * first (one etcd round trip less per container). Bounded: the oldest go first, and a claim not
- * found here (a restart in between, or many claims never used) is simply read from etcd.
+ * What RequestAddress left for the CreateEndpoint that follows it within milliseconds, by subnet
+ * and address: the etcd revision of a claim it wrote (CreateEndpoint compares it in the same
+ * transaction that publishes the endpoint, instead of reading the claim first), or the claim
+ * record it did not write yet (CreateEndpoint's transaction writes it with the endpoint: one
+ * round trip per container instead of two). Bounded in number and age: the oldest go first,
+ * and `onDrop` hears of every entry that goes without being taken (evicted, expired,
+ * forgotten). A claim not found here (a restart in between) is read from etcd instead.
  */
 export class RecentClaims {
-  private readonly revisions = new Map<string, number>();
+  private readonly claims = new Map<string, { subnet: string; ip: string; claim: AddressClaim; at: number }>();
 
-  constructor(private readonly limit = 4096) {}
+  constructor(
+    private readonly limit = 4096,
+    private readonly maxAgeMs = 10 * 60_000,
+    private readonly onDrop: (subnet: string, ip: string, claim: AddressClaim) => void = () => {},
+    private readonly now: () => number = Date.now,
+  ) {}
 
-  remember(subnet: string, ip: string, revision: number): void {
+  remember(subnet: string, ip: string, claim: AddressClaim): void {
     const key = keyOf(subnet, ip);
-    this.revisions.delete(key); // re-inserted: the newest again
-    this.revisions.set(key, revision);
-    if (this.revisions.size > this.limit) this.revisions.delete(this.revisions.keys().next().value!);
+    this.claims.delete(key); // re-inserted: the newest again
+    this.claims.set(key, { subnet, ip, claim, at: this.now() });
+    this.expire();
   }
 
-  /** The claim's revision, once: an endpoint is published from a claim only once. */
-  take(subnet: string, ip: string): number | undefined {
+  /** The claim, once: an endpoint is published from a claim only once. */
+  take(subnet: string, ip: string): AddressClaim | undefined {
     const key = keyOf(subnet, ip);
-    const revision = this.revisions.get(key);
-    this.revisions.delete(key);
-    return revision;
+    const entry = this.claims.get(key);
+    this.claims.delete(key);
+    return entry?.claim;
+  }
+
+  /** Whether a claim of the address is waiting here that etcd does not hold yet. */
+  isUnwritten(subnet: string, ip: string): boolean {
+    const entry = this.claims.get(keyOf(subnet, ip));
+    return entry !== undefined && 'record' in entry.claim;
   }
 
   forget(subnet: string, ip: string): void {
-    this.revisions.delete(keyOf(subnet, ip));
+    const key = keyOf(subnet, ip);
+    const entry = this.claims.get(key);
+    if (!entry) return;
+    this.claims.delete(key);
+    this.onDrop(subnet, ip, entry.claim);
   }
 
   get size(): number {
-    return this.revisions.size;
+    return this.claims.size;
+  }
+
+  /** Drops the entries over the limit and those older than maxAgeMs (insertion order is age order). */
+  private expire(): void {
+    const oldest = this.now() - this.maxAgeMs;
+    for (const [key, entry] of this.claims) {
+      if (this.claims.size <= this.limit && entry.at >= oldest) break;
+      this.claims.delete(key);
+      this.onDrop(entry.subnet, entry.ip, entry.claim);
+    }
   }
 }
 

@@ -12,6 +12,12 @@ export type { Entry };
  * another host is a single etcd transaction guarded by revisions; callers decide policy
  * (which value to try, how often to retry), this class only makes a choice stick or fail.
  */
+/**
+ * How an endpoint's address is held when the endpoint is published: by a claim already in etcd
+ * (its revision), or by a claim to write together with the endpoint (its record).
+ */
+export type AddressClaim = { readonly revision: number } | { readonly record: AddressRecord };
+
 export class ClusterStore {
   constructor(private readonly kv: EtcdKv, private readonly log: Logger) {}
 
@@ -199,16 +205,19 @@ export class ClusterStore {
   // ---- endpoints ---------------------------------------------------------------------
 
   /**
-   * Publishes the endpoint if its network still exists and, given the revision of its address's
-   * claim (claimAddress), if that claim was not freed (and maybe taken by another container) since.
+   * Publishes the endpoint if its network still exists and its address's claim stands: given a
+   * claim's revision (claimAddress), if that claim was not freed (and maybe taken by another
+   * container) since; given a claim record not written yet, if nobody holds the address and its
+   * pool exists, writing the claim in the same transaction.
    */
-  async putEndpoint(endpoint: EndpointRecord, addressClaim?: number): Promise<boolean> {
+  async putEndpoint(endpoint: EndpointRecord, claim?: AddressClaim): Promise<boolean> {
+    const address = keys.address(endpoint.subnet, endpoint.ip);
     return this.kv.txn({
       compare: [
         { key: keys.network(endpoint.network), exists: true },
-        ...(addressClaim === undefined ? [] : [{ key: keys.address(endpoint.subnet, endpoint.ip), modRevision: addressClaim }]),
+        ...(claim === undefined ? [] : 'revision' in claim ? [{ key: address, modRevision: claim.revision }] : [{ key: address, modRevision: 0 }, { key: keys.pool(endpoint.subnet), exists: true as const }]),
       ],
-      put: [[keys.endpoint(endpoint.network, endpoint.id), endpoint]],
+      put: [[keys.endpoint(endpoint.network, endpoint.id), endpoint], ...(claim && 'record' in claim ? [[address, claim.record] as const] : [])],
     });
   }
 

@@ -80,15 +80,29 @@ describe('cluster store (real etcd)', () => {
     expect(first).toBe((await s.getAddress('10.0.0.0/24', '10.0.0.9'))!.modRevision);
     expect(await s.claimAddress('10.0.0.0/24', claim('h2'))).toBeUndefined(); // held: the second claim loses
     const ep = (n: string): EndpointRecord => ({ id: n.repeat(64), network: id, node: 'h1', vtep: '198.18.0.11', mac: '02:42:0a:00:00:09', ip: '10.0.0.9', subnet: '10.0.0.0/24', createdAt: new Date(0).toISOString() });
-    expect(await s.putEndpoint(ep('a'), first)).toBe(true);
+    expect(await s.putEndpoint(ep('a'), { revision: first! })).toBe(true);
     // Freed and claimed again (by another host, or by this one for another container): the old
     // claim's revision no longer publishes anything.
     await s.deleteEndpoint(id, ep('a').id);
     expect(await s.releaseAddress('10.0.0.0/24', (await s.getAddress('10.0.0.0/24', '10.0.0.9'))!)).toBe(true);
     const second = await s.claimAddress('10.0.0.0/24', claim('h2'));
     expect(second).toBeGreaterThan(first!);
-    expect(await s.putEndpoint(ep('b'), first)).toBe(false);
+    expect(await s.putEndpoint(ep('b'), { revision: first! })).toBe(false);
     expect(await s.getEndpoint(id, ep('b').id)).toBeUndefined();
+  });
+
+  it('writes a claim with the endpoint in one transaction only while nobody holds the address', async () => {
+    const s = store();
+    const id = '8'.repeat(64);
+    await s.createNetwork(network(id, 7200), await pool(s));
+    const claim = (node: string) => ({ ip: '10.0.0.7', kind: 'endpoint' as const, node, claimedAt: new Date(0).toISOString() });
+    const ep = (n: string, node: string): EndpointRecord => ({ id: n.repeat(64), network: id, node, vtep: '198.18.0.11', mac: '02:42:0a:00:00:07', ip: '10.0.0.7', subnet: '10.0.0.0/24', createdAt: new Date(0).toISOString() });
+    expect(await s.putEndpoint(ep('a', 'h1'), { record: claim('h1') })).toBe(true);
+    expect((await s.getAddress('10.0.0.0/24', '10.0.0.7'))?.value.node).toBe('h1');
+    // The address is held now: a second endpoint on it is refused, and nothing of it is written.
+    expect(await s.putEndpoint(ep('b', 'h2'), { record: claim('h2') })).toBe(false);
+    expect(await s.getEndpoint(id, ep('b', 'h2').id)).toBeUndefined();
+    expect((await s.getAddress('10.0.0.0/24', '10.0.0.7'))?.value.node).toBe('h1');
   });
 
   it('streams endpoint puts and deletes that follow a listing, in order', async () => {
