@@ -25,6 +25,7 @@ import { KernelMonitor } from './dataplane/monitor.js';
 import { CallLimits } from './lib/call-limits.js';
 import { Propagation } from './driver/propagation.js';
 import { AddressBook } from './ipam/address-book.js';
+import { StripeTracker } from './ipam/stripe.js';
 import { IpamService } from './ipam/ipam-service.js';
 import { feedAddressBook } from './driver/address-feed.js';
 import { errorMessage } from './lib/errors.js';
@@ -77,12 +78,15 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   let peers: PeerSync | undefined;
   let guard: VxlanGuardKeeper | undefined;
   let encryption: EncryptionKeeper | undefined;
+  // Each live node allocates from its own stripe of a pool first: see AddressBook.startClaim.
+  const stripes = new StripeTracker(config.nodeName, () => membership.nodes().map((n) => n.name));
   const membership = new Membership(
     { name: config.nodeName, vtep, underlayMtu: ownUnderlayMtu, version: VERSION, startedAt: new Date().toISOString() },
     config.nodeTtl,
     store,
     {
       onChange: () => {
+        stripes.current(); // notes the change now rather than at the next RequestAddress
         peers?.markAllDirty();
         reconciler?.schedule('node membership changed');
         guard?.schedule();
@@ -93,12 +97,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     log.child({ component: 'membership' }),
   );
   const addressBook = new AddressBook();
-  // Each live node allocates from its own stripe of a pool first: see AddressBook.startClaim.
-  const stripe = () => {
-    const names = [...new Set([config.nodeName, ...membership.nodes().map((n) => n.name)])].sort();
-    return { index: names.indexOf(config.nodeName), count: names.length };
-  };
-  const ipam = new IpamService(store, { node: config.nodeName, defaultPool: config.defaultPool, poolSize: config.poolSize, stripe }, log.child({ component: 'ipam' }), addressBook);
+  const ipam = new IpamService(store, { node: config.nodeName, defaultPool: config.defaultPool, poolSize: config.poolSize, stripe: () => stripes.current() }, log.child({ component: 'ipam' }), addressBook);
   peers = new PeerSync(config.nodeName, store, dataplane, local, (node) => membership.isAlive(node), log.child({ component: 'peers' }), metrics);
   const driver = new NetworkDriver(
     { node: config.nodeName, vtep, vniRange: config.vniRange, underlayMtu: ownUnderlayMtu, liveNodes: () => membership.nodes(), ...(dnsAddr ? { resolverAddr: dnsAddr } : {}) },

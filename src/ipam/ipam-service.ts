@@ -3,11 +3,12 @@ import { badRequest, conflict, notFound, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { AddressClaim, ClusterStore } from '../store/cluster-store.js';
 import type { AddressKind, AddressRecord, PoolRecord } from '../store/records.js';
-import { AddressBook, inStripe, type Stripe } from './address-book.js';
+import { AddressBook, inStripe } from './address-book.js';
 import { firstOverlap, isUsableAddress, nextFreeSubnet } from './allocation.js';
 import { type Cidr, containsCidr, formatCidr, formatIPv4, parseCidr, parseIPv4, usableRange } from './cidr.js';
 import { formatPoolId, isSamePool, newGeneration, type PoolHandle, parsePoolId } from './pool-id.js';
 import { RecentClaims } from './recent-claims.js';
+import type { HostStripe } from './stripe.js';
 
 /** The IPAM option (and driver option) that marks a copy of an existing cluster network. */
 export const CLUSTER_ID_OPTION = 'ts-overlay.id';
@@ -16,8 +17,11 @@ export interface IpamSettings {
   readonly node: string;
   readonly defaultPool: Cidr;
   readonly poolSize: number;
-  /** This host's share of each pool's addresses (see AddressBook.startClaim); none: no preference. */
-  readonly stripe?: () => Stripe | undefined;
+  /**
+   * This host's share of each pool's addresses (see AddressBook.startClaim); none: no
+   * preference. When settled, a pick from it is claimed by CreateEndpoint's transaction.
+   */
+  readonly stripe?: () => HostStripe | undefined;
 }
 
 /** The cluster network whose copy this host's engine is getting (RequestPool with -o ts-overlay.id). */
@@ -217,8 +221,8 @@ export class IpamService {
       const ip = this.book.startClaim(pool.subnet, range, stripe);
       if (ip === undefined) throw conflict(`no free address left in ${pool.ipRange ?? pool.subnet}`);
       const record = this.endpointClaim(formatIPv4(ip));
-      if (stripe && inStripe(subnet, ip, stripe)) {
-        // No other host picks from this host's stripe, so the claim is written by the
+      if (stripe?.settled && inStripe(subnet, ip, stripe)) {
+        // No other host picks from this host's settled stripe, so the claim is written by the
         // CreateEndpoint that follows, in the transaction that publishes the endpoint: one
         // etcd round trip per container. The book keeps the address claimed here meanwhile.
         // (Another host's --ip of this very address in between wins; our CreateEndpoint then

@@ -16,8 +16,8 @@ const clients: Array<{ close(): void }> = [];
 afterAll(() => clients.forEach((c) => c.close()));
 
 const NET = 'd'.repeat(64);
-const ipamOf = (store: ClusterStore, node: string, index: number) =>
-  new IpamService(store, { node, defaultPool: parseCidr('10.0.0.0/8')!, poolSize: 24, stripe: () => ({ index, count: 2 }) }, silentLogger);
+const ipamOf = (store: ClusterStore, node: string, index: number, settled = true) =>
+  new IpamService(store, { node, defaultPool: parseCidr('10.0.0.0/8')!, poolSize: 24, stripe: () => ({ index, count: 2, settled }) }, silentLogger);
 
 /** Hosts h1 and h2 (stripes 0 and 1 of 2) sharing network NET on 10.0.0.0/24. */
 async function cluster() {
@@ -97,6 +97,14 @@ describe('claims written by CreateEndpoint (real etcd)', () => {
     expect(await h1.requestAddress({ poolId, kind: 'endpoint' })).not.toBe(address); // still this container's
     await h1.releaseAddress(poolId, address); // what the engine does when CreateEndpoint fails
     expect(await h1.requestAddress({ poolId, kind: 'endpoint' })).toBe(address);
+  });
+
+  it('claims at RequestAddress while the stripes have not settled since a node came or went', async () => {
+    const { store, poolId } = await cluster();
+    const unsettled = ipamOf(store, 'h1', 0, false);
+    const address = await unsettled.requestAddress({ poolId, kind: 'endpoint' });
+    expect((await store.getAddress('10.0.0.0/24', address.split('/')[0]!))?.value.node).toBe('h1');
+    expect(await createEndpoint(store, unsettled, 'h1', address)).toBe(true);
   });
 
   it('publishes nothing, and claims nothing, once the network is gone', async () => {
