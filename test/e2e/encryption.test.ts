@@ -25,7 +25,8 @@ const ips: Record<string, string> = {};
 /** Sends PAYLOAD over TCP from container `from` on host 1 to `to` on host 2; returns what `to` received. */
 async function sendPayload(from: string, to: string, network: string): Promise<string> {
   await dockerOk(2, 'exec', '-d', to, 'sh', '-c', 'rm -f /tmp/got; nc -l -p 7777 > /tmp/got');
-  await new Promise((r) => setTimeout(r, 300));
+  // `exec -d` returns before nc listens; a connection before that is refused and sends nothing.
+  await waitFor(`nc listening in ${to}`, async () => (await docker(2, 'exec', to, 'netstat', '-ltn')).stdout.includes(':7777 '), 5000, 50);
   await docker(1, 'exec', from, 'sh', '-c', `echo ${PAYLOAD} | timeout 3 nc ${ips[`${to}@${network}`]} 7777`);
   return (await docker(2, 'exec', to, 'cat', '/tmp/got')).stdout;
 }
