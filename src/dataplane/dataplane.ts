@@ -3,7 +3,7 @@ import { errorMessage, internal } from '../lib/errors.js';
 import { HostPortGuard } from './host-port-guard.js';
 import { removeLegacyForwardChain } from './legacy-forward-chain.js';
 import { endpointPortName, hostPortMac, hostPortName, isLegacyDevice, vniOfDevice, vxlanName } from './names.js';
-import { BROADCAST_MAC, diffDelta, diffPeers, type MutablePeerState, patchPeerState, type PeerDelta, type PeerState } from './peers.js';
+import { BROADCAST_MAC, diffDelta, diffPeers, type MutablePeerState, patchPeerState, type PeerChanges, type PeerDelta, type PeerState } from './peers.js';
 import { resolverRouteLine } from './resolver-host.js';
 import type { Runner } from './runner.js';
 import { TunnelRules } from './tunnel-rules.js';
@@ -193,25 +193,26 @@ export class Dataplane {
   }
 
   /**
-   * Brings the device's peers to `desired`; returns how many entries changed. `known` is what
-   * the caller last programmed: diffing against it spares reading thousands of entries back
-   * from the kernel on every change. Without it, the kernel is read (and drift repaired).
+   * Brings the device's peers to `desired`, against what the kernel holds now (drift is
+   * repaired); returns how many entries changed.
    */
-  async applyPeers(vni: number, desired: PeerState, known?: PeerState): Promise<number> {
-    const actual = known ?? (await this.readPeers(vni));
-    const changes = diffPeers(vxlanName(vni), actual, desired);
-    await Promise.all([this.run.batch('bridge', changes.fdb), this.run.batch('ip', changes.neigh)]);
-    return changes.count;
+  async applyPeers(vni: number, desired: PeerState): Promise<number> {
+    return this.runPeerChanges(diffPeers(vxlanName(vni), await this.readPeers(vni), desired));
   }
 
   /**
    * Brings just the entries `delta` names to what it says, from `known` (what was last
-   * programmed), which is then updated to match; returns how many entries changed.
+   * programmed: no reading thousands of entries back from the kernel on every change), which
+   * is then updated to match; returns how many entries changed.
    */
   async applyPeerDelta(vni: number, delta: PeerDelta, known: MutablePeerState): Promise<number> {
-    const changes = diffDelta(vxlanName(vni), known, delta);
-    await Promise.all([this.run.batch('bridge', changes.fdb), this.run.batch('ip', changes.neigh)]);
+    const count = await this.runPeerChanges(diffDelta(vxlanName(vni), known, delta));
     patchPeerState(known, delta);
+    return count;
+  }
+
+  private async runPeerChanges(changes: PeerChanges): Promise<number> {
+    await Promise.all([this.run.batch('bridge', changes.fdb), this.run.batch('ip', changes.neigh)]);
     return changes.count;
   }
 

@@ -196,7 +196,7 @@ export class IpamService {
       if (!isUsableAddress(subnet, ip)) throw badRequest(`address ${specific} is not a usable address of subnet ${pool.subnet}`);
       const kind: AddressKind = req.kind;
       if (this.claims.isUnwritten(pool.subnet, specific)) throw conflict(`address ${specific} is already in use (endpoint on ${this.settings.node}, being created)`);
-      const claimed = await this.store.claimAddress(pool.subnet, { ip: specific, kind, node: this.settings.node, claimedAt: new Date().toISOString() });
+      const claimed = await this.store.claimAddress(pool.subnet, this.claimRecord(specific, kind));
       if (claimed !== undefined) {
         this.book.add(pool.subnet, specific);
         if (kind === 'endpoint') this.claims.remember(pool.subnet, specific, { revision: claimed }); // a gateway is no container's
@@ -220,7 +220,7 @@ export class IpamService {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const ip = this.book.startClaim(pool.subnet, range, stripe);
       if (ip === undefined) throw conflict(`no free address left in ${pool.ipRange ?? pool.subnet}`);
-      const record = this.endpointClaim(formatIPv4(ip));
+      const record = this.claimRecord(formatIPv4(ip), 'endpoint');
       if (stripe?.settled && inStripe(subnet, ip, stripe)) {
         // No other host picks from this host's settled stripe, so the claim is written by the
         // CreateEndpoint that follows, in the transaction that publishes the endpoint: one
@@ -310,8 +310,8 @@ export class IpamService {
     throw notFound(addressNotOurs(ip, subnet, entry?.value));
   }
 
-  private endpointClaim(ip: string): AddressRecord {
-    return { ip, kind: 'endpoint', node: this.settings.node, claimedAt: new Date().toISOString() };
+  private claimRecord(ip: string, kind: AddressKind): AddressRecord {
+    return { ip, kind, node: this.settings.node, claimedAt: new Date().toISOString() };
   }
 
   /** Marks the network's aux addresses so that other hosts' copies may reserve them too. */
