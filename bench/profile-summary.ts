@@ -6,6 +6,10 @@
  * dist/); time in node's internals or native code goes to the nearest caller that belongs to a
  * package, and stays "node itself" when there is none (its event loop, sockets, timers). The
  * shares are of the busy time (all but idle).
+ *
+ * It also says how often the process went without the CPU: node samples every millisecond
+ * (--cpu-prof-interval 1000 us), idle or not, so a gap of more than STALL_MS between two samples
+ * is time in which the process was not run at all (the machine's CPUs were busy with others).
  */
 import { readFileSync } from 'node:fs';
 
@@ -34,6 +38,9 @@ function owner(frame: ProfileNode['callFrame']): string | undefined {
   const ours = /\/dist\/([^/]+)\//.exec(frame.url) ?? /\/dist\/([^/]+)$/.exec(frame.url);
   return ours ? `ts-overlay:${ours[1]!.replace(/\.js$/, '')}` : undefined;
 }
+
+/** A gap between samples this long is time off the CPU, not sampling jitter. */
+const STALL_MS = 10;
 
 const file = process.argv[2];
 if (!file) {
@@ -70,3 +77,8 @@ console.log('| of the busy time | ms | share |\n|---|---|---|');
 for (const [who, v] of [...grouped].sort((a, b) => b[1] - a[1])) console.log(`| ${who} | ${v.toFixed(0)} | ${share(v)} |`);
 console.log('\n| package | ms | share |\n|---|---|---|');
 for (const [who, v] of [...ms].filter(([w]) => w !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`| ${who} | ${v.toFixed(0)} | ${share(v)} |`);
+
+const gaps = profile.timeDeltas.map((d) => d / 1000).filter((d) => d > STALL_MS).sort((a, b) => b - a);
+const stalled = gaps.reduce((a, b) => a + b, 0);
+console.log(`\nwithout the CPU: ${gaps.length} gaps of more than ${STALL_MS} ms between samples, ${stalled.toFixed(0)} ms in all` +
+  (gaps.length ? `; the longest ${gaps.slice(0, 5).map((g) => g.toFixed(0)).join(', ')} ms` : ''));
