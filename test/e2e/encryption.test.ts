@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TUNNEL_CHAIN } from '../../src/dataplane/tunnel-rules.js';
+import { type Capture, captureWhile } from '../helpers/capture.js';
 import { containerIp, docker, dockerOk, lab, E2E_ENCRYPTION_KEY_ROTATION, E2E_LAB, ETCD_ENDPOINTS, etcdctl, inHost, networkNames, pingInBackground, REPO, resetLab, runBusybox, waitFor } from '../helpers/lab.js';
-import { sh } from '../helpers/netns.js';
 
 /**
  * Encrypted networks on real engines: containers on an `-o encrypted=true` network talk across
@@ -31,23 +30,9 @@ async function sendPayload(from: string, to: string, network: string): Promise<s
   return (await docker(2, 'exec', to, 'cat', '/tmp/got')).stdout;
 }
 
-/** Captures host 1's underlay interface while `traffic` runs; returns the raw pcap bytes. */
-async function capture(name: string, traffic: () => Promise<unknown>): Promise<{ bytes: Buffer; count: (filter: string) => number }> {
-  const file = join(captures, `${name}.pcap`);
-  const dump = spawn('ip', ['netns', 'exec', `${E2E_LAB}-h1`, 'tcpdump', '-Z', 'root', '-i', 'eth0', '-n', '--immediate-mode', '-U', '-s', '0', '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    dump.stderr.on('data', (d: Buffer) => d.toString().includes('listening on') && resolve());
-    dump.once('exit', (code) => reject(new Error(`tcpdump exited (${code})`)));
-  });
-  await traffic();
-  await new Promise((r) => setTimeout(r, 300));
-  const exited = new Promise((r) => dump.once('exit', r));
-  dump.kill('SIGINT');
-  await exited;
-  return {
-    bytes: readFileSync(file),
-    count: (filter) => sh('tcpdump', ['-r', file, '-n', filter]).split('\n').filter(Boolean).length,
-  };
+/** Captures host 1's underlay interface while `traffic` runs. */
+function capture(name: string, traffic: () => Promise<unknown>): Promise<Capture> {
+  return captureWhile(`${E2E_LAB}-h1`, 'eth0', join(captures, `${name}.pcap`), traffic);
 }
 
 beforeAll(async () => {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { desiredPeers } from '../../src/dataplane/peers.js';
 import { Runner } from '../../src/dataplane/runner.js';
 import { TUNNEL_OVERHEAD } from '../../src/dataplane/tunnel-packet.js';
 import { TUNNEL_CHAIN, TunnelRules } from '../../src/dataplane/tunnel-rules.js';
+import { captureWhile } from '../helpers/capture.js';
 import { makeNetns, plugIntoContainer, removeLeftoverNamespaces, sh, underlayPair, type Netns } from '../helpers/netns.js';
 
 /**
@@ -87,23 +88,9 @@ async function keysEverywhere(keys: number[], primary: number, only?: Host): Pro
   }
 }
 
-/**
- * Captures host 1's underlay while `traffic` runs; returns the raw pcap bytes. Immediate mode:
- * otherwise packets still in the kernel's ring when tcpdump is stopped are never written.
- */
-async function capture(name: string, traffic: () => void | Promise<void>): Promise<Buffer> {
-  const file = join(captures, `${name}.pcap`);
-  const dump = spawn('ip', ['netns', 'exec', hosts[0]!.ns.name, 'tcpdump', '-Z', 'root', '-i', 'ul0', '-n', '--immediate-mode', '-U', '-s', '0', '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    dump.stderr.on('data', (d: Buffer) => d.toString().includes('listening on') && resolve());
-    dump.once('exit', (code) => reject(new Error(`tcpdump exited (${code})`)));
-  });
-  await traffic();
-  await new Promise((r) => setTimeout(r, 300));
-  const exited = new Promise((r) => dump.once('exit', r));
-  dump.kill('SIGINT');
-  await exited;
-  return readFileSync(file);
+/** Captures host 1's underlay while `traffic` runs, into captures/NAME.pcap; returns the raw bytes. */
+async function capture(name: string, traffic: () => unknown): Promise<Buffer> {
+  return (await captureWhile(hosts[0]!.ns.name, 'ul0', join(captures, `${name}.pcap`), traffic)).bytes;
 }
 
 /** Packets in a capture that match a tcpdump filter. */
