@@ -1,17 +1,33 @@
 #!/usr/bin/env node
-import { doctor, doctorHelp } from './cli/doctor.js';
-import { network, networkHelp } from './cli/network.js';
-import { serve, serveHelp } from './cli/serve.js';
-import { status, statusHelp } from './cli/status.js';
-import { topology, topologyHelp } from './cli/topology.js';
 import { VERSION } from './version.js';
 
-const commands: Record<string, { run: (argv: string[]) => Promise<number>; help: string; summary: string }> = {
-  serve: { run: serve, help: serveHelp, summary: 'run the plugin (network and IPAM driver) on this host' },
-  status: { run: status, help: statusHelp, summary: 'show nodes, networks, endpoints and drift' },
-  network: { run: network, help: networkHelp, summary: 'network rm NAME: remove a network from every host' },
-  doctor: { run: doctor, help: doctorHelp, summary: 'check this host: kernel, MTU, routes, port, etcd, clock, plugin' },
-  topology: { run: topology, help: topologyHelp, summary: 'draw nodes, networks and endpoints (--format text|dot|svg)' },
+interface Command {
+  /** The command's module, loaded only when it runs: `--version` and `--help` need none of them. */
+  load(): Promise<{ run: (argv: string[]) => Promise<number>; help: string }>;
+  summary: string;
+}
+
+const commands: Record<string, Command> = {
+  serve: {
+    load: async () => import('./cli/serve.js').then((m) => ({ run: m.serve, help: m.serveHelp })),
+    summary: 'run the plugin (network and IPAM driver) on this host',
+  },
+  status: {
+    load: async () => import('./cli/status.js').then((m) => ({ run: m.status, help: m.statusHelp })),
+    summary: 'show nodes, networks, endpoints and drift',
+  },
+  network: {
+    load: async () => import('./cli/network.js').then((m) => ({ run: m.network, help: m.networkHelp })),
+    summary: 'network rm NAME: remove a network from every host',
+  },
+  doctor: {
+    load: async () => import('./cli/doctor.js').then((m) => ({ run: m.doctor, help: m.doctorHelp })),
+    summary: 'check this host: kernel, MTU, routes, port, etcd, clock, plugin',
+  },
+  topology: {
+    load: async () => import('./cli/topology.js').then((m) => ({ run: m.topology, help: m.topologyHelp })),
+    summary: 'draw nodes, networks and endpoints (--format text|dot|svg)',
+  },
 };
 
 const usage = `Usage: ts-overlay <command> [flags]
@@ -37,11 +53,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`ts-overlay: unknown command "${name}"\n\n${usage}`);
     return 2;
   }
+  const { run, help } = await command.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(command.help);
+    process.stdout.write(help);
     return 0;
   }
-  return command.run(rest);
+  return run(rest);
 }
 
 main(process.argv.slice(2)).then(
