@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where a plugin's start goes before its first line of its own: wall time of a bare node, of
 # importing the serve command's module (every module the plugin runs loaded, nothing started;
-# `ts-overlay --version` loads none of them since 2026-11-27 09:30), and of
+# `ts-overlay --version` loads none of them), and of
 # importing each heavy dependency alone in a fresh node. RUNS (default 5) of each, median in
 # milliseconds. A restart of the plugin pays the import line before it reads etcd
 # (bench/control-plane.ts measures the whole restart).
