@@ -34,7 +34,8 @@ import { untilDone } from './lib/retry.js';
 import { PluginMetrics } from './metrics/plugin-metrics.js';
 import { serveMetrics, unixSocketProblem } from './metrics/serve-metrics.js';
 import { apiRoutes } from './protocol/routes.js';
-import { buildServer, listenOnSocket } from './protocol/server.js';
+import type { PluginSocket } from './protocol/plugin-socket.js';
+import { buildServer } from './protocol/server.js';
 import { ClusterStore } from './store/cluster-store.js';
 import { etcdConnection } from './store/etcd-connection.js';
 import { EtcdKv } from './store/etcd-kv.js';
@@ -53,8 +54,9 @@ const ETCD_CALL_TIMEOUT_MS = 5000;
  * kernel, engine and etcd are reconciled before any call that touches state is answered, so
  * the engine never talks to a plugin that does not yet know what it owns. Kernel state is never torn down on
  * start or stop: running containers keep their connectivity across a plugin restart.
+ * `socket` is already listening (serve opens it first: see PluginSocket); the API takes it over.
  */
-export async function startApp(config: Config, log: Logger): Promise<RunningApp> {
+export async function startApp(config: Config, log: Logger, socket: PluginSocket): Promise<RunningApp> {
   const run = new Runner();
   const vtep = config.advertiseAddr ?? (await defaultRouteAddress(run));
   // Read once at start: a changed underlay MTU takes a plugin restart (networks keep theirs).
@@ -129,9 +131,8 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   local.onNetworksChanged(() => encryption?.schedule());
   reconciler = new Reconciler(config.nodeName, vtep, store, dataplane, local, engine, peers, membership, log.child({ component: 'reconcile' }), metrics, config.reconcileGrace * 1000, (subnet) => ipam.releasePool(subnet));
 
-  // The socket opens now, so that the engine finds the plugin at its first look (0.5 s after
-  // a managed plugin starts); every call that touches state waits for `ready`: what this host
-  // had, from etcd, brought in line with the kernel and the engine.
+  // The API answers on the socket from now on; every call that touches state waits for
+  // `ready`: what this host had, from etcd, brought in line with the kernel and the engine.
   let markReady = () => {};
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   const http = buildServer(
@@ -140,8 +141,9 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     metrics,
     ready,
     new CallLimits({ maxInFlight: config.maxCallsInFlight, maxPerSecond: config.maxCallRate }),
+    socket,
   );
-  await listenOnSocket(http, config.socket);
+  await http.ready();
   // Each start-up step is safe to repeat: while etcd is away it is retried, not fatal (the
   // socket is open, and calls that touch state are told the plugin is still starting).
   const retrying = (what: string) => (err: unknown, delayMs: number) => log.warn({ err: errorMessage(err), delayMs }, `start-up: ${what} failed; retrying`);
@@ -264,6 +266,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
       monitor.stop();
       if (metricsListener) await metricsListener.close();
       await http.close();
+      await socket.close();
       await propagation.stop();
       await publisher?.stop();
       await responder?.stop();

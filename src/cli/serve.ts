@@ -1,6 +1,6 @@
-import { startApp } from '../app.js';
 import { ConfigError, envName, loadConfig, SERVE_FLAGS } from '../config/config.js';
 import { createLogger } from '../lib/logger.js';
+import { PluginSocket } from '../protocol/plugin-socket.js';
 
 export const serveHelp = `Usage: ts-overlay serve [flags]
 
@@ -27,7 +27,12 @@ export async function serve(argv: string[]): Promise<number> {
   const log = createLogger(config.logLevel);
   let app;
   try {
-    app = await startApp(config, log);
+    // Listening before the rest of the plugin is loaded (most of a second here): the engine
+    // looks for a managed plugin's socket 0.5 s after starting it (see PluginSocket).
+    const socket = await PluginSocket.open(config.socket);
+    log.debug({ socket: config.socket, msSinceProcessStart: Math.round(process.uptime() * 1000) }, 'socket listening; loading the plugin');
+    const { startApp } = await import('../app.js');
+    app = await startApp(config, log, socket);
   } catch (err) {
     log.fatal({ err }, 'could not start');
     return 1;

@@ -1,5 +1,3 @@
-import { chmod, mkdir, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { ValueError } from '@sinclair/typebox/errors';
@@ -10,6 +8,7 @@ import { busy, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { withTimeout } from '../lib/retry.js';
 import { type ApiCallObserver, noMetrics } from '../metrics/ports.js';
+import type { PluginSocket, RequestHandler } from './plugin-socket.js';
 import { errorBodyFor, replyFor, RequestError } from './reply-error.js';
 
 export type Handler = (body: any) => Promise<unknown> | unknown;
@@ -39,12 +38,24 @@ export function buildServer(
   observer: ApiCallObserver = noMetrics,
   ready: Promise<void> = Promise.resolve(),
   limits: CallLimits = new CallLimits({ maxInFlight: 0, maxPerSecond: 0 }),
+  /** Where to serve, already listening: the app answers on it once ready (`await app.ready()`). */
+  socket?: PluginSocket,
 ): FastifyInstance {
   // Requests are logged once, by the error handler, when they fail; success is silent. Fastify
   // gets no logger: it would make a child logger for every request, which nothing here reads.
   const httpLog = log.child({ component: 'http' });
   const refusals = new BurstLog(httpLog);
-  const app = Fastify({ bodyLimit: BODY_LIMIT });
+  let handler: RequestHandler | undefined;
+  const app = Fastify({
+    bodyLimit: BODY_LIMIT,
+    ...(socket && {
+      serverFactory: (h: RequestHandler) => {
+        handler = h;
+        return socket.server;
+      },
+    }),
+  });
+  if (socket) app.addHook('onReady', async () => socket.serve(handler!));
 
   // dockerd sends no Content-Type at all: parse every body as JSON, whatever it claims.
   app.removeAllContentTypeParsers();
@@ -121,14 +132,6 @@ export function buildServer(
 function answer(reply: FastifyReply, result: unknown): unknown {
   void reply.header('Content-Type', 'application/vnd.docker.plugins.v1.2+json');
   return result ?? {};
-}
-
-/** Listens on the Unix socket, replacing a stale one; only root may use it (0600). */
-export async function listenOnSocket(app: FastifyInstance, socket: string): Promise<void> {
-  await mkdir(dirname(socket), { recursive: true });
-  await rm(socket, { force: true });
-  await app.listen({ path: socket });
-  await chmod(socket, 0o600);
 }
 
 /**

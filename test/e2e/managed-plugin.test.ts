@@ -108,11 +108,13 @@ beforeAll(async () => {
       `TS_OVERLAY_NODE_NAME=h${h}`, `docker-socket.source=${STATE}/h${h}/docker.sock`);
   }
   // The engine first looks for the plugin's socket 0.5 s after starting it, then every 3 s:
-  // enabling both at once pays that wait once.
+  // the plugin listens before that (PluginSocket); both are enabled at once all the same.
+  const t3 = Date.now();
   await Promise.all(HOSTS.map((h) => dockerOk(h, 'plugin', 'enable', PLUGIN)));
+  const t4 = Date.now();
   const size = (await must('du', run('du', ['-sh', join(BUILD_DIR, 'rootfs')]))).split('\t')[0];
   console.log(`managed plugin: rootfs ${size} (${BUILD_DIR}/rootfs); lab up ${((t1 - t0) / 1000).toFixed(1)} s, ` +
-    `plugin-build ${((t2 - t1) / 1000).toFixed(1)} s, set + enable ${((Date.now() - t2) / 1000).toFixed(1)} s\n` +
+    `plugin-build ${((t2 - t1) / 1000).toFixed(1)} s, set ${((t3 - t2) / 1000).toFixed(1)} s, enable ${((t4 - t3) / 1000).toFixed(1)} s\n` +
     buildLog.split('\n').filter((l) => /rootfs|created/.test(l)).join('\n'));
 });
 

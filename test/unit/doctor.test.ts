@@ -16,7 +16,8 @@ import { networkMtus } from '../../src/doctor/underlay-mtu.js';
 import { judgePort, parseSs, type PortFacts } from '../../src/doctor/vxlan-port.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { apiRoutes } from '../../src/protocol/routes.js';
-import { buildServer, listenOnSocket } from '../../src/protocol/server.js';
+import { PluginSocket } from '../../src/protocol/plugin-socket.js';
+import { buildServer } from '../../src/protocol/server.js';
 import type { NetworkDriver } from '../../src/driver/network-driver.js';
 import type { IpamService } from '../../src/ipam/ipam-service.js';
 
@@ -192,12 +193,14 @@ describe('plugin socket', () => {
 
   it('passes for a plugin that answers Plugin.Activate as ts-overlay does', async () => {
     const path = join(dir, 'good.sock');
-    const app = buildServer(apiRoutes({ driver: {} as NetworkDriver, ipam: {} as IpamService, clusterNetwork: async () => undefined }), silentLogger);
-    await listenOnSocket(app, path);
+    const socket = await PluginSocket.open(path);
+    const app = buildServer(apiRoutes({ driver: {} as NetworkDriver, ipam: {} as IpamService, clusterNetwork: async () => undefined }), silentLogger, undefined, undefined, undefined, socket);
+    await app.ready();
     try {
       expect(await checkPluginSocket(path)).toEqual({ name: 'plugin socket', ok: true, detail: `${path} answers Plugin.Activate: NetworkDriver, IpamDriver` });
     } finally {
       await app.close();
+      await socket.close();
     }
   });
 

@@ -1,0 +1,54 @@
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { dirname } from 'node:path';
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * The plugin's Unix socket, listening before the API behind it exists. The engine dials a
+ * managed plugin's socket 0.5 s after starting it and, when nothing listens, only 3 s later
+ * again; node loading the plugin's modules takes longer than 0.5 s here. So `serve` opens
+ * this first, with nothing but node's own http module loaded, and the API (buildServer) takes
+ * over the server once it is built: requests that came before wait for it, in order.
+ */
+export class PluginSocket {
+  private handler: RequestHandler | undefined;
+  private readonly waiting: Array<[IncomingMessage, ServerResponse]> = [];
+
+  private constructor(readonly path: string, readonly server: Server) {
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (this.handler) this.handler(req, res);
+      else this.waiting.push([req, res]);
+    });
+  }
+
+  /** Listens on `path`, replacing a stale socket; only root may use it (0600). */
+  static async open(path: string): Promise<PluginSocket> {
+    const socket = new PluginSocket(path, createServer());
+    await mkdir(dirname(path), { recursive: true });
+    await rm(path, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      socket.server.once('error', reject);
+      socket.server.listen(path, () => {
+        socket.server.off('error', reject);
+        resolve();
+      });
+    });
+    await chmod(path, 0o600);
+    return socket;
+  }
+
+  /** From now on `handler` answers; the requests that waited go to it first, in arrival order. */
+  serve(handler: RequestHandler): void {
+    this.handler = handler;
+    for (const [req, res] of this.waiting.splice(0)) handler(req, res);
+  }
+
+  /** Stops listening and drops every connection (the engine keeps them open between calls). */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}
