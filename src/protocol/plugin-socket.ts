@@ -2,6 +2,9 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 
+/** How long an idle connection stays open: fastify's default. */
+const KEEP_ALIVE_MS = 72_000;
+
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
@@ -16,6 +19,10 @@ export class PluginSocket {
   private readonly waiting: Array<[IncomingMessage, ServerResponse]> = [];
 
   private constructor(readonly path: string, readonly server: Server) {
+    // What fastify gives the servers it makes itself (this one it only takes over): the engine
+    // keeps a connection between calls, and calls are bounded by their own timeouts.
+    server.keepAliveTimeout = KEEP_ALIVE_MS;
+    server.requestTimeout = 0;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (this.handler) this.handler(req, res);
       else this.waiting.push([req, res]);

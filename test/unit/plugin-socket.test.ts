@@ -30,6 +30,8 @@ describe('PluginSocket', () => {
     try {
       expect(statSync(path).isSocket()).toBe(true);
       expect(statSync(path).mode & 0o777).toBe(0o600);
+      // As fastify's own servers: node's default would drop the engine's idle connections after 5 s.
+      expect([socket.server.keepAliveTimeout, socket.server.requestTimeout]).toEqual([72_000, 0]);
       const answered: string[] = [];
       const calls = ['first', 'second', 'third'].map((b) => post(path, `/${b}`, `{"n":"${b}"}`).then((a) => (answered.push(a), a)));
       await new Promise((r) => setTimeout(r, 100));
