@@ -1,23 +1,23 @@
 import type { Lease } from 'etcd3';
 import { errorMessage, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { Entry, EtcdKv, WatchHandlers } from './etcd-kv.js';
+import type { Compare, Entry, EtcdKv, WatchHandlers } from './etcd-kv.js';
 import { keys, lastSegment } from './keys.js';
 import type { AddressRecord, CopyRecord, EndpointRecord, KeySetRecord, NameRecord, NetworkRecord, NodeRecord, PoolRecord } from './records.js';
 
 export type { Entry };
 
 /**
- * The cluster's shared state, as domain operations. Each operation that must not race with
- * another host is a single etcd transaction guarded by revisions; callers decide policy
- * (which value to try, how often to retry), this class only makes a choice stick or fail.
- */
-/**
  * How an endpoint's address is held when the endpoint is published: by a claim already in etcd
  * (its revision), or by a claim to write together with the endpoint (its record).
  */
 export type AddressClaim = { readonly revision: number } | { readonly record: AddressRecord };
 
+/**
+ * The cluster's shared state, as domain operations. Each operation that must not race with
+ * another host is a single etcd transaction guarded by revisions; callers decide policy
+ * (which value to try, how often to retry), this class only makes a choice stick or fail.
+ */
 export class ClusterStore {
   constructor(private readonly kv: EtcdKv, private readonly log: Logger) {}
 
@@ -212,13 +212,15 @@ export class ClusterStore {
    */
   async putEndpoint(endpoint: EndpointRecord, claim?: AddressClaim): Promise<boolean> {
     const address = keys.address(endpoint.subnet, endpoint.ip);
-    return this.kv.txn({
-      compare: [
-        { key: keys.network(endpoint.network), exists: true },
-        ...(claim === undefined ? [] : 'revision' in claim ? [{ key: address, modRevision: claim.revision }] : [{ key: address, modRevision: 0 }, { key: keys.pool(endpoint.subnet), exists: true as const }]),
-      ],
-      put: [[keys.endpoint(endpoint.network, endpoint.id), endpoint], ...(claim && 'record' in claim ? [[address, claim.record] as const] : [])],
-    });
+    const compare: [Compare, ...Compare[]] = [{ key: keys.network(endpoint.network), exists: true }];
+    const put: Array<readonly [string, unknown]> = [[keys.endpoint(endpoint.network, endpoint.id), endpoint]];
+    if (claim && 'revision' in claim) {
+      compare.push({ key: address, modRevision: claim.revision });
+    } else if (claim) {
+      compare.push({ key: address, modRevision: 0 }, { key: keys.pool(endpoint.subnet), exists: true });
+      put.push([address, claim.record]);
+    }
+    return this.kv.txn({ compare, put });
   }
 
   getEndpoint(network: string, id: string): Promise<Entry<EndpointRecord> | undefined> {
