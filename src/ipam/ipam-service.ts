@@ -70,8 +70,10 @@ export class IpamService {
   ) {}
 
   /** Claims RequestAddress left for CreateEndpoint; an unwritten one dropped unused frees its address here. */
-  private readonly claims = new RecentClaims(4096, 10 * 60_000, (subnet, ip, claim) => {
-    if ('record' in claim) this.book.done(subnet, parseIPv4(ip)!, false);
+  private readonly claims = new RecentClaims({
+    onDrop: (subnet, ip, claim) => {
+      if ('record' in claim) this.book.done(subnet, parseIPv4(ip)!, false);
+    },
   });
 
   async requestPool(req: PoolRequest): Promise<{ poolId: string; subnet: string }> {

@@ -12,12 +12,22 @@ import type { AddressClaim } from '../store/cluster-store.js';
 export class RecentClaims {
   private readonly claims = new Map<string, { subnet: string; ip: string; claim: AddressClaim; at: number }>();
 
-  constructor(
-    private readonly limit = 4096,
-    private readonly maxAgeMs = 10 * 60_000,
-    private readonly onDrop: (subnet: string, ip: string, claim: AddressClaim) => void = () => {},
-    private readonly now: () => number = Date.now,
-  ) {}
+  private readonly limit: number;
+  private readonly maxAgeMs: number;
+  private readonly onDrop: (subnet: string, ip: string, claim: AddressClaim) => void;
+  private readonly now: () => number;
+
+  constructor(options: {
+    readonly limit?: number;
+    readonly maxAgeMs?: number;
+    readonly onDrop?: (subnet: string, ip: string, claim: AddressClaim) => void;
+    readonly now?: () => number;
+  } = {}) {
+    this.limit = options.limit ?? 4096;
+    this.maxAgeMs = options.maxAgeMs ?? 10 * 60_000;
+    this.onDrop = options.onDrop ?? (() => {});
+    this.now = options.now ?? Date.now;
+  }
 
   remember(subnet: string, ip: string, claim: AddressClaim): void {
     const key = keyOf(subnet, ip);

@@ -16,7 +16,7 @@ describe('RecentClaims', () => {
 
   it('forgets a released address, telling onDrop; keeps the newest claim of one claimed again', () => {
     const dropped: string[] = [];
-    const c = new RecentClaims(4096, 60_000, (_subnet, ip) => dropped.push(ip));
+    const c = new RecentClaims({ maxAgeMs: 60_000, onDrop: (_subnet, ip) => dropped.push(ip) });
     c.remember('10.0.0.0/24', '10.0.0.2', { revision: 7 });
     c.forget('10.0.0.0/24', '10.0.0.2');
     c.forget('10.0.0.0/24', '10.0.0.9'); // never there: nothing to tell
@@ -31,7 +31,7 @@ describe('RecentClaims', () => {
 
   it('drops the oldest claims beyond its limit, telling onDrop', () => {
     const dropped: string[] = [];
-    const c = new RecentClaims(3, 60_000, (_subnet, ip) => dropped.push(ip));
+    const c = new RecentClaims({ limit: 3, maxAgeMs: 60_000, onDrop: (_subnet, ip) => dropped.push(ip) });
     for (let i = 1; i <= 4; i++) c.remember('10.0.0.0/24', `10.0.0.${i}`, { revision: i });
     c.remember('10.0.0.0/24', '10.0.0.2', { revision: 20 }); // touched again: now the newest
     c.remember('10.0.0.0/24', '10.0.0.5', { revision: 5 });
@@ -43,7 +43,7 @@ describe('RecentClaims', () => {
   it('drops claims older than its maximum age, and tells an unwritten claim from a written one', () => {
     let now = 0;
     const dropped: string[] = [];
-    const c = new RecentClaims(4096, 1000, (_subnet, ip) => dropped.push(ip), () => now);
+    const c = new RecentClaims({ maxAgeMs: 1000, onDrop: (_subnet, ip) => dropped.push(ip), now: () => now });
     c.remember('10.0.0.0/24', '10.0.0.2', unwritten('10.0.0.2'));
     c.remember('10.0.0.0/24', '10.0.0.3', { revision: 3 });
     expect(c.isUnwritten('10.0.0.0/24', '10.0.0.2')).toBe(true);
