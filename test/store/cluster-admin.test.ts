@@ -1,7 +1,6 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { removeClusterNetwork, waitForPoolRelease } from '../../src/driver/cluster-admin.js';
-import type { NetworkRecord } from '../../src/store/records.js';
-import { freshStore, ipamFor } from '../helpers/store.js';
+import { freshStore, ipamFor, sharedNetwork } from '../helpers/store.js';
 
 const endpoint = inject('etcdEndpoint');
 const closers: Array<() => void> = [];
@@ -16,13 +15,7 @@ async function cluster(alive: string[]) {
     closers.push(() => void lease.revoke().catch(() => {}));
   }
   const [h1, h2] = [ipamFor(store, 'h1'), ipamFor(store, 'h2')];
-  const { poolId } = await h1.requestPool({ pool: '10.0.0.0/24' });
-  const network: NetworkRecord = {
-    id: 'a'.repeat(64), name: 'life', vni: 4200, subnet: '10.0.0.0/24', gateway: '10.0.0.1/24', auxAddresses: {}, options: {}, internal: false,
-    attachable: false, labels: {}, createdBy: 'h1', createdAt: new Date().toISOString(),
-  };
-  expect(await store.createNetwork(network, (await store.getPool('10.0.0.0/24'))!)).toBe(true);
-  await h2.requestPool({ clusterNetwork: network });
+  const { network, poolId } = await sharedNetwork(store, [h1, h2], { id: 'a'.repeat(64), name: 'life', vni: 4200 });
   return { store, network, poolId, h1, h2 };
 }
 

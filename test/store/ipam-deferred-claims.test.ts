@@ -3,8 +3,8 @@ import { parseCidr } from '../../src/ipam/cidr.js';
 import { IpamService } from '../../src/ipam/ipam-service.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import type { ClusterStore } from '../../src/store/cluster-store.js';
-import type { EndpointRecord, NetworkRecord } from '../../src/store/records.js';
-import { freshStore } from '../helpers/store.js';
+import type { EndpointRecord } from '../../src/store/records.js';
+import { freshStore, sharedNetwork } from '../helpers/store.js';
 
 /**
  * An address RequestAddress picks from its host's own stripe is claimed by the CreateEndpoint
@@ -24,13 +24,8 @@ async function cluster() {
   const { kv, store } = freshStore(endpoint);
   clients.push(kv);
   const [h1, h2] = [ipamOf(store, 'h1', 0), ipamOf(store, 'h2', 1)];
-  const { poolId, subnet } = await h1.requestPool({ pool: '10.0.0.0/24' });
-  const network: NetworkRecord = {
-    id: NET, vni: 4300, subnet, gateway: '10.0.0.1/24', auxAddresses: {}, options: {}, internal: false, attachable: false, labels: {}, createdBy: 'h1', createdAt: new Date().toISOString(),
-  };
-  expect(await store.createNetwork(network, (await store.getPool(subnet))!)).toBe(true);
-  await h2.requestPool({ clusterNetwork: network });
-  return { store, h1, h2, poolId, subnet };
+  const { poolId } = await sharedNetwork(store, [h1, h2], { id: NET, vni: 4300 });
+  return { store, h1, h2, poolId };
 }
 
 let endpoints = 0;
