@@ -7,6 +7,7 @@
  * endpoints and the time until it has reconciled and serves again; then the API's latency at a
  * given load (BENCH_RATE endpoints per second, open loop) on a third network; then N endpoints
  * again on a fourth network, their calls in the order an engine sends them (EngineNetworkLock).
+ * Each measured phase starts SETTLE_MS after its network was made (see there).
  * Runs in its own lab (TSO_LAB, default cp; no engines used) and writes bench/results/control-plane.json.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -22,6 +23,15 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 /** The offered load of the latency phase: endpoints per second across both hosts, and how many. */
 const RATE = Number(process.env.BENCH_RATE ?? 500);
 const RATE_ENDPOINTS = Number(process.env.BENCH_RATE_ENDPOINTS ?? ENDPOINTS);
+/**
+ * How long each measured phase waits after its network is made (and, for the phases after the
+ * restart, after the restart). Load is measured on plugins in their steady state, not in what
+ * a start or a new network sets off: a plugin that has just started claims every address
+ * through etcd until its view of the live nodes has held for 2 s (src/ipam/stripe.ts), runs
+ * its code cold, and reads every peer entry back from the kernel; a new network runs the
+ * firewall tools (iptables) on every host. BENCH_SETTLE_MS=0 measures straight after them.
+ */
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 3000);
 const LAB = process.env.TSO_LAB ?? 'cp';
 const STATE = `/var/lib/ts-overlay-lab/${LAB}`;
 const REPO = resolve(import.meta.dirname, '..');
@@ -91,6 +101,8 @@ const etcdPid = () => Number(readFileSync(`${STATE}/etcd.pid`, 'utf8').trim());
 
 const remoteFdbEntries = (h: number, vni: number) =>
   sh('ip', ['netns', 'exec', `${LAB}-h${h}`, 'bridge', 'fdb', 'show', 'dev', `tsvx-${vni}`]).split('\n').filter((l) => l.includes(' dst ') && !l.startsWith('00:00:00:00:00:00')).length;
+
+const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS));
 
 async function createNetwork(apis: PluginApi[], subnet: string) {
   const id = randomId();
@@ -228,6 +240,7 @@ async function main() {
 
     // Part 5: N endpoints on one network across two hosts, all at once.
     const net = await createNetwork(apis, '10.128.0.0/20');
+    await settle();
     const allAtOnce = await measureCreation(apis, net, plugins);
     const rss = plugins.map((p) => rssMiB(p.pid));
     const footprint = etcdFootprint(ENDPOINTS);
@@ -244,6 +257,7 @@ async function main() {
     // Latency at a given load: RATE endpoints per second offered on a network of their own.
     const rateApis = [new PluginApi(socket(1), 256), new PluginApi(socket(2), 256)];
     const rateNet = await createNetwork(rateApis, '10.130.0.0/20');
+    await settle(); // also after the restart: the restarted plugin has warmed up
     rateApis.forEach((a) => a.latencies.clear()); // only the endpoints' calls
     const rateRun = await createEndpointsAtRate(rateApis, rateNet, RATE_ENDPOINTS, RATE);
     const atRate = {
@@ -259,6 +273,7 @@ async function main() {
     // each host one RequestAddress + CreateEndpoint at a time, Joins overlapping.
     const engineApis = [new PluginApi(socket(1), CONCURRENCY), new PluginApi(socket(2), CONCURRENCY)];
     const engineNet = { ...(await createNetwork(engineApis, '10.131.0.0/20')), engineLocks: [new EngineNetworkLock(), new EngineNetworkLock()] };
+    await settle();
     const asEngine = await measureCreation(engineApis, engineNet, plugins); // host 1's is the restarted plugin now
     engineApis.forEach((a) => a.close());
     // The larger of two readings per host: after the all-at-once run, and now, with every
@@ -269,6 +284,7 @@ async function main() {
       date: new Date().toISOString(),
       endpoints: ENDPOINTS,
       concurrency: CONCURRENCY,
+      settleMs: SETTLE_MS,
       ...allAtOnce,
       pluginRssMiB: rss.map((r, h) => Math.max(r, rssAtEnd[h]!)),
       etcd: footprint,
@@ -276,7 +292,7 @@ async function main() {
       atRate,
       asEngine,
     };
-    console.log(`control plane, ${ENDPOINTS} endpoints on one network across 2 hosts, ${CONCURRENCY} started at once per host (targets: bench/report.ts)\n`);
+    console.log(`control plane, ${ENDPOINTS} endpoints on one network across 2 hosts, ${CONCURRENCY} started at once per host, each phase ${SETTLE_MS / 1000} s after its network was made (targets: bench/report.ts)\n`);
     console.log(markdownTable(['what', 'value'], controlPlaneRows(report)));
     mkdirSync(dirname(REPORT), { recursive: true });
     writeFileSync(REPORT, JSON.stringify(report, null, 2));

@@ -143,6 +143,10 @@ describe('the bench report', () => {
     expect(md).not.toContain('BENCH_ONLY');
     const partial = buildReport({ ...compare, settings: { ...compare.settings, only: 'throughput' } }, controlPlane, names, encryption);
     expect(reportMarkdown(partial, 'BENCH_ONLY=throughput npx tsx bench/compare.ts')).toContain('(BENCH_ONLY=throughput: the other figures were not measured)');
+    // How long the control plane's phases waited after their networks is said only when they did.
+    expect(md).not.toContain('after its network was made');
+    const settled = buildReport(compare, { ...controlPlane, settleMs: 3000 }, names, encryption);
+    expect(reportMarkdown(settled, 'npm run bench')).toContain('each phase started 3 s after its network was made');
   });
 
   it('draws a well-formed SVG with one bar per figure and its value', () => {
