@@ -6,7 +6,7 @@ import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { type DriftKind, noMetrics, type ReconcileObserver } from '../metrics/ports.js';
 import type { ClusterStore, Entry } from '../store/cluster-store.js';
-import type { CopyRecord, EndpointRecord, NetworkRecord } from '../store/records.js';
+import type { AddressRecord, CopyRecord, EndpointRecord, NetworkRecord } from '../store/records.js';
 import type { LocalState } from './local-state.js';
 import type { Membership } from './membership.js';
 import { networkMtu } from './network-options.js';
@@ -108,12 +108,14 @@ export class Reconciler {
     try {
       if (!this.earlierBuildCleared) await this.clearEarlierBuild(report);
       const remade = await this.networks(report, startup);
-      const attached = await this.engineEndpoints(report);
+      // Every endpoint is listed once per pass, for the three steps that need them all: each
+      // of their writes compares the entry's revision, so one that changed since is left be.
+      const { attached, listed } = await this.engineEndpoints(report);
       // After engineEndpoints: only endpoints whose containers still run are named.
       for (const net of remade) this.warnCutOff(net.vni, net.network);
       await this.devices(report, attached);
-      await this.deadNodes(report);
-      await this.strayAddresses(report);
+      await this.deadNodes(report, listed);
+      await this.strayAddresses(report, listed);
       if (startup) {
         // Leftovers of a crash of this host (or of another that never came back). Only at
         // start-up: while serving, a slow engine may be half-way through making them, longer
@@ -324,27 +326,16 @@ export class Reconciler {
    * The engine knows which containers are attached to each network. Endpoints etcd lists for
    * this host that the engine no longer has (containers gone while we were down, an engine
    * restart) are released; endpoints the engine has that etcd lost (our lease expired while
-   * we were cut off) are announced again.
+   * we were cut off) are announced again. Returns what the engine has attached (undefined when
+   * it could not be asked) and the listing of every endpoint in etcd.
    */
-  private async engineEndpoints(report: { endpointsReleased: string[]; endpointsRepublished: string[] }): Promise<Map<string, unknown> | undefined> {
-    const attached = new Map<string, { network: string; ip: string; mac: string }>();
-    for (const net of this.local.networks()) {
-      let containers;
-      try {
-        containers = (await this.engine.inspectNetwork(net.engineId)).Containers ?? {};
-      } catch (err) {
-        if (!(err instanceof EngineError && err.status === 404)) {
-          this.log.debug({ err: errorMessage(err) }, 'engine not reachable; endpoints not compared');
-          return undefined;
-        }
-        containers = {}; // the engine dropped the network: nothing can be attached to it
-      }
-      for (const c of Object.values(containers) as Array<{ EndpointID: string; MacAddress: string; IPv4Address: string }>) {
-        attached.set(c.EndpointID, { network: net.record.id, ip: c.IPv4Address.split('/')[0]!, mac: c.MacAddress });
-      }
-    }
-    const entries = await this.store.listEndpointEntries();
-    const inEtcd = new Map(entries.filter((e) => e.value.node === this.node).map((e) => [e.value.id, e]));
+  private async engineEndpoints(report: { endpointsReleased: string[]; endpointsRepublished: string[] }): Promise<{ attached: Map<string, unknown> | undefined; listed: Entry<EndpointRecord>[] }> {
+    const attached = await this.attachedEndpoints();
+    // Listed after asking the engine: an endpoint it showed and etcd lacks was then lost
+    // indeed, rather than made in between (republishing it would fail and name a conflict).
+    const listed = await this.store.listEndpointEntries();
+    if (!attached) return { attached, listed };
+    const inEtcd = new Map(listed.filter((e) => e.value.node === this.node).map((e) => [e.value.id, e]));
     for (const [id, entry] of inEtcd) {
       if (attached.has(id) || this.young(entry.value.createdAt)) continue;
       if (await this.release(entry)) report.endpointsReleased.push(id);
@@ -361,13 +352,34 @@ export class Reconciler {
         this.log.error({ endpoint: id, ip: a.ip }, `address ${a.ip} of a running container was given to another endpoint while this host was away; reconnect the container`);
       }
     }
+    return { attached, listed };
+  }
+
+  /** The endpoints this host's engine has on our networks; undefined when it cannot be asked. */
+  private async attachedEndpoints(): Promise<Map<string, { network: string; ip: string; mac: string }> | undefined> {
+    const attached = new Map<string, { network: string; ip: string; mac: string }>();
+    for (const net of this.local.networks()) {
+      let containers;
+      try {
+        containers = (await this.engine.inspectNetwork(net.engineId)).Containers ?? {};
+      } catch (err) {
+        if (!(err instanceof EngineError && err.status === 404)) {
+          this.log.debug({ err: errorMessage(err) }, 'engine not reachable; endpoints not compared');
+          return undefined;
+        }
+        containers = {}; // the engine dropped the network: nothing can be attached to it
+      }
+      for (const c of Object.values(containers) as Array<{ EndpointID: string; MacAddress: string; IPv4Address: string }>) {
+        attached.set(c.EndpointID, { network: net.record.id, ip: c.IPv4Address.split('/')[0]!, mac: c.MacAddress });
+      }
+    }
     return attached;
   }
 
   /** Endpoints of hosts gone longer than the node TTL are released, by whichever host sees it first. */
-  private async deadNodes(report: { endpointsReleased: string[] }): Promise<void> {
+  private async deadNodes(report: { endpointsReleased: string[] }, listed: readonly Entry<EndpointRecord>[]): Promise<void> {
     const ttlMs = this.membership.ttlSeconds * 1000;
-    for (const entry of await this.store.listEndpointEntries()) {
+    for (const entry of listed) {
       const owner = entry.value.node;
       if (owner === this.node || this.membership.absentFor(owner) < ttlMs) continue;
       if (await this.store.releaseEndpoint(entry)) {
@@ -377,18 +389,28 @@ export class Reconciler {
     }
   }
 
-  /** Endpoint addresses this host claimed that no endpoint uses (a crash between the two steps). */
-  private async strayAddresses(report: { addressesReleased: string[] }): Promise<void> {
-    const { endpoints } = await this.store.listEndpoints();
-    const used = new Set(endpoints.map((e) => `${e.subnet} ${e.ip}`));
-    const subnets = new Set(this.local.networks().map((n) => n.record.subnet));
-    for (const subnet of subnets) {
+  /**
+   * Endpoint addresses this host claimed that no endpoint uses (a crash between the two steps).
+   * Candidates come from the pass's listing; before anything is freed the endpoints are listed
+   * again, so an endpoint made since (on a claim older than the grace period) keeps its address.
+   */
+  private async strayAddresses(report: { addressesReleased: string[] }, listed: readonly Entry<EndpointRecord>[]): Promise<void> {
+    const usedBy = (endpoints: ReadonlyArray<{ value: EndpointRecord }>) => new Set(endpoints.map((e) => `${e.value.subnet} ${e.value.ip}`));
+    const used = usedBy(listed);
+    const candidates: Array<{ subnet: string; entry: Entry<AddressRecord> }> = [];
+    for (const subnet of new Set(this.local.networks().map((n) => n.record.subnet))) {
       for (const entry of await this.store.listAddressEntries(subnet)) {
         const a = entry.value;
         if (a.kind !== 'endpoint' || a.node !== this.node || used.has(`${subnet} ${a.ip}`) || this.young(a.claimedAt)) continue;
         if (Date.now() - (this.detached.get(`${subnet} ${a.ip}`) ?? 0) < this.graceMs) continue;
-        if (await this.store.releaseAddress(subnet, entry)) report.addressesReleased.push(`${a.ip} in ${subnet}`);
+        candidates.push({ subnet, entry });
       }
+    }
+    if (candidates.length === 0) return;
+    const usedNow = usedBy(await this.store.listEndpointEntries());
+    for (const { subnet, entry } of candidates) {
+      if (usedNow.has(`${subnet} ${entry.value.ip}`)) continue;
+      if (await this.store.releaseAddress(subnet, entry)) report.addressesReleased.push(`${entry.value.ip} in ${subnet}`);
     }
   }
 
