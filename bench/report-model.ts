@@ -335,6 +335,16 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
   return { date: c.date, machine: c.machine, smoke: c.smoke, only: c.settings.only, markdownTables: sections.join('\n\n'), targets, ratios, chart, missing, problems: c.problems ?? [] };
 }
 
+/**
+ * The command a report names when BENCH_COMMAND does not say: `npm run bench`, or, for a
+ * compare.json of a BENCH_ONLY run, the compare.ts run that made it.
+ */
+export function benchCommand(compare: CompareFigures, given: string | undefined): string {
+  if (given) return given;
+  const { only, repeats } = compare.settings;
+  return only ? `BENCH_ONLY=${only} BENCH_REPEATS=${repeats} npx tsx bench/compare.ts` : 'npm run bench';
+}
+
 export function reportMarkdown(rep: Report, command: string): string {
   const m = rep.machine;
   return [

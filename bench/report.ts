@@ -1,7 +1,8 @@
 /**
  * The report of one `npm run bench`: reads compare.json, control-plane.json, names.json and
  * encryption.json from the results folder, writes report.md, report.json and chart.svg next to them, prints the tables.
- * BENCH_RESULTS_DIR: the folder (default bench/results). --check: exit 1 if a figure is missing
+ * BENCH_RESULTS_DIR: the folder (default bench/results); BENCH_COMMAND: the command the report
+ * names (default: benchCommand). --check: exit 1 if a figure is missing
  * (what the smoke test relies on), unless only Docker's overlays' figures are and compare.json
  * records why (checkComplete); targets are reported, never asserted.
  */
@@ -9,11 +10,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { REPO } from './bench-lab.js';
 import { ratioChart } from './chart.js';
-import { buildReport, checkComplete, type CompareFigures, type ControlPlaneFigures, type EncryptionFigures, type NamesFigures, reportMarkdown } from './report-model.js';
+import { benchCommand, buildReport, checkComplete, type CompareFigures, type ControlPlaneFigures, type EncryptionFigures, type NamesFigures, reportMarkdown } from './report-model.js';
 
 const dir = process.env.BENCH_RESULTS_DIR ?? resolve(REPO, 'bench/results');
 const check = process.argv.includes('--check');
-const command = process.env.BENCH_COMMAND ?? 'npm run bench';
 
 const read = <T>(file: string): T | undefined => (existsSync(resolve(dir, file)) ? (JSON.parse(readFileSync(resolve(dir, file), 'utf8')) as T) : undefined);
 const compare = read<CompareFigures>('compare.json');
@@ -21,6 +21,7 @@ if (!compare) {
   console.error(`no ${resolve(dir, 'compare.json')}: run bench/compare.ts first (npm run bench)`);
   process.exit(1);
 }
+const command = benchCommand(compare, process.env.BENCH_COMMAND);
 const controlPlane = read<ControlPlaneFigures>('control-plane.json');
 const names = read<NamesFigures>('names.json');
 const encryption = read<EncryptionFigures>('encryption.json');

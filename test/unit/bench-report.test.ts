@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ratioChart } from '../../bench/chart.js';
 import { iperf3Gbps, pingRtts } from '../../bench/netperf.js';
-import { buildReport, checkComplete, type CompareFigures, type ControlPlaneFigures, type EncryptionFigures, type NamesFigures, reportMarkdown } from '../../bench/report-model.js';
+import { benchCommand, buildReport, checkComplete, type CompareFigures, type ControlPlaneFigures, type EncryptionFigures, type NamesFigures, reportMarkdown } from '../../bench/report-model.js';
 import { parseXml } from '../helpers/xml.js';
 
 const tput = (gbps: number, mtu: number) => ({ gbps, mtu, samples: [gbps] });
@@ -147,6 +147,12 @@ describe('the bench report', () => {
     expect(md).not.toContain('after its network was made');
     const settled = buildReport(compare, { ...controlPlane, settleMs: 3000 }, names, encryption);
     expect(reportMarkdown(settled, 'npm run bench')).toContain('each phase started 3 s after its network was made');
+  });
+
+  it('names the command that made the figures when BENCH_COMMAND does not', () => {
+    expect(benchCommand(compare, undefined)).toBe('npm run bench');
+    expect(benchCommand({ ...compare, settings: { ...compare.settings, only: 'throughput', repeats: 7 } }, undefined)).toBe('BENCH_ONLY=throughput BENCH_REPEATS=7 npx tsx bench/compare.ts');
+    expect(benchCommand(compare, 'bench/run --smoke')).toBe('bench/run --smoke');
   });
 
   it('draws a well-formed SVG with one bar per figure and its value', () => {
