@@ -25,11 +25,12 @@ const RATE = Number(process.env.BENCH_RATE ?? 500);
 const RATE_ENDPOINTS = Number(process.env.BENCH_RATE_ENDPOINTS ?? ENDPOINTS);
 /**
  * How long each measured phase waits after its network is made (and, for the phases after the
- * restart, after the restart). Load is measured on plugins in their steady state, not in what
- * a start or a new network sets off: a plugin that has just started claims every address
- * through etcd until its view of the live nodes has held for 2 s (src/ipam/stripe.ts), runs
- * its code cold, and reads every peer entry back from the kernel; a new network runs the
- * firewall tools (iptables) on every host. BENCH_SETTLE_MS=0 measures straight after them.
+ * restart, after the restart), so that no phase measures what the step before it set off: a
+ * plugin that has just started claims every address through etcd until its view of the live
+ * nodes has held for 2 s (src/ipam/stripe.ts), runs its code cold, and reads every peer entry
+ * back from the kernel; a new network runs the firewall tools (iptables) on every host.
+ * BENCH_SETTLE_MS=0 measures straight after them (on this machine, within the runs' spread of
+ * the figures with the pause: README, "Performance").
  */
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 3000);
 const LAB = process.env.TSO_LAB ?? 'cp';
