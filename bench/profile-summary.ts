@@ -7,6 +7,7 @@
  * package, and stays "node itself" when there is none (its event loop, sockets, timers). The
  * shares are of the busy time (all but idle).
  *
+ * Then the functions with the most time of their own, each with the nearest caller in a package.
  * It also says how often the process went without the CPU: node samples every millisecond
  * (--cpu-prof-interval 1000 us), idle or not, so a gap of more than STALL_MS between two samples
  * is time in which the process was not run at all (the machine's CPUs were busy with others).
@@ -39,6 +40,16 @@ function owner(frame: ProfileNode['callFrame']): string | undefined {
   return ours ? `ts-overlay:${ours[1]!.replace(/\.js$/, '')}` : undefined;
 }
 
+/** The nearest frame above a sample that belongs to a package or to ts-overlay: who made the call. */
+function caller(id: number): string | undefined {
+  for (let cur = parent.get(id); cur !== undefined; cur = parent.get(cur)) {
+    const frame = byId.get(cur)!.callFrame;
+    const who = owner(frame);
+    if (who) return `${frame.functionName || '(anonymous)'} in ${who}`;
+  }
+  return undefined;
+}
+
 /** A gap between samples this long is time off the CPU, not sampling jitter. */
 const STALL_MS = 10;
 
@@ -53,11 +64,16 @@ const parent = new Map<number, number>();
 for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
 
 const ms = new Map<string, number>();
+/** Time in each function itself (not in what it called), by function and the package it is in. */
+const selfMs = new Map<string, number>();
 let total = 0;
 profile.samples.forEach((id, i) => {
   const dt = (profile.timeDeltas[i] ?? 0) / 1000;
   total += dt;
   const leaf = byId.get(id)!;
+  const where = /node_modules\/|\/dist\/|^node:/.test(leaf.callFrame.url) ? leaf.callFrame.url.replace(/.*\/(node_modules|dist)\//, '') : leaf.callFrame.url || 'native';
+  const fn = `${leaf.callFrame.functionName || '(anonymous)'} (${where}, called from ${caller(id) ?? 'nothing of a package'})`;
+  if (leaf.callFrame.functionName !== '(idle)') selfMs.set(fn, (selfMs.get(fn) ?? 0) + dt);
   let who: string | undefined = ['(idle)', '(program)', '(garbage collector)'].includes(leaf.callFrame.functionName) ? leaf.callFrame.functionName : undefined;
   for (let cur: number | undefined = id; who === undefined && cur !== undefined; cur = parent.get(cur)) who = owner(byId.get(cur)!.callFrame);
   who ??= 'node itself';
@@ -77,6 +93,11 @@ console.log('| of the busy time | ms | share |\n|---|---|---|');
 for (const [who, v] of [...grouped].sort((a, b) => b[1] - a[1])) console.log(`| ${who} | ${v.toFixed(0)} | ${share(v)} |`);
 console.log('\n| package | ms | share |\n|---|---|---|');
 for (const [who, v] of [...ms].filter(([w]) => w !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`| ${who} | ${v.toFixed(0)} | ${share(v)} |`);
+
+// Native code (a write to a socket or pipe, say) shows here under its own name: where a write
+// wakes the reader on this CPU, the reader's work is counted in the write.
+console.log('\n| function (its own time, not its callees\') | ms | share |\n|---|---|---|');
+for (const [fn, v] of [...selfMs].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`| ${fn} | ${v.toFixed(0)} | ${share(v)} |`);
 
 const gaps = profile.timeDeltas.map((d) => d / 1000).filter((d) => d > STALL_MS).sort((a, b) => b - a);
 const stalled = gaps.reduce((a, b) => a + b, 0);
