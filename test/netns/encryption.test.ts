@@ -9,7 +9,7 @@ import { desiredPeers } from '../../src/dataplane/peers.js';
 import { Runner } from '../../src/dataplane/runner.js';
 import { TUNNEL_OVERHEAD } from '../../src/dataplane/tunnel-packet.js';
 import { TUNNEL_CHAIN, TunnelRules } from '../../src/dataplane/tunnel-rules.js';
-import { captureWhile } from '../helpers/capture.js';
+import { type Capture, captureWhile } from '../helpers/capture.js';
 import { makeNetns, plugIntoContainer, removeLeftoverNamespaces, sh, underlayPair, type Netns } from '../helpers/netns.js';
 
 /**
@@ -88,15 +88,9 @@ async function keysEverywhere(keys: number[], primary: number, only?: Host): Pro
   }
 }
 
-/** Captures host 1's underlay while `traffic` runs, into captures/NAME.pcap; returns the raw bytes. */
-async function capture(name: string, traffic: () => unknown): Promise<Buffer> {
-  return (await captureWhile(hosts[0]!.ns.name, 'ul0', join(captures, `${name}.pcap`), traffic)).bytes;
-}
-
-/** Packets in a capture that match a tcpdump filter. */
-function countIn(name: string, filter: string): number {
-  const out = sh('tcpdump', ['-r', join(captures, `${name}.pcap`), '-n', filter]);
-  return out.split('\n').filter(Boolean).length;
+/** Captures host 1's underlay while `traffic` runs, into captures/NAME.pcap. */
+function capture(name: string, traffic: () => unknown): Promise<Capture> {
+  return captureWhile(hosts[0]!.ns.name, 'ul0', join(captures, `${name}.pcap`), traffic);
 }
 
 const pattern = Buffer.from(PATTERN, 'hex');
@@ -108,19 +102,19 @@ describe('encrypted tunnel between two hosts in namespaces', () => {
     let result = { ok: false, out: '' };
     const pcap = await capture('encrypted', () => void (result = ping(hosts[0]!.enc, '10.97.0.2')));
     expect(result.out).toMatch(/5 received/);
-    expect(countIn('encrypted', `udp dst port ${ENC_PORT}`)).toBeGreaterThanOrEqual(5);
+    expect(pcap.count(`udp dst port ${ENC_PORT}`)).toBeGreaterThanOrEqual(5);
     // No VXLAN of the encrypted VNI on the underlay (the VNI is the top 24 bits of VXLAN's second word).
-    expect(countIn('encrypted', `udp port ${INNER} or (udp port 4789 and (udp[12:4] & 0xffffff00) = 0x${(ENC_VNI << 8).toString(16)})`)).toBe(0);
-    expect(pcap.indexOf(pattern)).toBe(-1);
+    expect(pcap.count(`udp port ${INNER} or (udp port 4789 and (udp[12:4] & 0xffffff00) = 0x${(ENC_VNI << 8).toString(16)})`)).toBe(0);
+    expect(pcap.bytes.indexOf(pattern)).toBe(-1);
   });
 
   it('shows the payload of the plain network in the same capture setup (the control)', async () => {
     let result = { ok: false, out: '' };
     const pcap = await capture('plain', () => void (result = ping(hosts[0]!.plain, '10.98.0.2')));
     expect(result.out).toMatch(/5 received/);
-    expect(pcap.indexOf(pattern)).toBeGreaterThan(0);
+    expect(pcap.bytes.indexOf(pattern)).toBeGreaterThan(0);
     // The VNI filter used above finds this network's VXLAN: it could have found the encrypted one's.
-    expect(countIn('plain', `udp port 4789 and (udp[12:4] & 0xffffff00) = 0x${(PLAIN_VNI << 8).toString(16)}`)).toBeGreaterThanOrEqual(10);
+    expect(pcap.count(`udp port 4789 and (udp[12:4] & 0xffffff00) = 0x${(PLAIN_VNI << 8).toString(16)}`)).toBeGreaterThanOrEqual(10);
   });
 
   it('fits a full-size frame of the encrypted network into one underlay packet', () => {
@@ -164,7 +158,7 @@ describe('encrypted tunnel between two hosts in namespaces', () => {
 
     const pcap = join(captures, 'replay.pcap');
     const sealed = await capture('replay', () => void ping(h2.enc, '10.97.0.1'));
-    expect(sealed.length).toBeGreaterThan(0);
+    expect(sealed.bytes.length).toBeGreaterThan(0);
     const first = sh('tcpdump', ['-r', pcap, '-n', '-x', '-c', '1', `udp dst port ${ENC_PORT} and src ${h2.vtep}`]);
     const hex = first.split('\n').filter((l) => /^\s+0x/.test(l)).map((l) => l.replace(/^\s+0x[0-9a-f]+:\s+/, '').replace(/\s/g, '')).join('');
     const udpPayload = hex.slice(28 * 2); // IPv4 (20, no options) + UDP (8)
@@ -204,7 +198,7 @@ describe('encrypted tunnel between two hosts in namespaces', () => {
     let result = { ok: true, out: '' };
     const pcap = await capture('stopped', () => void (result = ping(hosts[0]!.enc, '10.97.0.2')));
     expect(result.ok).toBe(false);
-    expect(pcap.indexOf(pattern)).toBe(-1);
+    expect(pcap.bytes.indexOf(pattern)).toBe(-1);
     await keysEverywhere([2], 2); // started again on demand
     expect(ping(hosts[0]!.enc, '10.97.0.2').out).toMatch(/5 received/);
   });
