@@ -6,7 +6,8 @@
  * plugin RSS, etcd keys and bytes per endpoint; then SIGKILL of one plugin holding M
  * endpoints and the time until it has reconciled and serves again; then the API's latency at a
  * given load (BENCH_RATE endpoints per second, open loop) on a third network; then N endpoints
- * again on a fourth network, their calls in the order an engine sends them (EngineNetworkLock).
+ * again on a fourth network, their calls in the order an engine sends them (EngineNetworkLock);
+ * then, if asked (BENCH_ALL_AT_ONCE_PASSES), the all-at-once phase again on plugins long warmed up.
  * Each measured phase starts SETTLE_MS after its network was made (see there).
  * Runs in its own lab (TSO_LAB, default cp; no engines used) and writes bench/results/control-plane.json.
  */
@@ -33,6 +34,12 @@ const RATE_ENDPOINTS = Number(process.env.BENCH_RATE_ENDPOINTS ?? ENDPOINTS);
  * the figures with the pause: README, "Performance").
  */
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 3000);
+/**
+ * How many times the all-at-once phase runs: the first is the measured one, and each further
+ * pass (BENCH_ALL_AT_ONCE_PASSES=3: two more) comes after every other phase, on a network of its
+ * own, so the same load meets plugins that V8 has long since compiled: what warming up costs.
+ */
+const ALL_AT_ONCE_PASSES = Number(process.env.BENCH_ALL_AT_ONCE_PASSES ?? 1);
 const LAB = process.env.TSO_LAB ?? 'cp';
 const STATE = `/var/lib/ts-overlay-lab/${LAB}`;
 const REPO = resolve(import.meta.dirname, '..');
@@ -91,6 +98,16 @@ const cpuMs = (pid: number) => {
   // Fields after the command name, which is in parentheses and may hold spaces: utime is the 12th, stime the 13th.
   const after = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
   return ((Number(after[11]) + Number(after[12])) * 1000) / TICKS_PER_SECOND;
+};
+/**
+ * CPU time of a process's threads other than its main one, in ms: the process's total (which
+ * keeps the time of threads that have ended) less the main thread's. In a plugin these are
+ * V8's helpers (optimizing compiler, concurrent and parallel GC) and libuv's pool; they take
+ * CPU from the plugins' main threads and etcd on a small machine.
+ */
+const helperThreadsCpuMs = (pid: number) => {
+  const mainThread = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
+  return cpuMs(pid) - ((Number(mainThread[11]) + Number(mainThread[12])) * 1000) / TICKS_PER_SECOND;
 };
 /** CPU time the whole machine has been busy so far, in ms (every CPU's non-idle time in /proc/stat). */
 const machineBusyMs = () => {
@@ -198,6 +215,7 @@ async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: num
   // etcd, and this load generator (all share the machine's cores).
   const cpuPids = [...plugins.map((p) => p.pid), etcdPid()];
   const cpuBefore = cpuPids.map(cpuMs);
+  const helpersBefore = plugins.map((p) => helperThreadsCpuMs(p.pid));
   const loadBefore = process.cpuUsage();
   const machineBefore = machineBusyMs();
   const run = await createEndpoints(apis, net, ENDPOINTS);
@@ -212,7 +230,8 @@ async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: num
   const load = process.cpuUsage(loadBefore);
   // The machine's total also holds what no process above accounts for: the ip/bridge
   // processes making interfaces and entries, the kernel's own work, anything else running.
-  const cpuMsPerEndpoint = { plugins: cpu.slice(0, 2), etcd: cpu[2]!, loadGenerator: perEndpoint((load.user + load.system) / 1000), machine: perEndpoint(machineBusyMs() - machineBefore) };
+  const pluginHelperThreads = plugins.map((p, i) => perEndpoint(helperThreadsCpuMs(p.pid) - helpersBefore[i]!));
+  const cpuMsPerEndpoint = { plugins: cpu.slice(0, 2), pluginHelperThreads, etcd: cpu[2]!, loadGenerator: perEndpoint((load.user + load.system) / 1000), machine: perEndpoint(machineBusyMs() - machineBefore) };
   return { createSeconds: run.seconds, allocationsPerSecond: run.allocationsPerSecond, latency: latencyByMethod(apis), fdbCompleteMsAfterLastCreate, cpuMsPerEndpoint };
 }
 
@@ -280,6 +299,14 @@ async function main() {
     // The larger of two readings per host: after the all-at-once run, and now, with every
     // network's endpoints on the hosts (host 1's plugin is the restarted one by then).
     const rssAtEnd = plugins.map((p) => rssMiB(p.pid));
+    const allAtOnceAgain = [];
+    for (let pass = 2; pass <= ALL_AT_ONCE_PASSES; pass++) {
+      const againApis = [new PluginApi(socket(1), CONCURRENCY), new PluginApi(socket(2), CONCURRENCY)]; // host 1's plugin is not the one `apis` met
+      const againNet = await createNetwork(againApis, `10.${130 + pass}.0.0/20`);
+      await settle();
+      allAtOnceAgain.push(await measureCreation(againApis, againNet, plugins));
+      againApis.forEach((a) => a.close());
+    }
 
     const report = {
       date: new Date().toISOString(),
@@ -292,6 +319,7 @@ async function main() {
       restart: { endpoints: RESTART_ENDPOINTS + ENDPOINTS / 2, msUntilServing: restartMs },
       atRate,
       asEngine,
+      ...(allAtOnceAgain.length > 0 ? { allAtOnceAgain } : {}),
     };
     console.log(`control plane, ${ENDPOINTS} endpoints on one network across 2 hosts, ${CONCURRENCY} started at once per host, each phase ${SETTLE_MS / 1000} s after its network was made (targets: bench/report.ts)\n`);
     console.log(markdownTable(['what', 'value'], controlPlaneRows(report)));

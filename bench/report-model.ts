@@ -52,6 +52,8 @@ export interface ControlPlaneFigures extends CreationFigures {
    * absent in reports from before it was measured.
    */
   readonly asEngine?: CreationFigures;
+  /** BENCH_ALL_AT_ONCE_PASSES > 1: the all-at-once phase again, after every other phase (warm plugins). */
+  readonly allAtOnceAgain?: readonly CreationFigures[];
 }
 
 /** One run of making endpoints: what bench/control-plane.ts measures of it. */
@@ -60,7 +62,15 @@ export interface CreationFigures {
   readonly latency: Readonly<Record<string, { readonly p50: number; readonly p99: number; readonly calls: number }>>;
   readonly fdbCompleteMsAfterLastCreate: number;
   /** Absent in reports from before it was measured. */
-  readonly cpuMsPerEndpoint?: { readonly plugins: readonly number[]; readonly etcd: number; readonly loadGenerator: number; /** Absent before it was measured. */ readonly machine?: number };
+  readonly cpuMsPerEndpoint?: {
+    readonly plugins: readonly number[];
+    /** Of each plugin's, its threads other than the main one (V8's compiler and GC helpers); absent before it was measured. */
+    readonly pluginHelperThreads?: readonly number[];
+    readonly etcd: number;
+    readonly loadGenerator: number;
+    /** Absent before it was measured. */
+    readonly machine?: number;
+  };
 }
 
 /** What bench/names.ts writes (only the fields the report reads). */
@@ -137,10 +147,16 @@ const RSS_LIMIT_MIB = 150e6 / 2 ** 20;
 /** The p99 of the slowest API call: what the API p99 targets are held to. */
 export const slowestP99 = (latency: Readonly<Record<string, { readonly p99: number }>>): number => Math.max(...Object.values(latency).map((l) => l.p99));
 
-/** "1.89, 1.90 / 0.75 / 0.63 ms (whole machine 3.9 ms)": CPU per endpoint of each plugin, etcd, the load generator and the whole machine. */
-function cpuPerEndpointText(cpu: NonNullable<CreationFigures['cpuMsPerEndpoint']>): string {
+/**
+ * "1.89, 1.90 (helper threads 0.40, 0.35) / 0.75 / 0.63 ms (whole machine 3.90 ms)": CPU per
+ * endpoint of each plugin (and of it, its threads other than the main one), etcd, the load
+ * generator and the whole machine.
+ */
+export function cpuPerEndpointText(cpu: NonNullable<CreationFigures['cpuMsPerEndpoint']>): string {
+  const list = (values: readonly number[]) => values.map((c) => c.toFixed(2)).join(', ');
+  const helpers = cpu.pluginHelperThreads ? ` (helper threads ${list(cpu.pluginHelperThreads)})` : '';
   const machine = cpu.machine === undefined ? '' : ` (whole machine ${cpu.machine.toFixed(2)} ms)`;
-  return `${cpu.plugins.map((c) => c.toFixed(2)).join(', ')} / ${cpu.etcd.toFixed(2)} / ${cpu.loadGenerator.toFixed(2)} ms${machine}`;
+  return `${list(cpu.plugins)}${helpers} / ${cpu.etcd.toFixed(2)} / ${cpu.loadGenerator.toFixed(2)} ms${machine}`;
 }
 
 /** Rows of one creation run, each labelled with how its calls came (`how`). */
@@ -161,6 +177,7 @@ export function controlPlaneRows(cp: ControlPlaneFigures, need: (name: string, v
   return [
     ...(cp.asEngine ? creationRows(cp.asEngine, 'calls as an engine sends them', 'controlPlane.asEngine', need) : []),
     ...creationRows(cp, `all at once, ${cp.concurrency} calls in flight per host`, 'controlPlane', need),
+    ...(cp.allAtOnceAgain ?? []).flatMap((again, i) => creationRows(again, `all at once again, pass ${i + 2}, after every other phase`, `controlPlane.allAtOnceAgain.${i}`, need)),
     ['plugin RSS per host', cp.pluginRssMiB.map((r) => `${r.toFixed(0)} MiB`).join(', ')],
     ['etcd keys / bytes per endpoint', `${cp.etcd.keysPerEndpoint.toFixed(2)} / ${cp.etcd.bytesPerEndpoint.toFixed(0)} B`],
     [`restart with ${cp.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving`, ms(need('controlPlane.restart', cp.restart.msUntilServing))],

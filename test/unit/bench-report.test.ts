@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ratioChart } from '../../bench/chart.js';
 import { iperf3Gbps, pingRtts } from '../../bench/netperf.js';
-import { benchCommand, buildReport, checkComplete, type CompareFigures, type ControlPlaneFigures, type EncryptionFigures, type NamesFigures, reportMarkdown } from '../../bench/report-model.js';
+import { benchCommand, buildReport, checkComplete, type CompareFigures, controlPlaneRows, cpuPerEndpointText, type ControlPlaneFigures, type EncryptionFigures, type NamesFigures, reportMarkdown } from '../../bench/report-model.js';
 import { parseXml } from '../helpers/xml.js';
 
 const tput = (gbps: number, mtu: number) => ({ gbps, mtu, samples: [gbps] });
@@ -153,6 +153,21 @@ describe('the bench report', () => {
     expect(benchCommand(compare, undefined)).toBe('npm run bench');
     expect(benchCommand({ ...compare, settings: { ...compare.settings, only: 'throughput', repeats: 7 } }, undefined)).toBe('BENCH_ONLY=throughput BENCH_REPEATS=7 npx tsx bench/compare.ts');
     expect(benchCommand(compare, 'bench/run --smoke')).toBe('bench/run --smoke');
+  });
+
+  it('shows the plugins\' helper threads within their CPU when the run measured them', () => {
+    const cpu = { plugins: [1.5, 1.25], etcd: 0.96, loadGenerator: 0.31, machine: 4.96 };
+    expect(cpuPerEndpointText(cpu)).toBe('1.50, 1.25 / 0.96 / 0.31 ms (whole machine 4.96 ms)');
+    expect(cpuPerEndpointText({ ...cpu, pluginHelperThreads: [0.4, 0.125] })).toBe('1.50, 1.25 (helper threads 0.40, 0.13) / 0.96 / 0.31 ms (whole machine 4.96 ms)');
+  });
+
+  it('shows further all-at-once passes only when the run made them, each with its own figures', () => {
+    const labels = (cp: ControlPlaneFigures) => controlPlaneRows(cp).map(([what]) => what!);
+    expect(labels(controlPlane).some((w) => w.includes('again'))).toBe(false);
+    const again = { ...controlPlane, allAtOnceAgain: [{ allocationsPerSecond: 777, latency: {}, fdbCompleteMsAfterLastCreate: 30 }] };
+    const rows = controlPlaneRows(again);
+    expect(rows).toContainEqual(['allocations per second (RequestAddress), all at once again, pass 2, after every other phase', '777']);
+    expect(rows.length).toBe(controlPlaneRows(controlPlane).length + 2);
   });
 
   it('draws a well-formed SVG with one bar per figure and its value', () => {
