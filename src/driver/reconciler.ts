@@ -24,6 +24,13 @@ export interface ReconcileReport {
   readonly leftoversRemoved: string[];
 }
 
+/** An endpoint as this host's engine has it attached to one of our networks. */
+interface AttachedEndpoint {
+  readonly network: string;
+  readonly ip: string;
+  readonly mac: string;
+}
+
 /**
  * Makes this host's kernel, its engine and etcd agree, from whatever state they are in:
  * after a restart, a crash at any step, a device deleted by hand, an engine restart, a dead
@@ -329,7 +336,7 @@ export class Reconciler {
    * we were cut off) are announced again. Returns what the engine has attached (undefined when
    * it could not be asked) and the listing of every endpoint in etcd.
    */
-  private async engineEndpoints(report: { endpointsReleased: string[]; endpointsRepublished: string[] }): Promise<{ attached: Map<string, unknown> | undefined; listed: Entry<EndpointRecord>[] }> {
+  private async engineEndpoints(report: { endpointsReleased: string[]; endpointsRepublished: string[] }): Promise<{ attached: Map<string, AttachedEndpoint> | undefined; listed: Entry<EndpointRecord>[] }> {
     const attached = await this.attachedEndpoints();
     // Listed after asking the engine: an endpoint it showed and etcd lacks was then lost
     // indeed, rather than made in between (republishing it would fail and name a conflict).
@@ -356,8 +363,8 @@ export class Reconciler {
   }
 
   /** The endpoints this host's engine has on our networks; undefined when it cannot be asked. */
-  private async attachedEndpoints(): Promise<Map<string, { network: string; ip: string; mac: string }> | undefined> {
-    const attached = new Map<string, { network: string; ip: string; mac: string }>();
+  private async attachedEndpoints(): Promise<Map<string, AttachedEndpoint> | undefined> {
+    const attached = new Map<string, AttachedEndpoint>();
     for (const net of this.local.networks()) {
       let containers;
       try {
