@@ -52,6 +52,8 @@ const ETCD = 'http://198.18.0.2:2379';
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', env: { ...process.env, TSO_LAB: LAB }, maxBuffer: 256 * 1024 * 1024 });
 const lab = (...args: string[]) => sh('bash', [resolve(REPO, 'scripts/lab'), ...args]);
 const socket = (h: number) => `${STATE}/h${h}/bench.sock`;
+/** A client of each host's plugin, as it runs now, with `inFlight` calls at most. */
+const hostApis = (inFlight: number) => [new PluginApi(socket(1), inFlight), new PluginApi(socket(2), inFlight)];
 
 /** A plugin process of our own in host h's namespace, with no engine behind it. */
 function startPlugin(h: number): { pid: number; ready: Promise<number> } {
@@ -92,23 +94,21 @@ const rssMiB = (pid: number) => {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 };
 
-/** CPU time (user + system) a process has used so far, in ms (/proc/PID/stat counts clock ticks). */
+/** CPU time (user + system) used so far, in ms, from a stat file of /proc (which counts clock ticks). */
 const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-const cpuMs = (pid: number) => {
+const statCpuMs = (statFile: string) => {
   // Fields after the command name, which is in parentheses and may hold spaces: utime is the 12th, stime the 13th.
-  const after = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
+  const after = readFileSync(statFile, 'utf8').split(') ').at(-1)!.split(' ');
   return ((Number(after[11]) + Number(after[12])) * 1000) / TICKS_PER_SECOND;
 };
+/** A whole process's CPU time (its ended threads' included). */
+const cpuMs = (pid: number) => statCpuMs(`/proc/${pid}/stat`);
 /**
- * CPU time of a process's threads other than its main one, in ms: the process's total (which
- * keeps the time of threads that have ended) less the main thread's. In a plugin these are
- * V8's helpers (optimizing compiler, concurrent and parallel GC) and libuv's pool; they take
- * CPU from the plugins' main threads and etcd on a small machine.
+ * A process's main thread's CPU time. The rest of a plugin's are its helper threads: V8's
+ * (optimizing compiler, concurrent and parallel GC) and libuv's pool, which take CPU from the
+ * plugins' main threads and etcd on a small machine.
  */
-const helperThreadsCpuMs = (pid: number) => {
-  const mainThread = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
-  return cpuMs(pid) - ((Number(mainThread[11]) + Number(mainThread[12])) * 1000) / TICKS_PER_SECOND;
-};
+const mainThreadCpuMs = (pid: number) => statCpuMs(`/proc/${pid}/task/${pid}/stat`);
 /** CPU time the whole machine has been busy so far, in ms (every CPU's non-idle time in /proc/stat). */
 const machineBusyMs = () => {
   const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
@@ -215,7 +215,7 @@ async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: num
   // etcd, and this load generator (all share the machine's cores).
   const cpuPids = [...plugins.map((p) => p.pid), etcdPid()];
   const cpuBefore = cpuPids.map(cpuMs);
-  const helpersBefore = plugins.map((p) => helperThreadsCpuMs(p.pid));
+  const mainThreadsBefore = plugins.map((p) => mainThreadCpuMs(p.pid));
   const loadBefore = process.cpuUsage();
   const machineBefore = machineBusyMs();
   const run = await createEndpoints(apis, net, ENDPOINTS);
@@ -228,9 +228,10 @@ async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: num
   const perEndpoint = (ms: number) => ms / ENDPOINTS;
   const cpu = cpuPids.map((pid, i) => perEndpoint(cpuMs(pid) - cpuBefore[i]!));
   const load = process.cpuUsage(loadBefore);
+  // A plugin's helper threads: its whole CPU less its main thread's.
+  const pluginHelperThreads = plugins.map((p, i) => cpu[i]! - perEndpoint(mainThreadCpuMs(p.pid) - mainThreadsBefore[i]!));
   // The machine's total also holds what no process above accounts for: the ip/bridge
   // processes making interfaces and entries, the kernel's own work, anything else running.
-  const pluginHelperThreads = plugins.map((p, i) => perEndpoint(helperThreadsCpuMs(p.pid) - helpersBefore[i]!));
   const cpuMsPerEndpoint = { plugins: cpu.slice(0, 2), pluginHelperThreads, etcd: cpu[2]!, loadGenerator: perEndpoint((load.user + load.system) / 1000), machine: perEndpoint(machineBusyMs() - machineBefore) };
   return { createSeconds: run.seconds, allocationsPerSecond: run.allocationsPerSecond, latency: latencyByMethod(apis), fdbCompleteMsAfterLastCreate, cpuMsPerEndpoint };
 }
@@ -256,7 +257,7 @@ async function main() {
   const plugins = [startPlugin(1), startPlugin(2)];
   try {
     await Promise.all(plugins.map((p) => p.ready));
-    const apis = [new PluginApi(socket(1), CONCURRENCY), new PluginApi(socket(2), CONCURRENCY)];
+    const apis = hostApis(CONCURRENCY);
 
     // Part 5: N endpoints on one network across two hosts, all at once.
     const net = await createNetwork(apis, '10.128.0.0/20');
@@ -275,7 +276,7 @@ async function main() {
     const restartMs = await restarted.ready; // it reconciles before it opens its socket
 
     // Latency at a given load: RATE endpoints per second offered on a network of their own.
-    const rateApis = [new PluginApi(socket(1), 256), new PluginApi(socket(2), 256)];
+    const rateApis = hostApis(256);
     const rateNet = await createNetwork(rateApis, '10.130.0.0/20');
     await settle(); // also after the restart: the restarted plugin has warmed up
     rateApis.forEach((a) => a.latencies.clear()); // only the endpoints' calls
@@ -291,7 +292,7 @@ async function main() {
 
     // N endpoints again, on a network of their own, their calls as an engine sends them: on
     // each host one RequestAddress + CreateEndpoint at a time, Joins overlapping.
-    const engineApis = [new PluginApi(socket(1), CONCURRENCY), new PluginApi(socket(2), CONCURRENCY)];
+    const engineApis = hostApis(CONCURRENCY);
     const engineNet = { ...(await createNetwork(engineApis, '10.131.0.0/20')), engineLocks: [new EngineNetworkLock(), new EngineNetworkLock()] };
     await settle();
     const asEngine = await measureCreation(engineApis, engineNet, plugins); // host 1's is the restarted plugin now
@@ -301,7 +302,7 @@ async function main() {
     const rssAtEnd = plugins.map((p) => rssMiB(p.pid));
     const allAtOnceAgain = [];
     for (let pass = 2; pass <= ALL_AT_ONCE_PASSES; pass++) {
-      const againApis = [new PluginApi(socket(1), CONCURRENCY), new PluginApi(socket(2), CONCURRENCY)]; // host 1's plugin is not the one `apis` met
+      const againApis = hostApis(CONCURRENCY); // host 1's plugin is not the one `apis` met
       const againNet = await createNetwork(againApis, `10.${130 + pass}.0.0/20`);
       await settle();
       allAtOnceAgain.push(await measureCreation(againApis, againNet, plugins));
