@@ -9,11 +9,12 @@ import { badRequest, conflict, errorMessage, internal, notFound, unavailable } f
 import { crashPoint } from '../lib/crash-point.js';
 import { KeyedQueue } from '../lib/keyed-queue.js';
 import type { Logger } from '../lib/logger.js';
-import type { ClusterStore, Entry } from '../store/cluster-store.js';
+import type { AddressClaim, ClusterStore, Entry } from '../store/cluster-store.js';
 import type { EndpointRecord, NetworkRecord, PoolRecord } from '../store/records.js';
 import type { LocalNetwork, LocalState } from './local-state.js';
 import { chooseNetworkMtu, type NodeUnderlay, tooLargeForUnderlay } from './network-mtu.js';
 import { networkMtu, type NetworkOptions, parseNetworkOptions, userOptions } from './network-options.js';
+import { PendingPublishes } from './pending-publishes.js';
 import { ResolverRoutes } from './resolver-routes.js';
 
 /** The address space our IPAM driver reports; a pool from any other IPAM driver is refused. */
@@ -56,6 +57,7 @@ export interface CreateEndpointInput {
 /** Reacts to engine requests: one method per NetworkDriver call that changes something. */
 export class NetworkDriver {
   private readonly queue = new KeyedQueue();
+  private readonly publishes = new PendingPublishes();
   readonly resolverRoutes = new ResolverRoutes();
 
   constructor(
@@ -260,21 +262,35 @@ export class NetworkDriver {
         if (existing.ip !== ip || existing.network !== net.record.id) throw conflict(`endpoint ${input.endpointId} already exists with address ${existing.ip}`);
         return input.macAddress ? {} : { macAddress: mac };
       }
-      // The address must be this host's claim, unchanged: one freed meanwhile (a reconcile
-      // after a crash) may already be another container's. IPAM hands the claim to the
-      // endpoint's transaction: compared there, or written there with the endpoint.
-      const published = await this.ipam.publishOnClaim(net.record.subnet, ip, (claim) => this.store.putEndpoint(record, claim));
-      if (!published) throw notFound(`network ${net.record.name ?? net.record.id} was removed from the cluster`);
-      crashPoint('create-endpoint.published');
+      // An address that is not this host's claim is refused here; the claim's transaction goes
+      // to etcd while the engine goes on (pending-publishes.ts), and Join waits for it.
+      const claim = await this.ipam.takeClaim(record.subnet, ip);
       this.local.addEndpoint(record);
+      this.publishes.start(record.id, () => this.publishEndpoint(record, claim, net.record.name ?? net.record.id));
       // Only hand back a MAC we chose: the engine refuses a change to one it set itself.
       return input.macAddress ? {} : { macAddress: mac };
     });
   }
 
+  /**
+   * The address must still be this host's claim: one freed meanwhile (a reconcile after a
+   * crash) may already be another container's. IPAM hands the claim to the endpoint's
+   * transaction: compared there, or written there with the endpoint.
+   */
+  private async publishEndpoint(record: EndpointRecord, claim: AddressClaim, networkName: string): Promise<void> {
+    const published = await this.ipam.publishOnClaim(record.subnet, record.ip, claim, (c) => this.store.putEndpoint(record, c));
+    if (!published) throw notFound(`network ${networkName} was removed from the cluster`);
+    crashPoint('create-endpoint.published');
+  }
+
   deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
     return this.queue.run(endpointId, async () => {
-      const endpoint = this.local.endpoint(endpointId) ?? (await this.findEndpoint(networkId, endpointId));
+      const neverPublished = await this.publishes.settle(endpointId).then(
+        () => false,
+        () => true,
+      );
+      // A failed write left nothing in etcd (the engine's rollback after that failure).
+      const endpoint = neverPublished ? undefined : (this.local.endpoint(endpointId) ?? (await this.findEndpoint(networkId, endpointId)));
       this.resolverRoutes.release(endpointId);
       await this.dataplane.deletePort(endpointId);
       crashPoint('delete-endpoint.port-deleted');
@@ -292,15 +308,25 @@ export class NetworkDriver {
       const net = this.requireNetwork(networkId);
       const endpoint = this.local.endpoint(endpointId) ?? (await this.findEndpoint(networkId, endpointId));
       if (!endpoint) throw notFound(`endpoint ${endpointId} does not exist on network ${networkId} (CreateEndpoint first)`);
-      try {
-        const srcName = await this.dataplane.ensurePort({ endpointId, vni: net.record.vni, mac: endpoint.mac, mtu: net.mtu });
-        crashPoint('join.port-made');
-        const addr = this.settings.resolverAddr;
-        return addr && this.resolverRoutes.claim(sandboxKey, endpointId) ? { srcName, resolverRoute: `${addr}/32` } : { srcName };
-      } catch (err) {
+      // The interface is made while the endpoint's record may still be on its way to etcd.
+      const [port, published] = await Promise.allSettled([
+        this.dataplane.ensurePort({ endpointId, vni: net.record.vni, mac: endpoint.mac, mtu: net.mtu }),
+        this.publishes.settle(endpointId),
+      ]);
+      if (published.status === 'rejected') {
+        // Nothing of the endpoint reached etcd: the engine rolls back with DeleteEndpoint.
         await this.dataplane.deletePort(endpointId).catch(() => undefined);
-        throw internal(`could not create the interface of endpoint ${endpointId}: ${errorMessage(err)}`, err);
+        this.local.removeEndpoint(endpointId);
+        throw published.reason;
       }
+      if (port.status === 'rejected') {
+        await this.dataplane.deletePort(endpointId).catch(() => undefined);
+        throw internal(`could not create the interface of endpoint ${endpointId}: ${errorMessage(port.reason)}`, port.reason);
+      }
+      crashPoint('join.port-made');
+      const srcName = port.value;
+      const addr = this.settings.resolverAddr;
+      return addr && this.resolverRoutes.claim(sandboxKey, endpointId) ? { srcName, resolverRoute: `${addr}/32` } : { srcName };
     });
   }
 

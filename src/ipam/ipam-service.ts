@@ -271,14 +271,21 @@ export class IpamService {
   }
 
   /**
-   * Publishes an endpoint on an address this host's RequestAddress handed out: `publish` runs
-   * the endpoint's transaction with the address's claim and says whether it won. Throws when
-   * the address is not (or no longer) this host's to give: freed and taken by another
-   * container, or another host's. False: the claim stands, and the publish lost for a reason of
-   * its own (the network went).
+   * The claim of an address this host's RequestAddress handed out, taken for an endpoint that is
+   * about to be published on it. Throws when the address is not this host's to give (released,
+   * the gateway, another host's): CreateEndpoint refuses it before answering.
    */
-  async publishOnClaim(subnet: string, ip: string, publish: (claim: AddressClaim) => Promise<boolean>): Promise<boolean> {
-    const claim = this.claims.take(subnet, ip) ?? (await this.storedClaim(subnet, ip));
+  async takeClaim(subnet: string, ip: string): Promise<AddressClaim> {
+    return this.claims.take(subnet, ip) ?? (await this.storedClaim(subnet, ip));
+  }
+
+  /**
+   * Publishes an endpoint on a claim from takeClaim: `publish` runs the endpoint's transaction
+   * with the claim and says whether it won. Throws when the address is no longer this host's to
+   * give: freed and taken by another container meanwhile. False: the claim stands, and the
+   * publish lost for a reason of its own (the network went).
+   */
+  async publishOnClaim(subnet: string, ip: string, claim: AddressClaim, publish: (claim: AddressClaim) => Promise<boolean>): Promise<boolean> {
     const unwritten = 'record' in claim;
     let published: boolean;
     try {

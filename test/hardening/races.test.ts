@@ -1,5 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomDockerId } from '../../src/conformance/ipv4.js';
+import { endpointPortName } from '../../src/dataplane/names.js';
 import { overlaps, parseCidr } from '../../src/ipam/cidr.js';
 import { settle } from '../helpers/cluster-oracle.js';
 import { CallFailed, type EngineNet, EnginePlayer, EngineRefused } from '../helpers/engine-player.js';
@@ -141,6 +143,12 @@ async function removeNet(p: EnginePlayer, engineId: string): Promise<void> {
 }
 
 /** Removes every container, then every network, until the engines hold nothing. */
+async function until(what: string, ok: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + 20_000; !ok(); await new Promise((r) => setTimeout(r, 50))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+  }
+}
+
 async function removeEverything(): Promise<void> {
   for (let round = 0; round < 20; round++) {
     await Promise.all(players.map(async (p) => { for (const id of [...p.containers.keys()]) await stopOne(p, id); }));
@@ -195,11 +203,6 @@ describe('many hosts at once on one etcd', () => {
       await gate;
       await playRemoval(id);
     };
-    const until = async (what: string, ok: () => boolean) => {
-      for (const deadline = Date.now() + 20_000; !ok(); await new Promise((r) => setTimeout(r, 50))) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      }
-    };
     const vni = 30_000;
     try {
       const old = await p1.createNetwork({ vni });
@@ -216,6 +219,37 @@ describe('many hosts at once on one etcd', () => {
       engine2.onRemove = playRemoval;
       release();
     }
+    await removeEverything();
+    expect(await settle(cluster, players, SETTLE_MS, true)).toEqual([]);
+  }, 120_000);
+
+  it('refuses at Join, naming the holder, an address another host took with --ip since RequestAddress; the rollback leaves nothing', async () => {
+    // CreateEndpoint answers while its endpoint's transaction is still on its way to etcd, and
+    // Join waits for it (src/driver/pending-publishes.ts): a claim lost in between fails there.
+    const [p1, p2] = [players[0]!, players[1]!];
+    const net = await p1.createNetwork();
+    await until('h2\'s copy of the network', () => [...p2.networks.values()].some((n) => n.clusterId === net.clusterId));
+    const copy = [...p2.networks.values()].find((n) => n.clusterId === net.clusterId)!;
+    // From this host's stripe, so nothing is written before CreateEndpoint (stripe.ts: once the
+    // view of the live nodes has held 2 s, which the tests before this one gave it).
+    const address = String((await p1.call('/IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} }))['Address']);
+    const ip = address.split('/')[0]!;
+    await p2.call('/IpamDriver.RequestAddress', { PoolID: copy.poolId, Address: ip, Options: {} });
+    const ids = { NetworkID: net.engineId, EndpointID: randomDockerId() };
+    await p1.call('/NetworkDriver.CreateEndpoint', { ...ids, Interface: { Address: address, AddressIPv6: '', MacAddress: '' }, Options: {} });
+    const join = p1.call('/NetworkDriver.Join', { ...ids, SandboxKey: '', Options: {} });
+    await expect(join).rejects.toMatchObject({ answered: true, reason: expect.stringMatching(new RegExp(`${ip.replace(/\./g, '\\.')} is not allocated to this host.*endpoint on ${p2.host.name} now`)) });
+    // The engine's rollback.
+    await p1.call('/NetworkDriver.DeleteEndpoint', ids);
+    await p1.call('/IpamDriver.ReleaseAddress', { PoolID: net.poolId, Address: ip });
+    expect(p1.host.links()).not.toContain(endpointPortName(ids.EndpointID));
+    const etcd = cluster.etcdState();
+    expect([...etcd.keys()].filter((k) => k.startsWith(`endpoints/${net.clusterId}/`))).toEqual([]);
+    expect(etcd.get(`addresses/${net.subnet.replace('/', '_')}/${ip}`)).toMatch(new RegExp(`"node":"${p2.host.name}"`));
+    await p2.call('/IpamDriver.ReleaseAddress', { PoolID: copy.poolId, Address: ip });
+    // The address is this host's to give again, and works.
+    const c = await p1.run(net.engineId);
+    expect(await p1.stop(c.endpointId)).toEqual([]);
     await removeEverything();
     expect(await settle(cluster, players, SETTLE_MS, true)).toEqual([]);
   }, 120_000);

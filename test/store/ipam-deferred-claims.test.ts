@@ -29,11 +29,12 @@ async function cluster() {
 }
 
 let endpoints = 0;
-/** What CreateEndpoint does with the address: publish an endpoint on it through its claim. */
-function createEndpoint(store: ClusterStore, ipam: IpamService, node: string, address: string) {
+/** What CreateEndpoint (then Join) does with the address: publish an endpoint on it through its claim. */
+async function createEndpoint(store: ClusterStore, ipam: IpamService, node: string, address: string) {
   const ip = address.split('/')[0]!;
   const record: EndpointRecord = { id: String(++endpoints).padStart(64, 'e'), network: NET, node, vtep: '192.0.2.1', mac: '02:00:00:00:00:01', ip, subnet: '10.0.0.0/24', createdAt: new Date().toISOString() };
-  return ipam.publishOnClaim('10.0.0.0/24', ip, (claim) => store.putEndpoint(record, claim));
+  const claim = await ipam.takeClaim('10.0.0.0/24', ip);
+  return ipam.publishOnClaim('10.0.0.0/24', ip, claim, (c) => store.putEndpoint(record, c));
 }
 
 describe('claims written by CreateEndpoint (real etcd)', () => {
@@ -88,9 +89,10 @@ describe('claims written by CreateEndpoint (real etcd)', () => {
     const { h1, poolId } = await cluster();
     const address = await h1.requestAddress({ poolId, kind: 'endpoint' });
     const ip = address.split('/')[0]!;
-    await expect(h1.publishOnClaim('10.0.0.0/24', ip, () => Promise.reject(new Error('etcd: request timed out')))).rejects.toThrow(/timed out/);
+    const claim = await h1.takeClaim('10.0.0.0/24', ip);
+    await expect(h1.publishOnClaim('10.0.0.0/24', ip, claim, () => Promise.reject(new Error('etcd: request timed out')))).rejects.toThrow(/timed out/);
     expect(await h1.requestAddress({ poolId, kind: 'endpoint' })).not.toBe(address); // still this container's
-    await h1.releaseAddress(poolId, address); // what the engine does when CreateEndpoint fails
+    await h1.releaseAddress(poolId, address); // what the engine does when the endpoint's Join fails
     expect(await h1.requestAddress({ poolId, kind: 'endpoint' })).toBe(address);
   });
 
