@@ -5,7 +5,9 @@ import { slowestP99 } from './report-model.js';
 import { median } from './stats.js';
 
 interface Report {
+  endpoints: number;
   allocationsPerSecond: number;
+  createSeconds: number;
   latency: Record<string, { p50: number; p99: number }>;
   fdbCompleteMsAfterLastCreate: number;
   pluginRssMiB: number[];
@@ -14,7 +16,7 @@ interface Report {
   /** The open-loop phase (absent in reports of builds from before it). */
   atRate?: { endpointsPerSecond: number; latency: Record<string, { p99: number }> };
   /** The calls as an engine sends them (absent in reports of builds from before it). */
-  asEngine?: { allocationsPerSecond: number; latency: Record<string, { p99: number }>; cpuMsPerEndpoint?: { machine?: number } };
+  asEngine?: { allocationsPerSecond: number; createSeconds: number; endpointMs?: { p99: number }; latency: Record<string, { p99: number }>; cpuMsPerEndpoint?: { machine?: number } };
 }
 
 const [base, dir] = process.argv.slice(2) as [string, string];
@@ -24,6 +26,7 @@ const sides = { base: load('base'), head: load('head') };
 
 const figures: Array<[string, (r: Report) => number, string]> = [
   ['allocations per second', (r) => r.allocationsPerSecond, '/s'],
+  ['endpoints ready per second (Join answered)', (r) => r.endpoints / r.createSeconds, '/s'],
   ['RequestAddress p99', (r) => r.latency['IpamDriver.RequestAddress']?.p99 ?? NaN, 'ms'],
   ['CreateEndpoint p99', (r) => r.latency['NetworkDriver.CreateEndpoint']?.p99 ?? NaN, 'ms'],
   ['Join p99', (r) => r.latency['NetworkDriver.Join']?.p99 ?? NaN, 'ms'],
@@ -33,7 +36,9 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['restart until serving', (r) => r.restart.msUntilServing, 'ms'],
   ['p99 of the slowest call at the offered rate', (r) => (r.atRate ? slowestP99(r.atRate.latency) : NaN), 'ms'],
   ['allocations per second, calls as an engine sends them', (r) => r.asEngine?.allocationsPerSecond ?? NaN, '/s'],
+  ['endpoints ready per second (Join answered), calls as an engine sends them', (r) => (r.asEngine ? r.endpoints / r.asEngine.createSeconds : NaN), '/s'],
   ['p99 of the slowest call, calls as an engine sends them', (r) => (r.asEngine ? slowestP99(r.asEngine.latency) : NaN), 'ms'],
+  ['p99 of one endpoint, start to Join answered (lock wait included), calls as an engine sends them', (r) => r.asEngine?.endpointMs?.p99 ?? NaN, 'ms'],
   ['CPU per endpoint, whole machine, calls as an engine sends them', (r) => r.asEngine?.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],
 ];
 // Node flags given per side (compare-revisions.sh's BASE_NODE_ARGS / HEAD_NODE_ARGS) name the columns too.

@@ -59,6 +59,13 @@ export interface ControlPlaneFigures extends CreationFigures {
 /** One run of making endpoints: what bench/control-plane.ts measures of it. */
 export interface CreationFigures {
   readonly allocationsPerSecond: number;
+  /** From the first call until every endpoint's Join answered. */
+  readonly createSeconds: number;
+  /**
+   * Each endpoint from its start to its Join answered, the wait for an engine's lock included;
+   * absent in reports from before it was measured.
+   */
+  readonly endpointMs?: { readonly p50: number; readonly p99: number };
   readonly latency: Readonly<Record<string, { readonly p50: number; readonly p99: number; readonly calls: number }>>;
   readonly fdbCompleteMsAfterLastCreate: number;
   /** Absent in reports from before it was measured. */
@@ -160,10 +167,14 @@ export function cpuPerEndpointText(cpu: NonNullable<CreationFigures['cpuMsPerEnd
 }
 
 /** Rows of one creation run, each labelled with how its calls came (`how`). */
-function creationRows(c: CreationFigures, how: string, name: string, need: (name: string, v: number) => number): string[][] {
+function creationRows(c: CreationFigures, endpoints: number, how: string, name: string, need: (name: string, v: number) => number): string[][] {
   return [
     [`allocations per second (RequestAddress), ${how}`, need(`${name}.allocationsPerSecond`, c.allocationsPerSecond).toFixed(0)],
+    // Endpoints a container could use: an allocation rate alone would count addresses whose
+    // endpoints are still on their way.
+    [`endpoints ready per second (every call answered, Join last), ${how}`, need(`${name}.endpointsReady`, endpoints / c.createSeconds).toFixed(0)],
     ...Object.entries(c.latency).map(([m, l]) => [`${m} p50 / p99, ${how}`, `${ms(l.p50)} / ${ms(l.p99)}`]),
+    ...(c.endpointMs ? [[`one endpoint, start to Join answered (any wait for the engine's lock included) p50 / p99, ${how}`, `${ms(c.endpointMs.p50)} / ${ms(c.endpointMs.p99)}`]] : []),
     [`every host has every FDB entry, after the last create returned, ${how}`, ms(need(`${name}.fdbComplete`, c.fdbCompleteMsAfterLastCreate))],
     ...(c.cpuMsPerEndpoint ? [[`CPU per endpoint: each plugin / etcd / load generator, ${how}`, cpuPerEndpointText(c.cpuMsPerEndpoint)]] : []),
   ];
@@ -175,9 +186,9 @@ function creationRows(c: CreationFigures, how: string, name: string, need: (name
  */
 export function controlPlaneRows(cp: ControlPlaneFigures, need: (name: string, v: number) => number = (_n, v) => v): string[][] {
   return [
-    ...(cp.asEngine ? creationRows(cp.asEngine, 'calls as an engine sends them', 'controlPlane.asEngine', need) : []),
-    ...creationRows(cp, `all at once, ${cp.concurrency} calls in flight per host`, 'controlPlane', need),
-    ...(cp.allAtOnceAgain ?? []).flatMap((again, i) => creationRows(again, `all at once again, pass ${i + 2}, after every other phase`, `controlPlane.allAtOnceAgain.${i}`, need)),
+    ...(cp.asEngine ? creationRows(cp.asEngine, cp.endpoints, 'calls as an engine sends them', 'controlPlane.asEngine', need) : []),
+    ...creationRows(cp, cp.endpoints, `all at once, ${cp.concurrency} calls in flight per host`, 'controlPlane', need),
+    ...(cp.allAtOnceAgain ?? []).flatMap((again, i) => creationRows(again, cp.endpoints, `all at once again, pass ${i + 2}, after every other phase`, `controlPlane.allAtOnceAgain.${i}`, need)),
     ['plugin RSS per host', cp.pluginRssMiB.map((r) => `${r.toFixed(0)} MiB`).join(', ')],
     ['etcd keys / bytes per endpoint', `${cp.etcd.keysPerEndpoint.toFixed(2)} / ${cp.etcd.bytesPerEndpoint.toFixed(0)} B`],
     [`restart with ${cp.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving`, ms(need('controlPlane.restart', cp.restart.msUntilServing))],

@@ -29,13 +29,14 @@ const controlPlane: ControlPlaneFigures = {
   endpoints: 2000,
   concurrency: 32,
   allocationsPerSecond: 450,
+  createSeconds: 5,
   latency: { 'IpamDriver.RequestAddress': { p50: 5, p99: 20, calls: 2000 }, 'NetworkDriver.Join': { p50: 10, p99: 80, calls: 2000 } },
   fdbCompleteMsAfterLastCreate: 900,
   pluginRssMiB: [120, 150],
   etcd: { keysPerEndpoint: 2, bytesPerEndpoint: 400 },
   restart: { endpoints: 1500, msUntilServing: 1500 },
   atRate: { endpointsPerSecond: 500, endpoints: 2000, achievedPerSecond: 498, lateMsP99: 2, latency: { 'IpamDriver.RequestAddress': { p50: 4, p99: 50, calls: 2000 }, 'NetworkDriver.Join': { p50: 3, p99: 12, calls: 2000 } } },
-  asEngine: { allocationsPerSecond: 500, latency: { 'IpamDriver.RequestAddress': { p50: 3, p99: 51, calls: 2000 } }, fdbCompleteMsAfterLastCreate: 40 },
+  asEngine: { allocationsPerSecond: 500, createSeconds: 4.5, latency: { 'IpamDriver.RequestAddress': { p50: 3, p99: 51, calls: 2000 } }, fdbCompleteMsAfterLastCreate: 40 },
 };
 
 describe('bench output parsing', () => {
@@ -164,10 +165,23 @@ describe('the bench report', () => {
   it('shows further all-at-once passes only when the run made them, each with its own figures', () => {
     const labels = (cp: ControlPlaneFigures) => controlPlaneRows(cp).map(([what]) => what!);
     expect(labels(controlPlane).some((w) => w.includes('again'))).toBe(false);
-    const again = { ...controlPlane, allAtOnceAgain: [{ allocationsPerSecond: 777, latency: {}, fdbCompleteMsAfterLastCreate: 30 }] };
+    const again = { ...controlPlane, allAtOnceAgain: [{ allocationsPerSecond: 777, createSeconds: 4, latency: {}, fdbCompleteMsAfterLastCreate: 30 }] };
     const rows = controlPlaneRows(again);
     expect(rows).toContainEqual(['allocations per second (RequestAddress), all at once again, pass 2, after every other phase', '777']);
-    expect(rows.length).toBe(controlPlaneRows(controlPlane).length + 2);
+    expect(rows.length).toBe(controlPlaneRows(controlPlane).length + 3);
+  });
+
+  it('shows beside each allocation rate how many endpoints a second were ready, every call answered', () => {
+    const rows = controlPlaneRows(controlPlane);
+    expect(rows).toContainEqual(['endpoints ready per second (every call answered, Join last), calls as an engine sends them', '444']);
+    expect(rows).toContainEqual(['endpoints ready per second (every call answered, Join last), all at once, 32 calls in flight per host', '400']);
+  });
+
+  it('shows how long one endpoint took, the wait for the engine\'s lock included, when the run measured it', () => {
+    const label = 'one endpoint, start to Join answered (any wait for the engine\'s lock included) p50 / p99, calls as an engine sends them';
+    expect(controlPlaneRows(controlPlane).some(([what]) => what === label)).toBe(false);
+    const measured = { ...controlPlane, asEngine: { ...controlPlane.asEngine!, endpointMs: { p50: 60, p99: 140 } } };
+    expect(controlPlaneRows(measured)).toContainEqual([label, '60 ms / 140 ms']);
   });
 
   it('draws a well-formed SVG with one bar per figure and its value', () => {
