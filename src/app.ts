@@ -99,7 +99,18 @@ export async function startApp(config: Config, log: Logger, socket: PluginSocket
     log.child({ component: 'membership' }),
   );
   const addressBook = new AddressBook();
-  const ipam = new IpamService(store, { node: config.nodeName, defaultPool: config.defaultPool, poolSize: config.poolSize, stripe: () => stripes.current() }, log.child({ component: 'ipam' }), addressBook);
+  const ipam = new IpamService(
+    store,
+    {
+      node: config.nodeName,
+      defaultPool: config.defaultPool,
+      poolSize: config.poolSize,
+      stripe: () => stripes.current(),
+      endpointOn: (subnet, ip) => local.endpoints().find((e) => e.subnet === subnet && e.ip === ip)?.id,
+    },
+    log.child({ component: 'ipam' }),
+    addressBook,
+  );
   peers = new PeerSync(config.nodeName, store, dataplane, local, (node) => membership.isAlive(node), log.child({ component: 'peers' }), metrics);
   const driver = new NetworkDriver(
     { node: config.nodeName, vtep, vniRange: config.vniRange, underlayMtu: ownUnderlayMtu, liveNodes: () => membership.nodes(), ...(dnsAddr ? { resolverAddr: dnsAddr } : {}) },
@@ -276,6 +287,7 @@ export async function startApp(config: Config, log: Logger, socket: PluginSocket
       await membership.stop();
       await guard?.stop(); // the rules stay: a restart must not open the VXLAN port
       await encryption?.stop(); // its drop rules stay too: nothing encrypted leaks in plaintext
+      await driver.settleWrites(); // endpoints CreateEndpoint answered for reach etcd before it closes
       run.close();
       kv.close();
     },

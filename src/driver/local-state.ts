@@ -10,7 +10,8 @@ export interface LocalNetwork {
 
 /**
  * What this host has built, indexed the ways requests need it. It is a cache: every entry
- * is also in etcd (copies/ and endpoints/), from which a restarted plugin rebuilds it.
+ * is also in etcd (copies/ and endpoints/), from which a restarted plugin rebuilds it, but for
+ * an endpoint between CreateEndpoint and its record's write (driver/pending-publishes.ts).
  */
 export class LocalState {
   private readonly byEngineId = new Map<string, LocalNetwork>();

@@ -5,7 +5,7 @@ import { endpointPortName } from '../dataplane/names.js';
 import { nextFreeVni } from '../ipam/allocation.js';
 import { contains, formatCidr, macFromIPv4, parseAddressWithPrefix, parseCidr, parseIPv4 } from '../ipam/cidr.js';
 import type { IpamService } from '../ipam/ipam-service.js';
-import { badRequest, conflict, errorMessage, internal, notFound, unavailable } from '../lib/errors.js';
+import { badRequest, conflict, errorMessage, internal, notFound, PluginError, unavailable } from '../lib/errors.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { KeyedQueue } from '../lib/keyed-queue.js';
 import type { Logger } from '../lib/logger.js';
@@ -285,18 +285,34 @@ export class NetworkDriver {
 
   deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
     return this.queue.run(endpointId, async () => {
-      const neverPublished = await this.publishes.settle(endpointId).then(
-        () => false,
-        () => true,
-      );
-      // A failed write left nothing in etcd (the engine's rollback after that failure).
-      const endpoint = neverPublished ? undefined : (this.local.endpoint(endpointId) ?? (await this.findEndpoint(networkId, endpointId)));
+      const failure = await this.publishes.finish(endpointId);
+      const endpoint = this.local.endpoint(endpointId) ?? (failure === undefined ? await this.findEndpoint(networkId, endpointId) : undefined);
       this.resolverRoutes.release(endpointId);
       await this.dataplane.deletePort(endpointId);
       crashPoint('delete-endpoint.port-deleted');
-      if (endpoint) await this.store.deleteEndpoint(endpoint.network, endpointId);
+      if (endpoint && failure !== undefined) await this.forgetUnpublished(endpoint, failure);
+      else if (endpoint) await this.store.deleteEndpoint(endpoint.network, endpointId);
       this.local.removeEndpoint(endpointId);
     });
+  }
+
+  /**
+   * An endpoint whose write failed (its Join, if any, said why), in the engine's undo. A write
+   * its compares refused left nothing in etcd; one cut off from etcd may have been applied all
+   * the same, so its record goes if etcd answers, else the reconciler removes it later (an
+   * endpoint no engine has): the engine's undo of the container is not held up by etcd.
+   */
+  private async forgetUnpublished(endpoint: EndpointRecord, failure: unknown): Promise<void> {
+    this.log.warn({ endpoint: endpoint.id, ip: endpoint.ip, err: errorMessage(failure) }, 'removing an endpoint whose record never reached etcd');
+    if (failure instanceof PluginError && failure.kind === 'not-found') return;
+    await this.store.deleteEndpoint(endpoint.network, endpoint.id).catch((err: unknown) => {
+      this.log.warn({ endpoint: endpoint.id, err: errorMessage(err) }, 'its record, if etcd has one, is left to the reconciler');
+    });
+  }
+
+  /** Waits for the endpoint writes CreateEndpoint started (when the plugin stops). */
+  settleWrites(): Promise<void> {
+    return this.publishes.drain();
   }
 
   /**
@@ -307,16 +323,17 @@ export class NetworkDriver {
     return this.queue.run(endpointId, async () => {
       const net = this.requireNetwork(networkId);
       const endpoint = this.local.endpoint(endpointId) ?? (await this.findEndpoint(networkId, endpointId));
-      if (!endpoint) throw notFound(`endpoint ${endpointId} does not exist on network ${networkId} (CreateEndpoint first)`);
+      if (!endpoint) {
+        throw notFound(`endpoint ${endpointId} does not exist on network ${networkId} (never created, or its record was not written before the plugin restarted); start the container again`);
+      }
       // The interface is made while the endpoint's record may still be on its way to etcd.
       const [port, published] = await Promise.allSettled([
         this.dataplane.ensurePort({ endpointId, vni: net.record.vni, mac: endpoint.mac, mtu: net.mtu }),
         this.publishes.settle(endpointId),
       ]);
       if (published.status === 'rejected') {
-        // Nothing of the endpoint reached etcd: the engine rolls back with DeleteEndpoint.
+        // The engine undoes the container's start with DeleteEndpoint, which takes the failure.
         await this.dataplane.deletePort(endpointId).catch(() => undefined);
-        this.local.removeEndpoint(endpointId);
         throw published.reason;
       }
       if (port.status === 'rejected') {

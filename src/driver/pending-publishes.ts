@@ -10,13 +10,14 @@ type Outcome = { readonly failed: unknown } | undefined;
  * host's next endpoint need not wait for etcd, and the writes of endpoints made close together
  * share one transaction (store/txn-batch.ts).
  *
- * A write that failed is kept until Join or DeleteEndpoint (the engine's rollback) takes its
- * error; one that succeeded leaves no trace here.
+ * A write that succeeded leaves no trace here. One that failed is kept, for Join to refuse with
+ * and for DeleteEndpoint (the engine's undo) to take: an endpoint the engine neither joins nor
+ * deletes (it died right after CreateEndpoint) keeps its entry until the plugin restarts.
  */
 export class PendingPublishes {
   private readonly pending = new Map<string, Promise<Outcome>>();
 
-  /** Starts `publish` for the endpoint; its failure is held for settle(), never left unhandled. */
+  /** Starts `publish` for the endpoint; its failure is held here, never left unhandled. */
   start(endpointId: string, publish: () => Promise<void>): void {
     const outcome: Promise<Outcome> = publish().then(
       () => {
@@ -29,14 +30,24 @@ export class PendingPublishes {
   }
 
   /**
-   * Waits for the endpoint's write if one is under way, and throws its error if it failed;
-   * the failure is then forgotten. Resolves at once for an endpoint with nothing pending.
+   * Waits for the endpoint's write if one is under way, and throws its error if it failed (at
+   * every call, until finish). Resolves at once for an endpoint with nothing pending.
    */
   async settle(endpointId: string): Promise<void> {
-    const outcome = this.pending.get(endpointId);
-    if (!outcome) return;
-    const result = await outcome;
-    if (this.pending.get(endpointId) === outcome) this.pending.delete(endpointId);
+    const result = await this.pending.get(endpointId);
     if (result) throw result.failed;
+  }
+
+  /** Waits like settle, then forgets the endpoint; returns the write's error rather than throwing it. */
+  async finish(endpointId: string): Promise<unknown> {
+    const outcome = this.pending.get(endpointId);
+    const result = await outcome;
+    if (outcome && this.pending.get(endpointId) === outcome) this.pending.delete(endpointId);
+    return result?.failed;
+  }
+
+  /** Waits for every write under way (before the etcd client closes). */
+  async drain(): Promise<void> {
+    await Promise.all(this.pending.values());
   }
 }

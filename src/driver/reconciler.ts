@@ -340,6 +340,8 @@ export class Reconciler {
     const attached = await this.attachedEndpoints();
     // Listed after asking the engine: an endpoint it showed and etcd lacks was then lost
     // indeed, rather than made in between (republishing it would fail and name a conflict).
+    // The engine shows an endpoint only once its Join answered, and Join waits for the
+    // endpoint's record to be written (driver/pending-publishes.ts).
     const listed = await this.store.listEndpointEntries();
     if (!attached) return { attached, listed };
     const inEtcd = new Map(listed.filter((e) => e.value.node === this.node).map((e) => [e.value.id, e]));

@@ -19,9 +19,12 @@ export interface IpamSettings {
   readonly poolSize: number;
   /**
    * This host's share of each pool's addresses (see AddressBook.startClaim); none: no
-   * preference. When settled, a pick from it is claimed by CreateEndpoint's transaction.
+   * preference. When settled, a pick from it is claimed by the transaction that publishes its
+   * endpoint.
    */
   readonly stripe?: () => HostStripe | undefined;
+  /** The endpoint of this host on an address, if any (the driver's local state). */
+  readonly endpointOn?: (subnet: string, ip: string) => string | undefined;
 }
 
 /** The cluster network whose copy this host's engine is getting (RequestPool with -o ts-overlay.id). */
@@ -224,11 +227,11 @@ export class IpamService {
       if (ip === undefined) throw conflict(`no free address left in ${pool.ipRange ?? pool.subnet}`);
       const record = this.claimRecord(formatIPv4(ip), 'endpoint');
       if (stripe?.settled && inStripe(subnet, ip, stripe)) {
-        // No other host picks from this host's settled stripe, so the claim is written by the
-        // CreateEndpoint that follows, in the transaction that publishes the endpoint: one
-        // etcd round trip per container. The book keeps the address claimed here meanwhile.
-        // (Another host's --ip of this very address in between wins; our CreateEndpoint then
-        // fails, naming the holder.)
+        // No other host picks from this host's settled stripe, so the claim is written with
+        // the endpoint, in the transaction that publishes it (CreateEndpoint starts it, Join
+        // waits for it): one etcd round trip per container. The book keeps the address claimed
+        // here meanwhile. (Another host's --ip of this very address in between wins; our Join
+        // then fails, naming the holder.)
         this.claims.remember(pool.subnet, record.ip, { record });
         return withPrefix(ip);
       }
@@ -258,11 +261,19 @@ export class IpamService {
    * long as the pool. Another host's claim is never this engine's to release: a late
    * ReleaseAddress for an address that was meanwhile freed and handed out again elsewhere
    * would otherwise free it under its new container (found by test/hardening/races.test.ts).
+   * Nor is an address an endpoint of this host uses: the engine sends DeleteEndpoint first, so
+   * that ReleaseAddress is a late one, from a container whose endpoint never reached etcd
+   * before a plugin restart, after which the address went to the endpoint here now.
    */
   async releaseAddress(poolId: string, address: string): Promise<void> {
     const handle = parsePoolId(poolId);
     const ip = address.split('/')[0]!;
     if (parseIPv4(ip) === undefined) throw badRequest(`address "${address}" is not an IPv4 address`);
+    const user = this.settings.endpointOn?.(handle.subnet, ip);
+    if (user !== undefined) {
+      this.log.warn({ ip, subnet: handle.subnet, endpoint: user }, 'ReleaseAddress for an address an endpoint here uses: not released');
+      return;
+    }
     this.claims.forget(handle.subnet, ip);
     if (!(await this.currentPool(handle))) return; // the pool, and its addresses, are gone
     const entry = await this.store.getAddress(handle.subnet, ip);
@@ -291,7 +302,8 @@ export class IpamService {
     try {
       published = await publish(claim);
     } catch (err) {
-      // etcd failed us: the engine gives the address back (ReleaseAddress), which needs the claim here.
+      // etcd failed us: the engine gives the address back (ReleaseAddress, after the failed
+      // Join and DeleteEndpoint), which needs the claim here.
       if (unwritten) this.claims.remember(subnet, ip, claim);
       throw err;
     }
@@ -310,8 +322,9 @@ export class IpamService {
    * The claim of an address RecentClaims does not have (a restart since RequestAddress, or many
    * claims never used), read from etcd. An address nobody holds is refused, not claimed now: it
    * was freed meanwhile, or never handed out by this host's IPAM (the engine asks for every
-   * address it uses, so that is a caller's mistake; one handed out without a claim just before a
-   * restart costs that one container a retry).
+   * address it uses, so that is a caller's mistake; one handed out without a claim, or whose
+   * endpoint's write had not gone through, just before a restart costs that one container a
+   * retry).
    */
   private async storedClaim(subnet: string, ip: string): Promise<AddressClaim> {
     const entry = await this.store.getAddress(subnet, ip);

@@ -2,10 +2,10 @@ import type { AddressClaim } from '../store/cluster-store.js';
 
 /**
  * What RequestAddress left for the CreateEndpoint that follows it within milliseconds, by subnet
- * and address: the etcd revision of a claim it wrote (CreateEndpoint compares it in the same
- * transaction that publishes the endpoint, instead of reading the claim first), or the claim
- * record it did not write yet (CreateEndpoint's transaction writes it with the endpoint: one
- * round trip per container instead of two). Bounded in number and age: the oldest go first,
+ * and address: the etcd revision of a claim it wrote (the transaction that publishes the
+ * endpoint compares it, instead of reading the claim first), or the claim record it did not
+ * write yet (that transaction writes it with the endpoint: one round trip per container
+ * instead of two). Bounded in number and age: the oldest go first,
  * and `onDrop` hears of every entry that goes without being taken (evicted, expired,
  * forgotten). A claim not found here (a restart in between) is read from etcd instead.
  */

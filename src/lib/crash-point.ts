@@ -20,7 +20,7 @@ export const CRASH_POINTS = [
   'create-network.devices-made', // devices made, this host's copy not recorded
   'create-network.copy-recorded', // copy recorded, CreateNetwork not answered
   // CreateEndpoint and Join
-  'create-endpoint.published', // endpoint written (CreateEndpoint started it), Join not answered
+  'create-endpoint.published', // endpoint written (CreateEndpoint started it), Join not answered or not sent yet
   'join.port-made', // endpoint's interface made, Join not answered
   // DeleteEndpoint, DeleteNetwork
   'delete-endpoint.port-deleted', // interface gone, endpoint still in etcd

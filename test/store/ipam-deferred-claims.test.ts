@@ -7,17 +7,18 @@ import type { EndpointRecord } from '../../src/store/records.js';
 import { freshStore, sharedNetwork } from '../helpers/store.js';
 
 /**
- * An address RequestAddress picks from its host's own stripe is claimed by the CreateEndpoint
- * that follows, in the transaction that publishes the endpoint (one etcd round trip per
- * container). These tests hold that to the guarantees of a claim written at once.
+ * An address RequestAddress picks from its host's own stripe is claimed with the endpoint, in
+ * the transaction that publishes it (one etcd round trip per container; CreateEndpoint takes
+ * the claim and starts the transaction, Join waits for it). These tests hold that to the
+ * guarantees of a claim written at once.
  */
 const endpoint = inject('etcdEndpoint');
 const clients: Array<{ close(): void }> = [];
 afterAll(() => clients.forEach((c) => c.close()));
 
 const NET = 'd'.repeat(64);
-const ipamOf = (store: ClusterStore, node: string, index: number, settled = true) =>
-  new IpamService(store, { node, defaultPool: parseCidr('10.0.0.0/8')!, poolSize: 24, stripe: () => ({ index, count: 2, settled }) }, silentLogger);
+const ipamOf = (store: ClusterStore, node: string, index: number, settled = true, endpointOn?: (subnet: string, ip: string) => string | undefined) =>
+  new IpamService(store, { node, defaultPool: parseCidr('10.0.0.0/8')!, poolSize: 24, stripe: () => ({ index, count: 2, settled }), ...(endpointOn ? { endpointOn } : {}) }, silentLogger);
 
 /** Hosts h1 and h2 (stripes 0 and 1 of 2) sharing network NET on 10.0.0.0/24. */
 async function cluster() {
@@ -49,7 +50,7 @@ describe('claims written by CreateEndpoint (real etcd)', () => {
     expect((await store.listEndpoints(NET)).endpoints).toHaveLength(6);
   });
 
-  it('lets another host\'s --ip of the address win in between; CreateEndpoint then fails naming the holder, and writes nothing', async () => {
+  it('lets another host\'s --ip of the address win in between; the endpoint\'s publish then fails naming the holder, and writes nothing', async () => {
     const { store, h1, h2, poolId } = await cluster();
     const address = await h1.requestAddress({ poolId, kind: 'endpoint' });
     const ip = address.split('/')[0]!;
@@ -102,6 +103,23 @@ describe('claims written by CreateEndpoint (real etcd)', () => {
     const address = await unsettled.requestAddress({ poolId, kind: 'endpoint' });
     expect((await store.getAddress('10.0.0.0/24', address.split('/')[0]!))?.value.node).toBe('h1');
     expect(await createEndpoint(store, unsettled, 'h1', address)).toBe(true);
+  });
+
+  it('ignores a late ReleaseAddress for an address an endpoint of this host uses, and frees it once none does', async () => {
+    // A container whose endpoint never reached etcd before a restart gives its address back
+    // after the restarted plugin handed it to another endpoint (the engine sends DeleteEndpoint
+    // before ReleaseAddress, so an endpoint still here means the release is not its own).
+    const { store, h1, poolId } = await cluster();
+    const address = await h1.requestAddress({ poolId, kind: 'endpoint' });
+    const ip = address.split('/')[0]!;
+    expect(await createEndpoint(store, h1, 'h1', address)).toBe(true);
+    let user: string | undefined = 'e'.repeat(64);
+    const restarted = ipamOf(store, 'h1', 0, true, (subnet, a) => (subnet === '10.0.0.0/24' && a === ip ? user : undefined));
+    await restarted.releaseAddress(poolId, address);
+    expect((await store.getAddress('10.0.0.0/24', ip))?.value.node).toBe('h1');
+    user = undefined; // its DeleteEndpoint came: now the release is its own
+    await restarted.releaseAddress(poolId, address);
+    expect(await store.getAddress('10.0.0.0/24', ip)).toBeUndefined();
   });
 
   it('publishes nothing, and claims nothing, once the network is gone', async () => {

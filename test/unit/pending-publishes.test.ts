@@ -29,7 +29,7 @@ describe('PendingPublishes', () => {
     await expect(p.settle('e1')).resolves.toBeUndefined();
   });
 
-  it('holds a failure, never an unhandled rejection, until settle() takes it, once', async () => {
+  it('holds a failure, never an unhandled rejection: settle() throws it each time, finish() returns it once', async () => {
     const p = new PendingPublishes();
     const unhandled: unknown[] = [];
     const onUnhandled = (err: unknown) => unhandled.push(err);
@@ -39,7 +39,11 @@ describe('PendingPublishes', () => {
       await tick();
       await tick();
       expect(unhandled).toEqual([]);
+      // Join refuses with it, and so would a Join sent again; the engine's DeleteEndpoint takes it.
       await expect(p.settle('e1')).rejects.toThrow(/not allocated to this host/);
+      await expect(p.settle('e1')).rejects.toThrow(/not allocated to this host/);
+      expect(String(await p.finish('e1'))).toMatch(/not allocated to this host/);
+      expect(await p.finish('e1')).toBeUndefined();
       await expect(p.settle('e1')).resolves.toBeUndefined();
     } finally {
       process.off('unhandledRejection', onUnhandled);
@@ -52,8 +56,25 @@ describe('PendingPublishes', () => {
     p.start('slow', () => slow.promise);
     p.start('failed', () => Promise.reject(new Error('etcd: request timed out')));
     await expect(p.settle('never started')).resolves.toBeUndefined();
+    expect(await p.finish('never started')).toBeUndefined();
     await expect(p.settle('failed')).rejects.toThrow(/timed out/);
     slow.resolve();
     await expect(p.settle('slow')).resolves.toBeUndefined();
+  });
+
+  it('drain() waits for every write under way, failed ones included', async () => {
+    const p = new PendingPublishes();
+    const a = deferred();
+    const b = deferred();
+    p.start('a', () => a.promise);
+    p.start('b', () => b.promise);
+    let drained = false;
+    const draining = p.drain().then(() => (drained = true));
+    a.resolve();
+    await tick();
+    expect(drained).toBe(false);
+    b.reject(new Error('etcd: request timed out'));
+    await draining;
+    expect(drained).toBe(true);
   });
 });
