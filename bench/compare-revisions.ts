@@ -1,7 +1,7 @@
 /** Summarises bench/compare-revisions.sh: medians of each side's control-plane reports, and head/base. */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { slowestP99 } from './report-model.js';
+import { endpointsReadyPerSecond, slowestP99 } from './report-model.js';
 import { median } from './stats.js';
 
 interface Report {
@@ -26,7 +26,7 @@ const sides = { base: load('base'), head: load('head') };
 
 const figures: Array<[string, (r: Report) => number, string]> = [
   ['allocations per second', (r) => r.allocationsPerSecond, '/s'],
-  ['endpoints ready per second (Join answered)', (r) => r.endpoints / r.createSeconds, '/s'],
+  ['endpoints ready per second (Join answered)', (r) => endpointsReadyPerSecond(r, r.endpoints), '/s'],
   ['RequestAddress p99', (r) => r.latency['IpamDriver.RequestAddress']?.p99 ?? NaN, 'ms'],
   ['CreateEndpoint p99', (r) => r.latency['NetworkDriver.CreateEndpoint']?.p99 ?? NaN, 'ms'],
   ['Join p99', (r) => r.latency['NetworkDriver.Join']?.p99 ?? NaN, 'ms'],
@@ -36,7 +36,7 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['restart until serving', (r) => r.restart.msUntilServing, 'ms'],
   ['p99 of the slowest call at the offered rate', (r) => (r.atRate ? slowestP99(r.atRate.latency) : NaN), 'ms'],
   ['allocations per second, calls as an engine sends them', (r) => r.asEngine?.allocationsPerSecond ?? NaN, '/s'],
-  ['endpoints ready per second (Join answered), calls as an engine sends them', (r) => (r.asEngine ? r.endpoints / r.asEngine.createSeconds : NaN), '/s'],
+  ['endpoints ready per second (Join answered), calls as an engine sends them', (r) => (r.asEngine ? endpointsReadyPerSecond(r.asEngine, r.endpoints) : NaN), '/s'],
   ['p99 of the slowest call, calls as an engine sends them', (r) => (r.asEngine ? slowestP99(r.asEngine.latency) : NaN), 'ms'],
   ['p99 of one endpoint, start to Join answered (lock wait included), calls as an engine sends them', (r) => r.asEngine?.endpointMs?.p99 ?? NaN, 'ms'],
   ['CPU per endpoint, whole machine, calls as an engine sends them', (r) => r.asEngine?.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],

@@ -166,13 +166,17 @@ export function cpuPerEndpointText(cpu: NonNullable<CreationFigures['cpuMsPerEnd
   return `${list(cpu.plugins)}${helpers} / ${cpu.etcd.toFixed(2)} / ${cpu.loadGenerator.toFixed(2)} ms${machine}`;
 }
 
+/**
+ * Endpoints a container could use, a second: every call answered, Join last. An allocation
+ * rate alone would count addresses whose endpoints are still on their way.
+ */
+export const endpointsReadyPerSecond = (c: { readonly createSeconds: number }, endpoints: number): number => endpoints / c.createSeconds;
+
 /** Rows of one creation run, each labelled with how its calls came (`how`). */
 function creationRows(c: CreationFigures, endpoints: number, how: string, name: string, need: (name: string, v: number) => number): string[][] {
   return [
     [`allocations per second (RequestAddress), ${how}`, need(`${name}.allocationsPerSecond`, c.allocationsPerSecond).toFixed(0)],
-    // Endpoints a container could use: an allocation rate alone would count addresses whose
-    // endpoints are still on their way.
-    [`endpoints ready per second (every call answered, Join last), ${how}`, need(`${name}.endpointsReady`, endpoints / c.createSeconds).toFixed(0)],
+    [`endpoints ready per second (every call answered, Join last), ${how}`, need(`${name}.endpointsReady`, endpointsReadyPerSecond(c, endpoints)).toFixed(0)],
     ...Object.entries(c.latency).map(([m, l]) => [`${m} p50 / p99, ${how}`, `${ms(l.p50)} / ${ms(l.p99)}`]),
     ...(c.endpointMs ? [[`one endpoint, start to Join answered (any wait for the engine's lock included) p50 / p99, ${how}`, `${ms(c.endpointMs.p50)} / ${ms(c.endpointMs.p99)}`]] : []),
     [`every host has every FDB entry, after the last create returned, ${how}`, ms(need(`${name}.fdbComplete`, c.fdbCompleteMsAfterLastCreate))],

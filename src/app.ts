@@ -106,7 +106,7 @@ export async function startApp(config: Config, log: Logger, socket: PluginSocket
       defaultPool: config.defaultPool,
       poolSize: config.poolSize,
       stripe: () => stripes.current(),
-      endpointOn: (subnet, ip) => local.endpoints().find((e) => e.subnet === subnet && e.ip === ip)?.id,
+      endpointOn: (subnet, ip) => local.endpointOn(subnet, ip)?.id,
     },
     log.child({ component: 'ipam' }),
     addressBook,

@@ -90,4 +90,10 @@ export class LocalState {
   endpoint(id: string): EndpointRecord | undefined {
     return this.endpointsById.get(id);
   }
+
+  /** The endpoint here on an address of a subnet, if any (asked once per ReleaseAddress). */
+  endpointOn(subnet: string, ip: string): EndpointRecord | undefined {
+    for (const e of this.endpointsById.values()) if (e.subnet === subnet && e.ip === ip) return e;
+    return undefined;
+  }
 }

@@ -6,6 +6,7 @@ import { overlaps, parseCidr } from '../../src/ipam/cidr.js';
 import { settle } from '../helpers/cluster-oracle.js';
 import { CallFailed, type EngineNet, EnginePlayer, EngineRefused } from '../helpers/engine-player.js';
 import { TEST_PORT_BASE } from '../helpers/instance.js';
+import { waitFor } from '../helpers/lab.js';
 import { PluginCluster } from '../helpers/plugin-cluster.js';
 
 /**
@@ -142,13 +143,10 @@ async function removeNet(p: EnginePlayer, engineId: string): Promise<void> {
   for (const f of failed) refused(f, `${p.host.name} network rm`);
 }
 
-/** Removes every container, then every network, until the engines hold nothing. */
-async function until(what: string, ok: () => boolean): Promise<void> {
-  for (const deadline = Date.now() + 20_000; !ok(); await new Promise((r) => setTimeout(r, 50))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-  }
-}
+/** Polls a condition every 50 ms for up to 20 s (the plugins' view of the engines settles). */
+const until = (what: string, ok: () => boolean) => waitFor(what, async () => ok(), 20_000);
 
+/** Removes every container, then every network, until the engines hold nothing. */
 async function removeEverything(): Promise<void> {
   for (let round = 0; round < 20; round++) {
     await Promise.all(players.map(async (p) => { for (const id of [...p.containers.keys()]) await stopOne(p, id); }));
@@ -228,8 +226,7 @@ describe('many hosts at once on one etcd', () => {
     // Join waits for it (src/driver/pending-publishes.ts): a claim lost in between fails there.
     const [p1, p2] = [players[0]!, players[1]!];
     const net = await p1.createNetwork();
-    await until('h2\'s copy of the network', () => [...p2.networks.values()].some((n) => n.clusterId === net.clusterId));
-    const copy = [...p2.networks.values()].find((n) => n.clusterId === net.clusterId)!;
+    const copy = await waitFor('h2\'s copy of the network', async () => [...p2.networks.values()].find((n) => n.clusterId === net.clusterId), 20_000);
     // From this host's stripe, so nothing is written before CreateEndpoint (stripe.ts: once the
     // view of the live nodes has held 2 s, which the tests before this one gave it).
     const address = String((await p1.call('/IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} }))['Address']);
