@@ -3,6 +3,7 @@ import type { Config } from './config/config.js';
 import { Dataplane } from './dataplane/dataplane.js';
 import { defaultRouteAddress, underlayMtu, VXLAN_OVERHEAD } from './dataplane/host-info.js';
 import { Runner } from './dataplane/runner.js';
+import { SPARE_PORT_DEFAULTS } from './dataplane/spare-ports.js';
 import { VxlanGuard, VxlanGuardKeeper } from './dataplane/vxlan-guard.js';
 import { CryptoTunnel } from './dataplane/crypto-tunnel.js';
 import { TunnelRules } from './dataplane/tunnel-rules.js';
@@ -72,7 +73,7 @@ export async function startApp(config: Config, log: Logger, socket: PluginSocket
   const engine = new EngineClient(config.dockerHost);
   const innerPort = config.encryptionPort + 1;
   const dnsAddr = config.dns?.addr;
-  const dataplane = new Dataplane(run, { vtep, port: config.vxlanPort, innerPort }, dnsAddr);
+  const dataplane = new Dataplane(run, { vtep, port: config.vxlanPort, innerPort }, dnsAddr, { ...SPARE_PORT_DEFAULTS, max: config.sparePorts }, metrics);
   const local = new LocalState(defaultMtu);
 
   // Late-bound: membership events need the reconciler and peers, which need membership.
@@ -250,7 +251,7 @@ export async function startApp(config: Config, log: Logger, socket: PluginSocket
 
   const propagation = new Propagation(driverName, engine, store, log.child({ component: 'propagation' }), () => reconciler?.schedule('engine (re)connected'));
   await propagation.start();
-  const monitor = new KernelMonitor(undefined, (what) => reconciler?.schedule(`kernel: ${what} deleted`));
+  const monitor = new KernelMonitor(undefined, (what) => reconciler?.schedule(`kernel: ${what} deleted`), (name) => dataplane.linkDeleted(name));
   monitor.start();
   // Periodic passes also put back guard rules someone flushed (netlink does not report that).
   const periodic = setInterval(() => {
@@ -278,6 +279,7 @@ export async function startApp(config: Config, log: Logger, socket: PluginSocket
       if (metricsListener) await metricsListener.close();
       await http.close();
       await socket.close();
+      await dataplane.closeSpares(); // no Join can take one now
       await propagation.stop();
       await publisher?.stop();
       await responder?.stop();

@@ -33,6 +33,8 @@ export interface Config {
   readonly metricsAddr: { readonly host: string; readonly port: number } | undefined;
   /** Accept VXLAN only from live nodes' VTEPs (iptables chain TS-OVERLAY-VXLAN); false removes it. */
   readonly vxlanGuard: boolean;
+  /** Spare endpoint interfaces per network at most (0: none); see dataplane/spare-ports.ts. */
+  readonly sparePorts: number;
   /** Bounds on API calls that touch state (see CallLimits); 0: none. */
   readonly maxCallsInFlight: number;
   readonly maxCallRate: number;
@@ -86,6 +88,7 @@ export const SERVE_FLAGS = {
   dns: { help: 'true: answer container names across hosts (DNS responder on --dns-addr, engines started with --dns <that address>); false: off (removes its device, routes and firewall chain at start)', default: 'true' },
   'dns-addr': { help: 'IPv4 address the DNS responder listens on, on every host (UDP and TCP 53); give the engines --dns with it', default: '169.254.53.53' },
   'dns-upstream': { help: "comma-separated servers (IP or IP:PORT) for names that are not ts-overlay's (default: the nameservers of the host's /etc/resolv.conf)", default: '' },
+  'spare-ports': { help: 'endpoint interfaces made ahead of Joins while containers start quickly on a network (one for every 8 Joins in the last second, at most this many per network, deleted after 2 s without a Join), so that Join hands one out instead of waiting for `ip`; 0: none', default: '32' },
   'vxlan-guard': { help: 'true: accept VXLAN (UDP --vxlan-port) only from live nodes, by iptables chain TS-OVERLAY-VXLAN; false: leave that to your own firewall (removes the chain at start)', default: 'true' },
 } as const;
 
@@ -178,6 +181,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     reconcileGrace: integer('reconcile-grace', raw('reconcile-grace'), 1, 3600),
     metricsAddr: raw('metrics-addr') ? hostPort('metrics-addr', raw('metrics-addr')) : undefined,
     vxlanGuard: boolean('vxlan-guard', raw('vxlan-guard')),
+    sparePorts: integer('spare-ports', raw('spare-ports'), 0, 1024),
     maxCallsInFlight: integer('max-calls-in-flight', raw('max-calls-in-flight'), 0, 1_000_000),
     maxCallRate: integer('max-call-rate', raw('max-call-rate'), 0, 1_000_000),
     encryptionPort,

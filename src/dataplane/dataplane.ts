@@ -1,11 +1,13 @@
 import { crashPoint } from '../lib/crash-point.js';
 import { errorMessage, internal } from '../lib/errors.js';
+import { noMetrics, type SparePortObserver } from '../metrics/ports.js';
 import { HostPortGuard } from './host-port-guard.js';
 import { removeLegacyForwardChain } from './legacy-forward-chain.js';
-import { endpointPortName, hostPortMac, hostPortName, isLegacyDevice, vniOfDevice, vxlanName } from './names.js';
+import { endpointPortName, hostPortMac, hostPortName, isLegacyDevice, isSparePortName, vniOfDevice, vxlanName } from './names.js';
 import { BROADCAST_MAC, diffDelta, diffPeers, type MutablePeerState, patchPeerState, type PeerChanges, type PeerDelta, type PeerState } from './peers.js';
 import { resolverRouteLine } from './resolver-host.js';
 import type { Runner } from './runner.js';
+import { type SparePortOptions, SparePorts } from './spare-ports.js';
 import { TunnelRules } from './tunnel-rules.js';
 
 export interface NetworkDevices {
@@ -38,7 +40,7 @@ interface LinkJson {
 export interface OwnDevices {
   readonly hostPorts: Set<number>;
   readonly vxlans: Set<number>;
-  /** Endpoint interfaces in the host's namespace, by name. */
+  /** Endpoint interfaces in the host's namespace, by name (spare ones included). */
   readonly endpointPorts: Set<string>;
   /** Devices of earlier builds (names.ts isLegacyDevice). */
   readonly legacy: string[];
@@ -62,6 +64,7 @@ interface NeighJson { dst: string; lladdr?: string; state?: string[] }
 export class Dataplane {
   private readonly hostPortGuard: HostPortGuard;
   private readonly tunnelRules: TunnelRules | undefined;
+  private readonly spares: SparePorts;
 
   constructor(
     private readonly run: Runner,
@@ -69,7 +72,11 @@ export class Dataplane {
     private readonly underlay: { readonly vtep: string; readonly port: number; readonly innerPort?: number },
     /** The DNS responder's address (resolver-host.ts), when the responder runs. */
     private readonly resolverAddr?: string,
+    /** Interfaces made ahead of Joins under load (spare-ports.ts); none unless given. */
+    spares: SparePortOptions = { max: 0, joinsPerSpare: 1, idleMs: 0 },
+    metrics: SparePortObserver = noMetrics,
   ) {
+    this.spares = new SparePorts(run, spares, metrics);
     this.hostPortGuard = new HostPortGuard(run);
     this.tunnelRules = underlay.innerPort === undefined ? undefined : new TunnelRules(run, underlay.innerPort);
   }
@@ -107,6 +114,7 @@ export class Dataplane {
     if (hostPort && !hostPortMatches && !(vxlanGoes && hostPort.link === vx)) await this.deleteLink(hp);
     if (vxlanGoes) await this.deleteLink(vx);
     if (!vxlanMatches) {
+      this.spares.forget(net.vni); // any on an earlier device went with it
       // nolearning: remote MACs come from the cluster, not from flooded traffic;
       // proxy: the device answers ARP from its neighbour table instead of flooding it.
       lines.push(`link add ${vx} mtu ${net.mtu} type vxlan id ${net.vni} local ${this.underlay.vtep} dstport ${port} nolearning proxy`);
@@ -136,6 +144,7 @@ export class Dataplane {
     // The host port first: deleting the VXLAN device takes it, and its line would then fail.
     const present = await Promise.all([hostPortName(vni), vxlanName(vni)].map(async (n) => ((await this.link(n)) ? [n] : [])));
     const lines = present.flat().map((n) => `link del ${n}`);
+    this.spares.forget(vni);
     await this.run.batch('ip', lines);
   }
 
@@ -145,10 +154,23 @@ export class Dataplane {
   }
 
   /**
-   * The endpoint's interface: a macvlan on the network's VXLAN device with the endpoint's MAC,
-   * down, waiting for the engine to move it into the container (and bring it up there).
+   * The endpoint's interface: a macvlan on the network's VXLAN device, down, waiting for the
+   * engine to move it into the container (and bring it up there). Made with the endpoint's MAC,
+   * or a spare made earlier, which the engine gives that MAC.
    */
   async ensurePort(spec: PortSpec): Promise<string> {
+    const given = this.spares.handedTo(spec.endpointId);
+    if (given) {
+      // A Join tried again: the same answer while that interface is still here (a harmless
+      // change that fails on a missing device tells), else the endpoint's own, made now.
+      if ((await this.run.batchReport('ip', [`link set ${given} mtu ${spec.mtu}`])).size === 0) return given;
+      this.spares.release(spec.endpointId);
+    } else {
+      // Under load a spare is ready: no round trip to `ip` at all. The engine gives it the
+      // endpoint's MAC when it moves it into the container (spare-ports.ts).
+      const spare = this.spares.take(spec.endpointId, spec.vni, spec.mtu);
+      if (spare) return spare;
+    }
     const name = endpointPortName(spec.endpointId);
     const create = [`link add ${name} link ${vxlanName(spec.vni)} mtu ${spec.mtu} address ${spec.mac} type macvlan mode bridge`];
     // Hot path of every container start: one line into the long-lived batch session. Only
@@ -168,7 +190,28 @@ export class Dataplane {
    * goes with the container's namespace.
    */
   async deletePort(endpointId: string): Promise<void> {
-    await this.deleteLink(endpointPortName(endpointId));
+    await this.deleteLink(this.portName(endpointId));
+    this.spares.release(endpointId);
+  }
+
+  /** The name of the endpoint's interface while it is in the host's namespace. */
+  portName(endpointId: string): string {
+    return this.spares.handedTo(endpointId) ?? endpointPortName(endpointId);
+  }
+
+  /** A spare interface, ready or being made (not a leftover of anything). */
+  holdsSpare(name: string): boolean {
+    return this.spares.holds(name);
+  }
+
+  /** The kernel reports the link deleted (KernelMonitor): a spare of that name is gone. */
+  linkDeleted(name: string): void {
+    if (isSparePortName(name)) this.spares.gone(name);
+  }
+
+  /** Deletes the spare interfaces (the plugin stops). */
+  closeSpares(): Promise<void> {
+    return this.spares.close();
   }
 
   /** What the VXLAN device of `vni` knows about remote endpoints right now. */
@@ -226,7 +269,7 @@ export class Dataplane {
       const vni = vniOfDevice(l.ifname);
       if (vni !== undefined && l.ifname === hostPortName(vni)) own.hostPorts.add(vni);
       else if (vni !== undefined) own.vxlans.add(vni);
-      else if (l.ifname.startsWith('tsc-')) own.endpointPorts.add(l.ifname);
+      else if (l.ifname.startsWith('tsc-') || isSparePortName(l.ifname)) own.endpointPorts.add(l.ifname);
       else if (isLegacyDevice(l.ifname)) own.legacy.push(l.ifname);
     }
     return own;

@@ -3,7 +3,8 @@ import { execa, type ResultPromise } from 'execa';
 /**
  * Watches the kernel for someone removing our devices or FDB entries (`ip monitor link`,
  * `bridge monitor fdb`), so that drift is repaired in moments instead of at the next periodic
- * reconcile. It only says "look again": the reconcile decides what is wrong.
+ * reconcile. It only says "look again": the reconcile decides what is wrong. Every deleted
+ * link's name also goes to `onLinkDeleted` (a spare interface deleted by hand is not handed out).
  */
 export class KernelMonitor {
   private readonly children: ResultPromise[] = [];
@@ -13,12 +14,21 @@ export class KernelMonitor {
   constructor(
     private readonly netns: string | undefined,
     private readonly onDrift: (what: string) => void,
+    private readonly onLinkDeleted: (name: string) => void = () => undefined,
     private readonly debounceMs = 100,
   ) {}
 
   start(): void {
-    this.follow(['ip', ['-o', 'monitor', 'link']], /^Deleted \d+: (ts(?:h|vx)-\d+)/);
-    this.follow(['bridge', ['monitor', 'fdb']], /^Deleted (\S+) dev (tsvx-\d+)/);
+    this.follow(['ip', ['-o', 'monitor', 'link']], (line) => {
+      const name = /^Deleted \d+: ([^@:\s]+)/.exec(line)?.[1];
+      if (name === undefined) return;
+      this.onLinkDeleted(name);
+      if (/^ts(?:h|vx)-\d+$/.test(name)) this.report(name);
+    });
+    this.follow(['bridge', ['monitor', 'fdb']], (line) => {
+      const m = /^Deleted (\S+) dev (tsvx-\d+)/.exec(line);
+      if (m) this.report(`${m[1]} ${m[2]}`);
+    });
   }
 
   stop(): void {
@@ -27,7 +37,7 @@ export class KernelMonitor {
     for (const c of this.children) c.kill();
   }
 
-  private follow([cmd, args]: [string, string[]], pattern: RegExp): void {
+  private follow([cmd, args]: [string, string[]], onLine: (line: string) => void): void {
     if (this.stopped) return;
     const argv = this.netns ? ['-n', this.netns, ...args] : args;
     const child = execa(cmd, argv, { reject: false, buffer: false, stdin: 'ignore' });
@@ -38,14 +48,11 @@ export class KernelMonitor {
       pending += chunk;
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
-      for (const line of lines) {
-        const m = pattern.exec(line);
-        if (m) this.report(m.slice(1).join(' '));
-      }
+      for (const line of lines) onLine(line);
     });
     // A monitor that dies (it should not) is restarted: drift repair must not stop silently.
     void child.then(() => {
-      if (!this.stopped) setTimeout(() => this.follow([cmd, args], pattern), 1000).unref();
+      if (!this.stopped) setTimeout(() => this.follow([cmd, args], onLine), 1000).unref();
     });
   }
 

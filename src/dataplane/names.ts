@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * Kernel device names, derived from cluster identities so that a restarted plugin (or an
@@ -11,6 +11,13 @@ export const vxlanName = (vni: number) => `tsvx-${vni}`; // at most 13 bytes (VN
 export const hostPortName = (vni: number) => `tsh-${vni}`;
 /** An endpoint's interface, a macvlan on the VXLAN device, which the engine moves into the container and renames eth0, eth1, ... */
 export const endpointPortName = (endpointId: string) => `tsc-${endpointId.slice(0, 11)}`;
+
+/**
+ * A spare endpoint interface (spare-ports.ts): made before any endpoint asks for it, so its name
+ * cannot come from one. Random, so that no two processes ever pick the same one.
+ */
+export const sparePortName = () => `tsp-${randomBytes(6).toString('hex').slice(0, 11)}`;
+export const isSparePortName = (name: string) => /^tsp-[0-9a-f]{11}$/.test(name);
 
 export function vniOfDevice(name: string): number | undefined {
   const m = /^ts(?:h|vx)-(\d+)$/.exec(name);

@@ -1,5 +1,5 @@
 import type { Dataplane } from '../dataplane/dataplane.js';
-import { endpointPortName, hostPortName, vxlanName } from '../dataplane/names.js';
+import { endpointPortName, hostPortName, isSparePortName, vxlanName } from '../dataplane/names.js';
 import { desiredPeers, diffPeers } from '../dataplane/peers.js';
 import type { ClusterStore } from '../store/cluster-store.js';
 import { isKeySet } from './key-schedule.js';
@@ -77,7 +77,9 @@ export async function clusterStatus(store: ClusterStore, dataplane: Dataplane, n
   const vnis = new Set(networks.filter((n) => mine.some((c) => c.network === n.id)).map((n) => n.vni));
   for (const vni of new Set([...own.hostPorts, ...own.vxlans])) if (!vnis.has(vni)) drift.push(`devices of VNI ${vni} belong to no network of ${node}`);
   const portNames = new Set(endpoints.filter((e) => e.node === node).map((e) => endpointPortName(e.id)));
-  for (const name of own.endpointPorts) if (!portNames.has(name)) drift.push(`interface ${name} belongs to no endpoint of ${node}`);
+  // Spares (tsp-*) belong to no endpoint until a Join hands one out; the plugin's own reconcile
+  // removes any it does not hold, which this separate process cannot tell apart.
+  for (const name of own.endpointPorts) if (!portNames.has(name) && !isSparePortName(name)) drift.push(`interface ${name} belongs to no endpoint of ${node}`);
   for (const name of own.legacy) drift.push(`${name} is a device of an earlier build (the next reconcile removes it)`);
 
   return {

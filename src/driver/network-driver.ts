@@ -1,7 +1,6 @@
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { VXLAN_OVERHEAD } from '../dataplane/host-info.js';
 import { TUNNEL_OVERHEAD } from '../dataplane/tunnel-packet.js';
-import { endpointPortName } from '../dataplane/names.js';
 import { nextFreeVni } from '../ipam/allocation.js';
 import { contains, formatCidr, macFromIPv4, parseAddressWithPrefix, parseCidr, parseIPv4 } from '../ipam/cidr.js';
 import type { IpamService } from '../ipam/ipam-service.js';
@@ -359,7 +358,7 @@ export class NetworkDriver {
     const net = this.requireNetwork(networkId);
     const ep = this.local.endpoint(endpointId);
     if (!ep) throw notFound(`endpoint ${endpointId} does not exist on this host`);
-    return { vni: String(net.record.vni), vtep: ep.vtep, mac: ep.mac, ip: ep.ip, interface: endpointPortName(endpointId) };
+    return { vni: String(net.record.vni), vtep: ep.vtep, mac: ep.mac, ip: ep.ip, interface: this.dataplane.portName(endpointId) };
   }
 
   private requireNetwork(networkId: string): LocalNetwork {

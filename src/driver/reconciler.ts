@@ -1,5 +1,5 @@
 import type { Dataplane } from '../dataplane/dataplane.js';
-import { endpointPortName, hostPortName, vxlanName } from '../dataplane/names.js';
+import { hostPortName, vxlanName } from '../dataplane/names.js';
 import { LEGACY_CHAIN } from '../dataplane/legacy-forward-chain.js';
 import { type EngineClient, EngineError } from '../docker/engine-client.js';
 import { errorMessage } from '../lib/errors.js';
@@ -283,12 +283,13 @@ export class Reconciler {
         report.devicesRemoved.push(`${hostPortName(vni)}/${vxlanName(vni)}`);
       });
     }
-    const expected = new Set(this.local.endpoints().map((e) => endpointPortName(e.id)));
+    const expected = new Set(this.local.endpoints().map((e) => this.dataplane.portName(e.id)));
     for (const name of own.endpointPorts) {
       if (expected.has(name)) continue; // made by Join, not moved into its container yet
+      if (this.dataplane.holdsSpare(name)) continue; // made ahead of a Join (spare-ports.ts)
       // An interface the engine still uses must survive even if etcd forgot its endpoint;
       // without the engine's word, leave it for the next run.
-      const engineUsesIt = attached === undefined || [...attached.keys()].some((id) => endpointPortName(id) === name);
+      const engineUsesIt = attached === undefined || [...attached.keys()].some((id) => this.dataplane.portName(id) === name);
       if (engineUsesIt) continue;
       await this.dataplane.deleteLink(name);
       report.devicesRemoved.push(name);

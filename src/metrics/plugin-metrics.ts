@@ -69,6 +69,12 @@ export class PluginMetrics implements PluginObservers {
     registers: [this.registry],
   });
 
+  private readonly sparesHandedOut = new Counter({
+    name: 'ts_overlay_spare_ports_handed_out_total',
+    help: 'Joins answered with a spare interface made ahead under load (--spare-ports) instead of making one',
+    registers: [this.registry],
+  });
+
   constructor(options: PluginMetricsOptions = {}) {
     const self = this;
     const gauge = (name: string, help: string, pick: (i: HostInventory) => number) =>
@@ -117,6 +123,10 @@ export class PluginMetrics implements PluginObservers {
 
   peerEntriesProgrammed(count: number): void {
     if (count > 0) this.peerEntries.inc(count);
+  }
+
+  sparePortHandedOut(): void {
+    this.sparesHandedOut.inc();
   }
 
   etcdError(op: EtcdOp): void {

@@ -25,6 +25,11 @@ export interface PeerObserver {
   peerEntriesProgrammed(count: number): void;
 }
 
+/** A Join answered with a spare interface (dataplane/spare-ports.ts) instead of making one. */
+export interface SparePortObserver {
+  sparePortHandedOut(): void;
+}
+
 export const ETCD_OPS = ['read', 'write', 'watch'] as const;
 export type EtcdOp = (typeof ETCD_OPS)[number];
 
@@ -41,12 +46,13 @@ export interface DnsObserver {
   dnsAnswered(answer: DnsAnswer): void;
 }
 
-export type PluginObservers = ApiCallObserver & ReconcileObserver & PeerObserver & EtcdObserver & DnsObserver;
+export type PluginObservers = ApiCallObserver & ReconcileObserver & PeerObserver & SparePortObserver & EtcdObserver & DnsObserver;
 
 export const noMetrics: PluginObservers = {
   apiCall: () => undefined,
   reconciled: () => undefined,
   peerEntriesProgrammed: () => undefined,
+  sparePortHandedOut: () => undefined,
   etcdError: () => undefined,
   dnsAnswered: () => undefined,
 };

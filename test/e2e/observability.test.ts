@@ -80,6 +80,25 @@ describe('metrics and health', () => {
     expect((await docker(1, 'exec', 'o1', 'ping', '-c', '1', '-W', '2', await containerIp(2, 'o2', NET))).ok).toBe(true);
   });
 
+  it('hands containers started together spare interfaces made ahead, each with its endpoint\'s MAC and reachable across hosts; the spares go once starts stop', async () => {
+    const handedOut = async () => valueOf(await scrape(1), 'ts_overlay_spare_ports_handed_out_total') ?? 0;
+    const before = await handedOut();
+    const names = Array.from({ length: 24 }, (_, i) => `sp${i}`);
+    try {
+      await Promise.all(names.map((n) => runBusybox(1, n, '--net', NET)));
+      // 24 starts at once reach more than 8 Joins a second, when spares are made (--spare-ports).
+      expect(await handedOut()).toBeGreaterThan(before);
+      for (const n of names) {
+        const [mac, ip] = (await dockerOk(1, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").MacAddress}} {{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, n)).split(' ');
+        expect(await dockerOk(1, 'exec', n, 'cat', '/sys/class/net/eth0/address')).toBe(mac);
+        expect((await docker(2, 'exec', 'o2', 'ping', '-c', '1', '-W', '2', ip!)).ok).toBe(true);
+      }
+      await waitFor('no spare left on host 1 after a quiet spell', async () => !/tsp-/.test((await inHost(1, 'ip', '-br', 'link')).stdout), 15_000, 250);
+    } finally {
+      await docker(1, 'rm', '-f', ...names);
+    }
+  });
+
   it('is healthy, and says why not when the plugin socket is gone', async () => {
     const ok = await httpGet(1, '/healthz');
     expect(ok.status).toBe(200);

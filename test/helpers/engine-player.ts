@@ -37,6 +37,8 @@ export interface EngineCtr {
   readonly subnet: string;
   readonly ip: string; // with prefix
   readonly mac: string;
+  /** The interface Join named (SrcName): the endpoint's own, or a spare made ahead. */
+  readonly port: string;
 }
 
 /** A refused call (the plugin answered with an error) or a lost one (no answer: it died). */
@@ -189,8 +191,9 @@ export class EnginePlayer {
       const ep = await this.call('/NetworkDriver.CreateEndpoint', { ...ids, Interface: { Address: ip, AddressIPv6: '', MacAddress: '' }, Options: {} });
       const mac = String((ep['Interface'] as Record<string, unknown> | undefined)?.['MacAddress'] ?? '');
       undo.push(() => this.call('/NetworkDriver.DeleteEndpoint', ids));
-      await this.call('/NetworkDriver.Join', { ...ids, SandboxKey: `/var/run/docker/netns/${randomBytes(6).toString('hex')}`, Options: {} });
-      const ctr: EngineCtr = { endpointId, engineNet: engineId, clusterId: net.clusterId, poolId: net.poolId, subnet: net.subnet, ip, mac };
+      const joined = await this.call('/NetworkDriver.Join', { ...ids, SandboxKey: `/var/run/docker/netns/${randomBytes(6).toString('hex')}`, Options: {} });
+      const port = String((joined['InterfaceName'] as Record<string, unknown> | undefined)?.['SrcName'] ?? '');
+      const ctr: EngineCtr = { endpointId, engineNet: engineId, clusterId: net.clusterId, poolId: net.poolId, subnet: net.subnet, ip, mac, port };
       this.containers.set(endpointId, ctr);
       const en = this.host.engine?.networks.get(engineId);
       if (en) en.Containers[`c-${endpointId.slice(0, 12)}`] = { EndpointID: endpointId, MacAddress: mac, IPv4Address: ip };

@@ -50,9 +50,14 @@ export class HostilePlugin {
     this.client = new PluginClient(fixture.socket, 15_000);
   }
 
-  /** The rate limit is off: this suite sends thousands of calls fast, and tests input, not throttling (limits.test.ts does). */
+  /**
+   * The rate limit is off: this suite sends thousands of calls fast, and tests input, not
+   * throttling (limits.test.ts does). So are spare interfaces: its quick Joins would have the
+   * plugin make them, which the suite's comparison of kernel state before and after a request
+   * would count as the request's doing (spare-ports.test.ts tests them).
+   */
   static async start(): Promise<HostilePlugin> {
-    return new HostilePlugin(await startIsolatedPlugin({ underlay: UNDERLAY, etcdPorts: ETCD_PORTS, nodeName: 'hostile', logLevel: 'error', extraArgs: ['--max-call-rate', '0'] }));
+    return new HostilePlugin(await startIsolatedPlugin({ underlay: UNDERLAY, etcdPorts: ETCD_PORTS, nodeName: 'hostile', logLevel: 'error', extraArgs: ['--max-call-rate', '0', '--spare-ports', '0'] }));
   }
 
   async stop(): Promise<void> {

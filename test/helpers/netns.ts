@@ -58,11 +58,12 @@ export function underlayPair(a: Netns, b: Netns): { vtepA: string; vtepB: string
 
 /**
  * Does what the engine does after Join: moves the interface into the container's namespace,
- * names it eth0, gives it the address, brings it up.
+ * names it eth0, gives it the endpoint's MAC (when given) and address, brings it up.
  */
-export function plugIntoContainer(host: Netns, container: Netns, ifname: string, cidr: string): void {
+export function plugIntoContainer(host: Netns, container: Netns, ifname: string, cidr: string, mac?: string): void {
   sh('ip', ['-n', host.name, 'link', 'set', ifname, 'netns', container.name]);
   sh('ip', ['-n', container.name, 'link', 'set', ifname, 'name', 'eth0']);
+  if (mac) sh('ip', ['-n', container.name, 'link', 'set', 'eth0', 'address', mac]);
   sh('ip', ['-n', container.name, 'addr', 'add', cidr, 'dev', 'eth0']);
   sh('ip', ['-n', container.name, 'link', 'set', 'eth0', 'up']);
 }
