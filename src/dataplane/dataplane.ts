@@ -164,7 +164,7 @@ export class Dataplane {
       // A Join tried again: the same answer while that interface is still here (a harmless
       // change that fails on a missing device tells), else the endpoint's own, made now.
       if ((await this.run.batchReport('ip', [`link set ${given} mtu ${spec.mtu}`])).size === 0) return given;
-      this.spares.release(spec.endpointId);
+      this.spares.letGo(spec.endpointId);
     } else {
       // Under load a spare is ready: no round trip to `ip` at all. The engine gives it the
       // endpoint's MAC when it moves it into the container (spare-ports.ts).
@@ -191,7 +191,14 @@ export class Dataplane {
    */
   async deletePort(endpointId: string): Promise<void> {
     await this.deleteLink(this.portName(endpointId));
-    this.spares.release(endpointId);
+  }
+
+  /**
+   * The endpoint is deleted (its interface with it). Until then a spare it was given keeps its
+   * name: the engine brings the interface back under it after Leave, for DeleteEndpoint.
+   */
+  endpointGone(endpointId: string): void {
+    this.spares.letGo(endpointId);
   }
 
   /** The name of the endpoint's interface while it is in the host's namespace. */
@@ -199,9 +206,9 @@ export class Dataplane {
     return this.spares.handedTo(endpointId) ?? endpointPortName(endpointId);
   }
 
-  /** A spare interface, ready or being made (not a leftover of anything). */
-  holdsSpare(name: string): boolean {
-    return this.spares.holds(name);
+  /** A spare interface of this process: ready, being made, or an endpoint's (not a leftover). */
+  ownsSpare(name: string): boolean {
+    return this.spares.owns(name);
   }
 
   /** The kernel reports the link deleted (KernelMonitor): a spare of that name is gone. */

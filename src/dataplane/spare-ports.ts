@@ -13,16 +13,21 @@ export interface SparePortOptions {
 
 export const SPARE_PORT_DEFAULTS: SparePortOptions = { max: 32, joinsPerSpare: 8, idleMs: 2000 };
 
+/** After a refill that made nothing (the VXLAN device gone?), the next waits this long. */
+const FAILED_REFILL_PAUSE_MS = 1000;
+
 /** One network's spares. Replaced, never reset, when they go: a refill of an old one finds out. */
 interface Pool {
   readonly mtu: number;
   /** Made, down, in the host's namespace, handed to nobody. */
   readonly ready: string[];
-  /** Asked of the kernel, not answered yet. */
+  /** Asked of the kernel, not answered yet (a name reported deleted meanwhile leaves the set). */
   readonly making: Set<string>;
   /** When the last second's Joins came. */
   readonly joins: number[];
   refilling: boolean;
+  /** No refill before this time (the last one made nothing). */
+  pausedUntil: number;
   idleTimer?: NodeJS.Timeout;
 }
 
@@ -36,14 +41,21 @@ interface Pool {
  *
  * Spares exist only while containers start quickly on a network: one for every `joinsPerSpare`
  * Joins in the last second, at most `max`, all deleted after `idleMs` without a Join. A host
- * that starts a container now and then never has any. What a spare was handed to is known in
- * memory only: after a restart the reconcile removes the spare-named interfaces it finds in
- * the host's namespace (by then the engine has long moved the ones it was given).
+ * that starts a container now and then never has any.
+ *
+ * A spare handed to an endpoint keeps that name: the engine moves the interface back into the
+ * host's namespace under it after Leave (libnetwork calls the driver's Leave first, then takes
+ * the interface out of the container), and DeleteEndpoint deletes it by it. So the name stays
+ * the endpoint's until `letGo`. What was handed to whom is known in memory only: after a
+ * restart the reconcile removes the spare-named interfaces it finds in the host's namespace
+ * (by then the engine has long moved the ones it was given).
  */
 export class SparePorts {
   private readonly pools = new Map<number, Pool>();
-  /** Spares handed to endpoints: endpoint ID -> interface name. */
+  /** Spares handed to endpoints: endpoint ID -> interface name, and back. */
   private readonly handedOut = new Map<string, string>();
+  private readonly handedName = new Set<string>();
+  private closed = false;
 
   constructor(
     private readonly run: Runner,
@@ -53,15 +65,16 @@ export class SparePorts {
 
   /** A spare for the endpoint, or undefined (make its interface the usual way). Counts the Join either way. */
   take(endpointId: string, vni: number, mtu: number): string | undefined {
-    if (this.options.max === 0) return undefined;
+    if (this.options.max === 0 || this.closed) return undefined;
     let pool = this.pools.get(vni);
     if (pool && pool.mtu !== mtu) this.drop(vni, true);
     pool = this.pools.get(vni);
-    if (!pool) this.pools.set(vni, (pool = { mtu, ready: [], making: new Set(), joins: [], refilling: false }));
+    if (!pool) this.pools.set(vni, (pool = { mtu, ready: [], making: new Set(), joins: [], refilling: false, pausedUntil: 0 }));
     pool.joins.push(Date.now());
     const name = pool.ready.pop();
     if (name) {
       this.handedOut.set(endpointId, name);
+      this.handedName.add(name);
       this.metrics.sparePortHandedOut();
     }
     this.refill(vni, pool);
@@ -75,13 +88,21 @@ export class SparePorts {
     return this.handedOut.get(endpointId);
   }
 
-  /** The endpoint's interface is gone (deleted, or left with its container). */
-  release(endpointId: string): void {
+  /** The endpoint's spare is no longer its interface here (deleted, or gone elsewhere): nobody's name. */
+  letGo(endpointId: string): void {
+    const name = this.handedOut.get(endpointId);
+    if (name === undefined) return;
     this.handedOut.delete(endpointId);
+    this.handedName.delete(name);
   }
 
-  /** A spare, ready or being made: not a leftover, whatever a listing of links says. */
-  holds(name: string): boolean {
+  /**
+   * A spare this process made and has not let go of: ready, being made, or handed to an endpoint
+   * that still exists. Any other spare-named interface is a leftover; none can become one of
+   * these later, since only names made here are handed out.
+   */
+  owns(name: string): boolean {
+    if (this.handedName.has(name)) return true;
     for (const pool of this.pools.values()) if (pool.making.has(name) || pool.ready.includes(name)) return true;
     return false;
   }
@@ -91,26 +112,28 @@ export class SparePorts {
     for (const pool of this.pools.values()) {
       const at = pool.ready.indexOf(name);
       if (at >= 0) pool.ready.splice(at, 1);
+      pool.making.delete(name);
     }
   }
 
   /**
-   * The network's VXLAN device went or was made again: its spares went with the old one.
-   * (Ones being made on it now, if the new device already exists, are left for the reconcile.)
+   * The network's VXLAN device went or was made again: its ready spares went with the old one.
+   * Ones being made now are deleted when their refill answers (they may be on the new device).
    */
   forget(vni: number): void {
     this.drop(vni, false);
   }
 
-  /** Ends every pool and deletes the ready spares (the plugin stops). */
+  /** Ends every pool and deletes the ready spares (the plugin stops); no Join gets one after. */
   close(): Promise<void> {
+    this.closed = true;
     const names = [...this.pools.values()].flatMap((p) => p.ready);
     for (const vni of [...this.pools.keys()]) this.drop(vni, false);
     return this.deleteLinks(names);
   }
 
   private refill(vni: number, pool: Pool): void {
-    if (pool.refilling || this.pools.get(vni) !== pool) return;
+    if (pool.refilling || this.pools.get(vni) !== pool || Date.now() < pool.pausedUntil) return;
     const now = Date.now();
     while (pool.joins.length > 0 && pool.joins[0]! <= now - 1000) pool.joins.shift();
     const target = Math.min(this.options.max, Math.floor(pool.joins.length / this.options.joinsPerSpare));
@@ -123,10 +146,18 @@ export class SparePorts {
       .batchReport('ip', lines)
       .then(
         (failed) => {
-          if (this.pools.get(vni) === pool) names.forEach((n, i) => !failed.has(i + 1) && pool.ready.push(n));
+          const made = names.filter((_, i) => !failed.has(i + 1));
+          const current = this.pools.get(vni) === pool;
+          // Made for a pool that is gone, or deleted already (the monitor said so): not spares.
+          const keep = made.filter((n) => current && pool.making.has(n));
+          pool.ready.push(...keep);
+          void this.deleteLinks(made.filter((n) => !keep.includes(n)));
+          if (made.length === 0) pool.pausedUntil = Date.now() + FAILED_REFILL_PAUSE_MS;
         },
         // The session ended under it: whatever it made is a leftover for the reconcile.
-        () => undefined,
+        () => {
+          pool.pausedUntil = Date.now() + FAILED_REFILL_PAUSE_MS;
+        },
       )
       .finally(() => {
         for (const n of names) pool.making.delete(n);

@@ -288,6 +288,7 @@ export class NetworkDriver {
       const endpoint = this.local.endpoint(endpointId) ?? (failure === undefined ? await this.findEndpoint(networkId, endpointId) : undefined);
       this.resolverRoutes.release(endpointId);
       await this.dataplane.deletePort(endpointId);
+      this.dataplane.endpointGone(endpointId);
       crashPoint('delete-endpoint.port-deleted');
       if (endpoint && failure !== undefined) await this.forgetUnpublished(endpoint, failure);
       else if (endpoint) await this.store.deleteEndpoint(endpoint.network, endpointId);

@@ -286,7 +286,7 @@ export class Reconciler {
     const expected = new Set(this.local.endpoints().map((e) => this.dataplane.portName(e.id)));
     for (const name of own.endpointPorts) {
       if (expected.has(name)) continue; // made by Join, not moved into its container yet
-      if (this.dataplane.holdsSpare(name)) continue; // made ahead of a Join (spare-ports.ts)
+      if (this.dataplane.ownsSpare(name)) continue; // made ahead of a Join, or given to an endpoint (spare-ports.ts)
       // An interface the engine still uses must survive even if etcd forgot its endpoint;
       // without the engine's word, leave it for the next run.
       const engineUsesIt = attached === undefined || [...attached.keys()].some((id) => this.dataplane.portName(id) === name);
@@ -432,6 +432,7 @@ export class Reconciler {
    */
   private async release(entry: Entry<EndpointRecord>): Promise<boolean> {
     await this.dataplane.deletePort(entry.value.id);
+    this.dataplane.endpointGone(entry.value.id);
     this.local.removeEndpoint(entry.value.id);
     const now = Date.now();
     for (const [k, t] of this.detached) if (now - t >= this.graceMs) this.detached.delete(k);

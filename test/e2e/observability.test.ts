@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  containerIp, docker, dockerOk, E2E_METRICS_ADDR, ETCD_ENDPOINTS, inHost, LAB_STATE, networkNames, REPO, resetLab, runBusybox, vniOfSubnet, waitFor,
+  containerIp, docker, dockerOk, E2E_METRICS_ADDR, E2E_RECONCILE_INTERVAL, ETCD_ENDPOINTS, inHost, LAB_STATE, networkNames, REPO, resetLab, runBusybox, vniOfSubnet, waitFor,
 } from '../helpers/lab.js';
 import { parseExposition, type Sample, valueOf } from '../helpers/prometheus.js';
 import { parseXml } from '../helpers/xml.js';
@@ -80,8 +80,9 @@ describe('metrics and health', () => {
     expect((await docker(1, 'exec', 'o1', 'ping', '-c', '1', '-W', '2', await containerIp(2, 'o2', NET))).ok).toBe(true);
   });
 
-  it('hands containers started together spare interfaces made ahead, each with its endpoint\'s MAC and reachable across hosts; a reconcile removes one no plugin holds', async () => {
+  it('hands containers started together spare interfaces made ahead, each with its endpoint\'s MAC and reachable across hosts, deleted with their endpoints; a reconcile removes one no plugin holds', async () => {
     const handedOut = async () => valueOf(await scrape(1), 'ts_overlay_spare_ports_handed_out_total') ?? 0;
+    const removedByReconcile = async () => valueOf(await scrape(1), 'ts_overlay_drift_repaired_total', { kind: 'device_removed' }) ?? 0;
     const spareLinks = async (): Promise<string[]> => (await inHost(1, 'ip', '-br', 'link')).stdout.match(/tsp-[0-9a-f]+/g) ?? [];
     const before = await handedOut();
     const names = Array.from({ length: 24 }, (_, i) => `sp${i}`);
@@ -89,19 +90,28 @@ describe('metrics and health', () => {
       await Promise.all(names.map((n) => runBusybox(1, n, '--net', NET)));
       // 24 starts at once reach more than 8 Joins a second, when spares are made (--spare-ports).
       expect(await handedOut()).toBeGreaterThan(before);
-      // One the plugin does not hold, as a killed plugin leaves them for its next start: a
-      // reconcile removes it (the quiet-spell deletion of its own is in spare-ports.test.ts).
-      const vni = await vniOfSubnet(SUBNET);
-      expect((await inHost(1, 'ip', 'link', 'add', 'tsp-0123456789a', 'link', `tsvx-${vni}`, 'type', 'macvlan', 'mode', 'bridge')).ok).toBe(true);
-      await waitFor('the stray spare removed by a reconcile', async () => !(await spareLinks()).includes('tsp-0123456789a'), 15_000, 250);
       for (const n of names) {
         const [mac, ip] = (await dockerOk(1, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").MacAddress}} {{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, n)).split(' ');
         expect(await dockerOk(1, 'exec', n, 'cat', '/sys/class/net/eth0/address')).toBe(mac);
         expect((await docker(2, 'exec', 'o2', 'ping', '-c', '1', '-W', '2', ip!)).ok).toBe(true);
       }
+      // The engine brings each interface back under the name Join gave it after Leave; the
+      // plugin deletes it at DeleteEndpoint, before `docker rm` returns, not at a later reconcile.
+      const reconciled = await removedByReconcile();
+      await dockerOk(1, 'rm', '-f', ...names);
+      expect(await spareLinks()).toEqual([]); // the ready ones went 2 s after the last Join
+      await new Promise((r) => setTimeout(r, (E2E_RECONCILE_INTERVAL + 1) * 1000));
+      expect(await removedByReconcile()).toBe(reconciled);
     } finally {
       await docker(1, 'rm', '-f', ...names);
     }
+    // One the plugin does not hold, as a killed plugin leaves them for its next start: a
+    // reconcile removes it (the quiet-spell deletion of its own is in spare-ports.test.ts).
+    const reconciled = await removedByReconcile();
+    const vni = await vniOfSubnet(SUBNET);
+    expect((await inHost(1, 'ip', 'link', 'add', 'tsp-0123456789a', 'link', `tsvx-${vni}`, 'type', 'macvlan', 'mode', 'bridge')).ok).toBe(true);
+    await waitFor('the stray spare removed by a reconcile', async () => !(await spareLinks()).includes('tsp-0123456789a'), 15_000, 250);
+    expect(await removedByReconcile()).toBe(reconciled + 1);
   });
 
   it('is healthy, and says why not when the plugin socket is gone', async () => {

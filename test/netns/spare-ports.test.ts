@@ -43,7 +43,7 @@ describe('spare endpoint interfaces, made ahead of Joins under load', () => {
     const second = await dp.ensurePort(port(2));
     expect(second).toBe(ready);
     expect(dp.portName(endpoint(2))).toBe(ready);
-    expect(dp.holdsSpare(ready!)).toBe(false); // handed out: no longer a spare
+    expect(dp.ownsSpare(ready!)).toBe(true); // the endpoint's now: no reconcile removes it
     await waitFor('two spares after two Joins', async () => spares(host).length === 3); // the one handed out still here
     // What the engine does with it; the endpoints then reach each other through the macvlans.
     plugIntoContainer(host, c1, first, '10.9.0.2/24', port(1).mac);
@@ -52,6 +52,30 @@ describe('spare endpoint interfaces, made ahead of Joins under load', () => {
     expect(c1.tryExec('ping', '-c', '1', '-W', '2', '10.9.0.3').ok).toBe(true);
     await dp.closeSpares();
     expect(spares(host)).toEqual([]);
+  });
+
+  it('deletes a spare by the endpoint in the engine\'s order: Leave while it is in the container, then DeleteEndpoint once the engine brought it back under its name', async () => {
+    await using host = makeNetns('h');
+    await using container = makeNetns('c');
+    const dp = await hostWithSpares(host);
+    await dp.ensurePort(port(1));
+    await waitFor('a spare', async () => spares(host).length === 1);
+    const given = await dp.ensurePort(port(2));
+    expect(isSparePortName(given)).toBe(true);
+    plugIntoContainer(host, container, given, '10.9.0.3/24', port(2).mac);
+    await dp.deletePort(endpoint(2)); // Leave: the interface is still in the container
+    // The engine takes it out of the container: down, its name from Join, into the host's namespace.
+    container.exec('ip', 'link', 'set', 'eth0', 'down');
+    container.exec('ip', 'link', 'set', 'eth0', 'name', given);
+    container.exec('ip', 'link', 'set', given, 'netns', host.name);
+    expect(links(host).has(given)).toBe(true);
+    expect(dp.ownsSpare(given)).toBe(true);
+    await dp.deletePort(endpoint(2)); // DeleteEndpoint
+    dp.endpointGone(endpoint(2));
+    expect(links(host).has(given)).toBe(false);
+    expect(dp.ownsSpare(given)).toBe(false);
+    expect(dp.portName(endpoint(2))).toBe(`tsc-${endpoint(2).slice(0, 11)}`);
+    await dp.closeSpares();
   });
 
   it('answers a Join tried again with the same spare while it is here, else makes the endpoint\'s own; deletes either by the endpoint', async () => {
@@ -92,7 +116,7 @@ describe('spare endpoint interfaces, made ahead of Joins under load', () => {
     expect(spares(off)).toEqual([]);
   });
 
-  it('never hands out a spare deleted by hand (seen by the kernel monitor), nor one that went with its VXLAN device', async () => {
+  it('never hands out a spare deleted by hand (seen by the kernel monitor), nor one that went with its VXLAN device (made again)', async () => {
     await using host = makeNetns('h');
     const dp = await hostWithSpares(host);
     const deleted: string[] = [];
@@ -104,8 +128,8 @@ describe('spare endpoint interfaces, made ahead of Joins under load', () => {
     try {
       await new Promise((r) => setTimeout(r, 300)); // the monitor listening
       await dp.ensurePort(port(1));
-      await dp.ensurePort(port(2));
-      const ready = () => spares(host).filter((n) => dp.holdsSpare(n));
+      const given = await dp.ensurePort(port(2));
+      const ready = () => spares(host).filter((n) => dp.ownsSpare(n) && n !== given);
       const made = await waitFor('two spares ready', async () => (ready().length === 2 ? ready() : undefined));
       for (const name of made) host.exec('ip', 'link', 'del', name);
       await waitFor('the monitor to report both', async () => made.every((n) => deleted.includes(n)));
@@ -113,7 +137,10 @@ describe('spare endpoint interfaces, made ahead of Joins under load', () => {
       expect(made).not.toContain(next);
       expect(links(host).has(next)).toBe(true);
 
-      await waitFor('spares again', async () => spares(host).length >= 1);
+      await waitFor('spares again', async () => ready().length >= 1);
+      // Without the monitor (which would report each macvlan deleted with the device): the
+      // plugin learns that the device was made again from ensureNetwork alone.
+      monitor.stop();
       host.exec('ip', 'link', 'del', `tsvx-${VNI}`); // takes every macvlan on it
       await dp.ensureNetwork({ vni: VNI, mtu: MTU }); // made again: the spares it knew are gone
       const after = await dp.ensurePort(port(4));
