@@ -112,9 +112,9 @@ export class Dataplane {
     // Deleting the VXLAN device takes every macvlan on it, a host port on it too.
     const vxlanGoes = vxlan !== undefined && !vxlanMatches;
     if (hostPort && !hostPortMatches && !(vxlanGoes && hostPort.link === vx)) await this.deleteLink(hp);
+    if (!vxlanMatches) this.spares.forget(net.vni); // any on the earlier device go with it: none handed out meanwhile
     if (vxlanGoes) await this.deleteLink(vx);
     if (!vxlanMatches) {
-      this.spares.forget(net.vni); // any on an earlier device went with it
       // nolearning: remote MACs come from the cluster, not from flooded traffic;
       // proxy: the device answers ARP from its neighbour table instead of flooding it.
       lines.push(`link add ${vx} mtu ${net.mtu} type vxlan id ${net.vni} local ${this.underlay.vtep} dstport ${port} nolearning proxy`);
@@ -272,7 +272,10 @@ export class Dataplane {
    */
   async ownDevices(): Promise<OwnDevices> {
     const own: OwnDevices = { hostPorts: new Set(), vxlans: new Set(), endpointPorts: new Set(), legacy: [] };
-    for (const l of await this.links()) {
+    const listedAt = performance.now();
+    const links = await this.links();
+    this.spares.checkAgainst(new Set(links.map((l) => l.ifname)), listedAt);
+    for (const l of links) {
       const vni = vniOfDevice(l.ifname);
       if (vni !== undefined && l.ifname === hostPortName(vni)) own.hostPorts.add(vni);
       else if (vni !== undefined) own.vxlans.add(vni);

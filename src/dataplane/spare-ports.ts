@@ -21,6 +21,8 @@ interface Pool {
   readonly mtu: number;
   /** Made, down, in the host's namespace, handed to nobody. */
   readonly ready: string[];
+  /** When each ready one was made (performance.now()): a listing begun later must show it. */
+  readonly madeAt: Map<string, number>;
   /** Asked of the kernel, not answered yet (a name reported deleted meanwhile leaves the set). */
   readonly making: Set<string>;
   /** When the last second's Joins came. */
@@ -47,8 +49,11 @@ interface Pool {
  * host's namespace under it after Leave (libnetwork calls the driver's Leave first, then takes
  * the interface out of the container), and DeleteEndpoint deletes it by it. So the name stays
  * the endpoint's until `letGo`. What was handed to whom is known in memory only: after a
- * restart the reconcile removes the spare-named interfaces it finds in the host's namespace
- * (by then the engine has long moved the ones it was given).
+ * restart the reconcile removes the spare-named interfaces it finds in the host's namespace:
+ * spares of the earlier process, and interfaces of its endpoints that the engine brought back
+ * after Leave (DeleteEndpoint looks for the endpoint's own name then). One that process handed
+ * out a moment before it died, which the engine has not moved yet, would go too; a restart
+ * takes far longer than the engine's move.
  */
 export class SparePorts {
   private readonly pools = new Map<number, Pool>();
@@ -69,10 +74,11 @@ export class SparePorts {
     let pool = this.pools.get(vni);
     if (pool && pool.mtu !== mtu) this.drop(vni, true);
     pool = this.pools.get(vni);
-    if (!pool) this.pools.set(vni, (pool = { mtu, ready: [], making: new Set(), joins: [], refilling: false, pausedUntil: 0 }));
-    pool.joins.push(Date.now());
+    if (!pool) this.pools.set(vni, (pool = { mtu, ready: [], madeAt: new Map(), making: new Set(), joins: [], refilling: false, pausedUntil: 0 }));
+    pool.joins.push(performance.now());
     const name = pool.ready.pop();
     if (name) {
+      pool.madeAt.delete(name);
       this.handedOut.set(endpointId, name);
       this.handedName.add(name);
       this.metrics.sparePortHandedOut();
@@ -112,7 +118,19 @@ export class SparePorts {
     for (const pool of this.pools.values()) {
       const at = pool.ready.indexOf(name);
       if (at >= 0) pool.ready.splice(at, 1);
+      pool.madeAt.delete(name);
       pool.making.delete(name);
+    }
+  }
+
+  /**
+   * A listing of the host's links, begun at `listedAt` (performance.now()), holds `present`:
+   * a ready spare made before it and missing from it was deleted (the monitor can miss that
+   * while it restarts, or when netlink drops events under load).
+   */
+  checkAgainst(present: ReadonlySet<string>, listedAt: number): void {
+    for (const pool of this.pools.values()) {
+      for (const name of pool.ready.filter((n) => !present.has(n) && pool.madeAt.get(n)! < listedAt)) this.gone(name);
     }
   }
 
@@ -133,8 +151,8 @@ export class SparePorts {
   }
 
   private refill(vni: number, pool: Pool): void {
-    if (pool.refilling || this.pools.get(vni) !== pool || Date.now() < pool.pausedUntil) return;
-    const now = Date.now();
+    if (pool.refilling || this.pools.get(vni) !== pool || performance.now() < pool.pausedUntil) return;
+    const now = performance.now();
     while (pool.joins.length > 0 && pool.joins[0]! <= now - 1000) pool.joins.shift();
     const target = Math.min(this.options.max, Math.floor(pool.joins.length / this.options.joinsPerSpare));
     const names = Array.from({ length: target - pool.ready.length }, sparePortName);
@@ -151,12 +169,14 @@ export class SparePorts {
           // Made for a pool that is gone, or deleted already (the monitor said so): not spares.
           const keep = made.filter((n) => current && pool.making.has(n));
           pool.ready.push(...keep);
+          const at = performance.now();
+          for (const n of keep) pool.madeAt.set(n, at);
           void this.deleteLinks(made.filter((n) => !keep.includes(n)));
-          if (made.length === 0) pool.pausedUntil = Date.now() + FAILED_REFILL_PAUSE_MS;
+          if (made.length === 0) pool.pausedUntil = performance.now() + FAILED_REFILL_PAUSE_MS;
         },
         // The session ended under it: whatever it made is a leftover for the reconcile.
         () => {
-          pool.pausedUntil = Date.now() + FAILED_REFILL_PAUSE_MS;
+          pool.pausedUntil = performance.now() + FAILED_REFILL_PAUSE_MS;
         },
       )
       .finally(() => {
