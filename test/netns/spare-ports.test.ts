@@ -26,6 +26,16 @@ async function hostWithSpares(ns: Netns, options: Partial<SparePortOptions> = {}
   return dp;
 }
 
+/** A host whose second Join (endpoint 2) was given a spare, made after the first. */
+async function secondJoinGotSpare(host: Netns): Promise<{ dp: Dataplane; given: string }> {
+  const dp = await hostWithSpares(host);
+  await dp.ensurePort(port(1));
+  await waitFor('a spare', async () => spares(host).length === 1);
+  const given = await dp.ensurePort(port(2));
+  expect(isSparePortName(given)).toBe(true);
+  return { dp, given };
+}
+
 describe('spare endpoint interfaces, made ahead of Joins under load', () => {
   it('hands out a spare once Joins come quickly: a down macvlan on the network\'s VXLAN device, which carries frames once it has the endpoint\'s MAC', async () => {
     await using host = makeNetns('h');
@@ -57,11 +67,7 @@ describe('spare endpoint interfaces, made ahead of Joins under load', () => {
   it('deletes a spare by the endpoint in the engine\'s order: Leave while it is in the container, then DeleteEndpoint once the engine brought it back under its name', async () => {
     await using host = makeNetns('h');
     await using container = makeNetns('c');
-    const dp = await hostWithSpares(host);
-    await dp.ensurePort(port(1));
-    await waitFor('a spare', async () => spares(host).length === 1);
-    const given = await dp.ensurePort(port(2));
-    expect(isSparePortName(given)).toBe(true);
+    const { dp, given } = await secondJoinGotSpare(host);
     plugIntoContainer(host, container, given, '10.9.0.3/24', port(2).mac);
     await dp.deletePort(endpoint(2)); // Leave: the interface is still in the container
     // The engine takes it out of the container: down, its name from Join, into the host's namespace.
@@ -81,11 +87,7 @@ describe('spare endpoint interfaces, made ahead of Joins under load', () => {
   it('answers a Join tried again with the same spare while it is here, else makes the endpoint\'s own; deletes either by the endpoint', async () => {
     await using host = makeNetns('h');
     await using container = makeNetns('c');
-    const dp = await hostWithSpares(host);
-    await dp.ensurePort(port(1));
-    await waitFor('a spare', async () => spares(host).length === 1);
-    const given = await dp.ensurePort(port(2));
-    expect(isSparePortName(given)).toBe(true);
+    const { dp, given } = await secondJoinGotSpare(host);
     expect(await dp.ensurePort(port(2))).toBe(given); // the same Join again: the same answer
     plugIntoContainer(host, container, given, '10.9.0.3/24', port(2).mac); // gone from the host
     const again = await dp.ensurePort(port(2));
