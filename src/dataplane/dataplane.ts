@@ -285,11 +285,14 @@ export class Dataplane {
     return own;
   }
 
-  async deleteLink(name: string): Promise<void> {
+  /** Deletes the link; false when it was not there (gone already is fine). */
+  async deleteLink(name: string): Promise<boolean> {
     try {
       await this.run.ip(['link', 'del', name]);
+      return true;
     } catch (err) {
       if (!/Cannot find device/.test(errorMessage(err))) throw err;
+      return false;
     }
   }
 

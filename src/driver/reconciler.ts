@@ -291,8 +291,8 @@ export class Reconciler {
       // without the engine's word, leave it for the next run.
       const engineUsesIt = attached === undefined || [...attached.keys()].some((id) => this.dataplane.portName(id) === name);
       if (engineUsesIt) continue;
-      await this.dataplane.deleteLink(name);
-      report.devicesRemoved.push(name);
+      // The listing may be stale: a DeleteEndpoint since may have deleted it (not drift).
+      if (await this.dataplane.deleteLink(name)) report.devicesRemoved.push(name);
     }
   }
 
