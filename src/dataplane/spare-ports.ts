@@ -19,10 +19,11 @@ const FAILED_REFILL_PAUSE_MS = 1000;
 /** One network's spares. Replaced, never reset, when they go: a refill of an old one finds out. */
 interface Pool {
   readonly mtu: number;
-  /** Made, down, in the host's namespace, handed to nobody. */
-  readonly ready: string[];
-  /** When each ready one was made (performance.now()): a listing begun later must show it. */
-  readonly madeAt: Map<string, number>;
+  /**
+   * Made, down, in the host's namespace, handed to nobody, oldest first; each with when it was
+   * made (performance.now()): a listing of links begun later must show it.
+   */
+  readonly ready: Map<string, number>;
   /** Asked of the kernel, not answered yet (a name reported deleted meanwhile leaves the set). */
   readonly making: Set<string>;
   /** When the last second's Joins came. */
@@ -74,11 +75,11 @@ export class SparePorts {
     let pool = this.pools.get(vni);
     if (pool && pool.mtu !== mtu) this.drop(vni, true);
     pool = this.pools.get(vni);
-    if (!pool) this.pools.set(vni, (pool = { mtu, ready: [], madeAt: new Map(), making: new Set(), joins: [], refilling: false, pausedUntil: 0 }));
+    if (!pool) this.pools.set(vni, (pool = { mtu, ready: new Map(), making: new Set(), joins: [], refilling: false, pausedUntil: 0 }));
     pool.joins.push(performance.now());
-    const name = pool.ready.pop();
-    if (name) {
-      pool.madeAt.delete(name);
+    const name = pool.ready.keys().next().value;
+    if (name !== undefined) {
+      pool.ready.delete(name);
       this.handedOut.set(endpointId, name);
       this.handedName.add(name);
       this.metrics.sparePortHandedOut();
@@ -109,16 +110,14 @@ export class SparePorts {
    */
   owns(name: string): boolean {
     if (this.handedName.has(name)) return true;
-    for (const pool of this.pools.values()) if (pool.making.has(name) || pool.ready.includes(name)) return true;
+    for (const pool of this.pools.values()) if (pool.making.has(name) || pool.ready.has(name)) return true;
     return false;
   }
 
   /** The interface was deleted (seen by the kernel monitor): never hand it out. */
   gone(name: string): void {
     for (const pool of this.pools.values()) {
-      const at = pool.ready.indexOf(name);
-      if (at >= 0) pool.ready.splice(at, 1);
-      pool.madeAt.delete(name);
+      pool.ready.delete(name);
       pool.making.delete(name);
     }
   }
@@ -130,7 +129,7 @@ export class SparePorts {
    */
   checkAgainst(present: ReadonlySet<string>, listedAt: number): void {
     for (const pool of this.pools.values()) {
-      for (const name of pool.ready.filter((n) => !present.has(n) && pool.madeAt.get(n)! < listedAt)) this.gone(name);
+      for (const [name, madeAt] of pool.ready) if (!present.has(name) && madeAt < listedAt) this.gone(name);
     }
   }
 
@@ -145,7 +144,7 @@ export class SparePorts {
   /** Ends every pool and deletes the ready spares (the plugin stops); no Join gets one after. */
   close(): Promise<void> {
     this.closed = true;
-    const names = [...this.pools.values()].flatMap((p) => p.ready);
+    const names = [...this.pools.values()].flatMap((p) => [...p.ready.keys()]);
     for (const vni of [...this.pools.keys()]) this.drop(vni, false);
     return this.deleteLinks(names);
   }
@@ -155,7 +154,7 @@ export class SparePorts {
     const now = performance.now();
     while (pool.joins.length > 0 && pool.joins[0]! <= now - 1000) pool.joins.shift();
     const target = Math.min(this.options.max, Math.floor(pool.joins.length / this.options.joinsPerSpare));
-    const names = Array.from({ length: target - pool.ready.length }, sparePortName);
+    const names = Array.from({ length: target - pool.ready.size }, sparePortName);
     if (names.length <= 0) return;
     for (const n of names) pool.making.add(n);
     pool.refilling = true;
@@ -168,9 +167,8 @@ export class SparePorts {
           const current = this.pools.get(vni) === pool;
           // Made for a pool that is gone, or deleted already (the monitor said so): not spares.
           const keep = made.filter((n) => current && pool.making.has(n));
-          pool.ready.push(...keep);
           const at = performance.now();
-          for (const n of keep) pool.madeAt.set(n, at);
+          for (const n of keep) pool.ready.set(n, at);
           void this.deleteLinks(made.filter((n) => !keep.includes(n)));
           if (made.length === 0) pool.pausedUntil = performance.now() + FAILED_REFILL_PAUSE_MS;
         },
@@ -191,7 +189,8 @@ export class SparePorts {
     if (!pool) return;
     this.pools.delete(vni);
     clearTimeout(pool.idleTimer);
-    const names = pool.ready.splice(0);
+    const names = [...pool.ready.keys()];
+    pool.ready.clear();
     if (deleteReady) void this.deleteLinks(names);
   }
 
