@@ -95,36 +95,77 @@ export async function resetLab(hosts = 2): Promise<void> {
     if (ids.length) await docker(h, 'rm', '-f', ...ids);
   }
   const held: string[] = [];
-  for (let h = 1; h <= hosts; h++) {
+  const removeAll = async (h: number): Promise<boolean> => {
     const nets = (await docker(h, 'network', 'ls', '--filter', 'driver=ts-overlay', '-q')).stdout.split('\n').filter(Boolean);
     for (const n of nets) {
       const rm = await docker(h, 'network', 'rm', n);
       if (!rm.ok && /active endpoints/.test(rm.stderr)) held.push(await dropHeldEndpoints(h, n, rm.stderr.trim().split('\n')[0]!));
     }
+    return nets.length === 0;
+  };
+  for (let h = 1; h <= hosts; h++) await removeAll(h);
+  try {
+    // Removed again while listed: a host that removed a network another host still had an
+    // endpoint on gets it back (that endpoint's removal may have been on its way).
+    await waitFor('every host to drop its ts-overlay networks', async () => {
+      let clean = true;
+      for (let h = 1; h <= hosts; h++) clean = (await removeAll(h)) && clean;
+      return clean;
+    }, 15_000, 500);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${held.join('\n')}\n${await whyNetworksStay(hosts)}`);
   }
-  await waitFor('every host to drop its ts-overlay networks', async () => {
-    for (let h = 1; h <= hosts; h++) {
-      if ((await docker(h, 'network', 'ls', '--filter', 'driver=ts-overlay', '-q')).stdout) return false;
-    }
-    return true;
-  }, 15_000, 200);
   // The test that left them fails, saying what the engine held; the next ones start clean.
   if (held.length > 0) throw new Error(`an engine still held endpoints on a network after all containers were removed: ${held.join('; ')}`);
 }
 
 /**
+ * What a failed reset saw, for CI's log (the lab and its logs are gone by the time anyone
+ * reads it, and a failed beforeAll runs no afterEach): each host's remaining networks and what
+ * its engine says to removing them once more, the cluster's network and endpoint records, and
+ * the end of every plugin's log.
+ */
+async function whyNetworksStay(hosts: number): Promise<string> {
+  const lines: string[] = [];
+  for (let h = 1; h <= hosts; h++) {
+    const nets = (await docker(h, 'network', 'ls', '--filter', 'driver=ts-overlay', '--format', '{{.ID}} {{.Name}}')).stdout.split('\n').filter(Boolean);
+    for (const n of nets) {
+      const rm = await docker(h, 'network', 'rm', n.split(' ')[0]!);
+      lines.push(`h${h} still lists ${n}; network rm again: ${rm.ok ? 'removed' : rm.stderr}`);
+    }
+  }
+  for (const prefix of ['/ts-overlay/networks/', '/ts-overlay/endpoints/', '/ts-overlay/copies/']) {
+    lines.push(`etcd ${prefix}:`, (await etcdctl('get', '--prefix', prefix)).stdout || '(none)');
+  }
+  for (let h = 1; h <= hosts; h++) {
+    try {
+      lines.push(`--- last lines of h${h}'s plugin log ---`, ...pluginLog(h).trimEnd().split('\n').slice(-40));
+    } catch { /* no log: the plugin never started */ }
+  }
+  return lines.join('\n');
+}
+
+/**
  * A network the engine would not remove for "active endpoints" although every container was
- * removed (seen once in CI on Docker 20.10 after 20 containers at once; the plugin had answered
+ * removed (seen in CI on Docker 20.10 after 20 containers at once; the plugin had answered
  * every DeleteEndpoint). Says what the engine held, then takes those endpoints off by force and
- * removes the network, so that one such leftover does not fail every later test.
+ * removes the network, so that one such leftover does not fail every later test. When the
+ * engine lists no container at all, only its endpoint count is stale: libnetwork corrects that
+ * count (and drops stale endpoints) when the engine starts, so the engine is restarted.
  */
 async function dropHeldEndpoints(host: number, network: string, refusal: string): Promise<string> {
   const inspect = await docker(host, 'network', 'inspect', network, '--format', '{{json .Containers}}');
   const endpoints = Object.values((JSON.parse(inspect.stdout.trim() || 'null') ?? {}) as Record<string, { Name: string; EndpointID: string; IPv4Address: string }>);
   for (const e of endpoints) await docker(host, 'network', 'disconnect', '-f', network, e.Name);
-  await docker(host, 'network', 'rm', network);
+  let rm = await docker(host, 'network', 'rm', network);
+  let restarted = '';
+  if (!rm.ok && /active endpoints/.test(rm.stderr)) {
+    const restart = await lab('engine-restart', String(host));
+    rm = await docker(host, 'network', 'rm', network);
+    restarted = `; restarted h${host}'s engine (${restart.ok ? 'ok' : restart.stderr.split('\n').pop()}), then network rm ${rm.ok ? 'worked' : `failed: ${rm.stderr}`}`;
+  }
   const list = endpoints.map((e) => `${e.Name} (endpoint ${e.EndpointID.slice(0, 12)}, ${e.IPv4Address})`).join(', ');
-  return `h${host} network ${network}: "${refusal}"; the engine listed ${list || 'no container'}`;
+  return `h${host} network ${network}: "${refusal}"; the engine listed ${list || 'no container'}${restarted}`;
 }
 
 /** Starts `ping` in a container and returns a promise of its summary (sent, received). */
