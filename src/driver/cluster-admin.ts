@@ -15,11 +15,12 @@ export async function removeClusterNetwork(store: ClusterStore, name: string): P
   if (matches.length === 0) throw notFound(`no ts-overlay network named ${name}`);
   if (matches.length > 1) throw conflict(`${matches.length} networks are named ${name}; give the ID instead`);
   const net = matches[0]!;
-  const { endpoints } = await store.listEndpoints(net.id);
+  const entry = await store.getNetwork(net.id);
+  if (!entry) throw notFound(`no ts-overlay network named ${name}`);
+  const { endpoints, revision } = await store.listEndpoints(net.id);
   const hosts = [...new Set(endpoints.map((e) => e.node))].sort();
   if (hosts.length > 0) throw conflict(stillInUse(name, hosts));
-  const entry = await store.getNetwork(net.id);
-  if (!entry || !(await store.deleteNetwork(entry))) throw conflict(`network ${name} changed while being removed; try again`);
+  if (!(await store.deleteNetwork(entry, revision))) throw conflict(`network ${name} changed or got an endpoint while being removed; try again`);
   return net;
 }
 

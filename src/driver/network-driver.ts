@@ -220,17 +220,33 @@ export class NetworkDriver {
         this.local.removeNetwork(networkId);
       });
       crashPoint('delete-network.copy-deleted');
+      await this.leaveClusterUnlessUsed(local.record);
+    });
+  }
 
-      const entry = await this.store.getNetwork(local.record.id);
+  /**
+   * After this host's copy went, the network leaves the cluster too, unless another host has
+   * endpoints on it: then it stays, and propagation gives it back here. The delete compares the
+   * listing it was judged by, so a container starting on another host in between (its endpoint
+   * written after the listing) fails it, and the endpoints are listed again.
+   */
+  private async leaveClusterUnlessUsed(record: NetworkRecord): Promise<void> {
+    const name = record.name ?? record.id;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const entry = await this.store.getNetwork(record.id);
       if (!entry) return; // removed in the cluster already: this was our copy going away
-      const { endpoints } = await this.store.listEndpoints(local.record.id);
+      const { endpoints, revision } = await this.store.listEndpoints(record.id);
       const elsewhere = [...new Set(endpoints.filter((e) => e.node !== this.settings.node).map((e) => e.node))];
       if (elsewhere.length > 0) {
-        this.log.warn({ network: local.record.name ?? local.record.id, hosts: elsewhere }, `${stillInUse(local.record.name ?? local.record.id, elsewhere)}; it stays in the cluster and will be restored on this host`);
+        this.log.warn({ network: name, hosts: elsewhere }, `${stillInUse(name, elsewhere)}; it stays in the cluster and will be restored on this host`);
         return;
       }
-      if (await this.store.deleteNetwork(entry)) this.log.info({ network: local.record.id }, 'network removed from the cluster');
-    });
+      if (await this.store.deleteNetwork(entry, revision)) {
+        this.log.info({ network: record.id }, 'network removed from the cluster');
+        return;
+      }
+    }
+    this.log.warn({ network: name }, 'the network kept changing while being removed from the cluster; it stays, and will be restored on this host');
   }
 
   createEndpoint(input: CreateEndpointInput): Promise<{ macAddress?: string }> {

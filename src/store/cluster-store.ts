@@ -161,24 +161,34 @@ export class ClusterStore {
   /**
    * Deletes the network (if unchanged since `entry`) with its VNI, endpoints and names, and
    * unbinds its pool if the pool still exists (a CreateNetwork rolled back, or hosts still
-   * holding it): otherwise the pool would name a network that is gone. False: the network
-   * changed or went meanwhile.
+   * holding it): otherwise the pool would name a network that is gone. Given the revision of
+   * a listing of its endpoints that the caller judged by, only if no endpoint was written since:
+   * a container starting on another host meanwhile keeps the network (its endpoint's write
+   * checks only that the network exists, and the delete would take that endpoint with it).
+   * False: the network changed or went meanwhile, or an endpoint was written.
    */
-  async deleteNetwork(entry: Entry<NetworkRecord>): Promise<boolean> {
+  async deleteNetwork(entry: Entry<NetworkRecord>, endpointsListedAt?: number): Promise<boolean> {
     const n = entry.value;
+    const endpointsPrefix = keys.networkEndpointsPrefix(n.id);
     for (let attempt = 0; attempt < 20; attempt++) {
       const pool = await this.getPool(n.subnet);
       const bound = pool?.value.network === n.id ? pool : undefined;
       const { network: _binding, ...unbound } = bound?.value ?? {};
       const done = await this.kv.txn({
-        compare: [{ key: keys.network(n.id), modRevision: entry.modRevision }, ...(bound ? [{ key: keys.pool(n.subnet), modRevision: bound.modRevision }] : [])],
+        compare: [
+          { key: keys.network(n.id), modRevision: entry.modRevision },
+          ...(bound ? [{ key: keys.pool(n.subnet), modRevision: bound.modRevision }] : []),
+          ...(endpointsListedAt !== undefined ? [{ prefix: endpointsPrefix, unchangedSince: endpointsListedAt }] : []),
+        ],
         delete: [keys.network(n.id), keys.vni(n.vni)],
-        deletePrefix: [keys.networkEndpointsPrefix(n.id), keys.networkNamesPrefix(n.id)],
+        deletePrefix: [endpointsPrefix, keys.networkNamesPrefix(n.id)],
         ...(bound ? { put: [[keys.pool(n.subnet), unbound] as const] } : {}),
       });
       if (done) return true;
-      // Only the pool changed (a host joined or left it): look again; the network: the caller's call.
+      // Only the pool changed (a host joined or left it): look again; the network or its
+      // endpoints: the caller's call.
       if ((await this.getNetwork(n.id))?.modRevision !== entry.modRevision) return false;
+      if (endpointsListedAt !== undefined && (await this.kv.list(endpointsPrefix)).entries.some((e) => e.modRevision > endpointsListedAt)) return false;
     }
     throw unavailable(`etcd: the pool of network ${n.id} kept changing; try again`);
   }

@@ -1,5 +1,5 @@
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
-import { CompareResult, CompareTarget, Etcd3, type ICompare, type IKeyValue, type IRequestOp, type ITxnRequest, isRecoverableError, type Namespace, type Watcher } from 'etcd3';
+import { CompareResult, CompareTarget, Etcd3, type ICompare, type IKeyValue, type IRequestOp, type ITxnRequest, isRecoverableError, type Namespace, Range, type Watcher } from 'etcd3';
 import { errorMessage, PluginError, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { type EtcdObserver, noMetrics } from '../metrics/ports.js';
@@ -14,9 +14,14 @@ export interface Entry<T> {
 
 /**
  * A condition of a transaction: the key still has this mod revision (0: it does not exist),
- * or it simply exists (when only its presence matters, not whether it was updated since).
+ * or it simply exists (when only its presence matters, not whether it was updated since), or
+ * no key under a prefix was written after a revision (a listing taken then still holds: no key
+ * was added or changed since; deletions do not count).
  */
-export type Compare = { readonly key: string; readonly modRevision: number } | { readonly key: string; readonly exists: true };
+export type Compare =
+  | { readonly key: string; readonly modRevision: number }
+  | { readonly key: string; readonly exists: true }
+  | { readonly prefix: string; readonly unchangedSince: number };
 
 export interface TxnOps {
   /** Every write is conditional: at least one compare. */
@@ -121,11 +126,16 @@ export class EtcdKv {
 
   private async request(ops: TxnOps): Promise<ITxnRequest> {
     const key = (k: string) => Buffer.concat([this.ns.prefix, Buffer.from(k)]);
-    const compare: ICompare[] = ops.compare.map((c) =>
-      'exists' in c
+    const compare: ICompare[] = ops.compare.map((c) => {
+      if ('prefix' in c) {
+        // Over a range etcd compares every key in it (none: compared as absent, mod revision 0).
+        const start = key(c.prefix);
+        return { key: start, range_end: Range.prefix(start).end, target: CompareTarget.Mod, result: CompareResult.Less, mod_revision: c.unchangedSince + 1 };
+      }
+      return 'exists' in c
         ? { key: key(c.key), target: CompareTarget.Version, result: CompareResult.Greater, version: 0 }
-        : { key: key(c.key), target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: c.modRevision },
-    );
+        : { key: key(c.key), target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: c.modRevision };
+    });
     const success: IRequestOp[] = await Promise.all([
       ...(ops.put ?? []).map(([k, value]) => this.ns.put(k).value(JSON.stringify(value)).op()),
       ...(ops.delete ?? []).map((k) => this.ns.delete().key(k).op()),
@@ -188,9 +198,9 @@ export class EtcdKv {
 /** What a transaction compares and writes, for forming batches whose members cannot see each other. */
 function footprint(ops: TxnOps): TxnFootprint {
   return {
-    compares: ops.compare.map((c) => c.key),
+    compares: ops.compare.flatMap((c) => ('key' in c ? [c.key] : [])),
     writes: [...(ops.put ?? []).map(([k]) => k), ...(ops.delete ?? [])],
-    writesPrefix: (ops.deletePrefix ?? []).length > 0,
+    byPrefix: (ops.deletePrefix ?? []).length > 0 || ops.compare.some((c) => 'prefix' in c),
   };
 }
 

@@ -9,15 +9,15 @@
  * etcd evaluates every compare of a transaction, nested ones included, before it applies any
  * write. A batch is therefore only the same as running its members one after another if no
  * member writes a key that another member reads or writes: batches are formed that way
- * (disjointBatch), and a member that writes by prefix always goes alone.
+ * (disjointBatch), and a member that deletes or compares by prefix always goes alone.
  */
 
 /** What a member reads (compares) and writes, by key. */
 export interface TxnFootprint {
   readonly compares: readonly string[];
   readonly writes: readonly string[];
-  /** Deletes a whole prefix: its writes are not known key by key. */
-  readonly writesPrefix: boolean;
+  /** Deletes or compares a whole prefix: the keys it touches are not known one by one. */
+  readonly byPrefix: boolean;
 }
 
 /**
@@ -29,20 +29,20 @@ export function disjointBatch<T>(pending: T[], max: number, footprint: (item: T)
   const rest: T[] = [];
   const written = new Set<string>();
   const read = new Set<string>();
-  let alone = false; // the first member deletes by prefix: nothing joins it
+  let alone = false; // the first member works by prefix: nothing joins it
   for (const item of pending) {
     const f = footprint(item);
     const fits =
       !alone &&
       taken.length < max &&
       (taken.length === 0 ||
-        (!f.writesPrefix && f.writes.every((k) => !written.has(k) && !read.has(k)) && f.compares.every((k) => !written.has(k))));
+        (!f.byPrefix && f.writes.every((k) => !written.has(k) && !read.has(k)) && f.compares.every((k) => !written.has(k))));
     if (!fits) {
       rest.push(item);
       continue;
     }
     taken.push(item);
-    alone = f.writesPrefix;
+    alone = f.byPrefix;
     for (const k of f.writes) written.add(k);
     for (const k of f.compares) read.add(k);
   }

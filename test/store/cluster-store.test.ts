@@ -61,6 +61,30 @@ describe('cluster store (real etcd)', () => {
     expect((await s.listEndpoints(id)).endpoints).toEqual([]);
   });
 
+  it('keeps a network that got an endpoint after the listing its removal was judged by', async () => {
+    const s = store();
+    const id = '3'.repeat(64);
+    await s.createNetwork(network(id, 6100), await pool(s));
+    const ep = (n: string, node: string, ip: string): EndpointRecord => ({ id: n.repeat(64), network: id, node, vtep: '198.18.0.11', mac: '02:42:0a:00:00:02', ip, subnet: '10.0.0.0/24', createdAt: new Date(0).toISOString() });
+    expect(await s.putEndpoint(ep('4', 'h1', '10.0.0.2'))).toBe(true);
+    // h1 lists the endpoints (only its own: the network may go) ...
+    const entry = (await s.getNetwork(id))!;
+    const listing = await s.listEndpoints(id);
+    expect(listing.endpoints.map((e) => e.node)).toEqual(['h1']);
+    // ... and a container starts on h2 before h1's delete: its endpoint is written.
+    expect(await s.putEndpoint(ep('5', 'h2', '10.0.0.3'))).toBe(true);
+    expect(await s.deleteNetwork(entry, listing.revision)).toBe(false);
+    expect(await s.getNetwork(id)).toBeDefined();
+    expect((await s.listEndpoints(id)).endpoints.map((e) => e.node).sort()).toEqual(['h1', 'h2']);
+    // Deletions since the listing do not hold it: h2's container went again.
+    const again = await s.listEndpoints(id);
+    await s.deleteEndpoint(id, ep('5', 'h2', '10.0.0.3').id);
+    await s.deleteEndpoint(id, ep('4', 'h1', '10.0.0.2').id);
+    expect(await s.deleteNetwork(entry, again.revision)).toBe(true);
+    expect(await s.getNetwork(id)).toBeUndefined();
+    expect((await s.listEndpoints(id)).endpoints).toEqual([]);
+  });
+
   it('refuses to publish an endpoint on a network that vanished', async () => {
     const s = store();
     const id = 'e'.repeat(64);

@@ -4,7 +4,7 @@ import { disjointBatch, TxnBatcher, type TxnFootprint } from '../../src/store/tx
 interface Op extends TxnFootprint {
   readonly name: string;
 }
-const op = (name: string, compares: string[], writes: string[], writesPrefix = false): Op => ({ name, compares, writes, writesPrefix });
+const op = (name: string, compares: string[], writes: string[], byPrefix = false): Op => ({ name, compares, writes, byPrefix });
 const names = (ops: Op[]) => ops.map((o) => o.name);
 
 describe('disjointBatch', () => {
