@@ -20,7 +20,7 @@ export async function removeClusterNetwork(store: ClusterStore, name: string): P
   const { endpoints, revision } = await store.listEndpoints(net.id);
   const hosts = [...new Set(endpoints.map((e) => e.node))].sort();
   if (hosts.length > 0) throw conflict(stillInUse(name, hosts));
-  if (!(await store.deleteNetwork(entry, revision))) throw conflict(`network ${name} changed or got an endpoint while being removed; try again`);
+  if (!(await store.deleteNetwork(entry, { endpointsAt: revision }))) throw conflict(`network ${name} changed or got an endpoint while being removed; try again`);
   return net;
 }
 

@@ -241,7 +241,7 @@ export class NetworkDriver {
         this.log.warn({ network: name, hosts: elsewhere }, `${stillInUse(name, elsewhere)}; it stays in the cluster and will be restored on this host`);
         return;
       }
-      if (await this.store.deleteNetwork(entry, revision)) {
+      if (await this.store.deleteNetwork(entry, { endpointsAt: revision })) {
         this.log.info({ network: record.id }, 'network removed from the cluster');
         return;
       }

@@ -234,9 +234,13 @@ export class Reconciler {
     for (const n of networks) {
       if (copied.has(n.id) || (n.createdBy !== this.node && this.young(n.createdAt))) continue;
       const entry = await this.store.getNetwork(n.id);
-      // Looked at again: a copy may have been recorded since the listing.
-      if (!entry || (await this.store.listCopies()).some((c) => c.network === n.id)) continue;
-      if (await this.store.deleteNetwork(entry)) {
+      if (!entry) continue;
+      // Looked at again, and compared by the delete: a host may be recording a copy (and
+      // starting a container on it) right now.
+      const { copies, revision: copiesAt } = await this.store.listAllCopies();
+      if (copies.some((c) => c.network === n.id)) continue;
+      const { revision: endpointsAt } = await this.store.listEndpoints(n.id);
+      if (await this.store.deleteNetwork(entry, { copiesAt, endpointsAt })) {
         report.leftoversRemoved.push(`network ${n.id}`);
         this.log.info({ network: n.id, vni: n.vni, subnet: n.subnet }, 'removed a network that no host has');
       }
@@ -402,7 +406,8 @@ export class Reconciler {
   /**
    * Endpoint addresses this host claimed that no endpoint uses (a crash between the two steps).
    * Candidates come from the pass's listing; before anything is freed the endpoints are listed
-   * again, so an endpoint made since (on a claim older than the grace period) keeps its address.
+   * again, and each release compares that listing, so an endpoint made since (on a claim older
+   * than the grace period) keeps its address.
    */
   private async strayAddresses(report: { addressesReleased: string[] }, listed: readonly Entry<EndpointRecord>[]): Promise<void> {
     const usedBy = (endpoints: ReadonlyArray<{ value: EndpointRecord }>) => new Set(endpoints.map((e) => `${e.value.subnet} ${e.value.ip}`));
@@ -417,10 +422,13 @@ export class Reconciler {
       }
     }
     if (candidates.length === 0) return;
-    const usedNow = usedBy(await this.store.listEndpointEntries());
+    const { endpoints, revision: listedAt } = await this.store.listEndpoints();
+    const usedNow = usedBy(endpoints.map((value) => ({ value })));
     for (const { subnet, entry } of candidates) {
       if (usedNow.has(`${subnet} ${entry.value.ip}`)) continue;
-      if (await this.store.releaseAddress(subnet, entry)) report.addressesReleased.push(`${entry.value.ip} in ${subnet}`);
+      // Compared by the release: an endpoint published on this claim after the listing keeps it.
+      const networks = [...new Set(this.local.networks().filter((n) => n.record.subnet === subnet).map((n) => n.record.id))];
+      if (await this.store.releaseAddress(subnet, entry, { networks, listedAt })) report.addressesReleased.push(`${entry.value.ip} in ${subnet}`);
     }
   }
 

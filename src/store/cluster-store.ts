@@ -107,9 +107,18 @@ export class ClusterStore {
     });
   }
 
-  releaseAddress(subnet: string, entry: Entry<AddressRecord>): Promise<boolean> {
+  /**
+   * Frees the address if unchanged since `entry`. Given a listing of endpoints that found none
+   * on it (the networks on its subnet, and the listing's revision), only if none of those
+   * networks got an endpoint since: publishing an endpoint on an existing claim does not
+   * change the address's record, so its revision alone cannot tell.
+   */
+  releaseAddress(subnet: string, entry: Entry<AddressRecord>, unused?: { readonly networks: readonly string[]; readonly listedAt: number }): Promise<boolean> {
     return this.kv.txn({
-      compare: [{ key: keys.address(subnet, entry.value.ip), modRevision: entry.modRevision }],
+      compare: [
+        { key: keys.address(subnet, entry.value.ip), modRevision: entry.modRevision },
+        ...(unused?.networks ?? []).map((network) => ({ prefix: keys.networkEndpointsPrefix(network), unchangedSince: unused!.listedAt })),
+      ],
       delete: [keys.address(subnet, entry.value.ip)],
     });
   }
@@ -161,15 +170,20 @@ export class ClusterStore {
   /**
    * Deletes the network (if unchanged since `entry`) with its VNI, endpoints and names, and
    * unbinds its pool if the pool still exists (a CreateNetwork rolled back, or hosts still
-   * holding it): otherwise the pool would name a network that is gone. Given the revision of
-   * a listing of its endpoints that the caller judged by, only if no endpoint was written since:
-   * a container starting on another host meanwhile keeps the network (its endpoint's write
-   * checks only that the network exists, and the delete would take that endpoint with it).
-   * False: the network changed or went meanwhile, or an endpoint was written.
+   * holding it): otherwise the pool would name a network that is gone. Given the revisions of
+   * listings the caller judged by (of the network's endpoints, of every host's copies), only if
+   * nothing was written there since: a container starting on another host meanwhile keeps the
+   * network (its endpoint's write checks only that the network exists, and the delete would
+   * take that endpoint with it), as does a host making a copy. False: the network changed or
+   * went meanwhile, or something was written where a listing was taken.
    */
-  async deleteNetwork(entry: Entry<NetworkRecord>, endpointsListedAt?: number): Promise<boolean> {
+  async deleteNetwork(entry: Entry<NetworkRecord>, listed: { readonly endpointsAt?: number; readonly copiesAt?: number } = {}): Promise<boolean> {
     const n = entry.value;
     const endpointsPrefix = keys.networkEndpointsPrefix(n.id);
+    const unchanged = [
+      ...(listed.endpointsAt !== undefined ? [{ prefix: endpointsPrefix, unchangedSince: listed.endpointsAt }] : []),
+      ...(listed.copiesAt !== undefined ? [{ prefix: keys.allCopiesPrefix, unchangedSince: listed.copiesAt }] : []),
+    ];
     for (let attempt = 0; attempt < 20; attempt++) {
       const pool = await this.getPool(n.subnet);
       const bound = pool?.value.network === n.id ? pool : undefined;
@@ -178,17 +192,17 @@ export class ClusterStore {
         compare: [
           { key: keys.network(n.id), modRevision: entry.modRevision },
           ...(bound ? [{ key: keys.pool(n.subnet), modRevision: bound.modRevision }] : []),
-          ...(endpointsListedAt !== undefined ? [{ prefix: endpointsPrefix, unchangedSince: endpointsListedAt }] : []),
+          ...unchanged,
         ],
         delete: [keys.network(n.id), keys.vni(n.vni)],
         deletePrefix: [endpointsPrefix, keys.networkNamesPrefix(n.id)],
         ...(bound ? { put: [[keys.pool(n.subnet), unbound] as const] } : {}),
       });
       if (done) return true;
-      // Only the pool changed (a host joined or left it): look again; the network or its
-      // endpoints: the caller's call.
+      // Only the pool changed (a host joined or left it): look again; the network or a
+      // listing: the caller's call.
       if ((await this.getNetwork(n.id))?.modRevision !== entry.modRevision) return false;
-      if (endpointsListedAt !== undefined && (await this.kv.list(endpointsPrefix)).entries.some((e) => e.modRevision > endpointsListedAt)) return false;
+      for (const u of unchanged) if ((await this.kv.list(u.prefix)).entries.some((e) => e.modRevision > u.unchangedSince)) return false;
     }
     throw unavailable(`etcd: the pool of network ${n.id} kept changing; try again`);
   }
@@ -210,6 +224,12 @@ export class ClusterStore {
   async listCopies(node?: string): Promise<CopyRecord[]> {
     const prefix = node === undefined ? keys.allCopiesPrefix : keys.copiesPrefix(node);
     return (await this.kv.list<CopyRecord>(prefix)).entries.map((e) => e.value);
+  }
+
+  /** Every host's copies, with the revision of the listing (for deleteNetwork's compare). */
+  async listAllCopies(): Promise<{ copies: CopyRecord[]; revision: number }> {
+    const { entries, revision } = await this.kv.list<CopyRecord>(keys.allCopiesPrefix);
+    return { copies: entries.map((e) => e.value), revision };
   }
 
   // ---- endpoints ---------------------------------------------------------------------
@@ -238,9 +258,9 @@ export class ClusterStore {
   }
 
   /**
-   * Removes an endpoint and gives its address back in one step, if neither changed since
-   * they were read: used to clean up after dead nodes and vanished containers, possibly by
-   * several hosts at once.
+   * Removes a dead host's endpoint and gives its address back in one step, if neither changed
+   * since they were read and the host has no node record (it may have come back since it was
+   * judged dead, and its container still runs): possibly by several hosts at once.
    */
   async releaseEndpoint(entry: Entry<EndpointRecord>): Promise<boolean> {
     const e = entry.value;
@@ -249,16 +269,17 @@ export class ClusterStore {
     return this.kv.txn({
       compare: [
         { key: keys.endpoint(e.network, e.id), modRevision: entry.modRevision },
+        { key: keys.node(e.node), modRevision: 0 },
         ...(ownsAddress ? [{ key: keys.address(e.subnet, e.ip), modRevision: address.modRevision }] : []),
       ],
       delete: [keys.endpoint(e.network, e.id), keys.name(e.network, e.id), ...(ownsAddress ? [keys.address(e.subnet, e.ip)] : [])],
     });
   }
 
-  /** Removes an endpoint (not its address), if it has not changed since it was read. */
+  /** Removes an endpoint and its names (not its address), if it has not changed since it was read. */
   removeEndpointEntry(entry: Entry<EndpointRecord>): Promise<boolean> {
     const e = entry.value;
-    return this.kv.txn({ compare: [{ key: keys.endpoint(e.network, e.id), modRevision: entry.modRevision }], delete: [keys.endpoint(e.network, e.id)] });
+    return this.kv.txn({ compare: [{ key: keys.endpoint(e.network, e.id), modRevision: entry.modRevision }], delete: [keys.endpoint(e.network, e.id), keys.name(e.network, e.id)] });
   }
 
   /**

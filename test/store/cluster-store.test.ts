@@ -73,16 +73,69 @@ describe('cluster store (real etcd)', () => {
     expect(listing.endpoints.map((e) => e.node)).toEqual(['h1']);
     // ... and a container starts on h2 before h1's delete: its endpoint is written.
     expect(await s.putEndpoint(ep('5', 'h2', '10.0.0.3'))).toBe(true);
-    expect(await s.deleteNetwork(entry, listing.revision)).toBe(false);
+    expect(await s.deleteNetwork(entry, { endpointsAt: listing.revision })).toBe(false);
     expect(await s.getNetwork(id)).toBeDefined();
     expect((await s.listEndpoints(id)).endpoints.map((e) => e.node).sort()).toEqual(['h1', 'h2']);
     // Deletions since the listing do not hold it: h2's container went again.
     const again = await s.listEndpoints(id);
     await s.deleteEndpoint(id, ep('5', 'h2', '10.0.0.3').id);
     await s.deleteEndpoint(id, ep('4', 'h1', '10.0.0.2').id);
-    expect(await s.deleteNetwork(entry, again.revision)).toBe(true);
+    expect(await s.deleteNetwork(entry, { endpointsAt: again.revision })).toBe(true);
     expect(await s.getNetwork(id)).toBeUndefined();
     expect((await s.listEndpoints(id)).endpoints).toEqual([]);
+  });
+
+  it('keeps a network while a host records a copy of it after the listing its removal was judged by', async () => {
+    const s = store();
+    const id = '6'.repeat(64);
+    await s.createNetwork(network(id, 6200), await pool(s));
+    const entry = (await s.getNetwork(id))!;
+    const { copies, revision } = await s.listAllCopies();
+    expect(copies).toEqual([]);
+    await s.putCopy({ network: id, node: 'h2', engineNetworkId: 'e'.repeat(64) });
+    expect(await s.deleteNetwork(entry, { copiesAt: revision })).toBe(false);
+    expect(await s.getNetwork(id)).toBeDefined();
+  });
+
+  it('releases a dead host\'s endpoint only while that host has no node record', async () => {
+    const s = store();
+    const id = '2'.repeat(64);
+    await s.createNetwork(network(id, 6300), await pool(s));
+    const claim = { ip: '10.0.0.8', kind: 'endpoint' as const, node: 'h9', claimedAt: new Date(0).toISOString() };
+    const ep: EndpointRecord = { id: '9'.repeat(64), network: id, node: 'h9', vtep: '198.18.0.19', mac: '02:42:0a:00:00:08', ip: '10.0.0.8', subnet: '10.0.0.0/24', createdAt: new Date(0).toISOString() };
+    expect(await s.putEndpoint(ep, { record: claim })).toBe(true);
+    const judged = (await s.getEndpoint(id, ep.id))!; // h9 was judged dead on this read ...
+    const lease = await s.registerNode({ name: 'h9', vtep: '198.18.0.19', version: '0', startedAt: new Date(0).toISOString() }, 30, () => undefined);
+    try {
+      // ... and came back before the release: its container still runs, so nothing goes.
+      expect(await s.releaseEndpoint(judged)).toBe(false);
+      expect(await s.getEndpoint(id, ep.id)).toBeDefined();
+      expect(await s.getAddress('10.0.0.0/24', '10.0.0.8')).toBeDefined();
+    } finally {
+      await lease.revoke();
+    }
+    expect(await s.releaseEndpoint(judged)).toBe(true);
+    expect(await s.getEndpoint(id, ep.id)).toBeUndefined();
+    expect(await s.getAddress('10.0.0.0/24', '10.0.0.8')).toBeUndefined();
+  });
+
+  it('frees a stray address only if no endpoint of its networks was written since the listing that found it unused', async () => {
+    const s = store();
+    const id = '4'.repeat(64);
+    await s.createNetwork(network(id, 6400), await pool(s));
+    const claimedAt = await s.claimAddress('10.0.0.0/24', { ip: '10.0.0.6', kind: 'endpoint', node: 'h1', claimedAt: new Date(0).toISOString() });
+    const entry = (await s.getAddress('10.0.0.0/24', '10.0.0.6'))!;
+    const { endpoints, revision: listedAt } = await s.listEndpoints();
+    expect(endpoints).toEqual([]); // unused: a stray, it seems
+    // The claim's CreateEndpoint publishes now; the address record itself does not change.
+    const ep: EndpointRecord = { id: '5'.repeat(64), network: id, node: 'h1', vtep: '198.18.0.11', mac: '02:42:0a:00:00:06', ip: '10.0.0.6', subnet: '10.0.0.0/24', createdAt: new Date(0).toISOString() };
+    expect(await s.putEndpoint(ep, { revision: claimedAt! })).toBe(true);
+    expect((await s.getAddress('10.0.0.0/24', '10.0.0.6'))!.modRevision).toBe(entry.modRevision);
+    expect(await s.releaseAddress('10.0.0.0/24', entry, { networks: [id], listedAt })).toBe(false);
+    expect(await s.getAddress('10.0.0.0/24', '10.0.0.6')).toBeDefined();
+    // Once the endpoint went and a new listing finds the address unused, it is freed.
+    await s.deleteEndpoint(id, ep.id);
+    expect(await s.releaseAddress('10.0.0.0/24', entry, { networks: [id], listedAt: (await s.listEndpoints()).revision })).toBe(true);
   });
 
   it('refuses to publish an endpoint on a network that vanished', async () => {
@@ -157,20 +210,22 @@ describe('cluster store (real etcd)', () => {
     const ep = (n: string, ip: string): EndpointRecord => ({ id: n.repeat(64), network: id, node: 'h1', vtep: '198.18.0.11', mac: '02:42:0a:00:00:09', ip, subnet: '10.0.0.0/24', createdAt: new Date(0).toISOString() });
     const names = (e: EndpointRecord) => ({ endpoint: e.id, network: id, container: 'c'.repeat(64), names: ['web'], ip: e.ip, node: 'h1' });
     const listed = async () => (await s.listNames()).entries.map((e) => e.value.endpoint).sort();
-    const [a, b, c] = [ep('a', '10.0.0.2'), ep('b', '10.0.0.3'), ep('c', '10.0.0.4')];
+    const [a, b, c, d] = [ep('a', '10.0.0.2'), ep('b', '10.0.0.3'), ep('c', '10.0.0.4'), ep('d', '10.0.0.5')];
 
     expect(await s.putName(names(a))).toBe(false); // no endpoint yet (or any more): refused
-    for (const e of [a, b, c]) {
+    for (const e of [a, b, c, d]) {
       expect(await s.putEndpoint(e)).toBe(true);
       expect(await s.putName(names(e))).toBe(true);
     }
-    expect(await listed()).toEqual([a.id, b.id, c.id]);
+    expect(await listed()).toEqual([a.id, b.id, c.id, d.id]);
 
     await s.deleteEndpoint(id, a.id); // DeleteEndpoint
-    expect(await listed()).toEqual([b.id, c.id]);
+    expect(await listed()).toEqual([b.id, c.id, d.id]);
     expect(await s.putName(names(a))).toBe(false); // a late event cannot bring it back
     expect(await s.releaseEndpoint((await s.getEndpoint(id, b.id))!)).toBe(true); // a dead host's, released
-    expect(await listed()).toEqual([c.id]);
+    expect(await listed()).toEqual([c.id, d.id]);
+    expect(await s.removeEndpointEntry((await s.getEndpoint(id, c.id))!)).toBe(true); // one whose container the engine no longer has
+    expect(await listed()).toEqual([d.id]);
     expect(await s.deleteNetwork((await s.getNetwork(id))!)).toBe(true); // the network left the cluster
     expect(await listed()).toEqual([]);
   });
