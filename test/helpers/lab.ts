@@ -95,15 +95,17 @@ export async function resetLab(hosts = 2): Promise<void> {
     if (ids.length) await docker(h, 'rm', '-f', ...ids);
   }
   const held: string[] = [];
+  const forced = new Set<string>(); // host and network whose held endpoints were dropped (once each)
   const removeAll = async (h: number): Promise<boolean> => {
     const nets = (await docker(h, 'network', 'ls', '--filter', 'driver=ts-overlay', '-q')).stdout.split('\n').filter(Boolean);
     for (const n of nets) {
       const rm = await docker(h, 'network', 'rm', n);
-      if (!rm.ok && /active endpoints/.test(rm.stderr)) held.push(await dropHeldEndpoints(h, n, rm.stderr.trim().split('\n')[0]!));
+      if (rm.ok || !/active endpoints/.test(rm.stderr) || forced.has(`${h} ${n}`)) continue;
+      forced.add(`${h} ${n}`);
+      held.push(await dropHeldEndpoints(h, n, rm.stderr.trim().split('\n')[0]!));
     }
     return nets.length === 0;
   };
-  for (let h = 1; h <= hosts; h++) await removeAll(h);
   try {
     // Removed again while listed: a host that removed a network another host still had an
     // endpoint on gets it back (that endpoint's removal may have been on its way).
