@@ -27,7 +27,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { BenchLab, containerNet, inNet, namedNet, REPO, sleep, spawnInNet, waitFor } from './bench-lab.js';
-import { KernelVxlan, KVX_DEV_ADDR, KVX_MACVLAN_ADDR, KVX_NETNS_ADDR, KVX_NS_ADDR } from './kernel-vxlan.js';
+import { KernelVxlan, KVX_DEV_ADDR, KVX_MACVLAN_ADDR, KVX_NETNS_ADDR, KVX_NS_ADDR, KVX_RULES_ADDR } from './kernel-vxlan.js';
 import { iperf3Gbps, pingRtts } from './netperf.js';
 import { median, percentile } from './stats.js';
 
@@ -284,6 +284,7 @@ async function namespacePaths(kvx: KernelVxlan): Promise<Path[]> {
     await path('kernelVxlan', 'kernel VXLAN, namespace - veth - bridge - VXLAN, bridge in the host namespace (static FDB)', KVX_NS_ADDR(2), kvx.netFile(1), 'eth0'),
     await path('kernelVxlanNetns', "kernel VXLAN, the same, bridge and VXLAN in a network namespace as Docker's overlay (static FDB)", KVX_NETNS_ADDR(2), kvx.netnsNetFile(1), 'eth0'),
     await path('kernelMacvlan', "kernel VXLAN, namespace with a macvlan on the VXLAN device, ts-overlay's shape (static FDB)", KVX_MACVLAN_ADDR(2), kvx.macvlanNetFile(1), 'eth0'),
+    await path('kernelMacvlanRules', "kernel VXLAN, ts-overlay's shape, its namespaces holding the iptables rules the engine puts in a container's (static FDB)", KVX_RULES_ADDR(2), kvx.rulesNetFile(1), 'eth0'),
   ];
 }
 
@@ -339,7 +340,7 @@ async function latency(paths: readonly Path[]): Promise<Record<string, { medianM
 
 /** iperf3 servers in host 2's namespace (underlay, VXLAN device) and the hand-made containers. */
 function namespaceServers(kvx: KernelVxlan) {
-  return [namedNet(labs.ts.ns(2)), kvx.netFile(2), kvx.netnsNetFile(2), kvx.macvlanNetFile(2)].map((net) => spawnInNet(net, 'iperf3', '-s'));
+  return [namedNet(labs.ts.ns(2)), kvx.netFile(2), kvx.netnsNetFile(2), kvx.macvlanNetFile(2), kvx.rulesNetFile(2)].map((net) => spawnInNet(net, 'iperf3', '-s'));
 }
 
 async function main() {
@@ -358,9 +359,13 @@ async function main() {
     await kvx.setUp(1450);
     servers.push(...namespaceServers(kvx));
     await sleep(300);
+    const tsPath = await containerPath('tsOverlay', 'ts-overlay', labs.ts, 'tsnet');
+    // The engine's rules in a container's namespace (its embedded DNS) are not the driver's, and
+    // cost throughput (bench/namespace-cost.ts): the reference of the targets carries them too.
+    await kvx.copyContainerRules(tsPath.net);
     const base = [
       ...(await namespacePaths(kvx)),
-      await containerPath('tsOverlay', 'ts-overlay', labs.ts, 'tsnet'),
+      tsPath,
       await containerPath('classic', "Docker's classic overlay (etcd cluster store)", labs.classic, 'clnet'),
       await containerPath('swarm', "Docker's swarm overlay (attachable)", labs.swarm, 'swnet'),
     ];

@@ -8,7 +8,7 @@ const ip = (...args: string[]) => run('ip', args);
 
 /**
  * The data-plane limit: VXLAN made by hand in a lab's two nodes, with static FDB entries and no
- * control plane at all, in three shapes:
+ * control plane at all, in these shapes:
  *  - "device": an address on the VXLAN device itself (kvx1, VNI 43), nothing else in the path;
  *  - "host namespace": what ts-overlay builds for a container, a namespace ($LAB-hN-kvx) joined
  *    by a veth to a bridge that holds the VXLAN device (kvx0, VNI 42), bridge and VXLAN device
@@ -23,7 +23,12 @@ const ip = (...args: string[]) => run('ip', args);
  *    lower device is the VXLAN device (kvx3, VNI 45) in the node's namespace: frames between the
  *    container and the VXLAN device are switched by the macvlan driver by destination MAC and
  *    never reach a bridge, so br_netfilter never hands them to the node's iptables. The
- *    container namespace is $LAB-hN-kvm.
+ *    container namespace is $LAB-hN-kvm;
+ *  - "macvlan with a container's rules": a second macvlan on kvx3 in a namespace ($LAB-hN-kvr)
+ *    that gets a copy of the iptables rules the engine puts in a container's namespace
+ *    (`copyContainerRules`): its embedded DNS's NAT rules, which switch conntrack on there. Every
+ *    container on a user-defined network has them, whatever the driver; the hand-made namespaces
+ *    above have none.
  * Ports 4790 (kvx0, kvx1), 4791 (kvx2, a socket of its own, as each Docker overlay network's
  * VNI has the socket only in the node's namespace) and 4792 (kvx3): neither the plugin's VXLAN guard (an INPUT
  * jump for 4789 only) nor its devices see them, and the lab's INPUT accepts the rest.
@@ -41,6 +46,9 @@ export const KVX_NS_ADDR = (host: number) => `192.0.2.${host}`;
 export const KVX_DEV_ADDR = (host: number) => `192.0.2.${64 + host}`;
 export const KVX_NETNS_ADDR = (host: number) => `192.0.2.${128 + host}`;
 export const KVX_MACVLAN_ADDR = (host: number) => `192.0.2.${192 + host}`;
+/** The macvlan shape's second pair, in the same /26 (same VXLAN device). */
+export const KVX_RULES_ADDR = (host: number) => `192.0.2.${196 + host}`;
+const rulesMac = (host: number) => `02:00:c0:00:02:d${host}`;
 
 export class KernelVxlan {
   constructor(private readonly lab: BenchLab) {}
@@ -75,6 +83,29 @@ export class KernelVxlan {
 
   macvlanNetFile(host: number): string {
     return namedNet(this.macvlanContainerNs(host));
+  }
+
+  /** The container of the macvlan shape with a container's rules. */
+  rulesContainerNs(host: number): string {
+    return `${this.lab.ns(host)}-kvr`;
+  }
+
+  rulesNetFile(host: number): string {
+    return namedNet(this.rulesContainerNs(host));
+  }
+
+  /**
+   * Copies the iptables rules of network namespace file FROM (a container's, as its engine made
+   * them) into the namespaces of the macvlan shape with a container's rules on both hosts.
+   */
+  async copyContainerRules(from: string): Promise<void> {
+    const { stdout: rules } = await run('nsenter', [`--net=${from}`, 'iptables-save']);
+    for (const h of [1, 2]) {
+      await new Promise<void>((done, fail) => {
+        const child = execFile('ip', ['netns', 'exec', this.rulesContainerNs(h), 'iptables-restore'], (err) => (err ? fail(err) : done()));
+        child.stdin!.end(rules);
+      });
+    }
   }
 
   async setUp(mtu: number): Promise<void> {
@@ -148,6 +179,14 @@ export class KernelVxlan {
     await this.containerEnd(c, KVX_MACVLAN_ADDR, macvlanMac, h);
     await x('bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'kvx3', 'dst', vtep(peer));
     await x('bridge', 'fdb', 'replace', macvlanMac(peer), 'dev', 'kvx3', 'dst', vtep(peer), 'self', 'permanent');
+
+    const r = this.rulesContainerNs(h);
+    await ip('netns', 'add', r);
+    await x('ip', 'link', 'add', 'kmv4', 'link', 'kvx3', 'mtu', String(mtu), 'address', rulesMac(h), 'type', 'macvlan', 'mode', 'bridge');
+    await x('ip', 'link', 'set', 'kmv4', 'netns', r);
+    await ip('-n', r, 'link', 'set', 'kmv4', 'name', 'eth0');
+    await this.containerEnd(r, KVX_RULES_ADDR, rulesMac, h);
+    await x('bridge', 'fdb', 'replace', rulesMac(peer), 'dev', 'kvx3', 'dst', vtep(peer), 'self', 'permanent');
   }
 
   /** Address, link and the peer's static neighbour entry in container namespace C of host H. */
@@ -163,7 +202,7 @@ export class KernelVxlan {
       for (const dev of ['kvx0', 'kbr0', 'kve0', 'kvx1']) await this.lab.exec(h, 'ip', 'link', 'set', dev, 'mtu', String(mtu));
       for (const dev of ['kvx2', 'kbr2', 'kve2']) await ip('-n', this.networkNs(h), 'link', 'set', dev, 'mtu', String(mtu));
       await this.lab.exec(h, 'ip', 'link', 'set', 'kvx3', 'mtu', String(mtu));
-      for (const c of [this.containerNs(h), this.netnsContainerNs(h), this.macvlanContainerNs(h)]) await ip('-n', c, 'link', 'set', 'eth0', 'mtu', String(mtu));
+      for (const c of [this.containerNs(h), this.netnsContainerNs(h), this.macvlanContainerNs(h), this.rulesContainerNs(h)]) await ip('-n', c, 'link', 'set', 'eth0', 'mtu', String(mtu));
     }
   }
 
@@ -174,7 +213,7 @@ export class KernelVxlan {
       // Deleted before its namespace: a namespace goes away asynchronously, and the VXLAN
       // device (VNI 44 in the node's namespace) must be gone before a new setUp makes it again.
       await ip('-n', this.networkNs(h), 'link', 'del', 'kvx2').catch(() => undefined);
-      for (const ns of [this.containerNs(h), this.networkNs(h), this.netnsContainerNs(h), this.macvlanContainerNs(h)]) await ip('netns', 'del', ns).catch(() => undefined);
+      for (const ns of [this.containerNs(h), this.networkNs(h), this.netnsContainerNs(h), this.macvlanContainerNs(h), this.rulesContainerNs(h)]) await ip('netns', 'del', ns).catch(() => undefined);
     }
   }
 }

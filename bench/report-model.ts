@@ -150,6 +150,8 @@ export const markdownTable = (head: readonly string[], rows: ReadonlyArray<reado
 const OVERLAYS = [['tsOverlay', 'ts-overlay'], ['classic', 'classic overlay'], ['swarm', 'swarm overlay']] as const;
 /** 150 MB (decimal) in MiB, as the plugin's RSS is measured. */
 const RSS_LIMIT_MIB = 150e6 / 2 ** 20;
+/** What the throughput targets' reference is: ts-overlay's shape, and what the engine adds to any container. */
+const SAME_SHAPE = "macvlan, namespaces holding a container's iptables rules";
 
 /** The p99 of the slowest API call: what the API p99 targets are held to. */
 export const slowestP99 = (latency: Readonly<Record<string, { readonly p99: number }>>): number => Math.max(...Object.values(latency).map((l) => l.p99));
@@ -236,6 +238,7 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
   const shapeRows = ([
     ['ts-overlay / hand-made bridge in a network namespace (the overlays\' shape)', 'tsOverlay', 'kernelVxlanNetns'],
     ['hand-made macvlan / hand-made bridge in a network namespace', 'kernelMacvlan', 'kernelVxlanNetns'],
+    ['hand-made macvlan, namespaces with a container\'s iptables rules / without', 'kernelMacvlanRules', 'kernelMacvlan'],
     ['hand-made bridge in a network namespace / in the host namespace', 'kernelVxlanNetns', 'kernelVxlan'],
   ] as const).map(([what, a, b]) => [what, ...(['default', 'jumbo'] as const).map((mtu) => {
     const v = tput(mtu, a) / tput(mtu, b);
@@ -312,8 +315,10 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
   const t = (what: string, target: string, figure: number, met: (v: number) => boolean, value: string): Target => ({ what, target, figure, value, met: Number.isFinite(figure) && met(figure) });
   const r = ratios;
   const targets: Target[] = [
-    t('throughput / hand-made kernel VXLAN of the same shape, 1500 underlay', '>= 0.95x', r['throughput.default.tsOverlay/kernelMacvlan']!, (v) => v >= 0.95, x(r['throughput.default.tsOverlay/kernelMacvlan']!)),
-    t(`throughput / hand-made kernel VXLAN of the same shape, ${c.settings.jumboUnderlayMtu} underlay`, '>= 0.95x', r['throughput.jumbo.tsOverlay/kernelMacvlan']!, (v) => v >= 0.95, x(r['throughput.jumbo.tsOverlay/kernelMacvlan']!)),
+    // The reference's namespaces hold the rules the engine puts in every container's: they are
+    // not the driver's to leave out (README, "Performance").
+    t(`throughput / hand-made kernel VXLAN of the same shape (${SAME_SHAPE}), 1500 underlay`, '>= 0.95x', r['throughput.default.tsOverlay/kernelMacvlanRules']!, (v) => v >= 0.95, x(r['throughput.default.tsOverlay/kernelMacvlanRules']!)),
+    t(`throughput / hand-made kernel VXLAN of the same shape (${SAME_SHAPE}), ${c.settings.jumboUnderlayMtu} underlay`, '>= 0.95x', r['throughput.jumbo.tsOverlay/kernelMacvlanRules']!, (v) => v >= 0.95, x(r['throughput.jumbo.tsOverlay/kernelMacvlanRules']!)),
     t('throughput / classic overlay, 1500 underlay', '>= 1.0x', r['throughput.default.tsOverlay/classic']!, (v) => v >= 1, x(r['throughput.default.tsOverlay/classic']!)),
     t('throughput / swarm overlay, 1500 underlay', '>= 1.0x', r['throughput.default.tsOverlay/swarm']!, (v) => v >= 1, x(r['throughput.default.tsOverlay/swarm']!)),
     t(`throughput / classic overlay with mtu=9000, ${c.settings.jumboUnderlayMtu} underlay`, '>= 1.0x', r['throughput.jumbo.tsOverlay/classicTuned']!, (v) => v >= 1, x(r['throughput.jumbo.tsOverlay/classicTuned']!)),
@@ -334,17 +339,19 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
   for (const target of targets) if (!Number.isFinite(target.figure)) missing.push(`target: ${target.what}`);
   sections.unshift(`**Targets**\n\n${markdownTable(['target', 'wanted', 'this run', ''], targets.map((tt) => [tt.what, tt.target, tt.value, tt.met ? 'met' : 'MISSED']))}`);
 
-  const ofKernel = (mtu: 'default' | 'jumbo', id: string) => tput(mtu, id) / tput(mtu, 'kernelMacvlan');
+  const ofKernel = (mtu: 'default' | 'jumbo', id: string) => tput(mtu, id) / tput(mtu, 'kernelMacvlanRules');
   const chart: ChartGroup[] = [
     {
-      title: 'Throughput / hand-made kernel VXLAN of ts-overlay\'s shape (1.0 = the data-plane limit; higher is better)',
+      title: 'Throughput / hand-made kernel VXLAN of ts-overlay\'s shape, with a container\'s iptables rules (1.0 = the data-plane limit for a container; higher is better)',
       unit: 'x', reference: 1, target: 0.95,
       bars: [
         { label: 'ts-overlay, 1500 underlay', value: ofKernel('default', 'tsOverlay'), highlight: true },
+        { label: 'hand-made, no container rules, 1500 underlay', value: ofKernel('default', 'kernelMacvlan') },
         { label: 'hand-made bridge, own namespace, 1500 underlay', value: ofKernel('default', 'kernelVxlanNetns') },
         { label: 'classic overlay, 1500 underlay', value: ofKernel('default', 'classic') },
         { label: 'swarm overlay, 1500 underlay', value: ofKernel('default', 'swarm') },
         { label: 'ts-overlay, 9000 underlay (auto MTU)', value: ofKernel('jumbo', 'tsOverlay'), highlight: true },
+        { label: 'hand-made, no container rules, 9000 underlay', value: ofKernel('jumbo', 'kernelMacvlan') },
         { label: 'hand-made bridge, own namespace, 9000 underlay', value: ofKernel('jumbo', 'kernelVxlanNetns') },
         { label: 'classic, 9000 underlay, default MTU', value: ofKernel('jumbo', 'classic') },
         { label: 'classic, 9000 underlay, mtu=9000', value: ofKernel('jumbo', 'classicTuned') },
