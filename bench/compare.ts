@@ -362,7 +362,7 @@ async function main() {
     const tsPath = await containerPath('tsOverlay', 'ts-overlay', labs.ts, 'tsnet');
     // The engine's rules in a container's namespace (its embedded DNS) are not the driver's, and
     // cost throughput (bench/namespace-cost.ts): the reference of the targets carries them too.
-    await kvx.copyContainerRules(tsPath.net);
+    await kvx.copyContainerRules(tsPath.net, containerNet(await labs.ts.pidOf(2, 'srv-tsnet')));
     const base = [
       ...(await namespacePaths(kvx)),
       tsPath,

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { type BenchLab, namedNet } from './bench-lab.js';
 
@@ -32,7 +32,7 @@ const ip = (...args: string[]) => run('ip', args);
  * Ports 4790 (kvx0, kvx1), 4791 (kvx2, a socket of its own, as each Docker overlay network's
  * VNI has the socket only in the node's namespace) and 4792 (kvx3): neither the plugin's VXLAN guard (an INPUT
  * jump for 4789 only) nor its devices see them, and the lab's INPUT accepts the rest.
- * Addresses from 192.0.2.0/24, a /26 per shape; the namespaces go with `scripts/lab down`
+ * Addresses from 192.0.2.0/24, a /26 per VXLAN device; the namespaces go with `scripts/lab down`
  * (they are $LAB-hN-*).
  */
 const PORT = '4790';
@@ -46,6 +46,18 @@ export const KVX_NS_ADDR = (host: number) => `192.0.2.${host}`;
 export const KVX_DEV_ADDR = (host: number) => `192.0.2.${64 + host}`;
 export const KVX_NETNS_ADDR = (host: number) => `192.0.2.${128 + host}`;
 export const KVX_MACVLAN_ADDR = (host: number) => `192.0.2.${192 + host}`;
+/**
+ * Copies the iptables rules of network namespace file FROM into TO, and checks that the engine's
+ * embedded-DNS rules came along: without them the shape "with a container's rules" would be the
+ * bare one under the wrong name.
+ */
+export async function copyIptablesRules(from: string, to: string): Promise<void> {
+  const { stdout: rules } = await run('nsenter', [`--net=${from}`, 'iptables-save']);
+  execFileSync('nsenter', [`--net=${to}`, 'iptables-restore'], { input: rules, stdio: ['pipe', 'ignore', 'pipe'] });
+  const { stdout: nat } = await run('nsenter', [`--net=${to}`, 'iptables', '-t', 'nat', '-S']);
+  if (!nat.includes('DOCKER_OUTPUT')) throw new Error(`the rules copied from ${from} to ${to} lack the engine's DOCKER_OUTPUT chain:\n${rules}`);
+}
+
 /** The macvlan shape's second pair, in the same /26 (same VXLAN device). */
 export const KVX_RULES_ADDR = (host: number) => `192.0.2.${196 + host}`;
 const rulesMac = (host: number) => `02:00:c0:00:02:d${host}`;
@@ -95,17 +107,13 @@ export class KernelVxlan {
   }
 
   /**
-   * Copies the iptables rules of network namespace file FROM (a container's, as its engine made
-   * them) into the namespaces of the macvlan shape with a container's rules on both hosts.
+   * Copies the iptables rules of each host's container (network namespace files FROM1, FROM2,
+   * as their engines made them) into that host's namespace of the macvlan shape with a
+   * container's rules.
    */
-  async copyContainerRules(from: string): Promise<void> {
-    const { stdout: rules } = await run('nsenter', [`--net=${from}`, 'iptables-save']);
-    for (const h of [1, 2]) {
-      await new Promise<void>((done, fail) => {
-        const child = execFile('ip', ['netns', 'exec', this.rulesContainerNs(h), 'iptables-restore'], (err) => (err ? fail(err) : done()));
-        child.stdin!.end(rules);
-      });
-    }
+  async copyContainerRules(from1: string, from2: string): Promise<void> {
+    await copyIptablesRules(from1, namedNet(this.rulesContainerNs(1)));
+    await copyIptablesRules(from2, namedNet(this.rulesContainerNs(2)));
   }
 
   async setUp(mtu: number): Promise<void> {

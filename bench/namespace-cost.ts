@@ -29,7 +29,7 @@ import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { BenchLab, containerNet, inNet, namedNet, sleep, spawnInNet, waitFor } from './bench-lab.js';
-import { KernelVxlan, KVX_MACVLAN_ADDR } from './kernel-vxlan.js';
+import { copyIptablesRules, KernelVxlan, KVX_MACVLAN_ADDR } from './kernel-vxlan.js';
 import { iperf3Gbps } from './netperf.js';
 import { median } from './stats.js';
 
@@ -83,17 +83,16 @@ async function plainFdb(pair: number, devs: Map<number, string>): Promise<void> 
   for (const h of [1, 2]) await lab.exec(h, 'bridge', 'fdb', 'replace', plainMac(pair, 3 - h), 'dev', devs.get(h)!, 'dst', vtep(3 - h), 'self', 'permanent');
 }
 
-/** Copies the iptables rules of network namespace FROM into TO. */
-async function copyRules(from: string, to: string): Promise<void> {
-  const rules = await inNet(from, 'iptables-save');
-  await new Promise<void>((done, fail) => {
-    const child = execFile('nsenter', [`--net=${to}`, 'iptables-restore'], (err) => (err ? fail(err) : done()));
-    child.stdin!.end(rules);
-  });
-}
-
+/** Conntrack skipped (ON) or not in the namespaces NETS; taking the rules out skips any already gone. */
 async function notrack(nets: readonly string[], on: boolean): Promise<void> {
-  for (const net of nets) for (const chain of ['PREROUTING', 'OUTPUT']) await inNet(net, 'iptables', '-t', 'raw', on ? '-I' : '-D', chain, ...(on ? ['1'] : []), '-j', 'CT', '--notrack');
+  for (const net of nets) {
+    for (const chain of ['PREROUTING', 'OUTPUT']) {
+      const rule = ['-t', 'raw', on ? '-I' : '-D', chain, ...(on ? ['1'] : []), '-j', 'CT', '--notrack'];
+      await inNet(net, 'iptables', ...rule).catch((err: Error) => {
+        if (on) throw err;
+      });
+    }
+  }
 }
 
 async function main() {
@@ -115,8 +114,8 @@ async function main() {
       devs.set(h, await tsVxlanDevice(h));
       for (const pair of [0, 1]) await plainEnd(pair, h, devs.get(h)!);
     }
-    await copyRules(cliNet, namedNet(plainNs(1, 1)));
-    await copyRules(srvNet, namedNet(plainNs(1, 2)));
+    await copyIptablesRules(cliNet, namedNet(plainNs(1, 1)));
+    await copyIptablesRules(srvNet, namedNet(plainNs(1, 2)));
     await kvx.setUp(MTU - 50);
     servers.push(
       spawnInNet(kvx.macvlanNetFile(2), 'iperf3', '-s'),
@@ -134,8 +133,8 @@ async function main() {
       tsContainer: () => lab.docker(1, 'exec', 'cli', 'iperf3', '-c', target, ...iperf),
       tsContainerNet: () => inNet(cliNet, 'iperf3', '-c', target, '-p', PORT.containerNet, ...iperf),
       tsContainerNetNotrack: async () => {
-        await notrack([cliNet, srvNet], true);
         try {
+          await notrack([cliNet, srvNet], true);
           return await inNet(cliNet, 'iperf3', '-c', target, '-p', PORT.containerNet, ...iperf);
         } finally {
           await notrack([cliNet, srvNet], false);

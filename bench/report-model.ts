@@ -231,8 +231,9 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
   ratios['throughput.jumboGain.tsOverlay'] = tput('jumbo', 'tsOverlay') / tput('default', 'tsOverlay');
 
   // Informational, not targets: how the data path's shape alone changes throughput, from the
-  // hand-made paths. ts-overlay's containers hang off the VXLAN device as macvlans (its shape,
-  // the reference of the targets); Docker's overlays put a bridge and the VXLAN device in a
+  // hand-made paths. ts-overlay's containers hang off the VXLAN device as macvlans (its shape;
+  // the targets' reference is that shape in namespaces holding a container's rules, and one row
+  // shows what those rules cost); Docker's overlays put a bridge and the VXLAN device in a
   // namespace per network; a bridge in the host's namespace (ts-overlay's earlier shape) hands
   // every frame it forwards to the engine's iptables (br_netfilter).
   const shapeRows = ([
