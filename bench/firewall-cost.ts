@@ -29,7 +29,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { BenchLab, containerNet, inNet, sleep, spawnInNet, waitFor } from './bench-lab.js';
-import { KernelVxlan, KVX_MACVLAN_ADDR, KVX_NETNS_ADDR, KVX_NS_ADDR } from './kernel-vxlan.js';
+import { endExperiment, KernelVxlan, KVX_MACVLAN_ADDR, KVX_NETNS_ADDR, KVX_NS_ADDR } from './kernel-vxlan.js';
 import { iperf3Gbps } from './netperf.js';
 import { median } from './stats.js';
 
@@ -169,11 +169,7 @@ async function main() {
     for (const row of rows) console.log(`| ${row.variant} | ${row.tsOverlayGbps.toFixed(2)} Gbit/s | ${row.kernelVxlanGbps.toFixed(2)} Gbit/s | ${row.kernelVxlanNetnsGbps.toFixed(2)} Gbit/s | ${row.kernelMacvlanGbps.toFixed(2)} Gbit/s | ${row.ratioMedian.toFixed(2)}x | ${row.ratioNetnsMedian.toFixed(2)}x | ${row.ratioMacvlanMedian.toFixed(2)}x |`);
     console.log(`\n${REPEATS} repeats of ${SECONDS} s; load average ${loadAtStart.toFixed(1)} -> ${report.loadAverage1m.end.toFixed(1)}; ${resolve(RESULTS, 'firewall-cost.json')}`);
   } finally {
-    for (const s of servers) s.kill();
-    if (!process.env.BENCH_KEEP_LABS) {
-      await kvx.tearDown().catch(() => undefined);
-      await lab.script('down').catch((e: Error) => log(e.message));
-    }
+    await endExperiment(lab, kvx, servers, log);
   }
 }
 

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { type BenchLab, namedNet } from './bench-lab.js';
 
@@ -224,4 +224,15 @@ export class KernelVxlan {
       for (const ns of [this.containerNs(h), this.networkNs(h), this.netnsContainerNs(h), this.macvlanContainerNs(h), this.rulesContainerNs(h)]) await ip('netns', 'del', ns).catch(() => undefined);
     }
   }
+}
+
+/**
+ * How the experiment scripts built on these paths end: their iperf3 servers stopped and, unless
+ * BENCH_KEEP_LABS is set, the hand-made paths and the lab taken down (a failure there is logged).
+ */
+export async function endExperiment(lab: BenchLab, kvx: KernelVxlan, servers: readonly ChildProcess[], log: (msg: string) => void): Promise<void> {
+  for (const s of servers) s.kill();
+  if (process.env.BENCH_KEEP_LABS) return;
+  await kvx.tearDown().catch(() => undefined);
+  await lab.script('down').catch((e: Error) => log(e.message));
 }

@@ -29,7 +29,7 @@ import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { BenchLab, containerNet, inNet, namedNet, sleep, spawnInNet, waitFor } from './bench-lab.js';
-import { copyIptablesRules, KernelVxlan, KVX_MACVLAN_ADDR } from './kernel-vxlan.js';
+import { copyIptablesRules, endExperiment, KernelVxlan, KVX_MACVLAN_ADDR } from './kernel-vxlan.js';
 import { iperf3Gbps } from './netperf.js';
 import { median } from './stats.js';
 
@@ -171,11 +171,7 @@ async function main() {
     for (const row of rows) console.log(`| ${row.path} | ${row.medianGbps.toFixed(2)} Gbit/s | ${row.overKernelMacvlan.toFixed(3)}x |`);
     console.log(`\nunderlay MTU ${MTU}; ${REPEATS} repeats of ${SECONDS} s; load average ${loadAtStart.toFixed(1)} -> ${report.loadAverage1m.end.toFixed(1)}; ${resolve(RESULTS, 'namespace-cost.json')}`);
   } finally {
-    for (const s of servers) s.kill();
-    if (!process.env.BENCH_KEEP_LABS) {
-      await kvx.tearDown().catch(() => undefined);
-      await lab.script('down').catch((e: Error) => log(e.message));
-    }
+    await endExperiment(lab, kvx, servers, log);
   }
 }
 
