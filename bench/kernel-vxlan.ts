@@ -46,6 +46,10 @@ export const KVX_NS_ADDR = (host: number) => `192.0.2.${host}`;
 export const KVX_DEV_ADDR = (host: number) => `192.0.2.${64 + host}`;
 export const KVX_NETNS_ADDR = (host: number) => `192.0.2.${128 + host}`;
 export const KVX_MACVLAN_ADDR = (host: number) => `192.0.2.${192 + host}`;
+/** The macvlan shape's second pair, in the same /26 (same VXLAN device). */
+export const KVX_RULES_ADDR = (host: number) => `192.0.2.${196 + host}`;
+const rulesMac = (host: number) => `02:00:c0:00:02:d${host}`;
+
 /**
  * Copies the iptables rules of network namespace file FROM into TO, and checks that the engine's
  * embedded-DNS rules came along: without them the shape "with a container's rules" would be the
@@ -57,10 +61,6 @@ export async function copyIptablesRules(from: string, to: string): Promise<void>
   const { stdout: nat } = await run('nsenter', [`--net=${to}`, 'iptables', '-t', 'nat', '-S']);
   if (!nat.includes('DOCKER_OUTPUT')) throw new Error(`the rules copied from ${from} to ${to} lack the engine's DOCKER_OUTPUT chain:\n${rules}`);
 }
-
-/** The macvlan shape's second pair, in the same /26 (same VXLAN device). */
-export const KVX_RULES_ADDR = (host: number) => `192.0.2.${196 + host}`;
-const rulesMac = (host: number) => `02:00:c0:00:02:d${host}`;
 
 export class KernelVxlan {
   constructor(private readonly lab: BenchLab) {}
