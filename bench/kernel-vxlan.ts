@@ -38,7 +38,8 @@ const ip = (...args: string[]) => run('ip', args);
 const PORT = '4790';
 const NETNS_PORT = '4791';
 const MACVLAN_PORT = '4792';
-const vtep = (host: number) => `198.18.0.${10 + host}`;
+/** Host H's underlay address, the VTEP of every VXLAN device in its node. */
+export const vtep = (host: number) => `198.18.0.${10 + host}`;
 const mac = (host: number) => `02:00:c0:00:02:0${host}`;
 const netnsMac = (host: number) => `02:00:c0:00:02:8${host}`;
 const macvlanMac = (host: number) => `02:00:c0:00:02:c${host}`;
@@ -60,6 +61,28 @@ export async function copyIptablesRules(from: string, to: string): Promise<void>
   execFileSync('nsenter', [`--net=${to}`, 'iptables-restore'], { input: rules, stdio: ['pipe', 'ignore', 'pipe'] });
   const { stdout: nat } = await run('nsenter', [`--net=${to}`, 'iptables', '-t', 'nat', '-S']);
   if (!nat.includes('DOCKER_OUTPUT')) throw new Error(`the rules copied from ${from} to ${to} lack the engine's DOCKER_OUTPUT chain:\n${rules}`);
+}
+
+/** Address (ADDR(h)/PREFIX), link and the peer's static neighbour entry in container namespace C of host H. */
+async function containerEnd(c: string, addr: (host: number) => string, macOf: (host: number) => string, h: number, prefix: number): Promise<void> {
+  await ip('-n', c, 'link', 'set', 'lo', 'up');
+  await ip('-n', c, 'addr', 'add', `${addr(h)}/${prefix}`, 'dev', 'eth0');
+  await ip('-n', c, 'link', 'set', 'eth0', 'up');
+  await ip('-n', c, 'neigh', 'replace', addr(3 - h), 'lladdr', macOf(3 - h), 'dev', 'eth0', 'nud', 'permanent');
+}
+
+/**
+ * The container end of a macvlan shape on host H: a new namespace NS whose eth0 is a macvlan
+ * (mode bridge) on the node's device LOWER, made in the node under the name TEMP and moved (its
+ * lower device stays in the node), with MAC(h), ADDR(h)/PREFIX and the peer's static neighbour
+ * entry. The FDB entries on LOWER are the caller's.
+ */
+export async function macvlanEnd(lab: BenchLab, h: number, e: { ns: string; lower: string; temp: string; mtu: number; mac: (host: number) => string; addr: (host: number) => string; prefix: number }): Promise<void> {
+  await ip('netns', 'add', e.ns);
+  await lab.exec(h, 'ip', 'link', 'add', e.temp, 'link', e.lower, 'mtu', String(e.mtu), 'address', e.mac(h), 'type', 'macvlan', 'mode', 'bridge');
+  await lab.exec(h, 'ip', 'link', 'set', e.temp, 'netns', e.ns);
+  await ip('-n', e.ns, 'link', 'set', e.temp, 'name', 'eth0');
+  await containerEnd(e.ns, e.addr, e.mac, h, e.prefix);
 }
 
 export class KernelVxlan {
@@ -129,7 +152,7 @@ export class KernelVxlan {
       await ip('netns', 'add', c);
       await x('ip', 'link', 'add', 'kve0', 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c, 'mtu', String(mtu), 'address', mac(h));
       await x('ip', 'link', 'set', 'kve0', 'master', 'kbr0', 'up');
-      await this.containerEnd(c, KVX_NS_ADDR, mac, h);
+      await containerEnd(c, KVX_NS_ADDR, mac, h, 26);
       await x('bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'kvx0', 'dst', vtep(peer));
       await x('bridge', 'fdb', 'replace', mac(peer), 'dev', 'kvx0', 'dst', vtep(peer), 'self', 'permanent');
       // The engine set bridge-nf-call-iptables and FORWARD DROP in this namespace (lab.md).
@@ -168,7 +191,7 @@ export class KernelVxlan {
     await ip('netns', 'add', c);
     await ip('-n', n, 'link', 'add', 'kve2', 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c, 'mtu', String(mtu), 'address', netnsMac(h));
     await ip('-n', n, 'link', 'set', 'kve2', 'master', 'kbr2', 'up');
-    await this.containerEnd(c, KVX_NETNS_ADDR, netnsMac, h);
+    await containerEnd(c, KVX_NETNS_ADDR, netnsMac, h, 26);
     await run('bridge', ['-n', n, 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'kvx2', 'dst', vtep(peer)]);
     await run('bridge', ['-n', n, 'fdb', 'replace', netnsMac(peer), 'dev', 'kvx2', 'dst', vtep(peer), 'self', 'permanent']);
   }
@@ -180,29 +203,12 @@ export class KernelVxlan {
     const x = (...cmd: string[]) => this.lab.exec(h, ...cmd);
     await x('ip', 'link', 'add', 'kvx3', 'mtu', String(mtu), 'type', 'vxlan', 'id', '45', 'local', vtep(h), 'dstport', MACVLAN_PORT, 'nolearning');
     await x('ip', 'link', 'set', 'kvx3', 'up');
-    await ip('netns', 'add', c);
-    await x('ip', 'link', 'add', 'kmv3', 'link', 'kvx3', 'mtu', String(mtu), 'address', macvlanMac(h), 'type', 'macvlan', 'mode', 'bridge');
-    await x('ip', 'link', 'set', 'kmv3', 'netns', c);
-    await ip('-n', c, 'link', 'set', 'kmv3', 'name', 'eth0');
-    await this.containerEnd(c, KVX_MACVLAN_ADDR, macvlanMac, h);
+    await macvlanEnd(this.lab, h, { ns: c, lower: 'kvx3', temp: 'kmv3', mtu, mac: macvlanMac, addr: KVX_MACVLAN_ADDR, prefix: 26 });
     await x('bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'kvx3', 'dst', vtep(peer));
     await x('bridge', 'fdb', 'replace', macvlanMac(peer), 'dev', 'kvx3', 'dst', vtep(peer), 'self', 'permanent');
 
-    const r = this.rulesContainerNs(h);
-    await ip('netns', 'add', r);
-    await x('ip', 'link', 'add', 'kmv4', 'link', 'kvx3', 'mtu', String(mtu), 'address', rulesMac(h), 'type', 'macvlan', 'mode', 'bridge');
-    await x('ip', 'link', 'set', 'kmv4', 'netns', r);
-    await ip('-n', r, 'link', 'set', 'kmv4', 'name', 'eth0');
-    await this.containerEnd(r, KVX_RULES_ADDR, rulesMac, h);
+    await macvlanEnd(this.lab, h, { ns: this.rulesContainerNs(h), lower: 'kvx3', temp: 'kmv4', mtu, mac: rulesMac, addr: KVX_RULES_ADDR, prefix: 26 });
     await x('bridge', 'fdb', 'replace', rulesMac(peer), 'dev', 'kvx3', 'dst', vtep(peer), 'self', 'permanent');
-  }
-
-  /** Address, link and the peer's static neighbour entry in container namespace C of host H. */
-  private async containerEnd(c: string, addr: (host: number) => string, macOf: (host: number) => string, h: number): Promise<void> {
-    await ip('-n', c, 'link', 'set', 'lo', 'up');
-    await ip('-n', c, 'addr', 'add', `${addr(h)}/26`, 'dev', 'eth0');
-    await ip('-n', c, 'link', 'set', 'eth0', 'up');
-    await ip('-n', c, 'neigh', 'replace', addr(3 - h), 'lladdr', macOf(3 - h), 'dev', 'eth0', 'nud', 'permanent');
   }
 
   async setMtu(mtu: number): Promise<void> {

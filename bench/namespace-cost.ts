@@ -23,13 +23,11 @@
  * BENCH_KEEP_LABS=1 leaves the lab (TSO_LAB bns<TSO_TEST_ID>) up. Writes
  * $BENCH_RESULTS_DIR/namespace-cost.json (default a new folder in /tmp: experiment figures).
  */
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { BenchLab, containerNet, inNet, namedNet, sleep, spawnInNet, waitFor } from './bench-lab.js';
-import { copyIptablesRules, endExperiment, KernelVxlan, KVX_MACVLAN_ADDR } from './kernel-vxlan.js';
+import { copyIptablesRules, endExperiment, KernelVxlan, KVX_MACVLAN_ADDR, macvlanEnd, vtep } from './kernel-vxlan.js';
 import { iperf3Gbps } from './netperf.js';
 import { median } from './stats.js';
 
@@ -38,7 +36,6 @@ const REPEATS = Number(process.env.BENCH_REPEATS ?? 12);
 const SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 3);
 const RESULTS = process.env.BENCH_RESULTS_DIR ?? mkdtempSync('/tmp/ts-overlay-namespace-cost.');
 const lab = new BenchLab(`bns${process.env.TSO_TEST_ID ?? ''}`);
-const run = promisify(execFile);
 const log = (msg: string) => console.error(`[namespace-cost ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 const SUBNET = '10.231.0.0/24';
@@ -49,7 +46,6 @@ const SUBNET = '10.231.0.0/24';
 const plainAddr = (pair: number, host: number) => `10.231.0.${250 - 2 * pair + host}`;
 const plainMac = (pair: number, host: number) => `02:00:c0:00:02:e${2 * pair + host}`;
 const plainNs = (pair: number, host: number) => `${lab.ns(host)}-tp${pair}`;
-const vtep = (host: number) => `198.18.0.${10 + host}`;
 /** iperf3 server ports on host 2: the container's own server keeps 5201. */
 const PORT = { containerNet: '5202', plain: ['5203', '5204'] };
 
@@ -59,20 +55,6 @@ async function tsVxlanDevice(host: number): Promise<string> {
   const dev = links.find((l) => l.linkinfo?.info_data?.port === 4789)?.ifname;
   if (!dev) throw new Error(`host ${host}: no VXLAN device on port 4789 (${links.map((l) => l.ifname).join(', ')})`);
   return dev;
-}
-
-/** A macvlan on ts-overlay's device in plain namespace pair P of host H, like kernel-vxlan.ts's macvlan shape. */
-async function plainEnd(pair: number, host: number, dev: string): Promise<void> {
-  const ns = plainNs(pair, host);
-  await run('ip', ['netns', 'add', ns]); // named in the lab's pattern: `lab down` removes it
-  await lab.exec(host, 'ip', 'link', 'add', 'tpn0', 'link', dev, 'mtu', String(MTU - 50), 'address', plainMac(pair, host), 'type', 'macvlan', 'mode', 'bridge');
-  await lab.exec(host, 'ip', 'link', 'set', 'tpn0', 'netns', ns);
-  const x = (...args: string[]) => inNet(namedNet(ns), 'ip', ...args);
-  await x('link', 'set', 'tpn0', 'name', 'eth0');
-  await x('link', 'set', 'lo', 'up');
-  await x('addr', 'add', `${plainAddr(pair, host)}/24`, 'dev', 'eth0');
-  await x('link', 'set', 'eth0', 'up');
-  await x('neigh', 'replace', plainAddr(pair, 3 - host), 'lladdr', plainMac(pair, 3 - host), 'dev', 'eth0', 'nud', 'permanent');
 }
 
 /**
@@ -112,7 +94,8 @@ async function main() {
     const devs = new Map<number, string>();
     for (const h of [1, 2]) {
       devs.set(h, await tsVxlanDevice(h));
-      for (const pair of [0, 1]) await plainEnd(pair, h, devs.get(h)!);
+      // Like kernel-vxlan.ts's macvlan shape, on ts-overlay's device; named in the lab's pattern, so `lab down` removes them.
+      for (const pair of [0, 1]) await macvlanEnd(lab, h, { ns: plainNs(pair, h), lower: devs.get(h)!, temp: 'tpn0', mtu: MTU - 50, mac: (host) => plainMac(pair, host), addr: (host) => plainAddr(pair, host), prefix: 24 });
     }
     await copyIptablesRules(cliNet, namedNet(plainNs(1, 1)));
     await copyIptablesRules(srvNet, namedNet(plainNs(1, 2)));
