@@ -13,6 +13,8 @@ interface Report {
   pluginRssMiB: number[];
   cpuMsPerEndpoint?: { machine?: number };
   restart: { msUntilServing: number };
+  /** The restarted plugin under load at once (absent in reports of builds from before it). */
+  afterRestart?: { latency: Record<string, { p99: number }> };
   /** The open-loop phase (absent in reports of builds from before it). */
   atRate?: { endpointsPerSecond: number; latency: Record<string, { p99: number }> };
   /** The calls as an engine sends them (absent in reports of builds from before it). */
@@ -34,6 +36,7 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['CPU per endpoint, whole machine', (r) => r.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],
   ['plugin RSS (larger host)', (r) => Math.max(...r.pluginRssMiB), 'MiB'],
   ['restart until serving', (r) => r.restart.msUntilServing, 'ms'],
+  ['p99 of the slowest call of the restarted plugin, at its share of the offered rate', (r) => (r.afterRestart ? slowestP99(r.afterRestart.latency) : NaN), 'ms'],
   ['p99 of the slowest call at the offered rate', (r) => (r.atRate ? slowestP99(r.atRate.latency) : NaN), 'ms'],
   ['allocations per second, calls as an engine sends them', (r) => r.asEngine?.allocationsPerSecond ?? NaN, '/s'],
   ['endpoints ready per second (Join answered), calls as an engine sends them', (r) => (r.asEngine ? endpointsReadyPerSecond(r.asEngine, r.endpoints) : NaN), '/s'],

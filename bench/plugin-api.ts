@@ -12,6 +12,15 @@ import { connect, type Socket } from 'node:net';
  */
 export class PluginApi {
   readonly latencies = new Map<string, number[]>();
+  /**
+   * The latencies of the calls that opened a connection of their own (every connection was busy),
+   * of whatever method. A Docker engine opens one whenever it has more calls in flight than
+   * connections (Go's HTTP client keeps 2 idle ones per plugin by default); so does this
+   * client, which keeps every connection it opened.
+   */
+  readonly newConnectionLatencies: number[] = [];
+  /** For those calls, how long the connect itself took (until the socket said it was connected). */
+  readonly connectLatencies: number[] = [];
   private readonly idle: Connection[] = [];
   private readonly waiting: Array<(c: Connection) => void> = [];
   private opened = 0;
@@ -22,6 +31,7 @@ export class PluginApi {
     const payload = `${JSON.stringify(body)}\n`;
     const started = performance.now(); // waiting for a free connection counts, as in an engine
     const conn = await this.take();
+    const firstOnConnection = conn.calls++ === 0;
     let reply: { status: number; text: string };
     try {
       reply = await conn.send(`/${method}`, payload);
@@ -34,9 +44,20 @@ export class PluginApi {
     const list = this.latencies.get(method) ?? [];
     list.push(ms);
     this.latencies.set(method, list);
+    if (firstOnConnection) {
+      this.newConnectionLatencies.push(ms);
+      if (conn.connectMs !== undefined) this.connectLatencies.push(conn.connectMs);
+    }
     const json = JSON.parse(reply.text) as T & { Err?: string; Error?: string };
     if (reply.status !== 200 || json.Err || json.Error) throw new Error(`${method}: ${reply.status} ${reply.text}`);
     return json;
+  }
+
+  /** Forgets every latency recorded so far: the next phase's calls only. */
+  resetFigures(): void {
+    this.latencies.clear();
+    this.newConnectionLatencies.length = 0;
+    this.connectLatencies.length = 0;
   }
 
   close(): void {
@@ -62,13 +83,19 @@ export class PluginApi {
 
 /** One kept-alive connection: one request at a time. */
 class Connection {
+  /** Calls sent on it so far. */
+  calls = 0;
+  /** How long the connect took; undefined until connected. */
+  connectMs: number | undefined;
   private readonly sock: Socket;
   private buffer: Buffer = Buffer.alloc(0);
   private pending: { resolve(r: { status: number; text: string }): void; reject(err: Error): void } | undefined;
   private failure: Error | undefined;
 
   constructor(path: string) {
+    const began = performance.now();
     this.sock = connect(path);
+    this.sock.once('connect', () => (this.connectMs = performance.now() - began));
     this.sock.on('data', (chunk: Buffer) => this.onData(chunk));
     this.sock.on('error', (err) => this.fail(err));
     this.sock.on('close', () => this.fail(new Error('the plugin closed the connection')));

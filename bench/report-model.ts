@@ -38,14 +38,10 @@ export interface ControlPlaneFigures extends CreationFigures {
   readonly pluginRssMiB: readonly number[];
   readonly etcd: { readonly keysPerEndpoint: number; readonly bytesPerEndpoint: number };
   readonly restart: { readonly endpoints: number; readonly msUntilServing: number };
+  /** The restarted plugin's latency at its host's share of the offered load, from the moment it serves; absent in reports from before it was measured. */
+  readonly afterRestart?: RateFigures;
   /** The API's latency at a given offered load (open loop); absent in reports from before it was measured. */
-  readonly atRate?: {
-    readonly endpointsPerSecond: number;
-    readonly endpoints: number;
-    readonly achievedPerSecond: number;
-    readonly lateMsP99: number;
-    readonly latency: Readonly<Record<string, { readonly p50: number; readonly p99: number; readonly calls: number }>>;
-  };
+  readonly atRate?: RateFigures;
   /**
    * The same number of endpoints with their calls as an engine sends them (on each host one
    * RequestAddress + CreateEndpoint at a time, the engine's network lock; Joins overlapping);
@@ -54,6 +50,20 @@ export interface ControlPlaneFigures extends CreationFigures {
   readonly asEngine?: CreationFigures;
   /** BENCH_ALL_AT_ONCE_PASSES > 1: the all-at-once phase again, after every other phase (warm plugins). */
   readonly allAtOnceAgain?: readonly CreationFigures[];
+}
+
+/** Endpoints started on a schedule (open loop): what bench/control-plane.ts measures of them. */
+export interface RateFigures {
+  readonly endpointsPerSecond: number;
+  readonly endpoints: number;
+  readonly achievedPerSecond: number;
+  readonly lateMsP99: number;
+  readonly latency: Readonly<Record<string, { readonly p50: number; readonly p99: number; readonly calls: number }>>;
+  /**
+   * The calls (of any method) that opened a connection of their own because every open one was
+   * busy; absent in reports from before it was measured.
+   */
+  readonly newConnections?: { readonly p50: number; readonly p99: number; readonly calls: number; readonly connectP99: number };
 }
 
 /** One run of making endpoints: what bench/control-plane.ts measures of it. */
@@ -198,11 +208,19 @@ export function controlPlaneRows(cp: ControlPlaneFigures, need: (name: string, v
     ['plugin RSS per host', cp.pluginRssMiB.map((r) => `${r.toFixed(0)} MiB`).join(', ')],
     ['etcd keys / bytes per endpoint', `${cp.etcd.keysPerEndpoint.toFixed(2)} / ${cp.etcd.bytesPerEndpoint.toFixed(0)} B`],
     [`restart with ${cp.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving`, ms(need('controlPlane.restart', cp.restart.msUntilServing))],
-    ...(cp.atRate
-      ? [
-          [`at ${cp.atRate.endpointsPerSecond} endpoints/s offered (${cp.atRate.endpoints} endpoints started on a schedule, open loop): achieved`, `${cp.atRate.achievedPerSecond.toFixed(0)}/s (sent up to ${ms(cp.atRate.lateMsP99)} late, p99)`],
-          ...Object.entries(cp.atRate.latency).map(([m, l]) => [`${m} p50 / p99 at ${cp.atRate!.endpointsPerSecond}/s`, `${ms(l.p50)} / ${ms(l.p99)}`]),
-        ]
+    ...(cp.afterRestart ? rateRows(cp.afterRestart, 'the restarted plugin alone, from the moment it serves', 'just after the restart') : []),
+    ...(cp.atRate ? rateRows(cp.atRate, 'both hosts', '') : []),
+  ];
+}
+
+/** A phase on a schedule as rows: what was offered and achieved, then each call's latency. */
+function rateRows(r: RateFigures, who: string, when: string): string[][] {
+  const at = `at ${r.endpointsPerSecond}/s${when ? `, ${when}` : ''}`;
+  return [
+    [`at ${r.endpointsPerSecond} endpoints/s offered to ${who} (${r.endpoints} endpoints started on a schedule, open loop): achieved`, `${r.achievedPerSecond.toFixed(0)}/s (sent up to ${ms(r.lateMsP99)} late, p99)`],
+    ...Object.entries(r.latency).map(([m, l]) => [`${m} p50 / p99 ${at}`, `${ms(l.p50)} / ${ms(l.p99)}`]),
+    ...(r.newConnections && r.newConnections.calls > 0
+      ? [[`of those, the calls that opened a connection of their own (every open one busy): how many, p50 / p99 (the connect alone, p99) ${at}`, `${r.newConnections.calls}, ${ms(r.newConnections.p50)} / ${ms(r.newConnections.p99)} (${ms(r.newConnections.connectP99)})`]]
       : []),
   ];
 }

@@ -189,6 +189,22 @@ describe('the bench report', () => {
     expect(controlPlaneRows(measured)).toContainEqual([label, '60 ms / 140 ms']);
   });
 
+  it('shows the restarted plugin\'s phase, when the run measured it, apart from the phase on both hosts and outside the targets', () => {
+    const labels = (cp: ControlPlaneFigures) => controlPlaneRows(cp).map(([what]) => what!);
+    expect(labels(controlPlane).some((w) => w.includes('restarted plugin'))).toBe(false);
+    const afterRestart = { endpointsPerSecond: 250, endpoints: 1000, achievedPerSecond: 249, lateMsP99: 3, latency: { 'IpamDriver.RequestAddress': { p50: 9, p99: 400, calls: 1000 } } };
+    const measured = { ...controlPlane, afterRestart };
+    const rows = controlPlaneRows(measured);
+    expect(rows).toContainEqual(['at 250 endpoints/s offered to the restarted plugin alone, from the moment it serves (1000 endpoints started on a schedule, open loop): achieved', '249/s (sent up to 3.0 ms late, p99)']);
+    expect(rows).toContainEqual(['IpamDriver.RequestAddress p50 / p99 at 250/s, just after the restart', '9.0 ms / 400 ms']);
+    expect(rows).toContainEqual(['IpamDriver.RequestAddress p50 / p99 at 500/s', '4.0 ms / 50 ms']);
+    expect(rows.some(([what]) => what!.includes('opened a connection'))).toBe(false);
+    const withConnections = controlPlaneRows({ ...measured, atRate: { ...measured.atRate!, newConnections: { p50: 40, p99: 160, calls: 44, connectP99: 0.4 } } });
+    expect(withConnections).toContainEqual(['of those, the calls that opened a connection of their own (every open one busy): how many, p50 / p99 (the connect alone, p99) at 500/s', '44, 40 ms / 160 ms (0.4 ms)']);
+    // The target at the offered rate stays the phase on both (warm) plugins: 50 ms, met.
+    expect(buildReport(compare, measured).targets.find((t) => t.what === 'API p99 (slowest call) at 500 endpoints/s offered')?.met).toBe(true);
+  });
+
   it('draws a well-formed SVG with one bar per figure and its value', () => {
     const svg = ratioChart('test', report.chart);
     const xml = parseXml(svg);
