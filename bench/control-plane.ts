@@ -357,7 +357,7 @@ async function main() {
       asEngine,
       ...(allAtOnceAgain.length > 0 ? { allAtOnceAgain } : {}),
     };
-    console.log(`control plane, ${ENDPOINTS} endpoints on one network across 2 hosts, ${CONCURRENCY} started at once per host, each phase ${SETTLE_MS / 1000} s after its network was made (targets: bench/report.ts)\n`);
+    console.log(`control plane, ${ENDPOINTS} endpoints on one network across 2 hosts, ${CONCURRENCY} started at once per host, each phase ${SETTLE_MS / 1000} s after its network was made (but the restarted plugin's, from the moment it served; targets: bench/report.ts)\n`);
     console.log(markdownTable(['what', 'value'], controlPlaneRows(report)));
     mkdirSync(dirname(REPORT), { recursive: true });
     writeFileSync(REPORT, JSON.stringify(report, null, 2));

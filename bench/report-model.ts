@@ -302,7 +302,7 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
     const rows = controlPlaneRows(cp, need);
     need('controlPlane.apiP99', apiP99);
     need('controlPlane.rss', rssMax);
-    sections.push(`**Control plane**, ${cp.endpoints} endpoints on one network across 2 hosts, ${cp.concurrency} started at once per host, through the plugin API: all at once, and with the calls as an engine sends them (one RequestAddress + CreateEndpoint at a time per host and network, the engine's network lock; Joins overlapping)${cp.settleMs ? `, each phase started ${cp.settleMs / 1000} s after its network was made` : ''} (bench/control-plane.ts, run ${cp.date})\n\n${markdownTable(['what', 'value'], rows)}`);
+    sections.push(`**Control plane**, ${cp.endpoints} endpoints on one network across 2 hosts, ${cp.concurrency} started at once per host, through the plugin API: all at once, and with the calls as an engine sends them (one RequestAddress + CreateEndpoint at a time per host and network, the engine's network lock; Joins overlapping)${cp.settleMs ? `, each phase started ${cp.settleMs / 1000} s after its network was made${cp.afterRestart ? ' (but the restarted plugin\'s, from the moment it served)' : ''}` : ''} (bench/control-plane.ts, run ${cp.date})\n\n${markdownTable(['what', 'value'], rows)}`);
   } else {
     missing.push('controlPlane');
     sections.push('**Control plane**: not run (no bench/results/control-plane.json).');
