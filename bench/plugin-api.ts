@@ -13,7 +13,7 @@ import { connect, type Socket } from 'node:net';
 export class PluginApi {
   readonly latencies = new Map<string, number[]>();
   /**
-   * The latencies of the calls that opened a connection of their own (every connection was busy),
+   * The latencies of the calls that opened a connection of their own (every other connection was busy),
    * of whatever method. A Docker engine opens one whenever it has more calls in flight than
    * connections (Go's HTTP client keeps 2 idle ones per plugin by default); so does this
    * client, which keeps every connection it opened.
@@ -31,7 +31,7 @@ export class PluginApi {
     const payload = `${JSON.stringify(body)}\n`;
     const started = performance.now(); // waiting for a free connection counts, as in an engine
     const conn = await this.take();
-    const firstOnConnection = conn.calls++ === 0;
+    const firstOnConnection = conn.calls++ === 0 && conn.openedWhileBusy;
     let reply: { status: number; text: string };
     try {
       reply = await conn.send(`/${method}`, payload);
@@ -68,8 +68,10 @@ export class PluginApi {
     const conn = this.idle.pop();
     if (conn) return Promise.resolve(conn);
     if (this.opened < this.connections) {
+      // The client's first connection is no sign of a busy plugin: only later ones count.
+      const conn = new Connection(this.socket, this.opened > 0);
       this.opened++;
-      return Promise.resolve(new Connection(this.socket));
+      return Promise.resolve(conn);
     }
     return new Promise((resolve) => this.waiting.push(resolve));
   }
@@ -92,7 +94,8 @@ class Connection {
   private pending: { resolve(r: { status: number; text: string }): void; reject(err: Error): void } | undefined;
   private failure: Error | undefined;
 
-  constructor(path: string) {
+  /** `openedWhileBusy`: opened because every other connection of the client was in use. */
+  constructor(path: string, readonly openedWhileBusy = false) {
     const began = performance.now();
     this.sock = connect(path);
     this.sock.once('connect', () => (this.connectMs = performance.now() - began));

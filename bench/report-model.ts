@@ -64,6 +64,8 @@ export interface RateFigures {
    * busy; absent in reports from before it was measured.
    */
   readonly newConnections?: { readonly p50: number; readonly p99: number; readonly calls: number; readonly connectP99: number };
+  /** The calls (of any method) slower than the p99 of all calls, and how many of them opened a connection; absent in reports from before it was measured. */
+  readonly overP99?: { readonly ms: number; readonly calls: number; readonly openedConnection: number };
 }
 
 /** One run of making endpoints: what bench/control-plane.ts measures of it. */
@@ -220,7 +222,10 @@ function rateRows(r: RateFigures, who: string, when: string): string[][] {
     [`at ${r.endpointsPerSecond} endpoints/s offered to ${who} (${r.endpoints} endpoints started on a schedule, open loop): achieved`, `${r.achievedPerSecond.toFixed(0)}/s (sent up to ${ms(r.lateMsP99)} late, p99)`],
     ...Object.entries(r.latency).map(([m, l]) => [`${m} p50 / p99 ${at}`, `${ms(l.p50)} / ${ms(l.p99)}`]),
     ...(r.newConnections && r.newConnections.calls > 0
-      ? [[`of those, the calls that opened a connection of their own (every open one busy): how many, p50 / p99 (the connect alone, p99) ${at}`, `${r.newConnections.calls}, ${ms(r.newConnections.p50)} / ${ms(r.newConnections.p99)} (${ms(r.newConnections.connectP99)})`]]
+      ? [[`of those, the calls that opened a connection of their own (every open one busy): how many, p50 / p99 (the connect alone, p99; of fewer than 100 calls, the p99 is the slowest) ${at}`, `${r.newConnections.calls}, ${ms(r.newConnections.p50)} / ${ms(r.newConnections.p99)} (${ms(r.newConnections.connectP99)})`]]
+      : []),
+    ...(r.overP99
+      ? [[`the calls slower than the p99 of all calls: how many, and how many of them opened a connection of their own ${at}`, `${r.overP99.calls} over ${ms(r.overP99.ms)}, ${r.overP99.openedConnection} of them`]]
       : []),
   ];
 }

@@ -200,7 +200,9 @@ describe('the bench report', () => {
     expect(rows).toContainEqual(['IpamDriver.RequestAddress p50 / p99 at 500/s', '4.0 ms / 50 ms']);
     expect(rows.some(([what]) => what!.includes('opened a connection'))).toBe(false);
     const withConnections = controlPlaneRows({ ...measured, atRate: { ...measured.atRate!, newConnections: { p50: 40, p99: 160, calls: 44, connectP99: 0.4 } } });
-    expect(withConnections).toContainEqual(['of those, the calls that opened a connection of their own (every open one busy): how many, p50 / p99 (the connect alone, p99) at 500/s', '44, 40 ms / 160 ms (0.4 ms)']);
+    expect(withConnections).toContainEqual(['of those, the calls that opened a connection of their own (every open one busy): how many, p50 / p99 (the connect alone, p99; of fewer than 100 calls, the p99 is the slowest) at 500/s', '44, 40 ms / 160 ms (0.4 ms)']);
+    const withTail = controlPlaneRows({ ...measured, atRate: { ...measured.atRate!, overP99: { ms: 50, calls: 59, openedConnection: 31 } } });
+    expect(withTail).toContainEqual(['the calls slower than the p99 of all calls: how many, and how many of them opened a connection of their own at 500/s', '59 over 50 ms, 31 of them']);
     // The target at the offered rate stays the phase on both (warm) plugins: 50 ms, met.
     expect(buildReport(compare, measured).targets.find((t) => t.what === 'API p99 (slowest call) at 500 endpoints/s offered')?.met).toBe(true);
   });
