@@ -129,6 +129,11 @@ export class KernelVxlan {
     return namedNet(this.rulesContainerNs(host));
   }
 
+  /** Every shape's container namespace on host H (each has its eth0): a new shape's goes here once. */
+  private containerNamespaces(host: number): string[] {
+    return [this.containerNs(host), this.netnsContainerNs(host), this.macvlanContainerNs(host), this.rulesContainerNs(host)];
+  }
+
   /**
    * Copies the iptables rules of each host's container (network namespace files FROM1, FROM2,
    * as their engines made them) into that host's namespace of the macvlan shape with a
@@ -216,7 +221,7 @@ export class KernelVxlan {
       for (const dev of ['kvx0', 'kbr0', 'kve0', 'kvx1']) await this.lab.exec(h, 'ip', 'link', 'set', dev, 'mtu', String(mtu));
       for (const dev of ['kvx2', 'kbr2', 'kve2']) await ip('-n', this.networkNs(h), 'link', 'set', dev, 'mtu', String(mtu));
       await this.lab.exec(h, 'ip', 'link', 'set', 'kvx3', 'mtu', String(mtu));
-      for (const c of [this.containerNs(h), this.netnsContainerNs(h), this.macvlanContainerNs(h), this.rulesContainerNs(h)]) await ip('-n', c, 'link', 'set', 'eth0', 'mtu', String(mtu));
+      for (const c of this.containerNamespaces(h)) await ip('-n', c, 'link', 'set', 'eth0', 'mtu', String(mtu));
     }
   }
 
@@ -227,7 +232,7 @@ export class KernelVxlan {
       // Deleted before its namespace: a namespace goes away asynchronously, and the VXLAN
       // device (VNI 44 in the node's namespace) must be gone before a new setUp makes it again.
       await ip('-n', this.networkNs(h), 'link', 'del', 'kvx2').catch(() => undefined);
-      for (const ns of [this.containerNs(h), this.networkNs(h), this.netnsContainerNs(h), this.macvlanContainerNs(h), this.rulesContainerNs(h)]) await ip('netns', 'del', ns).catch(() => undefined);
+      for (const ns of [...this.containerNamespaces(h), this.networkNs(h)]) await ip('netns', 'del', ns).catch(() => undefined);
     }
   }
 }
