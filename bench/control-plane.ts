@@ -10,7 +10,10 @@
  * a third network, both plugins warm; then N endpoints
  * again on a fourth network, their calls in the order an engine sends them (EngineNetworkLock);
  * then, if asked (BENCH_ALL_AT_ONCE_PASSES), the all-at-once phase again on plugins long warmed up.
- * Each measured phase starts SETTLE_MS after its network was made (see there).
+ * Each measured phase starts SETTLE_MS after its network was made (see there), and also reports
+ * what etcd's disk did during it (bench/etcd-disk.ts: a slow WAL fsync stalls every write on
+ * every host) and what each plugin counted (bench/plugin-counters.ts: Joins with a spare
+ * interface or not, Joins over 50 ms by the plugin's own clock, reconcile passes).
  * Runs in its own lab (TSO_LAB, default cp; no engines used) and writes bench/results/control-plane.json.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -19,6 +22,8 @@ import { dirname, resolve } from 'node:path';
 import { median, percentile } from './stats.js';
 import { PluginApi, pool, randomId } from './plugin-api.js';
 import { controlPlaneRows, markdownTable } from './report-model.js';
+import { etcdDiskBetween, type EtcdCounters, parseEtcdMetrics } from './etcd-disk.js';
+import { parsePluginMetrics, type PluginCounters, pluginCountersBetween } from './plugin-counters.js';
 
 const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 2000);
 const RESTART_ENDPOINTS = Number(process.env.BENCH_RESTART_ENDPOINTS ?? 500);
@@ -63,6 +68,12 @@ const PLUGIN = process.env.BENCH_PLUGIN ?? resolve(REPO, 'dist/main.js');
 /** Where the JSON report goes. */
 const REPORT = process.env.BENCH_REPORT ?? resolve(REPO, 'bench/results/control-plane.json');
 const ETCD = 'http://198.18.0.2:2379';
+/**
+ * BENCH_TIMELINE=DIR: every call of each measured phase into DIR/PHASE.tsv (host, method, start
+ * in ms from the phase's first call, latency, whether it opened a connection), to see when in a
+ * phase its slowest calls came.
+ */
+const TIMELINE_DIR = process.env.BENCH_TIMELINE;
 
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', env: { ...process.env, TSO_LAB: LAB }, maxBuffer: 256 * 1024 * 1024 });
 const lab = (...args: string[]) => sh('bash', [resolve(REPO, 'scripts/lab'), ...args]);
@@ -83,7 +94,7 @@ function startPlugin(h: number): { pid: number; ready: Promise<number> } {
   const pluginEnv = Object.fromEntries((process.env.BENCH_PLUGIN_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.split('=')[0]!, kv.slice(kv.indexOf('=') + 1)]));
   const child = spawn('ip', ['netns', 'exec', `${LAB}-h${h}`, 'node', ...nodeArgs, ...profile, PLUGIN, 'serve',
     '--socket', socket(h), '--etcd', ETCD, '--advertise-addr', `198.18.0.1${h}`, '--node-name', `h${h}`,
-    '--docker-host', `unix://${STATE}/h${h}/no-engine.sock`, '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn'], { stdio: ['ignore', process.env.BENCH_LOG_LEVEL ? 'inherit' : 'ignore', 'inherit'], detached: true, env: { ...process.env, ...pluginEnv } });
+    '--docker-host', `unix://${STATE}/h${h}/no-engine.sock`, '--metrics-addr', `127.0.0.1:${PLUGIN_METRICS_PORT}`, '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn'], { stdio: ['ignore', process.env.BENCH_LOG_LEVEL ? 'inherit' : 'ignore', 'inherit'], detached: true, env: { ...process.env, ...pluginEnv } });
   const ready = (async () => {
     for (;;) {
       try {
@@ -134,6 +145,18 @@ const etcdPid = () => Number(readFileSync(`${STATE}/etcd.pid`, 'utf8').trim());
 
 const remoteFdbEntries = (h: number, vni: number) =>
   sh('ip', ['netns', 'exec', `${LAB}-h${h}`, 'bridge', 'fdb', 'show', 'dev', `tsvx-${vni}`]).split('\n').filter((l) => l.includes(' dst ') && !l.startsWith('00:00:00:00:00:00')).length;
+
+/** The /metrics text of a server on a lab namespace's loopback (this process is in none of them). */
+const metricsIn = (netns: string, port: number) =>
+  sh('ip', ['netns', 'exec', netns, 'node', '-e', `fetch('http://127.0.0.1:${port}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`]);
+/** etcd's disk counters now (its client URLs listen on the underlay namespace's loopback too). */
+const etcdCounters = (): EtcdCounters => parseEtcdMetrics(metricsIn(`${LAB}-ul`, 2379));
+/** Where each plugin serves its metrics, on its host namespace's loopback. */
+const PLUGIN_METRICS_PORT = 9477;
+/** What the plugins of these hosts (1-based) have counted so far. */
+const pluginCounters = (hosts: readonly number[]): PluginCounters[] => hosts.map((h) => parsePluginMetrics(metricsIn(`${LAB}-h${h}`, PLUGIN_METRICS_PORT)));
+/** What each plugin counted since `before` (same hosts, same order). */
+const pluginCountsSince = (hosts: readonly number[], before: readonly PluginCounters[]) => pluginCounters(hosts).map((after, i) => pluginCountersBetween(before[i]!, after));
 
 const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS));
 
@@ -226,8 +249,14 @@ async function createEndpointsAtRate(apis: PluginApi[], net: BenchNetwork, count
   return { seconds: (performance.now() - started) / 1000, lateMsP99: percentile(late, 99) };
 }
 
+/** What etcd and the plugins of `hosts` have counted at the start of a phase. */
+type PhaseCounters = { etcd: EtcdCounters; hosts: number[]; plugins: PluginCounters[] };
+const phaseCounters = (hosts: number[]): PhaseCounters => ({ etcd: etcdCounters(), hosts, plugins: pluginCounters(hosts) });
+/** What they counted since: etcd's disk and each plugin's Joins (with spares or not) and reconciles. */
+const countsSince = (before: PhaseCounters) => ({ etcdDisk: etcdDiskBetween(before.etcd, etcdCounters()), pluginCounts: pluginCountsSince(before.hosts, before.plugins) });
+
 /** What a phase on a schedule gives: the offered and achieved rates, and each call's latency. */
-function rateFigures(apis: PluginApi[], perSecond: number, count: number, run: { seconds: number; lateMsP99: number }) {
+function rateFigures(apis: PluginApi[], perSecond: number, count: number, run: { seconds: number; lateMsP99: number }, before: PhaseCounters) {
   const opened = apis.flatMap((a) => a.newConnectionLatencies);
   const connects = apis.flatMap((a) => a.connectLatencies);
   // The slowest 1 % of all calls, and how many of them opened a connection.
@@ -241,6 +270,7 @@ function rateFigures(apis: PluginApi[], perSecond: number, count: number, run: {
     latency: latencyByMethod(apis),
     newConnections: { p50: median(opened), p99: percentile(opened, 99), calls: opened.length, connectP99: percentile(connects, 99) },
     overP99: { ms: tail, calls: all.filter((v) => v > tail).length, openedConnection: opened.filter((v) => v > tail).length },
+    ...countsSince(before),
   };
 }
 
@@ -253,6 +283,7 @@ async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: num
   apis.forEach((a) => a.resetFigures());
   // Where the CPU goes while the endpoints are made and every host programs them: each plugin,
   // etcd, and this load generator (all share the machine's cores).
+  const before = phaseCounters([1, 2]); // before the CPU readings: it starts processes
   const cpuPids = [...plugins.map((p) => p.pid), etcdPid()];
   const cpuBefore = cpuPids.map(cpuMs);
   const mainThreadsBefore = plugins.map((p) => mainThreadCpuMs(p.pid));
@@ -274,7 +305,7 @@ async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: num
   // processes making interfaces and entries, the kernel's own work, anything else running.
   const cpuMsPerEndpoint = { plugins: cpu.slice(0, 2), pluginHelperThreads, etcd: cpu[2]!, loadGenerator: perEndpoint((load.user + load.system) / 1000), machine: perEndpoint(machineBusyMs() - machineBefore) };
   const endpointMs = { p50: median(run.endpointMs), p99: percentile(run.endpointMs, 99) };
-  return { createSeconds: run.seconds, allocationsPerSecond: run.allocationsPerSecond, endpointMs, latency: latencyByMethod(apis), fdbCompleteMsAfterLastCreate, cpuMsPerEndpoint };
+  return { createSeconds: run.seconds, allocationsPerSecond: run.allocationsPerSecond, endpointMs, latency: latencyByMethod(apis), fdbCompleteMsAfterLastCreate, cpuMsPerEndpoint, ...countsSince(before) };
 }
 
 /** Per API method, over every host's calls: median, p99 and how many. */
@@ -284,6 +315,16 @@ function latencyByMethod(apis: PluginApi[]) {
     const all = apis.flatMap((a) => a.latencies.get(m) ?? []);
     return [m, { p50: median(all), p99: percentile(all, 99), calls: all.length }];
   }));
+}
+
+function writeTimeline(phase: string, apis: PluginApi[]): void {
+  if (!TIMELINE_DIR) return;
+  const rows = apis.flatMap((a, h) => a.timeline.map((c) => ({ host: h + 1, ...c })));
+  const first = Math.min(...rows.map((r) => r.started));
+  rows.sort((a, b) => a.started - b.started);
+  const lines = rows.map((r) => [r.host, r.method, (r.started - first).toFixed(2), r.ms.toFixed(2), r.newConnection ? 1 : 0].join('\t'));
+  mkdirSync(TIMELINE_DIR, { recursive: true });
+  writeFileSync(resolve(TIMELINE_DIR, `${phase}.tsv`), `host\tmethod\tstartMs\tms\tnewConnection\n${lines.join('\n')}\n`);
 }
 
 function etcdFootprint(endpoints: number) {
@@ -304,6 +345,7 @@ async function main() {
     const net = await createNetwork(apis, '10.128.0.0/20');
     await settle();
     const allAtOnce = await measureCreation(apis, net, plugins);
+    writeTimeline('all-at-once', apis);
     const rss = plugins.map((p) => rssMiB(p.pid));
     const footprint = etcdFootprint(ENDPOINTS);
 
@@ -320,8 +362,10 @@ async function main() {
     let afterRestart;
     if (AFTER_RESTART_ENDPOINTS > 0) {
       const restartedApi = [new PluginApi(socket(1), 256)];
+      const before = phaseCounters([1]);
       const run = await createEndpointsAtRate(restartedApi, { ...restartNet, engineIds: [restartNet.engineIds[0]!] }, AFTER_RESTART_ENDPOINTS, RATE / 2);
-      afterRestart = rateFigures(restartedApi, RATE / 2, AFTER_RESTART_ENDPOINTS, run);
+      afterRestart = rateFigures(restartedApi, RATE / 2, AFTER_RESTART_ENDPOINTS, run, before);
+      writeTimeline('after-restart', restartedApi);
       restartedApi.forEach((a) => a.close());
     }
 
@@ -330,7 +374,9 @@ async function main() {
     const rateNet = await createNetwork(rateApis, '10.130.0.0/20');
     await settle();
     rateApis.forEach((a) => a.resetFigures()); // only the endpoints' calls
-    const atRate = rateFigures(rateApis, RATE, RATE_ENDPOINTS, await createEndpointsAtRate(rateApis, rateNet, RATE_ENDPOINTS, RATE));
+    const beforeRate = phaseCounters([1, 2]);
+    const atRate = rateFigures(rateApis, RATE, RATE_ENDPOINTS, await createEndpointsAtRate(rateApis, rateNet, RATE_ENDPOINTS, RATE), beforeRate);
+    writeTimeline('at-rate', rateApis);
     rateApis.forEach((a) => a.close());
 
     // N endpoints again, on a network of their own, their calls as an engine sends them: on
@@ -339,6 +385,7 @@ async function main() {
     const engineNet = { ...(await createNetwork(engineApis, '10.131.0.0/20')), engineLocks: [new EngineNetworkLock(), new EngineNetworkLock()] };
     await settle();
     const asEngine = await measureCreation(engineApis, engineNet, plugins); // host 1's is the restarted plugin now
+    writeTimeline('as-engine', engineApis);
     engineApis.forEach((a) => a.close());
     // The larger of two readings per host: after the all-at-once run, and now, with every
     // network's endpoints on the hosts (host 1's plugin is the restarted one by then).

@@ -21,6 +21,8 @@ export class PluginApi {
   readonly newConnectionLatencies: number[] = [];
   /** For those calls, how long the connect itself took (until the socket said it was connected). */
   readonly connectLatencies: number[] = [];
+  /** Every call in order of its answer: when it started (performance.now()), its latency, whether it opened a connection. */
+  readonly timeline: Array<{ method: string; started: number; ms: number; newConnection: boolean }> = [];
   private readonly idle: Connection[] = [];
   private readonly waiting: Array<(c: Connection) => void> = [];
   private opened = 0;
@@ -44,6 +46,7 @@ export class PluginApi {
     const list = this.latencies.get(method) ?? [];
     list.push(ms);
     this.latencies.set(method, list);
+    this.timeline.push({ method, started, ms, newConnection: firstOnConnection });
     if (firstOnConnection) {
       this.newConnectionLatencies.push(ms);
       if (conn.connectMs !== undefined) this.connectLatencies.push(conn.connectMs);
@@ -58,6 +61,7 @@ export class PluginApi {
     this.latencies.clear();
     this.newConnectionLatencies.length = 0;
     this.connectLatencies.length = 0;
+    this.timeline.length = 0;
   }
 
   close(): void {

@@ -4,6 +4,8 @@
  * from bench/encryption.ts) to the tables, the ratios and the targets (issue 5, and the name
  * freshness of issue 7). Pure: the unit tests feed it fixed figures.
  */
+import { type EtcdDiskFigures, etcdDiskText } from './etcd-disk.js';
+import { type PluginCounters, pluginCountersText } from './plugin-counters.js';
 import type { ChartGroup } from './chart.js';
 
 interface Stat { readonly medianMs: number; readonly p95Ms: number }
@@ -66,6 +68,10 @@ export interface RateFigures {
   readonly newConnections?: { readonly p50: number; readonly p99: number; readonly calls: number; readonly connectP99: number };
   /** The calls (of any method) slower than the p99 of all calls, and how many of them opened a connection; absent in reports from before it was measured. */
   readonly overP99?: { readonly ms: number; readonly calls: number; readonly openedConnection: number };
+  /** What etcd's disk did during the phase; absent in reports from before it was measured. */
+  readonly etcdDisk?: EtcdDiskFigures;
+  /** What each plugin of the phase (host 1 first) counted during it; absent in reports from before it was measured. */
+  readonly pluginCounts?: readonly PluginCounters[];
 }
 
 /** One run of making endpoints: what bench/control-plane.ts measures of it. */
@@ -90,6 +96,10 @@ export interface CreationFigures {
     /** Absent before it was measured. */
     readonly machine?: number;
   };
+  /** What etcd's disk did during the phase; absent in reports from before it was measured. */
+  readonly etcdDisk?: EtcdDiskFigures;
+  /** What each plugin of the phase (host 1 first) counted during it; absent in reports from before it was measured. */
+  readonly pluginCounts?: readonly PluginCounters[];
 }
 
 /** What bench/names.ts writes (only the fields the report reads). */
@@ -195,6 +205,7 @@ function creationRows(c: CreationFigures, endpoints: number, how: string, name: 
     ...(c.endpointMs ? [[`one endpoint, start to Join answered (any wait for the engine's lock included) p50 / p99, ${how}`, `${ms(c.endpointMs.p50)} / ${ms(c.endpointMs.p99)}`]] : []),
     [`every host has every FDB entry, after the last create returned, ${how}`, ms(need(`${name}.fdbComplete`, c.fdbCompleteMsAfterLastCreate))],
     ...(c.cpuMsPerEndpoint ? [[`CPU per endpoint: each plugin / etcd / load generator, ${how}`, cpuPerEndpointText(c.cpuMsPerEndpoint)]] : []),
+    ...phaseCountRows(c, how),
   ];
 }
 
@@ -215,6 +226,15 @@ export function controlPlaneRows(cp: ControlPlaneFigures, need: (name: string, v
   ];
 }
 
+/**
+ * What etcd's disk (every write waits for its WAL fsync) and each plugin (its Joins, with a
+ * spare interface or not, and reconcile passes) did during a phase, when measured.
+ */
+const phaseCountRows = (c: { readonly etcdDisk?: EtcdDiskFigures; readonly pluginCounts?: readonly PluginCounters[] }, how: string): string[][] => [
+  ...(c.etcdDisk ? [[`etcd's disk, ${how}`, etcdDiskText(c.etcdDisk)]] : []),
+  ...(c.pluginCounts ? [[`each plugin's own counts, ${how}`, c.pluginCounts.map((p, i) => `host ${i + 1}: ${pluginCountersText(p)}`).join('; ')]] : []),
+];
+
 /** A phase on a schedule as rows: what was offered and achieved, then each call's latency. */
 function rateRows(r: RateFigures, who: string, when: string): string[][] {
   const at = `at ${r.endpointsPerSecond}/s${when ? `, ${when}` : ''}`;
@@ -227,6 +247,7 @@ function rateRows(r: RateFigures, who: string, when: string): string[][] {
     ...(r.overP99
       ? [[`the calls slower than the p99 of all calls: how many, and how many of them opened a connection of their own ${at}`, `${r.overP99.calls} over ${ms(r.overP99.ms)}, ${r.overP99.openedConnection} of them`]]
       : []),
+    ...phaseCountRows(r, at),
   ];
 }
 

@@ -207,6 +207,22 @@ describe('the bench report', () => {
     expect(buildReport(compare, measured).targets.find((t) => t.what === 'API p99 (slowest call) at 500 endpoints/s offered')?.met).toBe(true);
   });
 
+
+  it('shows what etcd\'s disk and each plugin counted in each phase that measured them', () => {
+    expect(controlPlaneRows(controlPlane).some(([what]) => what!.startsWith('etcd\'s disk'))).toBe(false);
+    const none = { count: 0, over64ms: 0, slowestAtMostMs: 0 };
+    const etcdDisk = { walFsync: { count: 812, over64ms: 2, slowestAtMostMs: 256 }, backendCommit: none, slowApplies: 1 };
+    const rows = controlPlaneRows({ ...controlPlane, etcdDisk, atRate: { ...controlPlane.atRate!, etcdDisk } });
+    const text = 'WAL fsyncs 812, 2 over 64 ms, slowest <= 256 ms; backend commits 0; applies over 100 ms: 1';
+    expect(rows).toContainEqual(['etcd\'s disk, all at once, 32 calls in flight per host', text]);
+    expect(rows).toContainEqual(['etcd\'s disk, at 500/s', text]);
+    expect(rows.some(([what]) => what === 'etcd\'s disk, calls as an engine sends them')).toBe(false);
+    const pluginCounts = [{ joins: 1000, spares: 870, joinsOver50ms: 12, reconciles: 0 }, { joins: 1000, spares: 990, joinsOver50ms: 0, reconciles: 1 }];
+    expect(controlPlaneRows({ ...controlPlane, pluginCounts })).toContainEqual([
+      'each plugin\'s own counts, all at once, 32 calls in flight per host',
+      'host 1: Joins 1000, 870 with a spare, 12 over 50 ms inside the plugin; reconcile passes 0; host 2: Joins 1000, 990 with a spare, 0 over 50 ms inside the plugin; reconcile passes 1',
+    ]);
+  });
   it('draws a well-formed SVG with one bar per figure and its value', () => {
     const svg = ratioChart('test', report.chart);
     const xml = parseXml(svg);

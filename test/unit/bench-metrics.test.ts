@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { etcdDiskBetween, etcdDiskText, parseEtcdMetrics } from '../../bench/etcd-disk.js';
+import { parsePluginMetrics, pluginCountersBetween, pluginCountersText } from '../../bench/plugin-counters.js';
+import { parsePrometheus, total } from '../../bench/prometheus.js';
+import { PluginMetrics } from '../../src/metrics/plugin-metrics.js';
+
+const BOUNDS = ['0.001', '0.002', '0.004', '0.008', '0.016', '0.032', '0.064', '0.128', '0.256', '0.512', '1.024', '2.048', '4.096', '8.192', '+Inf'];
+
+/** etcd's /metrics text for the two histograms, from cumulative counts per bucket. */
+function metrics(wal: number[], commit: number[], slowApplies: number): string {
+  const histogram = (name: string, counts: number[]) => [
+    `# HELP ${name} test`,
+    `# TYPE ${name} histogram`,
+    ...BOUNDS.map((le, i) => `${name}_bucket{le="${le}"} ${counts[i]}`),
+    `${name}_sum 1.5`,
+    `${name}_count ${counts.at(-1)}`,
+  ];
+  return [
+    ...histogram('etcd_disk_wal_fsync_duration_seconds', wal),
+    ...histogram('etcd_disk_backend_commit_duration_seconds', commit),
+    '# TYPE etcd_server_slow_apply_total counter',
+    `etcd_server_slow_apply_total ${slowApplies}`,
+    'etcd_server_slow_read_indexes_total 0',
+  ].join('\n');
+}
+
+describe("etcd's disk during a phase", () => {
+  const before = parseEtcdMetrics(metrics([4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5], [6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6], 1));
+
+  it('counts the writes between two readings, the ones over 64 ms and the slowest one\'s bucket', () => {
+    // 100 more fsyncs: 90 up to 1 ms, 6 up to 64 ms, 3 up to 128 ms, 1 up to 512 ms.
+    const after = parseEtcdMetrics(metrics([94, 94, 94, 95, 96, 98, 101, 104, 104, 105, 105, 105, 105, 105, 105], [6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7], 3));
+    const d = etcdDiskBetween(before, after);
+    expect(d.walFsync).toEqual({ count: 100, over64ms: 4, slowestAtMostMs: 512 });
+    expect(d.backendCommit).toEqual({ count: 1, over64ms: 0, slowestAtMostMs: 2 });
+    expect(d.slowApplies).toBe(2);
+    expect(etcdDiskText(d)).toBe('WAL fsyncs 100, 4 over 64 ms, slowest <= 512 ms; backend commits 1, 0 over 64 ms, slowest <= 2 ms; applies over 100 ms: 2');
+  });
+
+  it('says none when nothing was written, and "over 8 s" for a write past the last bound', () => {
+    expect(etcdDiskBetween(before, before).walFsync).toEqual({ count: 0, over64ms: 0, slowestAtMostMs: 0 });
+    const stalled = parseEtcdMetrics(metrics([4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6], [6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6], 1));
+    const d = etcdDiskBetween(before, stalled);
+    expect(d.walFsync).toEqual({ count: 1, over64ms: 1, slowestAtMostMs: Infinity });
+    expect(etcdDiskText(d)).toContain('WAL fsyncs 1, 1 over 64 ms, slowest over 8 s');
+  });
+
+  it('refuses metrics without the histograms (not etcd, or a version that names them otherwise)', () => {
+    expect(() => parseEtcdMetrics('go_goroutines 12\n')).toThrow(/etcd_disk_wal_fsync_duration_seconds/);
+  });
+});
+
+describe('Prometheus text', () => {
+  it('reads names, labels (an escaped quote kept as written) and values, and skips comments', () => {
+    const samples = parsePrometheus('# HELP x y\nx_total{a="1",b="say \\"hi\\""} 3\nx_total{a="2"} 4\nup 1\n');
+    expect(samples).toEqual([
+      { name: 'x_total', labels: { a: '1', b: 'say \\"hi\\"' }, value: 3 },
+      { name: 'x_total', labels: { a: '2' }, value: 4 },
+      { name: 'up', labels: {}, value: 1 },
+    ]);
+    expect(total(samples, 'x_total')).toBe(7);
+    expect(total(samples, 'x_total', { a: '2' })).toBe(4);
+    expect(total(samples, 'absent')).toBe(0);
+  });
+});
+
+describe("a plugin's own counts during a phase", () => {
+  it("reads the plugin's real exposition: Joins, spares, Joins over 50 ms by its clock, reconciles", async () => {
+    const metrics = new PluginMetrics();
+    metrics.declareCalls(['NetworkDriver.Join', 'IpamDriver.RequestAddress']);
+    // No Join yet: the latency histogram has no Join series, and that is zero, not an error.
+    const before = parsePluginMetrics(await metrics.registry.metrics());
+    expect(before).toEqual({ joins: 0, spares: 0, joinsOver50ms: 0, reconciles: 0 });
+    for (const s of [0.01, 0.02, 0.05, 0.2]) metrics.apiCall('NetworkDriver.Join', 'ok', s);
+    metrics.apiCall('NetworkDriver.Join', 'error', 0.07);
+    metrics.apiCall('IpamDriver.RequestAddress', 'ok', 0.3); // not a Join
+    metrics.sparePortHandedOut();
+    metrics.sparePortHandedOut();
+    metrics.reconciled('ok', {});
+    const after = parsePluginMetrics(await metrics.registry.metrics());
+    const during = pluginCountersBetween(before, after);
+    // 0.05 s is in the 50 ms bucket (le is inclusive): two Joins over it, one of them failed.
+    expect(during).toEqual({ joins: 5, spares: 2, joinsOver50ms: 2, reconciles: 1 });
+    expect(pluginCountersText(during)).toBe('Joins 5, 2 with a spare, 2 over 50 ms inside the plugin; reconcile passes 1');
+  });
+});
