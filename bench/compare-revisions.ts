@@ -2,6 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { endpointsReadyPerSecond, slowestP99 } from './report-model.js';
+import type { PluginCounters } from './plugin-counters.js';
 import { median } from './stats.js';
 
 interface Report {
@@ -13,13 +14,19 @@ interface Report {
   pluginRssMiB: number[];
   cpuMsPerEndpoint?: { machine?: number };
   restart: { msUntilServing: number };
+  /** Each plugin's own counts in the phase (absent in reports of harnesses from before them). */
+  pluginCounts?: PluginCounters[];
   /** The restarted plugin under load at once (absent in reports of builds from before it). */
   afterRestart?: { latency: Record<string, { p99: number }> };
   /** The open-loop phase (absent in reports of builds from before it). */
   atRate?: { endpointsPerSecond: number; latency: Record<string, { p99: number }> };
   /** The calls as an engine sends them (absent in reports of builds from before it). */
-  asEngine?: { allocationsPerSecond: number; createSeconds: number; endpointMs?: { p99: number }; latency: Record<string, { p99: number }>; cpuMsPerEndpoint?: { machine?: number } };
+  asEngine?: { allocationsPerSecond: number; createSeconds: number; endpointMs?: { p99: number }; latency: Record<string, { p99: number }>; cpuMsPerEndpoint?: { machine?: number }; pluginCounts?: PluginCounters[] };
 }
+
+/** Of all hosts' Joins in a phase, the share given a spare interface, in %. */
+const spareShare = (counts: PluginCounters[] | undefined) =>
+  counts ? (100 * counts.reduce((n, c) => n + c.spares, 0)) / counts.reduce((n, c) => n + c.joins, 0) : NaN;
 
 const [base, dir] = process.argv.slice(2) as [string, string];
 const load = (side: string) =>
@@ -32,6 +39,7 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['RequestAddress p99', (r) => r.latency['IpamDriver.RequestAddress']?.p99 ?? NaN, 'ms'],
   ['CreateEndpoint p99', (r) => r.latency['NetworkDriver.CreateEndpoint']?.p99 ?? NaN, 'ms'],
   ['Join p99', (r) => r.latency['NetworkDriver.Join']?.p99 ?? NaN, 'ms'],
+  ['Joins given a spare interface', (r) => spareShare(r.pluginCounts), '%'],
   ['FDB complete after last create', (r) => r.fdbCompleteMsAfterLastCreate, 'ms'],
   ['CPU per endpoint, whole machine', (r) => r.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],
   ['plugin RSS (larger host)', (r) => Math.max(...r.pluginRssMiB), 'MiB'],
@@ -42,6 +50,7 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['endpoints ready per second (Join answered), calls as an engine sends them', (r) => (r.asEngine ? endpointsReadyPerSecond(r.asEngine, r.endpoints) : NaN), '/s'],
   ['p99 of the slowest call, calls as an engine sends them', (r) => (r.asEngine ? slowestP99(r.asEngine.latency) : NaN), 'ms'],
   ['p99 of one endpoint, start to Join answered (lock wait included), calls as an engine sends them', (r) => r.asEngine?.endpointMs?.p99 ?? NaN, 'ms'],
+  ['Joins given a spare interface, calls as an engine sends them', (r) => spareShare(r.asEngine?.pluginCounts), '%'],
   ['CPU per endpoint, whole machine, calls as an engine sends them', (r) => r.asEngine?.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],
 ];
 // Node flags given per side (compare-revisions.sh's BASE_NODE_ARGS / HEAD_NODE_ARGS) name the columns too.
