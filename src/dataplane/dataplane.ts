@@ -65,6 +65,12 @@ export class Dataplane {
   private readonly hostPortGuard: HostPortGuard;
   private readonly tunnelRules: TunnelRules | undefined;
   private readonly spares: SparePorts;
+  /**
+   * Endpoints whose own interface (`tsc-`) ensurePort made, until they are deleted: a Join tried
+   * again for one of them must not take a spare, which would leave the first interface behind
+   * with no endpoint to delete it by.
+   */
+  private readonly ownPorts = new Set<string>();
 
   constructor(
     private readonly run: Runner,
@@ -165,7 +171,7 @@ export class Dataplane {
       // change that fails on a missing device tells), else the endpoint's own, made now.
       if ((await this.run.batchReport('ip', [`link set ${given} mtu ${spec.mtu}`])).size === 0) return given;
       this.spares.letGo(spec.endpointId);
-    } else {
+    } else if (!this.ownPorts.has(spec.endpointId)) {
       // Under load a spare is ready: no round trip to `ip` at all. The engine gives it the
       // endpoint's MAC when it moves it into the container (spare-ports.ts).
       const spare = this.spares.take(spec.endpointId, spec.vni, spec.mtu);
@@ -173,6 +179,7 @@ export class Dataplane {
     }
     const name = endpointPortName(spec.endpointId);
     const create = [`link add ${name} link ${vxlanName(spec.vni)} mtu ${spec.mtu} address ${spec.mac} type macvlan mode bridge`];
+    this.ownPorts.add(spec.endpointId); // from the attempt on: one that fails half-way may have made it
     // Hot path of every container start: one line into the long-lived batch session. Only
     // when that fails (a port from an earlier, interrupted try in the way) do we clean up and
     // try again.
@@ -199,6 +206,7 @@ export class Dataplane {
    */
   endpointGone(endpointId: string): void {
     this.spares.letGo(endpointId);
+    this.ownPorts.delete(endpointId);
   }
 
   /** The name of the endpoint's interface while it is in the host's namespace. */

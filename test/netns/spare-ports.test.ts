@@ -100,6 +100,29 @@ describe('spare endpoint interfaces, made ahead of Joins under load', () => {
     await dp.closeSpares();
   });
 
+  it('answers a Join tried again after it made the endpoint\'s own interface with that one, not a spare, so that none is left behind', async () => {
+    await using host = makeNetns('h');
+    const dp = await hostWithSpares(host);
+    const own = `tsc-${endpoint(1).slice(0, 11)}`;
+    expect(await dp.ensurePort(port(1))).toBe(own); // no spare yet: its own
+    await waitFor('a spare', async () => spares(host).length === 1);
+    const [spare] = spares(host);
+    expect(await dp.ensurePort(port(1))).toBe(own); // tried again: the same, the spare untouched
+    expect(dp.portName(endpoint(1))).toBe(own);
+    expect(spares(host)).toEqual([spare]);
+    expect(dp.ownsSpare(spare!)).toBe(true);
+    expect(links(host).get(own)?.link).toBe(`tsvx-${VNI}`);
+    // Another endpoint's Join still gets the spare; deleting the first leaves nothing of it.
+    expect(await dp.ensurePort(port(2))).toBe(spare);
+    await dp.deletePort(endpoint(1));
+    dp.endpointGone(endpoint(1));
+    expect(links(host).has(own)).toBe(false);
+    await dp.deletePort(endpoint(2));
+    dp.endpointGone(endpoint(2));
+    expect(links(host).has(spare!)).toBe(false);
+    await dp.closeSpares();
+  });
+
   it('deletes a network\'s spares after a quiet spell, makes none for a lone Join, and never any with max 0', async () => {
     await using host = makeNetns('h');
     const dp = await hostWithSpares(host, { idleMs: 400 });
