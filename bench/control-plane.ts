@@ -16,7 +16,8 @@
  * interface or not, Joins over 50 ms by the plugin's own clock, reconcile passes).
  * Runs in its own lab (TSO_LAB, default cp; no engines used) and writes bench/results/control-plane.json.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { median, percentile } from './stats.js';
@@ -147,16 +148,39 @@ const remoteFdbEntries = (h: number, vni: number) =>
   sh('ip', ['netns', 'exec', `${LAB}-h${h}`, 'bridge', 'fdb', 'show', 'dev', `tsvx-${vni}`]).split('\n').filter((l) => l.includes(' dst ') && !l.startsWith('00:00:00:00:00:00')).length;
 
 /** The /metrics text of a server on a lab namespace's loopback (this process is in none of them). */
-const metricsIn = (netns: string, port: number) =>
-  sh('ip', ['netns', 'exec', netns, 'node', '-e', `fetch('http://127.0.0.1:${port}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`]);
-/** etcd's disk counters now (its client URLs listen on the underlay namespace's loopback too). */
-const etcdCounters = (): EtcdCounters => parseEtcdMetrics(metricsIn(`${LAB}-ul`, 2379));
+const metricsIn = async (netns: string, port: number) =>
+  (await promisify(execFile)('ip', ['netns', 'exec', netns, 'node', '-e', `fetch('http://127.0.0.1:${port}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })).stdout;
 /** Where each plugin serves its metrics, on its host namespace's loopback. */
 const PLUGIN_METRICS_PORT = 9477;
-/** What the plugins of these hosts (1-based) have counted so far. */
-const pluginCounters = (hosts: readonly number[]): PluginCounters[] => hosts.map((h) => parsePluginMetrics(metricsIn(`${LAB}-h${h}`, PLUGIN_METRICS_PORT)));
-/** What each plugin counted since `before` (same hosts, same order). */
-const pluginCountsSince = (hosts: readonly number[], before: readonly PluginCounters[]) => pluginCounters(hosts).map((after, i) => pluginCountersBetween(before[i]!, after));
+/** The counts of a plugin process that has just started, as a baseline: its figures count from its start (its start-up reconcile pass among them). */
+const FRESH_PLUGIN: PluginCounters = { joins: 0, spares: 0, joinsOver50ms: 0, reconciles: 0 };
+
+/** What etcd and the plugins of `hosts` (1-based) have counted at the start of a phase; undefined what could not be read. */
+type PhaseCounters = { etcd?: EtcdCounters; hosts: number[]; plugins?: PluginCounters[] };
+/** A reading that fails leaves its figures out of the report (with a word on stderr), never the run. */
+const orNothing = <T>(what: string, reading: Promise<T>): Promise<T | undefined> =>
+  reading.catch((err: unknown) => {
+    console.error(`could not read ${what}, its figures are left out: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  });
+const readCounters = (hosts: readonly number[]) =>
+  Promise.all([
+    orNothing("etcd's metrics", metricsIn(`${LAB}-ul`, 2379).then(parseEtcdMetrics)),
+    orNothing("the plugins' metrics", Promise.all(hosts.map(async (h) => parsePluginMetrics(await metricsIn(`${LAB}-h${h}`, PLUGIN_METRICS_PORT))))),
+  ]);
+/** `fresh`: the plugins have just started (no reading needed, nor a wait for their metrics server). */
+async function phaseCounters(hosts: number[], fresh = false): Promise<PhaseCounters> {
+  const [etcd, plugins] = await readCounters(fresh ? [] : hosts);
+  return { etcd, hosts, plugins: fresh ? hosts.map(() => FRESH_PLUGIN) : plugins };
+}
+/** What they counted since: etcd's disk and each plugin's Joins (with spares or not) and reconciles. */
+async function countsSince(before: PhaseCounters) {
+  const [etcd, plugins] = await readCounters(before.hosts);
+  return {
+    ...(before.etcd && etcd ? { etcdDisk: etcdDiskBetween(before.etcd, etcd) } : {}),
+    ...(before.plugins && plugins ? { pluginCounts: plugins.map((after, i) => pluginCountersBetween(before.plugins![i]!, after)) } : {}),
+  };
+}
 
 const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS));
 
@@ -249,14 +273,8 @@ async function createEndpointsAtRate(apis: PluginApi[], net: BenchNetwork, count
   return { seconds: (performance.now() - started) / 1000, lateMsP99: percentile(late, 99) };
 }
 
-/** What etcd and the plugins of `hosts` have counted at the start of a phase. */
-type PhaseCounters = { etcd: EtcdCounters; hosts: number[]; plugins: PluginCounters[] };
-const phaseCounters = (hosts: number[]): PhaseCounters => ({ etcd: etcdCounters(), hosts, plugins: pluginCounters(hosts) });
-/** What they counted since: etcd's disk and each plugin's Joins (with spares or not) and reconciles. */
-const countsSince = (before: PhaseCounters) => ({ etcdDisk: etcdDiskBetween(before.etcd, etcdCounters()), pluginCounts: pluginCountsSince(before.hosts, before.plugins) });
-
 /** What a phase on a schedule gives: the offered and achieved rates, and each call's latency. */
-function rateFigures(apis: PluginApi[], perSecond: number, count: number, run: { seconds: number; lateMsP99: number }, before: PhaseCounters) {
+async function rateFigures(apis: PluginApi[], perSecond: number, count: number, run: { seconds: number; lateMsP99: number }, before: PhaseCounters) {
   const opened = apis.flatMap((a) => a.newConnectionLatencies);
   const connects = apis.flatMap((a) => a.connectLatencies);
   // The slowest 1 % of all calls, and how many of them opened a connection.
@@ -270,7 +288,7 @@ function rateFigures(apis: PluginApi[], perSecond: number, count: number, run: {
     latency: latencyByMethod(apis),
     newConnections: { p50: median(opened), p99: percentile(opened, 99), calls: opened.length, connectP99: percentile(connects, 99) },
     overP99: { ms: tail, calls: all.filter((v) => v > tail).length, openedConnection: opened.filter((v) => v > tail).length },
-    ...countsSince(before),
+    ...(await countsSince(before)),
   };
 }
 
@@ -283,7 +301,7 @@ async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: num
   apis.forEach((a) => a.resetFigures());
   // Where the CPU goes while the endpoints are made and every host programs them: each plugin,
   // etcd, and this load generator (all share the machine's cores).
-  const before = phaseCounters([1, 2]); // before the CPU readings: it starts processes
+  const before = await phaseCounters([1, 2]); // before the CPU readings: it starts processes
   const cpuPids = [...plugins.map((p) => p.pid), etcdPid()];
   const cpuBefore = cpuPids.map(cpuMs);
   const mainThreadsBefore = plugins.map((p) => mainThreadCpuMs(p.pid));
@@ -305,7 +323,7 @@ async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: num
   // processes making interfaces and entries, the kernel's own work, anything else running.
   const cpuMsPerEndpoint = { plugins: cpu.slice(0, 2), pluginHelperThreads, etcd: cpu[2]!, loadGenerator: perEndpoint((load.user + load.system) / 1000), machine: perEndpoint(machineBusyMs() - machineBefore) };
   const endpointMs = { p50: median(run.endpointMs), p99: percentile(run.endpointMs, 99) };
-  return { createSeconds: run.seconds, allocationsPerSecond: run.allocationsPerSecond, endpointMs, latency: latencyByMethod(apis), fdbCompleteMsAfterLastCreate, cpuMsPerEndpoint, ...countsSince(before) };
+  return { createSeconds: run.seconds, allocationsPerSecond: run.allocationsPerSecond, endpointMs, latency: latencyByMethod(apis), fdbCompleteMsAfterLastCreate, cpuMsPerEndpoint, ...(await countsSince(before)) };
 }
 
 /** Per API method, over every host's calls: median, p99 and how many. */
@@ -362,9 +380,12 @@ async function main() {
     let afterRestart;
     if (AFTER_RESTART_ENDPOINTS > 0) {
       const restartedApi = [new PluginApi(socket(1), 256)];
-      const before = phaseCounters([1]);
+      // Read beside the phase, not before it: the phase is to meet the plugin the moment it
+      // serves. etcd's first reading lands a few tens of ms into the phase (a WAL fsync
+      // before it is not counted); the plugin's count starts at nothing, as the process does.
+      const before = phaseCounters([1], true);
       const run = await createEndpointsAtRate(restartedApi, { ...restartNet, engineIds: [restartNet.engineIds[0]!] }, AFTER_RESTART_ENDPOINTS, RATE / 2);
-      afterRestart = rateFigures(restartedApi, RATE / 2, AFTER_RESTART_ENDPOINTS, run, before);
+      afterRestart = await rateFigures(restartedApi, RATE / 2, AFTER_RESTART_ENDPOINTS, run, await before);
       writeTimeline('after-restart', restartedApi);
       restartedApi.forEach((a) => a.close());
     }
@@ -374,8 +395,8 @@ async function main() {
     const rateNet = await createNetwork(rateApis, '10.130.0.0/20');
     await settle();
     rateApis.forEach((a) => a.resetFigures()); // only the endpoints' calls
-    const beforeRate = phaseCounters([1, 2]);
-    const atRate = rateFigures(rateApis, RATE, RATE_ENDPOINTS, await createEndpointsAtRate(rateApis, rateNet, RATE_ENDPOINTS, RATE), beforeRate);
+    const beforeRate = await phaseCounters([1, 2]);
+    const atRate = await rateFigures(rateApis, RATE, RATE_ENDPOINTS, await createEndpointsAtRate(rateApis, rateNet, RATE_ENDPOINTS, RATE), beforeRate);
     writeTimeline('at-rate', rateApis);
     rateApis.forEach((a) => a.close());
 
@@ -396,6 +417,7 @@ async function main() {
       const againNet = await createNetwork(againApis, `10.${130 + pass}.0.0/20`);
       await settle();
       allAtOnceAgain.push(await measureCreation(againApis, againNet, plugins));
+      writeTimeline(`all-at-once-pass-${pass}`, againApis);
       againApis.forEach((a) => a.close());
     }
 

@@ -32,9 +32,14 @@ export interface EtcdDiskFigures {
 /** Reads the counters this module needs out of etcd's /metrics text. */
 export function parseEtcdMetrics(text: string): EtcdCounters {
   const samples = parsePrometheus(text);
+  const required = (name: string) => {
+    const h = histogram(samples, name);
+    if (h.size === 0) throw new Error(`etcd's metrics have no ${name}`);
+    return h;
+  };
   return {
-    walFsync: histogram(samples, 'etcd_disk_wal_fsync_duration_seconds'),
-    backendCommit: histogram(samples, 'etcd_disk_backend_commit_duration_seconds'),
+    walFsync: required('etcd_disk_wal_fsync_duration_seconds'),
+    backendCommit: required('etcd_disk_backend_commit_duration_seconds'),
     slowApplies: total(samples, 'etcd_server_slow_apply_total'),
   };
 }

@@ -4,8 +4,9 @@
  * interface made ahead (src/dataplane/spare-ports.ts; the others waited for `ip` to make theirs),
  * how many took longer than 50 ms by its own clock (from the request read to the answer sent, so
  * a wait before the plugin read the request is not in it), and how many reconcile passes ran.
+ * A count the plugin does not expose (an older build) is NaN, not zero.
  */
-import { parsePrometheus, type Sample, total } from './prometheus.js';
+import { histogram, parsePrometheus, type Sample, total } from './prometheus.js';
 
 export interface PluginCounters {
   readonly joins: number;
@@ -18,12 +19,14 @@ const JOIN = { call: 'NetworkDriver.Join' };
 
 export function parsePluginMetrics(text: string): PluginCounters {
   const samples: Sample[] = parsePrometheus(text);
-  // The histogram has no Join series before the first Join.
-  const joinsUpTo = (le: string) => total(samples, 'ts_overlay_api_request_duration_seconds_bucket', { ...JOIN, le });
+  // No Join series before the first Join: none over 50 ms. A histogram without that bound
+  // (its buckets changed) gives NaN rather than a count that means something else.
+  const joinDurations = histogram(samples, 'ts_overlay_api_request_duration_seconds', JOIN);
+  const over50ms = joinDurations.size === 0 ? 0 : (joinDurations.get(Infinity) ?? NaN) - (joinDurations.get(0.05) ?? NaN);
   return {
     joins: total(samples, 'ts_overlay_api_requests_total', JOIN),
     spares: total(samples, 'ts_overlay_spare_ports_handed_out_total'),
-    joinsOver50ms: joinsUpTo('+Inf') - joinsUpTo('0.05'),
+    joinsOver50ms: over50ms,
     reconciles: total(samples, 'ts_overlay_reconcile_runs_total'),
   };
 }

@@ -46,21 +46,27 @@ describe("etcd's disk during a phase", () => {
   });
 
   it('refuses metrics without the histograms (not etcd, or a version that names them otherwise)', () => {
-    expect(() => parseEtcdMetrics('go_goroutines 12\n')).toThrow(/etcd_disk_wal_fsync_duration_seconds/);
+    expect(() => parseEtcdMetrics('go_goroutines 12\n')).toThrow(/etcd's metrics have no etcd_disk_wal_fsync_duration_seconds/);
   });
 });
 
 describe('Prometheus text', () => {
-  it('reads names, labels (an escaped quote kept as written) and values, and skips comments', () => {
-    const samples = parsePrometheus('# HELP x y\nx_total{a="1",b="say \\"hi\\""} 3\nx_total{a="2"} 4\nup 1\n');
+  it('reads names, labels (escapes decoded) and values, blanks of any kind before the value, +Inf, and skips comments', () => {
+    const samples = parsePrometheus('# HELP x y\nx_total{a="1",b="say \\"hi\\"\\n"} 3\nx_total{a="2"}\t4\nup  1\nh_bucket{le="+Inf"} +Inf\n\n');
     expect(samples).toEqual([
-      { name: 'x_total', labels: { a: '1', b: 'say \\"hi\\"' }, value: 3 },
+      { name: 'x_total', labels: { a: '1', b: 'say "hi"\n' }, value: 3 },
       { name: 'x_total', labels: { a: '2' }, value: 4 },
       { name: 'up', labels: {}, value: 1 },
+      { name: 'h_bucket', labels: { le: '+Inf' }, value: Infinity },
     ]);
     expect(total(samples, 'x_total')).toBe(7);
     expect(total(samples, 'x_total', { a: '2' })).toBe(4);
-    expect(total(samples, 'absent')).toBe(0);
+    // A metric that is not exposed is not a zero.
+    expect(total(samples, 'absent')).toBeNaN();
+  });
+
+  it('refuses a line that is not a sample, rather than read past it', () => {
+    expect(() => parsePrometheus('ok 1\n{broken} 2\n')).toThrow(/not a sample line: \{broken\} 2/);
   });
 });
 
@@ -82,5 +88,9 @@ describe("a plugin's own counts during a phase", () => {
     // 0.05 s is in the 50 ms bucket (le is inclusive): two Joins over it, one of them failed.
     expect(during).toEqual({ joins: 5, spares: 2, joinsOver50ms: 2, reconciles: 1 });
     expect(pluginCountersText(during)).toBe('Joins 5, 2 with a spare, 2 over 50 ms inside the plugin; reconcile passes 1');
+    // A build without the spare counter (older than it): not a share of 0 %.
+    const older = parsePluginMetrics((await metrics.registry.metrics()).split('\n').filter((l) => !l.includes('spare_ports')).join('\n'));
+    expect(older.spares).toBeNaN();
+    expect(older.joins).toBe(5);
   });
 });
