@@ -275,10 +275,10 @@ async function createEndpointsAtRate(apis: PluginApi[], net: BenchNetwork, count
 
 /** What a phase on a schedule gives: the offered and achieved rates, and each call's latency. */
 async function rateFigures(apis: PluginApi[], perSecond: number, count: number, run: { seconds: number; lateMsP99: number }, before: PhaseCounters) {
-  const opened = apis.flatMap((a) => a.newConnectionLatencies);
+  const opened = apis.flatMap((a) => a.timeline.filter((c) => c.newConnection).map((c) => c.ms));
   const connects = apis.flatMap((a) => a.connectLatencies);
   // The slowest 1 % of all calls, and how many of them opened a connection.
-  const all = apis.flatMap((a) => [...a.latencies.values()].flat());
+  const all = apis.flatMap((a) => a.timeline.map((c) => c.ms));
   const tail = percentile(all, 99);
   return {
     endpointsPerSecond: perSecond,
@@ -328,9 +328,9 @@ async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: num
 
 /** Per API method, over every host's calls: median, p99 and how many. */
 function latencyByMethod(apis: PluginApi[]) {
-  const methods = new Set(apis.flatMap((a) => [...a.latencies.keys()]));
+  const methods = new Set(apis.flatMap((a) => a.timeline.map((c) => c.method)));
   return Object.fromEntries([...methods].map((m) => {
-    const all = apis.flatMap((a) => a.latencies.get(m) ?? []);
+    const all = apis.flatMap((a) => a.timeline.filter((c) => c.method === m).map((c) => c.ms));
     return [m, { p50: median(all), p99: percentile(all, 99), calls: all.length }];
   }));
 }

@@ -11,18 +11,15 @@ import { connect, type Socket } from 'node:net';
  * plugin answers every call with a Content-Length body, which is all this client reads.
  */
 export class PluginApi {
-  readonly latencies = new Map<string, number[]>();
   /**
-   * The latencies of the calls that opened a connection of their own (every other connection was busy),
-   * of whatever method. A Docker engine opens one whenever it has more calls in flight than
-   * connections (Go's HTTP client keeps 2 idle ones per plugin by default); so does this
-   * client, which keeps every connection it opened.
+   * Every call in order of its answer: when it started (performance.now()), its latency, and
+   * whether it opened a connection of its own because every other one was busy. A Docker engine
+   * opens one whenever it has more calls in flight than connections (Go's HTTP client keeps 2
+   * idle ones per plugin by default); so does this client, which keeps every connection it opened.
    */
-  readonly newConnectionLatencies: number[] = [];
-  /** For those calls, how long the connect itself took (until the socket said it was connected). */
-  readonly connectLatencies: number[] = [];
-  /** Every call in order of its answer: when it started (performance.now()), its latency, whether it opened a connection. */
   readonly timeline: Array<{ method: string; started: number; ms: number; newConnection: boolean }> = [];
+  /** For the calls that opened a connection, how long the connect itself took (until the socket said it was connected). */
+  readonly connectLatencies: number[] = [];
   private readonly idle: Connection[] = [];
   private readonly waiting: Array<(c: Connection) => void> = [];
   private opened = 0;
@@ -43,25 +40,17 @@ export class PluginApi {
     }
     const ms = performance.now() - started;
     this.give(conn);
-    const list = this.latencies.get(method) ?? [];
-    list.push(ms);
-    this.latencies.set(method, list);
     this.timeline.push({ method, started, ms, newConnection: firstOnConnection });
-    if (firstOnConnection) {
-      this.newConnectionLatencies.push(ms);
-      if (conn.connectMs !== undefined) this.connectLatencies.push(conn.connectMs);
-    }
+    if (firstOnConnection && conn.connectMs !== undefined) this.connectLatencies.push(conn.connectMs);
     const json = JSON.parse(reply.text) as T & { Err?: string; Error?: string };
     if (reply.status !== 200 || json.Err || json.Error) throw new Error(`${method}: ${reply.status} ${reply.text}`);
     return json;
   }
 
-  /** Forgets every latency recorded so far: the next phase's calls only. */
+  /** Forgets every call recorded so far: the next phase's calls only. */
   resetFigures(): void {
-    this.latencies.clear();
-    this.newConnectionLatencies.length = 0;
-    this.connectLatencies.length = 0;
     this.timeline.length = 0;
+    this.connectLatencies.length = 0;
   }
 
   close(): void {

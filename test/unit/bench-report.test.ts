@@ -207,7 +207,6 @@ describe('the bench report', () => {
     expect(buildReport(compare, measured).targets.find((t) => t.what === 'API p99 (slowest call) at 500 endpoints/s offered')?.met).toBe(true);
   });
 
-
   it('shows what etcd\'s disk and each plugin counted in each phase that measured them', () => {
     expect(controlPlaneRows(controlPlane).some(([what]) => what!.startsWith('etcd\'s disk'))).toBe(false);
     const none = { count: 0, over64ms: 0, slowestAtMostMs: 0 };
@@ -223,6 +222,7 @@ describe('the bench report', () => {
       'host 1: Joins 1000, 870 with a spare, 12 over 50 ms inside the plugin; reconcile passes 0; host 2: Joins 1000, 990 with a spare, 0 over 50 ms inside the plugin; reconcile passes 1',
     ]);
   });
+
   it('draws a well-formed SVG with one bar per figure and its value', () => {
     const svg = ratioChart('test', report.chart);
     const xml = parseXml(svg);
