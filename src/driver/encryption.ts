@@ -6,6 +6,7 @@ import type { ClusterStore, Entry } from '../store/cluster-store.js';
 import type { KeySetRecord } from '../store/records.js';
 import { firstKeySet, isKeySet, nextRotationStep, type RotationTiming } from './key-schedule.js';
 import { PassRunner } from '../lib/pass-runner.js';
+import { PendingRetry } from '../lib/retry.js';
 
 export interface EncryptionNeeds {
   /** Does this host hold an encrypted network? Without one, nothing of the tunnel exists here. */
@@ -27,6 +28,7 @@ export class EncryptionKeeper {
   private watch: { close(): Promise<void> } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly passes = new PassRunner(() => this.pass());
+  private readonly retry = new PendingRetry(2000, () => this.schedule());
   private lastError: string | undefined;
   /**
    * What the last pass left: the tunnel in line ('active'); tunnel and rules removed by this
@@ -56,6 +58,7 @@ export class EncryptionKeeper {
   async stop(): Promise<void> {
     const passesDone = this.passes.stop();
     clearInterval(this.timer);
+    this.retry.cancel();
     await this.watch?.close();
     await passesDone;
     // The rules stay (fail closed); the tunnel process ends with us.
@@ -122,7 +125,7 @@ export class EncryptionKeeper {
       const message = errorMessage(err);
       if (message !== this.lastError) this.log.error({ err: message }, 'could not set up the encrypted tunnel; encrypted networks carry no traffic until it works (retrying)');
       this.lastError = message;
-      if (!this.passes.isStopped) setTimeout(() => this.schedule(), 2000).unref();
+      if (!this.passes.isStopped) this.retry.arm();
     }
   }
 

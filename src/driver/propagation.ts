@@ -3,7 +3,7 @@ import { CLUSTER_ID_OPTION } from '../ipam/ipam-service.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { sleep } from '../lib/retry.js';
+import { PendingRetry, sleep } from '../lib/retry.js';
 import type { ClusterStore } from '../store/cluster-store.js';
 import type { NetworkRecord } from '../store/records.js';
 
@@ -24,6 +24,7 @@ export class Propagation {
   private readonly abort = new AbortController();
   private watch: { close(): Promise<void> } | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private readonly retry = new PendingRetry(2000, () => this.schedule());
 
   constructor(
     private readonly driverName: string,
@@ -50,6 +51,7 @@ export class Propagation {
   async stop(): Promise<void> {
     this.abort.abort();
     clearInterval(this.timer);
+    this.retry.cancel();
     await this.watch?.close();
     await this.running;
   }
@@ -72,7 +74,7 @@ export class Propagation {
           // Once per streak at warn (an engine that is down stays down a while), then quietly.
           this.log[this.failing ? 'debug' : 'warn']({ err: errorMessage(err) }, 'network sync failed; retrying every 2 s');
           this.failing = true;
-          setTimeout(() => this.schedule(), 2000).unref();
+          this.retry.arm();
         }
       } while (this.again && !this.abort.signal.aborted);
     })().finally(() => (this.running = undefined));

@@ -28,3 +28,27 @@ export async function untilDone<T>(step: () => Promise<T>, onRetry: (err: unknow
     }
   }
 }
+
+/**
+ * A retry after a failure, at most one waiting at a time: a failure while one waits adds none.
+ * Each failure arming a timer of its own multiplied the retries: every event that ran a pass
+ * during a long failure (the engine away, one network it refuses) left one more timer that
+ * ran a pass, failed and armed the next, for as long as the failure lasted.
+ */
+export class PendingRetry {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly delayMs: number, private readonly retry: () => void) {}
+
+  arm(): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.retry();
+    }, this.delayMs).unref();
+  }
+
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
