@@ -45,6 +45,30 @@ export interface OwnDevices {
   /** Devices of earlier builds (names.ts isLegacyDevice). */
   readonly legacy: string[];
 }
+/** What one reconcile pass read of the kernel once for all its networks (Dataplane.passView). */
+export interface PassView {
+  /** Our VXLAN devices and host ports with their details, by name, as listed when the pass began. */
+  readonly links: ReadonlyMap<string, LinkJson>;
+  /** The host-port guard was checked in this pass already. */
+  guardChecked: boolean;
+}
+/** Remote endpoints in a VXLAN device's FDB and neighbour entries as the tools list them. */
+function peerStateOf(fdb: readonly FdbJson[], neigh: readonly NeighJson[]): PeerState {
+  const unicast = new Map<string, string>();
+  const flood = new Set<string>();
+  for (const e of fdb) {
+    if (!e.dst) continue; // the device's own addresses (its macvlans' MACs, multicast), not remote ones
+    if (e.mac === BROADCAST_MAC) flood.add(e.dst);
+    else unicast.set(e.mac, e.dst);
+  }
+  const neighbours = new Map<string, string>();
+  for (const n of neigh) {
+    if (n.lladdr && n.state?.includes('PERMANENT')) neighbours.set(n.dst, n.lladdr);
+  }
+  return { unicast, flood, neighbours };
+}
+/** A macvlan in bridge mode on the device named `lower`. */
+const macvlanOn = (lower: string, l: LinkJson | undefined) => l?.linkinfo?.info_kind === 'macvlan' && l.linkinfo.info_data?.mode === 'bridge' && l.link === lower;
 interface FdbJson { mac: string; dst?: string; flags?: string[] }
 interface NeighJson { dst: string; lladdr?: string; state?: string[] }
 
@@ -90,9 +114,11 @@ export class Dataplane {
   /**
    * The VXLAN device and the host port on it, both up; nothing arriving on the host port is
    * routed on. Returns whether the VXLAN device was made (it was missing or wrong): the
-   * endpoints' interfaces on an earlier one went with it.
+   * endpoints' interfaces on an earlier one went with it. Given a reconcile pass's view
+   * (passView), a network whose devices it lists as they should be costs no reading of them.
    */
-  async ensureNetwork(net: NetworkDevices): Promise<boolean> {
+  async ensureNetwork(net: NetworkDevices, view?: PassView): Promise<boolean> {
+    if (view && !net.encrypted && (await this.refreshListed(net, view))) return false;
     const hp = hostPortName(net.vni);
     const vx = vxlanName(net.vni);
     // Only the two devices are read: listing every link (thousands of ports on a busy host)
@@ -104,15 +130,9 @@ export class Dataplane {
     // Before the device exists: its VXLAN may only ever leave through the tunnel.
     if (net.encrypted) await this.tunnelRules!.ensureDrops();
 
-    const vxlanMatches =
-      vxlan?.linkinfo?.info_kind === 'vxlan' &&
-      vxlan.linkinfo.info_data?.id === net.vni &&
-      vxlan.linkinfo.info_data?.local === this.underlay.vtep &&
-      vxlan.linkinfo.info_data?.port === port &&
-      vxlan.linkinfo.info_data?.learning === false;
+    const vxlanMatches = this.vxlanMatches(net, vxlan);
     const mac = hostPortMac(this.underlay.vtep, net.vni);
-    const hostPortMatches =
-      vxlanMatches && hostPort?.linkinfo?.info_kind === 'macvlan' && hostPort.linkinfo.info_data?.mode === 'bridge' && hostPort.link === vx;
+    const hostPortMatches = vxlanMatches && macvlanOn(vx, hostPort);
     // Drift only. Each in a process of its own: the batch session knows devices by the index
     // it first saw, and a delete it ran could miss a device someone made again under the name.
     // Deleting the VXLAN device takes every macvlan on it, a host port on it too.
@@ -126,12 +146,10 @@ export class Dataplane {
       lines.push(`link add ${vx} mtu ${net.mtu} type vxlan id ${net.vni} local ${this.underlay.vtep} dstport ${port} nolearning proxy`);
     }
     // A port of the bridge of earlier builds takes no macvlan.
-    if (vxlanMatches && vxlan.master) lines.push(`link set ${vx} nomaster`);
-    lines.push(`link set ${vx} mtu ${net.mtu} up`);
+    if (vxlanMatches && vxlan!.master) lines.push(`link set ${vx} nomaster`);
     if (!hostPortMatches) lines.push(`link add ${hp} link ${vx} address ${mac} mtu ${net.mtu} type macvlan mode bridge`);
-    else if (hostPort.address !== mac) lines.push(`link set ${hp} address ${mac}`);
-    lines.push(`link set ${hp} mtu ${net.mtu} up`);
-    if (this.resolverAddr && net.subnet) lines.push(resolverRouteLine(net.subnet, net.vni));
+    else if (hostPort!.address !== mac) lines.push(`link set ${hp} address ${mac}`);
+    lines.push(...this.upLines(net));
     await this.run.batch('ip', lines);
     if (net.encrypted) {
       // The tunnel reads this device's datagrams through a socket, where a checksum left to
@@ -140,9 +158,54 @@ export class Dataplane {
       await this.run.ethtool(['-K', vx, 'tx', 'off']);
     }
     crashPoint('create-network.links-made');
-    // A container that sends the host port a packet for somewhere else must not find a router.
-    await this.hostPortGuard.ensure();
+    await this.ensureGuard(view);
     return !vxlanMatches;
+  }
+
+  /**
+   * Our VXLAN devices and host ports with their details, in two listings (by kind, so the
+   * kernel leaves out every other interface of the host): what a reconcile pass compares all
+   * its networks with, instead of reading two devices and the firewall per network.
+   */
+  async passView(): Promise<PassView> {
+    const [vxlans, macvlans] = await Promise.all([this.run.ipJson<LinkJson>(['-d', 'link', 'show', 'type', 'vxlan']), this.run.ipJson<LinkJson>(['-d', 'link', 'show', 'type', 'macvlan'])]);
+    const ours = [...vxlans, ...macvlans].filter((l) => vniOfDevice(l.ifname) !== undefined);
+    return { links: new Map(ours.map((l) => [l.ifname, l])), guardChecked: false };
+  }
+
+  /**
+   * When the pass's view lists both devices as they should be, brings them up to date with the
+   * lines that are harmless when they already are; false (nothing done that matters) when the
+   * view says otherwise or a line failed: the devices changed since, and are read again.
+   */
+  private async refreshListed(net: NetworkDevices, view: PassView): Promise<boolean> {
+    const vx = vxlanName(net.vni);
+    const vxlan = view.links.get(vx);
+    const hostPort = view.links.get(hostPortName(net.vni));
+    const asTheyShouldBe = this.vxlanMatches(net, vxlan) && !vxlan!.master && macvlanOn(vx, hostPort) && hostPort!.address === hostPortMac(this.underlay.vtep, net.vni);
+    if (!asTheyShouldBe || (await this.run.batchReport('ip', this.upLines(net))).size > 0) return false;
+    await this.ensureGuard(view);
+    return true;
+  }
+
+  private vxlanMatches(net: NetworkDevices, vxlan: LinkJson | undefined): boolean {
+    const info = vxlan?.linkinfo;
+    const port = net.encrypted ? this.underlay.innerPort : this.underlay.port;
+    return info?.info_kind === 'vxlan' && info.info_data?.id === net.vni && info.info_data?.local === this.underlay.vtep && info.info_data?.port === port && info.info_data?.learning === false;
+  }
+
+  /** Both devices up at the network's MTU, and the responder's route: safe to repeat. */
+  private upLines(net: NetworkDevices): string[] {
+    const lines = [`link set ${vxlanName(net.vni)} mtu ${net.mtu} up`, `link set ${hostPortName(net.vni)} mtu ${net.mtu} up`];
+    if (this.resolverAddr && net.subnet) lines.push(resolverRouteLine(net.subnet, net.vni));
+    return lines;
+  }
+
+  /** A container that sends the host port a packet for somewhere else must not find a router: checked once per pass. */
+  private async ensureGuard(view: PassView | undefined): Promise<void> {
+    if (view?.guardChecked) return;
+    await this.hostPortGuard.ensure();
+    if (view) view.guardChecked = true;
   }
 
   /** Removes the network's devices (with the VXLAN device go all macvlans on it). Absent is fine. */
@@ -236,26 +299,42 @@ export class Dataplane {
       this.run.bridgeJson<FdbJson>(['fdb', 'show', 'dev', dev]),
       this.run.ipJson<NeighJson>(['neigh', 'show', 'dev', dev]),
     ]);
-    const unicast = new Map<string, string>();
-    const flood = new Set<string>();
+    return peerStateOf(fdb, neigh);
+  }
+
+  /**
+   * What every VXLAN device of ours knows about remote endpoints, by VNI (a device with no
+   * entries is left out), from two listings of the whole namespace: verifying many networks
+   * at once (a reconcile pass) then costs two processes rather than two per network.
+   */
+  async readAllPeers(): Promise<Map<number, PeerState>> {
+    const [fdb, neigh] = await Promise.all([
+      this.run.bridgeJson<FdbJson & { ifname?: string }>(['fdb', 'show']),
+      this.run.ipJson<NeighJson & { dev?: string }>(['neigh', 'show', 'nud', 'permanent']),
+    ]);
+    const vniOfVxlan = (dev: string | undefined) => {
+      const vni = dev === undefined ? undefined : vniOfDevice(dev);
+      return vni !== undefined && dev === vxlanName(vni) ? vni : undefined;
+    };
+    const byVni = new Map<number, { fdb: FdbJson[]; neigh: NeighJson[] }>();
+    const of = (vni: number) => byVni.get(vni) ?? byVni.set(vni, { fdb: [], neigh: [] }).get(vni)!;
     for (const e of fdb) {
-      if (!e.dst) continue; // the device's own addresses (its macvlans' MACs, multicast), not remote ones
-      if (e.mac === BROADCAST_MAC) flood.add(e.dst);
-      else unicast.set(e.mac, e.dst);
+      const vni = vniOfVxlan(e.ifname);
+      if (vni !== undefined) of(vni).fdb.push(e);
     }
-    const neighbours = new Map<string, string>();
     for (const n of neigh) {
-      if (n.lladdr && n.state?.includes('PERMANENT')) neighbours.set(n.dst, n.lladdr);
+      const vni = vniOfVxlan(n.dev);
+      if (vni !== undefined) of(vni).neigh.push(n);
     }
-    return { unicast, flood, neighbours };
+    return new Map([...byVni].map(([vni, listed]) => [vni, peerStateOf(listed.fdb, listed.neigh)]));
   }
 
   /**
    * Brings the device's peers to `desired`, against what the kernel holds now (drift is
-   * repaired); returns how many entries changed.
+   * repaired), read now or given (`current`, from readAllPeers); returns how many entries changed.
    */
-  async applyPeers(vni: number, desired: PeerState): Promise<number> {
-    return this.runPeerChanges(diffPeers(vxlanName(vni), await this.readPeers(vni), desired));
+  async applyPeers(vni: number, desired: PeerState, current?: PeerState): Promise<number> {
+    return this.runPeerChanges(diffPeers(vxlanName(vni), current ?? (await this.readPeers(vni)), desired));
   }
 
   /**

@@ -1,15 +1,17 @@
 import type { Dataplane } from '../dataplane/dataplane.js';
-import { copyPeerState, type MutablePeerState, PeerTable, type RemoteEndpoint } from '../dataplane/peers.js';
+import { copyPeerState, type MutablePeerState, type PeerState, PeerTable, type RemoteEndpoint } from '../dataplane/peers.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { noMetrics, type PeerObserver } from '../metrics/ports.js';
-import { sleep } from '../lib/retry.js';
+import { PendingRetry, sleep } from '../lib/retry.js';
 import type { ClusterStore } from '../store/cluster-store.js';
 import type { EndpointRecord } from '../store/records.js';
 import type { LocalState } from './local-state.js';
 
 const FLUSH_GATHER_MS = 5;
+/** A device the kernel listed no entries for. */
+const NO_PEERS: PeerState = { unicast: new Map(), flood: new Set(), neighbours: new Map() };
 
 /**
  * Keeps every local VXLAN device's FDB and neighbour entries equal to the remote endpoints
@@ -27,6 +29,12 @@ export class PeerSync {
   private readonly verify = new Set<string>();
   /** What this process last programmed per VNI: the base of incremental changes. */
   private readonly programmed = new Map<number, MutablePeerState>();
+  /** Networks whose programming failed, programmed again (verified) a second later: one retry for all of them. */
+  private readonly failed = new Set<string>();
+  private readonly retry = new PendingRetry(1000, () => {
+    for (const network of this.failed) this.markDirty(network, true);
+    this.failed.clear();
+  });
   private flushing: Promise<void> | undefined;
   private watch: { close(): Promise<void> } | undefined;
   private stopped = false;
@@ -72,6 +80,7 @@ export class PeerSync {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.retry.cancel();
     await this.watch?.close();
     await this.flushing;
   }
@@ -149,7 +158,11 @@ export class PeerSync {
         await sleep(FLUSH_GATHER_MS);
         const networks = [...this.dirty];
         this.dirty.clear();
-        await Promise.all(networks.map((n) => this.program(n)));
+        // Networks to verify compare with the kernel: several (a reconcile pass) read all of it
+        // at once. A device made again after this reading marks its network to verify again.
+        const many = networks.filter((n) => this.verify.has(n)).length > 1;
+        const kernel = many ? await this.dataplane.readAllPeers().catch(() => undefined) : undefined;
+        await Promise.all(networks.map((n) => this.program(n, kernel)));
       }
     })().finally(() => {
       this.flushing = undefined;
@@ -162,7 +175,8 @@ export class PeerSync {
     while (this.flushing) await this.flushing;
   }
 
-  private async program(network: string): Promise<void> {
+  /** `kernel`: every device's entries, read for this flush (readAllPeers); else read here when needed. */
+  private async program(network: string, kernel?: ReadonlyMap<number, PeerState>): Promise<void> {
     const vni = this.local.networkByClusterId(network)?.record.vni;
     if (vni === undefined) return; // not on this host: nothing to program
     // Under the VNI's lock, and looked up again there: a DeleteNetwork removing the devices at
@@ -178,7 +192,7 @@ export class PeerSync {
         } else {
           // First time, or to verify: every entry, against what the kernel holds.
           const desired = table.takeState();
-          changed = await this.dataplane.applyPeers(vni, desired);
+          changed = await this.dataplane.applyPeers(vni, desired, kernel && (kernel.get(vni) ?? NO_PEERS));
           this.programmed.set(vni, copyPeerState(desired));
         }
         if (changed > 0) crashPoint('peers.programmed');
@@ -187,7 +201,8 @@ export class PeerSync {
       } catch (err) {
         this.programmed.delete(vni); // unknown now: read the kernel next time
         this.log.error({ err, network }, 'programming peers failed; retrying');
-        setTimeout(() => this.markDirty(network, true), 1000);
+        this.failed.add(network);
+        this.retry.arm();
       }
     });
   }

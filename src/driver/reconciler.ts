@@ -6,6 +6,7 @@ import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { type DriftKind, noMetrics, type ReconcileObserver } from '../metrics/ports.js';
 import type { ClusterStore, Entry } from '../store/cluster-store.js';
+import { parseAddressKey } from '../store/keys.js';
 import type { AddressRecord, CopyRecord, EndpointRecord, NetworkRecord } from '../store/records.js';
 import type { LocalState } from './local-state.js';
 import type { Membership } from './membership.js';
@@ -150,18 +151,22 @@ export class Reconciler {
    */
   private async networks(report: { networksEnsured: number; devicesRestored: string[]; leftoversRemoved: string[] }, startup: boolean): Promise<Array<{ vni: number; network: string }>> {
     const remade: Array<{ vni: number; network: string }> = [];
+    // Each read once for all networks: per network, the reads cost a process or an etcd round
+    // trip each, every pass (bench/many-networks.ts).
     const copies = await this.store.listCopies(this.node);
+    // Listed after the copies: a copy is recorded only after its network.
+    const networks = new Map((await this.store.listNetworks()).networks.map((n) => [n.id, n]));
     // Looked at after the listing: a copy is recorded only once its devices exist, so a listed
     // copy without them now has lost them (rather than being made right now).
-    const present = await this.dataplane.ownDevices();
+    const view = await this.dataplane.passView();
     for (const copy of copies) {
-      const entry = await this.store.getNetwork(copy.network);
-      if (startup && entry && (await this.engineLacks(copy))) {
-        await this.dropCopy(copy, entry.value, copies);
+      const network = networks.get(copy.network);
+      if (startup && network && (await this.engineLacks(copy))) {
+        await this.dropCopy(copy, network, copies);
         report.leftoversRemoved.push(`copy ${copy.engineNetworkId} of network ${copy.network}`);
         continue;
       }
-      if (!entry) {
+      if (!network) {
         const stale = this.local.network(copy.engineNetworkId);
         const drop = async () => {
           if (stale && !this.local.vniUsedByAnother(stale.record.vni, copy.engineNetworkId)) await this.dataplane.deleteNetwork(stale.record.vni);
@@ -171,18 +176,17 @@ export class Reconciler {
         await (stale ? this.local.withDevices(stale.record.vni, drop) : drop());
         continue;
       }
-      await this.local.withDevices(entry.value.vni, async () => {
+      await this.local.withDevices(network.vni, async () => {
         // Looked at again under the lock: a DeleteNetwork may have finished meanwhile.
-        const stillThere = (await this.store.listCopies(this.node)).some((c) => c.engineNetworkId === copy.engineNetworkId);
-        if (!stillThere) return;
+        if (!(await this.store.hasCopy(this.node, copy.engineNetworkId))) return;
         const known = this.local.network(copy.engineNetworkId);
-        const mtu = known?.mtu ?? entry.value.mtu ?? networkMtu(entry.value, this.local.defaultMtu);
-        const vxlanMade = await this.dataplane.ensureNetwork({ vni: entry.value.vni, mtu, encrypted: entry.value.encrypted === true, subnet: entry.value.subnet });
-        this.local.addNetwork({ engineId: copy.engineNetworkId, record: entry.value, mtu });
+        const mtu = known?.mtu ?? network.mtu ?? networkMtu(network, this.local.defaultMtu);
+        const vxlanMade = await this.dataplane.ensureNetwork({ vni: network.vni, mtu, encrypted: network.encrypted === true, subnet: network.subnet }, view);
+        this.local.addNetwork({ engineId: copy.engineNetworkId, record: network, mtu });
         report.networksEnsured++;
-        const vni = entry.value.vni;
-        if (!present.hostPorts.has(vni) || !present.vxlans.has(vni)) report.devicesRestored.push(`${hostPortName(vni)}/${vxlanName(vni)}`);
-        if (vxlanMade) remade.push({ vni, network: entry.value.id });
+        const vni = network.vni;
+        if (!view.links.has(hostPortName(vni)) || !view.links.has(vxlanName(vni))) report.devicesRestored.push(`${hostPortName(vni)}/${vxlanName(vni)}`);
+        if (vxlanMade) remade.push({ vni, network: network.id });
       });
     }
     return remade;
@@ -413,13 +417,15 @@ export class Reconciler {
     const usedBy = (endpoints: ReadonlyArray<{ value: EndpointRecord }>) => new Set(endpoints.map((e) => `${e.value.subnet} ${e.value.ip}`));
     const used = usedBy(listed);
     const candidates: Array<{ subnet: string; entry: Entry<AddressRecord> }> = [];
-    for (const subnet of new Set(this.local.networks().map((n) => n.record.subnet))) {
-      for (const entry of await this.store.listAddressEntries(subnet)) {
-        const a = entry.value;
-        if (a.kind !== 'endpoint' || a.node !== this.node || used.has(`${subnet} ${a.ip}`) || this.young(a.claimedAt)) continue;
-        if (Date.now() - (this.detached.get(`${subnet} ${a.ip}`) ?? 0) < this.graceMs) continue;
-        candidates.push({ subnet, entry });
-      }
+    const subnets = new Set(this.local.networks().map((n) => n.record.subnet));
+    // One listing of every pool's addresses rather than one per network: a round trip each.
+    for (const entry of (await this.store.listAllAddresses()).entries) {
+      const subnet = parseAddressKey(entry.key)?.subnet;
+      const a = entry.value;
+      if (subnet === undefined || !subnets.has(subnet)) continue;
+      if (a.kind !== 'endpoint' || a.node !== this.node || used.has(`${subnet} ${a.ip}`) || this.young(a.claimedAt)) continue;
+      if (Date.now() - (this.detached.get(`${subnet} ${a.ip}`) ?? 0) < this.graceMs) continue;
+      candidates.push({ subnet, entry });
     }
     if (candidates.length === 0) return;
     const { endpoints, revision: listedAt } = await this.store.listEndpoints();

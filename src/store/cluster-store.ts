@@ -81,7 +81,6 @@ export class ClusterStore {
     });
   }
 
-  /** Every claimed address of every pool, and the revision to watch them from. */
   /** Every pool, and the revision to watch them from. */
   async listPoolEntries(): Promise<{ entries: Entry<PoolRecord>[]; revision: number }> {
     return this.kv.list<PoolRecord>(keys.poolsPrefix);
@@ -91,6 +90,7 @@ export class ClusterStore {
     return this.kv.watch(keys.poolsPrefix, fromRevision, handlers);
   }
 
+  /** Every claimed address of every pool, and the revision to watch them from. */
   async listAllAddresses(): Promise<{ entries: Entry<AddressRecord>[]; revision: number }> {
     return this.kv.list<AddressRecord>(keys.allAddressesPrefix);
   }
@@ -219,6 +219,11 @@ export class ClusterStore {
     await this.kv.client.delete().key(keys.copy(node, engineNetworkId)).catch((err: unknown) => {
       throw unavailable(`etcd write failed: ${errorMessage(err)}`, err);
     });
+  }
+
+  /** Whether this host's copy is still recorded: one key, not the host's whole listing. */
+  async hasCopy(node: string, engineNetworkId: string): Promise<boolean> {
+    return (await this.kv.get<CopyRecord>(keys.copy(node, engineNetworkId))) !== undefined;
   }
 
   async listCopies(node?: string): Promise<CopyRecord[]> {

@@ -46,12 +46,13 @@ export function lastSegment(key: string): string {
   return key.slice(key.lastIndexOf('/') + 1);
 }
 
-/** The subnet and IP an address key names ("addresses/10.0.0.0_24/10.0.0.2"). */
+/** The subnet a pool key names ("pools/10.0.0.0_24"). */
 export function parsePoolKey(key: string): string | undefined {
   const m = /pools\/([0-9.]+)_(\d+)$/.exec(key);
   return m ? `${m[1]}/${m[2]}` : undefined;
 }
 
+/** The subnet and IP an address key names ("addresses/10.0.0.0_24/10.0.0.2"). */
 export function parseAddressKey(key: string): { subnet: string; ip: string } | undefined {
   const m = /addresses\/([0-9.]+)_(\d+)\/([0-9.]+)$/.exec(key);
   return m ? { subnet: `${m[1]}/${m[2]}`, ip: m[3]! } : undefined;

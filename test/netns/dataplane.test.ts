@@ -59,6 +59,42 @@ describe('data plane on real devices', () => {
     expect(l.get('tsh-4300')?.linkinfo?.info_data).toMatchObject({ mode: 'bridge' });
   });
 
+  it("takes a reconcile pass's listing of devices as they should be for them, and reads them again when it is out of date", async () => {
+    await using host = makeNetns('h');
+    const dp = dataplaneIn(host);
+    await dp.ensureNetwork({ vni: 4310, mtu: 1450 });
+    await dp.ensureNetwork({ vni: 4311, mtu: 1450 });
+    await dp.ensurePort({ endpointId: EP1, vni: 4310, mac: MAC1, mtu: 1450 }); // a macvlan that is not a host port
+    host.exec('ip', 'link', 'add', 'other0', 'type', 'bridge');
+    host.exec('ip', 'link', 'add', 'othermv', 'link', 'other0', 'type', 'macvlan', 'mode', 'bridge');
+    host.exec('iptables', '-D', 'FORWARD', '-i', 'tsh-+', '-j', 'DROP');
+    const view = await dp.passView();
+    expect([...view.links.keys()].sort()).toEqual(['tsh-4310', 'tsh-4311', 'tsvx-4310', 'tsvx-4311']);
+    const before = await links(host);
+
+    // As listed and as they should be: nothing made again, the MTU still applied, the guard put back once.
+    expect(await dp.ensureNetwork({ vni: 4310, mtu: 1400 }, view)).toBe(false);
+    let l = await links(host);
+    expect(l.get('tsvx-4310')!.ifindex).toBe(before.get('tsvx-4310')!.ifindex);
+    expect(l.get('tsh-4310')!.ifindex).toBe(before.get('tsh-4310')!.ifindex);
+    expect([l.get('tsvx-4310')!.mtu, l.get('tsh-4310')!.mtu]).toEqual([1400, 1400]);
+    expect(view.guardChecked).toBe(true);
+    expect(host.exec('iptables', '-S', 'FORWARD').split('\n').filter((r) => r.includes('tsh'))).toEqual(['-A FORWARD -i tsh-+ -j DROP']);
+
+    // Gone since the listing: the failing line sends it back to reading the devices, which makes them again.
+    host.exec('ip', 'link', 'del', 'tsvx-4311');
+    expect(await dp.ensureNetwork({ vni: 4311, mtu: 1450 }, view)).toBe(true);
+    l = await links(host);
+    expect(l.get('tsvx-4311')?.linkinfo?.info_data).toMatchObject({ id: 4311, learning: false });
+    expect(l.get('tsh-4311')?.link).toBe('tsvx-4311');
+
+    // Listed, but not as it should be (a private macvlan): made right, as without a listing.
+    host.exec('ip', 'link', 'del', 'tsh-4311');
+    host.exec('ip', 'link', 'add', 'tsh-4311', 'link', 'tsvx-4311', 'type', 'macvlan', 'mode', 'private');
+    await dp.ensureNetwork({ vni: 4311, mtu: 1450 }, await dp.passView());
+    expect((await links(host)).get('tsh-4311')?.linkinfo?.info_data).toMatchObject({ mode: 'bridge' });
+  });
+
   it('deletes a network completely, and deleting twice is fine', async () => {
     await using host = makeNetns('h');
     const dp = dataplaneIn(host);
@@ -190,6 +226,27 @@ describe('data plane on real devices', () => {
     const left = await dp1.readPeers(5000);
     expect([left.unicast.size, left.flood.size, left.neighbours.size]).toEqual([0, 0, 0]);
     expect(c1.tryExec('ping', '-c', '1', '-W', '1', '10.0.0.3').ok).toBe(false);
+  });
+
+  it("reads every network's peer entries in one go as each device's own reading gives them", async () => {
+    await using host = makeNetns('h');
+    const dp = dataplaneIn(host);
+    for (const vni of [5101, 5102, 5103]) await dp.ensureNetwork({ vni, mtu: 1450 });
+    await dp.ensurePort({ endpointId: EP1, vni: 5101, mac: MAC1, mtu: 1450 }); // its own MAC on the device: not a peer
+    await dp.applyPeers(5101, desiredPeers([{ id: 'a', mac: MAC2, ip: '10.0.0.3', vtep: '198.18.200.2' }, { id: 'b', mac: '02:42:0a:00:00:09', ip: '10.0.0.9', vtep: '198.18.200.3' }]));
+    await dp.applyPeers(5102, desiredPeers([{ id: 'c', mac: MAC2, ip: '10.1.0.3', vtep: '198.18.200.4' }]));
+    // Not ours: a VXLAN device of another name with an entry of its own.
+    host.exec('ip', 'link', 'add', 'vxother', 'type', 'vxlan', 'id', '77', 'dstport', '4789');
+    host.exec('bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'vxother', 'dst', '198.18.200.8');
+
+    const all = await dp.readAllPeers();
+    expect([...all.keys()].sort()).toEqual([5101, 5102]); // 5103 has no entries
+    for (const vni of [5101, 5102]) expect(all.get(vni)).toEqual(await dp.readPeers(vni));
+    expect(all.get(5101)!.unicast.size).toBe(2);
+    expect([...all.get(5102)!.flood]).toEqual(['198.18.200.4']);
+
+    // Given as what the kernel holds, it is what the diff starts from: nothing to change.
+    expect(await dp.applyPeers(5102, desiredPeers([{ id: 'c', mac: MAC2, ip: '10.1.0.3', vtep: '198.18.200.4' }]), all.get(5102))).toBe(0);
   });
 
   it('keeps two networks on the same hosts apart', async () => {
