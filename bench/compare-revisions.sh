@@ -7,6 +7,8 @@
 # BASE_NODE_ARGS / HEAD_NODE_ARGS: node's own flags for each side's plugins (BENCH_NODE_ARGS);
 # with BASE = HEAD that compares node flags on one build. BASE_PLUGIN_ENV / HEAD_PLUGIN_ENV:
 # "VAR=value ..." in each side's plugin environment only (BENCH_PLUGIN_ENV), e.g. MALLOC_ARENA_MAX=2.
+# BENCH=many-networks: bench/many-networks.ts instead (a reconcile pass and a restart with many
+# networks), which takes the two builds turn about itself and prints their ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${1:?usage: compare-revisions.sh BASE_REVISION [RUNS]}
@@ -18,6 +20,10 @@ git worktree add --detach -q "$tree" "$base"
 trap 'git worktree remove --force "$tree"; rm -rf "$out"' EXIT
 (cd "$tree" && npm ci --silent && npx tsc -p tsconfig.json)
 npm run build --silent
+if [[ ${BENCH:-control-plane} == many-networks ]]; then
+    BENCH_PLUGINS="$base=$tree/dist/main.js HEAD=$PWD/dist/main.js" BENCH_RUNS=$runs npx tsx bench/many-networks.ts
+    exit
+fi
 # A side's node flags / plugin environment: its own variable, else the shared BENCH_* one, else
 # (unset) bench/control-plane.ts's defaults, the flags the service and the managed plugin use.
 side_env() { # side -> VAR=value words for env

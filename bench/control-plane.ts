@@ -16,10 +16,9 @@
  * interface or not, Joins over 50 ms by the plugin's own clock, reconcile passes).
  * Runs in its own lab (TSO_LAB, default cp; no engines used) and writes bench/results/control-plane.json.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { ApiLab, cpuMs, machineBusyMs, mainThreadCpuMs, rssMiB } from './api-lab.js';
 import { median, percentile } from './stats.js';
 import { PluginApi, pool, randomId } from './plugin-api.js';
 import { controlPlaneRows, markdownTable } from './report-model.js';
@@ -61,14 +60,11 @@ const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 3000);
  * own, so the same load meets plugins that V8 has long since compiled: what warming up costs.
  */
 const ALL_AT_ONCE_PASSES = Number(process.env.BENCH_ALL_AT_ONCE_PASSES ?? 1);
-const LAB = process.env.TSO_LAB ?? 'cp';
-const STATE = `/var/lib/ts-overlay-lab/${LAB}`;
+/** Its own lab (TSO_LAB, default cp); the plugin under test: this checkout's build, or another's (bench/compare-revisions.sh). */
+const lab = new ApiLab(process.env.TSO_LAB ?? 'cp', process.env.BENCH_PLUGIN);
 const REPO = resolve(import.meta.dirname, '..');
-/** The plugin under test: this checkout's build, or another's (bench/compare-revisions.sh). */
-const PLUGIN = process.env.BENCH_PLUGIN ?? resolve(REPO, 'dist/main.js');
 /** Where the JSON report goes. */
 const REPORT = process.env.BENCH_REPORT ?? resolve(REPO, 'bench/results/control-plane.json');
-const ETCD = 'http://198.18.0.2:2379';
 /**
  * BENCH_TIMELINE=DIR: every call of each measured phase into DIR/PHASE.tsv (host, method, start
  * in ms from the phase's first call, latency, whether it opened a connection), to see when in a
@@ -76,82 +72,9 @@ const ETCD = 'http://198.18.0.2:2379';
  */
 const TIMELINE_DIR = process.env.BENCH_TIMELINE;
 
-const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', env: { ...process.env, TSO_LAB: LAB }, maxBuffer: 256 * 1024 * 1024 });
-const lab = (...args: string[]) => sh('bash', [resolve(REPO, 'scripts/lab'), ...args]);
-const socket = (h: number) => `${STATE}/h${h}/bench.sock`;
-/** A client of each host's plugin, as it runs now, with `inFlight` calls at most. */
-const hostApis = (inFlight: number) => [new PluginApi(socket(1), inFlight), new PluginApi(socket(2), inFlight)];
-
-/** A plugin process of our own in host h's namespace, with no engine behind it. */
-function startPlugin(h: number): { pid: number; ready: Promise<number> } {
-  const started = performance.now();
-  // BENCH_PROFILE_DIR: V8 CPU profiles of the plugins (written when they stop on SIGTERM).
-  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
-  // BENCH_NODE_ARGS: node's own flags for the plugins (bench/compare-revisions.sh sets them per
-  // side); by default the ones the service, the managed plugin and the lab give.
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '--max-semi-space-size=4 --heap-growing-percent=30').split(' ').filter(Boolean);
-  // BENCH_PLUGIN_ENV: "VAR=value ..." for the plugins only (e.g. glibc's MALLOC_ARENA_MAX), so
-  // the load generator itself runs alike on both sides of a comparison.
-  const pluginEnv = Object.fromEntries((process.env.BENCH_PLUGIN_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.split('=')[0]!, kv.slice(kv.indexOf('=') + 1)]));
-  const child = spawn('ip', ['netns', 'exec', `${LAB}-h${h}`, 'node', ...nodeArgs, ...profile, PLUGIN, 'serve',
-    '--socket', socket(h), '--etcd', ETCD, '--advertise-addr', `198.18.0.1${h}`, '--node-name', `h${h}`,
-    '--docker-host', `unix://${STATE}/h${h}/no-engine.sock`, '--metrics-addr', `127.0.0.1:${PLUGIN_METRICS_PORT}`, '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn'], { stdio: ['ignore', process.env.BENCH_LOG_LEVEL ? 'inherit' : 'ignore', 'inherit'], detached: true, env: { ...process.env, ...pluginEnv } });
-  const ready = (async () => {
-    for (;;) {
-      try {
-        execFileSync('test', ['-S', socket(h)]);
-        const api = new PluginApi(socket(h), 1);
-        // Activate is answered at once; a call that touches state waits for the start-up
-        // reconcile (deleting an unknown network is such a call, and changes nothing).
-        await api.call('NetworkDriver.DeleteNetwork', { NetworkID: 'f'.repeat(64) });
-        api.close();
-        return performance.now() - started;
-      } catch {
-        if (child.exitCode !== null) throw new Error(`plugin h${h} exited`);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    }
-  })();
-  return { pid: child.pid!, ready };
-}
-
-const rssMiB = (pid: number) => {
-  // `ip netns exec` execs node in place: the spawned pid is node's.
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-};
-
-/** CPU time (user + system) used so far, in ms, from a stat file of /proc (which counts clock ticks). */
-const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-const statCpuMs = (statFile: string) => {
-  // Fields after the command name, which is in parentheses and may hold spaces: utime is the 12th, stime the 13th.
-  const after = readFileSync(statFile, 'utf8').split(') ').at(-1)!.split(' ');
-  return ((Number(after[11]) + Number(after[12])) * 1000) / TICKS_PER_SECOND;
-};
-/** A whole process's CPU time (its ended threads' included). */
-const cpuMs = (pid: number) => statCpuMs(`/proc/${pid}/stat`);
-/**
- * A process's main thread's CPU time. The rest of a plugin's are its helper threads: V8's
- * (optimizing compiler, concurrent and parallel GC) and libuv's pool, which take CPU from the
- * plugins' main threads and etcd on a small machine.
- */
-const mainThreadCpuMs = (pid: number) => statCpuMs(`/proc/${pid}/task/${pid}/stat`);
-/** CPU time the whole machine has been busy so far, in ms (every CPU's non-idle time in /proc/stat). */
-const machineBusyMs = () => {
-  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
-  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number);
-  return ((user! + nice! + system! + irq! + softirq! + steal!) * 1000) / TICKS_PER_SECOND;
-};
-const etcdPid = () => Number(readFileSync(`${STATE}/etcd.pid`, 'utf8').trim());
-
 const remoteFdbEntries = (h: number, vni: number) =>
-  sh('ip', ['netns', 'exec', `${LAB}-h${h}`, 'bridge', 'fdb', 'show', 'dev', `tsvx-${vni}`]).split('\n').filter((l) => l.includes(' dst ') && !l.startsWith('00:00:00:00:00:00')).length;
+  lab.sh('ip', ['netns', 'exec', `${lab.name}-h${h}`, 'bridge', 'fdb', 'show', 'dev', `tsvx-${vni}`]).split('\n').filter((l) => l.includes(' dst ') && !l.startsWith('00:00:00:00:00:00')).length;
 
-/** The /metrics text of a server on a lab namespace's loopback (this process is in none of them). */
-const metricsIn = async (netns: string, port: number) =>
-  (await promisify(execFile)('ip', ['netns', 'exec', netns, 'node', '-e', `fetch('http://127.0.0.1:${port}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })).stdout;
-/** Where each plugin serves its metrics, on its host namespace's loopback. */
-const PLUGIN_METRICS_PORT = 9477;
 /** The counts of a plugin process that has just started, as a baseline: its figures count from its start (its start-up reconcile pass among them). */
 const FRESH_PLUGIN: PluginCounters = { joins: 0, spares: 0, joinsOver50ms: 0, reconciles: 0 };
 
@@ -165,8 +88,8 @@ const orNothing = <T>(what: string, reading: Promise<T>): Promise<T | undefined>
   });
 const readCounters = (hosts: readonly number[]) =>
   Promise.all([
-    orNothing("etcd's metrics", metricsIn(`${LAB}-ul`, 2379).then(parseEtcdMetrics)),
-    orNothing("the plugins' metrics", Promise.all(hosts.map(async (h) => parsePluginMetrics(await metricsIn(`${LAB}-h${h}`, PLUGIN_METRICS_PORT))))),
+    orNothing("etcd's metrics", lab.metrics(0).then(parseEtcdMetrics)),
+    orNothing("the plugins' metrics", Promise.all(hosts.map(async (h) => parsePluginMetrics(await lab.metrics(h))))),
   ]);
 /** `fresh`: the plugins have just started (no reading needed, nor a wait for their metrics server). */
 async function phaseCounters(hosts: number[], fresh = false): Promise<PhaseCounters> {
@@ -184,23 +107,6 @@ async function countsSince(before: PhaseCounters) {
 
 const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS));
 
-async function createNetwork(apis: PluginApi[], subnet: string) {
-  const id = randomId();
-  const ids: string[] = [];
-  let poolId = '';
-  for (const [i, api] of apis.entries()) {
-    const copy = i > 0 ? { 'ts-overlay.id': id } : {};
-    const { PoolID } = await api.call<{ PoolID: string }>('IpamDriver.RequestPool', { AddressSpace: 'ts-overlay', Pool: subnet, SubPool: '', Options: copy, V6: false });
-    poolId ||= PoolID; // every host's copy is given the same PoolID
-    const gw = subnet.replace(/0\/\d+$/, '1');
-    const { Address } = await api.call<{ Address: string }>('IpamDriver.RequestAddress', { PoolID, Address: i > 0 ? gw : '', Options: { RequestAddressType: 'com.docker.network.gateway' } });
-    const engineId = i === 0 ? id : randomId();
-    await api.call('NetworkDriver.CreateNetwork', { NetworkID: engineId, Options: { 'com.docker.network.generic': copy }, IPv4Data: [{ AddressSpace: 'ts-overlay', Pool: subnet, Gateway: Address }], IPv6Data: [] });
-    ids.push(engineId);
-  }
-  const keys = sh('ip', ['netns', 'exec', `${LAB}-ul`, 'env', 'ETCDCTL_API=3', 'etcdctl', '--endpoints', ETCD, 'get', `/ts-overlay/networks/${id}`, '--print-value-only']);
-  return { poolId, engineIds: ids, vni: (JSON.parse(keys) as { vni: number }).vni };
-}
 
 /**
  * A Docker engine's lock on one network: the engine holds it from RequestAddress through
@@ -302,7 +208,7 @@ async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: num
   // Where the CPU goes while the endpoints are made and every host programs them: each plugin,
   // etcd, and this load generator (all share the machine's cores).
   const before = await phaseCounters([1, 2]); // before the CPU readings: it starts processes
-  const cpuPids = [...plugins.map((p) => p.pid), etcdPid()];
+  const cpuPids = [...plugins.map((p) => p.pid), lab.etcdPid()];
   const cpuBefore = cpuPids.map(cpuMs);
   const mainThreadsBefore = plugins.map((p) => mainThreadCpuMs(p.pid));
   const loadBefore = process.cpuUsage();
@@ -346,21 +252,21 @@ function writeTimeline(phase: string, apis: PluginApi[]): void {
 }
 
 function etcdFootprint(endpoints: number) {
-  const out = sh('ip', ['netns', 'exec', `${LAB}-ul`, 'env', 'ETCDCTL_API=3', 'etcdctl', '--endpoints', ETCD, 'get', '--prefix', '/ts-overlay/', '-w', 'json']);
+  const out = lab.etcdctl('get', '--prefix', '/ts-overlay/', '-w', 'json');
   const kvs = (JSON.parse(out) as { kvs?: Array<{ key: string; value: string }> }).kvs ?? [];
   const bytes = kvs.reduce((sum, kv) => sum + Buffer.from(kv.key, 'base64').length + Buffer.from(kv.value, 'base64').length, 0);
   return { keys: kvs.length, bytes, keysPerEndpoint: kvs.length / endpoints, bytesPerEndpoint: bytes / endpoints };
 }
 
 async function main() {
-  lab('up', '--hosts', '2', '--no-plugin');
-  const plugins = [startPlugin(1), startPlugin(2)];
+  lab.script('up', '--hosts', '2', '--no-plugin');
+  const plugins = [lab.startPlugin(1), lab.startPlugin(2)];
   try {
     await Promise.all(plugins.map((p) => p.ready));
-    const apis = hostApis(CONCURRENCY);
+    const apis = lab.hostApis(CONCURRENCY);
 
     // Part 5: N endpoints on one network across two hosts, all at once.
-    const net = await createNetwork(apis, '10.128.0.0/20');
+    const net = await lab.createNetwork(apis, '10.128.0.0/20');
     await settle();
     const allAtOnce = await measureCreation(apis, net, plugins);
     writeTimeline('all-at-once', apis);
@@ -368,18 +274,18 @@ async function main() {
     const footprint = etcdFootprint(ENDPOINTS);
 
     // Part 6: a plugin with M endpoints killed and started again.
-    const restartNet = await createNetwork(apis, '10.129.0.0/21'); // the phase after the restart uses it too
+    const restartNet = await lab.createNetwork(apis, '10.129.0.0/21'); // the phase after the restart uses it too
     await createEndpoints([apis[0]!], { ...restartNet, engineIds: [restartNet.engineIds[0]!] }, RESTART_ENDPOINTS);
     process.kill(plugins[0]!.pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 200));
-    const restarted = startPlugin(1);
+    const restarted = lab.startPlugin(1);
     plugins[0] = restarted;
     const restartMs = await restarted.ready; // it reconciles before it opens its socket
 
     // The restarted plugin under load at once, alone on its host (its share of RATE).
     let afterRestart;
     if (AFTER_RESTART_ENDPOINTS > 0) {
-      const restartedApi = [new PluginApi(socket(1), 256)];
+      const restartedApi = [new PluginApi(lab.socket(1), 256)];
       // Read beside the phase, not before it: the phase is to meet the plugin the moment it
       // serves. etcd's first reading lands a few tens of ms into the phase (a WAL fsync
       // before it is not counted); the plugin's count starts at nothing, as the process does.
@@ -391,8 +297,8 @@ async function main() {
     }
 
     // Latency at a given load: RATE endpoints per second offered on a network of their own.
-    const rateApis = hostApis(256);
-    const rateNet = await createNetwork(rateApis, '10.130.0.0/20');
+    const rateApis = lab.hostApis(256);
+    const rateNet = await lab.createNetwork(rateApis, '10.130.0.0/20');
     await settle();
     rateApis.forEach((a) => a.resetFigures()); // only the endpoints' calls
     const beforeRate = await phaseCounters([1, 2]);
@@ -402,8 +308,8 @@ async function main() {
 
     // N endpoints again, on a network of their own, their calls as an engine sends them: on
     // each host one RequestAddress + CreateEndpoint at a time, Joins overlapping.
-    const engineApis = hostApis(CONCURRENCY);
-    const engineNet = { ...(await createNetwork(engineApis, '10.131.0.0/20')), engineLocks: [new EngineNetworkLock(), new EngineNetworkLock()] };
+    const engineApis = lab.hostApis(CONCURRENCY);
+    const engineNet = { ...(await lab.createNetwork(engineApis, '10.131.0.0/20')), engineLocks: [new EngineNetworkLock(), new EngineNetworkLock()] };
     await settle();
     const asEngine = await measureCreation(engineApis, engineNet, plugins); // host 1's is the restarted plugin now
     writeTimeline('as-engine', engineApis);
@@ -413,8 +319,8 @@ async function main() {
     const rssAtEnd = plugins.map((p) => rssMiB(p.pid));
     const allAtOnceAgain = [];
     for (let pass = 2; pass <= ALL_AT_ONCE_PASSES; pass++) {
-      const againApis = hostApis(CONCURRENCY); // host 1's plugin is not the one `apis` met
-      const againNet = await createNetwork(againApis, `10.${130 + pass}.0.0/20`);
+      const againApis = lab.hostApis(CONCURRENCY); // host 1's plugin is not the one `apis` met
+      const againNet = await lab.createNetwork(againApis, `10.${130 + pass}.0.0/20`);
       await settle();
       allAtOnceAgain.push(await measureCreation(againApis, againNet, plugins));
       writeTimeline(`all-at-once-pass-${pass}`, againApis);
@@ -452,7 +358,7 @@ async function main() {
         // already gone
       }
     }
-    lab('down');
+    lab.script('down');
   }
 }
 

@@ -118,6 +118,13 @@ export interface EncryptionFigures {
   readonly ratio: number;
 }
 
+/** What bench/many-networks.ts writes (only the fields the report reads): the first build's medians are this run's. */
+export interface ManyNetworksFigures {
+  readonly networks: number;
+  readonly reconcileIntervalSeconds: number;
+  readonly medians: ReadonlyArray<{ readonly createMs: number; readonly pluginCpuMsPerPass: number; readonly machineCpuMsPerPass: number; readonly restartMs: number }>;
+}
+
 export interface Target {
   readonly what: string;
   readonly target: string;
@@ -251,7 +258,7 @@ function rateRows(r: RateFigures, who: string, when: string): string[][] {
   ];
 }
 
-export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefined, names?: NamesFigures, enc?: EncryptionFigures): Report {
+export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefined, names?: NamesFigures, enc?: EncryptionFigures, many?: ManyNetworksFigures): Report {
   const missing: string[] = [];
   const need = (name: string, v: number | undefined): number => {
     if (v === undefined || !Number.isFinite(v)) missing.push(name);
@@ -355,6 +362,20 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
   } else {
     missing.push('encryption');
     sections.push('**Cost of `-o encrypted=true`**: not run (no encryption.json).');
+  }
+  const m = many?.medians[0];
+  if (many && m) {
+    const cpu = (v: number) => (Number.isFinite(v) ? `${v.toFixed(0)} ms of CPU (${(v / many.networks).toFixed(1)} ms per network)` : 'n/a');
+    const rows = [
+      ['one network made on both hosts (the calls of `docker network create` and of its copy on the other host), median', ms(need('manyNetworks.createMs', m.createMs))],
+      ["a periodic reconcile pass: host 1's plugin with the `ip` and `iptables` processes it ran", cpu(need('manyNetworks.pluginCpuMsPerPass', m.pluginCpuMsPerPass))],
+      ['a periodic reconcile pass: the whole machine (both plugins passing, etcd, the tools)', cpu(need('manyNetworks.machineCpuMsPerPass', m.machineCpuMsPerPass))],
+      ["host 1's plugin killed and started again: until it serves (its first pass done)", ms(need('manyNetworks.restartMs', m.restartMs))],
+    ];
+    sections.push(`**Many networks on a host** (bench/many-networks.ts: ${many.networks} networks on each of 2 hosts through the plugin API, no endpoints, nothing else going on; a pass every ${many.reconcileIntervalSeconds} s while measured, every 30 s by default)\n\n${markdownTable(['what', 'figure'], rows)}`);
+  } else {
+    missing.push('manyNetworks');
+    sections.push('**Many networks on a host**: not run (no many-networks.json).');
   }
 
   const t = (what: string, target: string, figure: number, met: (v: number) => boolean, value: string): Target => ({ what, target, figure, value, met: Number.isFinite(figure) && met(figure) });

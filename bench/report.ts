@@ -1,6 +1,6 @@
 /**
- * The report of one `npm run bench`: reads compare.json, control-plane.json, names.json and
- * encryption.json from the results folder, writes report.md, report.json and chart.svg next to them, prints the tables.
+ * The report of one `npm run bench`: reads compare.json, control-plane.json, names.json,
+ * encryption.json and many-networks.json from the results folder, writes report.md, report.json and chart.svg next to them, prints the tables.
  * BENCH_RESULTS_DIR: the folder (default bench/results); BENCH_COMMAND: the command the report
  * names (default: benchCommand). --check: exit 1 if a figure is missing
  * (what the smoke test relies on), unless only Docker's overlays' figures are and compare.json
@@ -10,7 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { REPO } from './bench-lab.js';
 import { ratioChart } from './chart.js';
-import { benchCommand, buildReport, checkComplete, type CompareFigures, type ControlPlaneFigures, type EncryptionFigures, type NamesFigures, reportMarkdown } from './report-model.js';
+import { benchCommand, buildReport, checkComplete, type CompareFigures, type ControlPlaneFigures, type EncryptionFigures, type ManyNetworksFigures, type NamesFigures, reportMarkdown } from './report-model.js';
 
 const dir = process.env.BENCH_RESULTS_DIR ?? resolve(REPO, 'bench/results');
 const check = process.argv.includes('--check');
@@ -25,7 +25,8 @@ const command = benchCommand(compare, process.env.BENCH_COMMAND);
 const controlPlane = read<ControlPlaneFigures>('control-plane.json');
 const names = read<NamesFigures>('names.json');
 const encryption = read<EncryptionFigures>('encryption.json');
-const report = buildReport(compare, controlPlane, names, encryption);
+const manyNetworks = read<ManyNetworksFigures>('many-networks.json');
+const report = buildReport(compare, controlPlane, names, encryption, manyNetworks);
 
 writeFileSync(resolve(dir, 'report.md'), reportMarkdown(report, command));
 writeFileSync(resolve(dir, 'chart.svg'), ratioChart(`ts-overlay side by side, ${report.date.slice(0, 10)}${report.smoke ? ' (smoke run)' : ''}`, report.chart));
@@ -41,6 +42,7 @@ writeFileSync(resolve(dir, 'report.json'), `${JSON.stringify({
   controlPlane: controlPlane ?? null,
   names: names ?? null,
   encryption: encryption ?? null,
+  manyNetworks: manyNetworks ?? null,
 }, null, 2)}\n`);
 
 console.log(report.markdownTables);

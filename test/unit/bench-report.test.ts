@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ratioChart } from '../../bench/chart.js';
 import { iperf3Gbps, pingRtts } from '../../bench/netperf.js';
-import { benchCommand, buildReport, checkComplete, type CompareFigures, controlPlaneRows, cpuPerEndpointText, type ControlPlaneFigures, type EncryptionFigures, type NamesFigures, reportMarkdown } from '../../bench/report-model.js';
+import { benchCommand, buildReport, checkComplete, type CompareFigures, controlPlaneRows, cpuPerEndpointText, type ControlPlaneFigures, type EncryptionFigures, type ManyNetworksFigures, type NamesFigures, reportMarkdown } from '../../bench/report-model.js';
 import { parseXml } from '../helpers/xml.js';
 
 const tput = (gbps: number, mtu: number) => ({ gbps, mtu, samples: [gbps] });
@@ -58,9 +58,10 @@ describe('bench output parsing', () => {
 
 const names: NamesFigures = { runs: 20, appear: { median: 5, p95: 200, samples: 20 }, vanish: { median: -120, p95: 201, samples: 20 } };
 const encryption: EncryptionFigures = { runs: 3, secondsPerRun: 5, plainGbitPerSecond: 10, encryptedGbitPerSecond: 0.1, ratio: 0.01 };
+const manyNetworks: ManyNetworksFigures = { networks: 200, reconcileIntervalSeconds: 5, medians: [{ createMs: 90.5, pluginCpuMsPerPass: 1700, machineCpuMsPerPass: 4200, restartMs: 1500 }] };
 
 describe('the bench report', () => {
-  const report = buildReport(compare, controlPlane, names, encryption);
+  const report = buildReport(compare, controlPlane, names, encryption, manyNetworks);
 
   it('computes the ratios side by side', () => {
     expect(report.ratios['throughput.default.tsOverlay/kernelMacvlan']).toBeCloseTo(14 / 15);
@@ -84,7 +85,7 @@ describe('the bench report', () => {
     const md = reportMarkdown(report, 'npm run bench');
     expect(md).toContain("| ts-overlay / hand-made bridge in a network namespace (the overlays' shape) | 0.88x | 0.90x |");
     expect(md).toContain('| hand-made bridge in a network namespace / in the host namespace | 1.14x | 1.00x |');
-    const without = buildReport({ ...compare, throughput: { ...compare.throughput, default: { ...compare.throughput.default, kernelVxlanNetns: tput(NaN, 1450) } } }, controlPlane, names, encryption);
+    const without = buildReport({ ...compare, throughput: { ...compare.throughput, default: { ...compare.throughput.default, kernelVxlanNetns: tput(NaN, 1450) } } }, controlPlane, names, encryption, manyNetworks);
     expect([...new Set(without.missing)]).toEqual(['throughput.default.kernelVxlanNetns']);
   });
 
@@ -109,10 +110,18 @@ describe('the bench report', () => {
     expect(smaller.targets.find((t) => t.what === 'plugin RSS (largest host)')?.met).toBe(true);
     // A control-plane report from before the latency at a given load was measured: that target has no figure.
     const { atRate: _none, ...older } = controlPlane;
-    expect(buildReport(compare, older, names, encryption).missing).toEqual(['target: API p99 (slowest call) at 500 endpoints/s offered']);
+    expect(buildReport(compare, older, names, encryption, manyNetworks).missing).toEqual(['target: API p99 (slowest call) at 500 endpoints/s offered']);
     // One from before the calls were also made as an engine sends them: those two targets have no figures.
     const { asEngine: _notYet, ...earlier } = controlPlane;
-    expect(buildReport(compare, earlier, names, encryption).missing).toEqual(['target: allocations per second, calls as an engine sends them', 'target: API p99 (slowest call), calls as an engine sends them']);
+    expect(buildReport(compare, earlier, names, encryption, manyNetworks).missing).toEqual(['target: allocations per second, calls as an engine sends them', 'target: API p99 (slowest call), calls as an engine sends them']);
+  });
+
+  it('gives the cost of a reconcile pass with many networks, in all and per network, and names a figure that is missing', () => {
+    const md = reportMarkdown(report, 'npm run bench');
+    expect(md).toContain("| a periodic reconcile pass: host 1's plugin with the `ip` and `iptables` processes it ran | 1700 ms of CPU (8.5 ms per network) |");
+    expect(md).toContain("| host 1's plugin killed and started again: until it serves (its first pass done) | 1500 ms |");
+    const noPass = buildReport(compare, controlPlane, names, encryption, { ...manyNetworks, medians: [{ ...manyNetworks.medians[0]!, pluginCpuMsPerPass: NaN }] });
+    expect(noPass.missing).toEqual(['manyNetworks.pluginCpuMsPerPass']);
   });
 
   it('lists no missing figure for a complete run, and names each one that is missing', () => {
@@ -120,38 +129,38 @@ describe('the bench report', () => {
     const partial = buildReport({ ...compare, throughput: { ...compare.throughput, jumbo: { ...compare.throughput.jumbo, swarmTuned: tput(NaN, 8950) } } }, undefined);
     expect(partial.missing).toContain('throughput.jumbo.swarmTuned');
     expect(partial.missing).toContain('controlPlane');
-    expect(partial.missing).toEqual(expect.arrayContaining(['names', 'encryption']));
+    expect(partial.missing).toEqual(expect.arrayContaining(['names', 'encryption', 'manyNetworks']));
     expect(partial.targets.find((t) => t.what === 'allocations per second, calls as an engine sends them')).toMatchObject({ met: false, value: 'n/a' });
   });
 
   it('lets a smoke run pass with Docker\'s overlays\' figures missing only when the run recorded why', () => {
-    const withoutClassic = buildReport({ ...compare, throughput: { default: { ...compare.throughput.default, classic: tput(NaN, 1450) }, jumbo: { ...compare.throughput.jumbo, classic: tput(NaN, 1450), classicTuned: tput(NaN, 8950) } } }, controlPlane, names, encryption);
+    const withoutClassic = buildReport({ ...compare, throughput: { default: { ...compare.throughput.default, classic: tput(NaN, 1450) }, jumbo: { ...compare.throughput.jumbo, classic: tput(NaN, 1450), classicTuned: tput(NaN, 8950) } } }, controlPlane, names, encryption, manyNetworks);
     expect(withoutClassic.missing).toEqual(expect.arrayContaining(['throughput.default.classic', 'throughput.jumbo.classicTuned', 'target: throughput / classic overlay, 1500 underlay']));
     expect(checkComplete(withoutClassic.missing, ['classic (MTU 1450): 10.210.0.4 did not answer a ping within 10 s'])).toBeUndefined();
     expect(checkComplete(withoutClassic.missing, [])).toMatch(/^missing figures of Docker's overlays and no problem recorded: throughput.default.classic/);
     // ts-overlay's or the kernel's figures are never excused, whatever the problems say.
-    const withoutOurs = buildReport({ ...compare, throughput: { ...compare.throughput, default: { ...compare.throughput.default, tsOverlay: tput(NaN, 1450), kernelMacvlan: tput(NaN, 1450) } } }, controlPlane, names, encryption);
+    const withoutOurs = buildReport({ ...compare, throughput: { ...compare.throughput, default: { ...compare.throughput.default, tsOverlay: tput(NaN, 1450), kernelMacvlan: tput(NaN, 1450) } } }, controlPlane, names, encryption, manyNetworks);
     expect(checkComplete(withoutOurs.missing, ['tsOverlay: did not answer'])).toMatch(/^missing figures: throughput.default.tsOverlay, .*throughput.default.kernelMacvlan/);
     expect(checkComplete(report.missing)).toBeUndefined();
   });
 
   it('lists what went wrong during the run under the tables', () => {
     expect(reportMarkdown(report, 'npm run bench')).not.toContain('What went wrong');
-    const md = reportMarkdown(buildReport({ ...compare, problems: ['classic (MTU 1450): 10.210.0.4 did not answer a ping within 10 s'] }, controlPlane, names, encryption), 'npm run bench');
+    const md = reportMarkdown(buildReport({ ...compare, problems: ['classic (MTU 1450): 10.210.0.4 did not answer a ping within 10 s'] }, controlPlane, names, encryption, manyNetworks), 'npm run bench');
     expect(md).toContain('**What went wrong during the run** (compare.json `problems`)\n\n- classic (MTU 1450): 10.210.0.4 did not answer a ping within 10 s');
   });
 
   it('writes Markdown with the date, the machine, the command and every table', () => {
     const md = reportMarkdown(report, 'npm run bench');
     expect(md).toContain('Run 2026-11-26T08:00:00.000Z with `npm run bench` on 2 CPUs (test cpu), 24 GiB');
-    for (const heading of ['**Targets**', '**Throughput, 1500-byte underlay**', '**Throughput, 9000-byte underlay**', '**Latency', '**`docker run -d`**', '**Convergence**', '**Control plane**', '**Names across hosts**', '**Cost of `-o encrypted=true`**']) expect(md).toContain(heading);
+    for (const heading of ['**Targets**', '**Throughput, 1500-byte underlay**', '**Throughput, 9000-byte underlay**', '**Latency', '**`docker run -d`**', '**Convergence**', '**Control plane**', '**Names across hosts**', '**Cost of `-o encrypted=true`**', '**Many networks on a host**']) expect(md).toContain(heading);
     expect(md).toContain('| `docker run -d` / bridge (medians) | <= 1.2x | 1.20x | met |');
     expect(md).not.toContain('BENCH_ONLY');
-    const partial = buildReport({ ...compare, settings: { ...compare.settings, only: 'throughput' } }, controlPlane, names, encryption);
+    const partial = buildReport({ ...compare, settings: { ...compare.settings, only: 'throughput' } }, controlPlane, names, encryption, manyNetworks);
     expect(reportMarkdown(partial, 'BENCH_ONLY=throughput npx tsx bench/compare.ts')).toContain('(BENCH_ONLY=throughput: the other figures were not measured)');
     // How long the control plane's phases waited after their networks is said only when they did.
     expect(md).not.toContain('after its network was made');
-    const settled = buildReport(compare, { ...controlPlane, settleMs: 3000 }, names, encryption);
+    const settled = buildReport(compare, { ...controlPlane, settleMs: 3000 }, names, encryption, manyNetworks);
     expect(reportMarkdown(settled, 'npm run bench')).toContain('each phase started 3 s after its network was made');
   });
 

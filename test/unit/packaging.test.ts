@@ -27,7 +27,7 @@ describe('packaging', () => {
     expect(readFileSync(resolve(repo, 'scripts/ts-overlay.service'), 'utf8')).toContain(`ExecStart=/usr/bin/node ${flag} @REPO@/dist/main.js serve`);
     expect(JSON.parse(readFileSync(resolve(repo, 'plugin/config.json'), 'utf8')).entrypoint).toEqual(['/usr/bin/node', ...flags, '/opt/ts-overlay/dist/main.js', 'serve']);
     expect(readFileSync(resolve(repo, 'scripts/lab'), 'utf8')).toContain(`node ${flag} "$REPO/dist/main.js" serve`);
-    expect(readFileSync(resolve(repo, 'bench/control-plane.ts'), 'utf8')).toContain(`?? '${flag}'`);
+    expect(readFileSync(resolve(repo, 'bench/api-lab.ts'), 'utf8')).toContain(`?? '${flag}'`);
   });
 
   it('lets every serve flag be set in the managed plugin', () => {
