@@ -308,9 +308,10 @@ export class Dataplane {
    * at once (a reconcile pass) then costs two processes rather than two per network.
    */
   async readAllPeers(): Promise<Map<number, PeerState>> {
+    // An interrupted dump fails this: the caller reads each device instead.
     const [fdb, neigh] = await Promise.all([
-      this.run.bridgeJson<FdbJson & { ifname?: string }>(['fdb', 'show']),
-      this.run.ipJson<NeighJson & { dev?: string }>(['neigh', 'show', 'nud', 'permanent']),
+      this.run.wholeDumpJson<FdbJson & { ifname?: string }>('bridge', ['fdb', 'show']),
+      this.run.wholeDumpJson<NeighJson & { dev?: string }>('ip', ['neigh', 'show', 'nud', 'permanent']),
     ]);
     const vniOfVxlan = (dev: string | undefined) => {
       const vni = dev === undefined ? undefined : vniOfDevice(dev);

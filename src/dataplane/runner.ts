@@ -35,6 +35,17 @@ export class Runner {
   }
 
   /**
+   * Like ipJson/bridgeJson, but an error when the kernel interrupted the dump: entries changed
+   * while it was read, and the tools then print what they got, which may be inconsistent, and
+   * succeed. For a listing of a whole namespace, which any change anywhere interrupts.
+   */
+  async wholeDumpJson<T>(tool: 'ip' | 'bridge', args: readonly string[]): Promise<T[]> {
+    const res = await execa(tool, [...this.nsFlag(), '-j', ...args], { reject: false });
+    if (res.exitCode !== 0 || /Dump was interrupted/.test(res.stderr)) throw internal(`${tool} ${args.join(' ')}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
+    return res.stdout.trim() ? (JSON.parse(res.stdout) as T[]) : [];
+  }
+
+  /**
    * Many changes, applied in order through a long-lived batch session (see BatchSession);
    * every line is tried even when one fails, and the failures are reported together.
    */

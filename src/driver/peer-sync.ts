@@ -159,7 +159,8 @@ export class PeerSync {
         const networks = [...this.dirty];
         this.dirty.clear();
         // Networks to verify compare with the kernel: several (a reconcile pass) read all of it
-        // at once. A device made again after this reading marks its network to verify again.
+        // at once; if that fails (an interrupted dump too), each reads its own device. A device
+        // made again after this reading marks its network to verify again.
         const many = networks.filter((n) => this.verify.has(n)).length > 1;
         const kernel = many ? await this.dataplane.readAllPeers().catch(() => undefined) : undefined;
         await Promise.all(networks.map((n) => this.program(n, kernel)));
