@@ -27,6 +27,12 @@ export class PeerSync {
   private readonly dirty = new Set<string>();
   /** Networks whose kernel state must be read back rather than assumed (devices re-made, drift). */
   private readonly verify = new Set<string>();
+  /**
+   * When each network was last marked to verify, by a count of marks: a whole-namespace reading
+   * taken before a network's mark (its device may have been made again since) is not its truth.
+   */
+  private readonly verifyMarkedAt = new Map<string, number>();
+  private verifyMarks = 0;
   /** What this process last programmed per VNI: the base of incremental changes. */
   private readonly programmed = new Map<number, MutablePeerState>();
   /** Networks whose programming failed, programmed again (verified) a second later: one retry for all of them. */
@@ -58,7 +64,7 @@ export class PeerSync {
     this.rebuildTables();
     for (const n of this.local.networks()) {
       this.dirty.add(n.record.id);
-      this.verify.add(n.record.id);
+      this.markVerify(n.record.id);
     }
     this.watch = this.store.watchEndpoints(revision, {
       // This host's own endpoints never become peer entries here (peerOf): their events, half
@@ -91,7 +97,7 @@ export class PeerSync {
    */
   markDirty(network: string, verify = false): void {
     this.dirty.add(network);
-    if (verify) this.verify.add(network);
+    if (verify) this.markVerify(network);
     this.scheduleFlush();
   }
 
@@ -103,9 +109,14 @@ export class PeerSync {
     this.rebuildTables();
     for (const n of this.local.networks()) {
       this.dirty.add(n.record.id);
-      this.verify.add(n.record.id);
+      this.markVerify(n.record.id);
     }
     this.scheduleFlush();
+  }
+
+  private markVerify(network: string): void {
+    this.verify.add(network);
+    this.verifyMarkedAt.set(network, ++this.verifyMarks);
   }
 
   /** The endpoint as a peer entry here: undefined for this host's own, and for a dead node's. */
@@ -159,10 +170,12 @@ export class PeerSync {
         const networks = [...this.dirty];
         this.dirty.clear();
         // Networks to verify compare with the kernel: several (a reconcile pass) read all of it
-        // at once; if that fails (an interrupted dump too), each reads its own device. A device
-        // made again after this reading marks its network to verify again.
+        // at once; if that fails (an interrupted dump too), each reads its own device, and so
+        // does a network marked to verify after the reading (its device made again meanwhile).
         const many = networks.filter((n) => this.verify.has(n)).length > 1;
-        const kernel = many ? await this.dataplane.readAllPeers().catch(() => undefined) : undefined;
+        const takenAfter = this.verifyMarks;
+        const entries = many ? await this.dataplane.readAllPeers().catch(() => undefined) : undefined;
+        const kernel = entries && { entries, takenAfter };
         await Promise.all(networks.map((n) => this.program(n, kernel)));
       }
     })().finally(() => {
@@ -176,10 +189,13 @@ export class PeerSync {
     while (this.flushing) await this.flushing;
   }
 
-  /** `kernel`: every device's entries, read for this flush (readAllPeers); else read here when needed. */
-  private async program(network: string, kernel?: ReadonlyMap<number, PeerState>): Promise<void> {
+  /** `kernel`: every device's entries, read for this flush after mark `takenAfter` (readAllPeers); else read here when needed. */
+  private async program(network: string, kernel?: { entries: ReadonlyMap<number, PeerState>; takenAfter: number }): Promise<void> {
     const vni = this.local.networkByClusterId(network)?.record.vni;
-    if (vni === undefined) return; // not on this host: nothing to program
+    if (vni === undefined) {
+      this.verifyMarkedAt.delete(network); // not on this host (any more): nothing to program
+      return;
+    }
     // Under the VNI's lock, and looked up again there: a DeleteNetwork removing the devices at
     // this moment would otherwise pull them away under the reads below.
     await this.local.withDevices(vni, async () => {
@@ -193,7 +209,8 @@ export class PeerSync {
         } else {
           // First time, or to verify: every entry, against what the kernel holds.
           const desired = table.takeState();
-          changed = await this.dataplane.applyPeers(vni, desired, kernel && (kernel.get(vni) ?? NO_PEERS));
+          const read = kernel && (this.verifyMarkedAt.get(network) ?? 0) <= kernel.takenAfter ? (kernel.entries.get(vni) ?? NO_PEERS) : undefined;
+          changed = await this.dataplane.applyPeers(vni, desired, read);
           this.programmed.set(vni, copyPeerState(desired));
         }
         if (changed > 0) crashPoint('peers.programmed');

@@ -154,7 +154,9 @@ export class Reconciler {
     // Each read once for all networks: per network, the reads cost a process or an etcd round
     // trip each, every pass (bench/many-networks.ts).
     const copies = await this.store.listCopies(this.node);
-    // Listed after the copies: a copy is recorded only after its network.
+    // Listed after the copies: a copy is recorded only after its network. Every network of
+    // the cluster, not only this host's: propagation gives every host a copy of each, so
+    // they are the same but for the ones being made or removed.
     const networks = new Map((await this.store.listNetworks()).networks.map((n) => [n.id, n]));
     // Looked at after the listing: a copy is recorded only once its devices exist, so a listed
     // copy without them now has lost them (rather than being made right now).
@@ -418,7 +420,8 @@ export class Reconciler {
     const used = usedBy(listed);
     const candidates: Array<{ subnet: string; entry: Entry<AddressRecord> }> = [];
     const subnets = new Set(this.local.networks().map((n) => n.record.subnet));
-    // One listing of every pool's addresses rather than one per network: a round trip each.
+    // One listing of every pool's addresses rather than one per network (a round trip each):
+    // every host has every network (propagation), so it reads no more than those would.
     for (const entry of (await this.store.listAllAddresses()).entries) {
       const subnet = parseAddressKey(entry.key)?.subnet;
       const a = entry.value;

@@ -16,6 +16,21 @@ interface Link { ifname: string; ifindex: number; mtu: number; address?: string;
 /** Every link of the namespace with its details, read with ip itself rather than through the code under test. */
 const links = async (ns: Netns) => new Map((JSON.parse(sh('ip', ['-n', ns.name, '-d', '-j', 'link', 'show'])) as Link[]).map((x) => [x.ifname, x]));
 
+/** A runner that notes the devices it reads one by one and the firewall commands it runs. */
+class CountingRunner extends Runner {
+  readonly calls: string[] = [];
+
+  override async ipJson<T>(args: readonly string[]): Promise<T[]> {
+    if (args.includes('dev')) this.calls.push(`ip ${args.join(' ')}`);
+    return super.ipJson<T>(args);
+  }
+
+  override async iptables(args: readonly string[]): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+    this.calls.push(`iptables ${args.join(' ')}`);
+    return super.iptables(args);
+  }
+}
+
 /** The data plane of a single host (its VTEP never carries traffic in these tests). */
 const dataplaneIn = (host: Netns) => new Dataplane(new Runner(host.name), { vtep: '198.18.200.1', port: 4789 });
 
@@ -61,7 +76,8 @@ describe('data plane on real devices', () => {
 
   it("takes a reconcile pass's listing of devices as they should be for them, and reads them again when it is out of date", async () => {
     await using host = makeNetns('h');
-    const dp = dataplaneIn(host);
+    const runner = new CountingRunner(host.name);
+    const dp = new Dataplane(runner, { vtep: '198.18.200.1', port: 4789 });
     await dp.ensureNetwork({ vni: 4310, mtu: 1450 });
     await dp.ensureNetwork({ vni: 4311, mtu: 1450 });
     await dp.ensurePort({ endpointId: EP1, vni: 4310, mac: MAC1, mtu: 1450 }); // a macvlan that is not a host port
@@ -71,6 +87,7 @@ describe('data plane on real devices', () => {
     const view = await dp.passView();
     expect([...view.links.keys()].sort()).toEqual(['tsh-4310', 'tsh-4311', 'tsvx-4310', 'tsvx-4311']);
     const before = await links(host);
+    runner.calls.length = 0;
 
     // As listed and as they should be: nothing made again, the MTU still applied, the guard put back once.
     expect(await dp.ensureNetwork({ vni: 4310, mtu: 1400 }, view)).toBe(false);
@@ -80,6 +97,8 @@ describe('data plane on real devices', () => {
     expect([l.get('tsvx-4310')!.mtu, l.get('tsh-4310')!.mtu]).toEqual([1400, 1400]);
     expect(view.guardChecked).toBe(true);
     expect(host.exec('iptables', '-S', 'FORWARD').split('\n').filter((r) => r.includes('tsh'))).toEqual(['-A FORWARD -i tsh-+ -j DROP']);
+    // Neither device was read on its own: the listing stood for them.
+    expect(runner.calls.filter((c) => c.startsWith('ip '))).toEqual([]);
 
     // Gone since the listing: the failing line sends it back to reading the devices, which makes them again.
     host.exec('ip', 'link', 'del', 'tsvx-4311');
@@ -87,6 +106,8 @@ describe('data plane on real devices', () => {
     l = await links(host);
     expect(l.get('tsvx-4311')?.linkinfo?.info_data).toMatchObject({ id: 4311, learning: false });
     expect(l.get('tsh-4311')?.link).toBe('tsvx-4311');
+    // The guard once for the pass: the put-back of the first network, nothing for the second.
+    expect(runner.calls.filter((c) => c.startsWith('iptables '))).toEqual(['iptables -C FORWARD -i tsh-+ -j DROP', 'iptables -I FORWARD 1 -i tsh-+ -j DROP']);
 
     // Listed, but not as it should be (a private macvlan): made right, as without a listing.
     host.exec('ip', 'link', 'del', 'tsh-4311');

@@ -45,6 +45,6 @@ describe('network propagation while the engine is away (real etcd)', () => {
     expect(retries).toBeLessThanOrEqual(3);
     const stopped = listings();
     await sleep(2500);
-    expect(listings()).toBe(stopped); // stop() took the pending retry with it
+    expect(listings()).toBe(stopped); // none after stop()
   }, 15_000);
 });
