@@ -118,7 +118,7 @@ export interface EncryptionFigures {
   readonly ratio: number;
 }
 
-/** What bench/many-networks.ts writes (only the fields the report reads): the first build's medians are this run's. */
+/** What bench/many-networks.ts writes (only the fields the report reads): the last build's medians (this checkout's, in an A/B) are this run's. */
 export interface ManyNetworksFigures {
   readonly networks: number;
   readonly reconcileIntervalSeconds: number;
@@ -363,7 +363,7 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
     missing.push('encryption');
     sections.push('**Cost of `-o encrypted=true`**: not run (no encryption.json).');
   }
-  const m = many?.medians[0];
+  const m = many?.medians.at(-1);
   if (many && m) {
     const cpu = (v: number) => (Number.isFinite(v) ? `${v.toFixed(0)} ms of CPU (${(v / many.networks).toFixed(1)} ms per network)` : 'n/a');
     const rows = [
