@@ -7,6 +7,11 @@ import { BatchSession, type BatchTool, type LineOutcome, SessionEnded } from './
  * namespaces itself, so every command carries the namespace: this also lets the data plane be
  * tested in throwaway namespaces. Argument arrays only, never a shell.
  */
+/** What iproute2 says (exiting 0) when the kernel interrupted a dump because entries changed. */
+const INTERRUPTED_DUMP = /Dump was interrupted/;
+/** `ip -j`/`bridge -j` output: an empty reply (no such objects) is an empty list. */
+const jsonList = <T>(out: string): T[] => (out.trim() ? (JSON.parse(out) as T[]) : []);
+
 /** What the tools say about a device they knew by an index that is gone (or never existed). */
 const STALE_DEVICE = /unknown ifindex|No such device|Cannot find device/;
 
@@ -25,13 +30,11 @@ export class Runner {
 
   /** Parses `ip -j ...` output; an empty reply (no such objects) is an empty list. */
   async ipJson<T>(args: readonly string[]): Promise<T[]> {
-    const out = await this.ip(['-j', ...args]);
-    return out.trim() ? (JSON.parse(out) as T[]) : [];
+    return jsonList<T>(await this.ip(['-j', ...args]));
   }
 
   async bridgeJson<T>(args: readonly string[]): Promise<T[]> {
-    const out = await this.bridge(['-j', ...args]);
-    return out.trim() ? (JSON.parse(out) as T[]) : [];
+    return jsonList<T>(await this.bridge(['-j', ...args]));
   }
 
   /**
@@ -40,9 +43,7 @@ export class Runner {
    * succeed. For a listing of a whole namespace, which any change anywhere interrupts.
    */
   async wholeDumpJson<T>(tool: 'ip' | 'bridge', args: readonly string[]): Promise<T[]> {
-    const res = await execa(tool, [...this.nsFlag(), '-j', ...args], { reject: false });
-    if (res.exitCode !== 0 || /Dump was interrupted/.test(res.stderr)) throw internal(`${tool} ${args.join(' ')}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
-    return res.stdout.trim() ? (JSON.parse(res.stdout) as T[]) : [];
+    return jsonList<T>(await this.exec(tool, [...this.nsFlag(), '-j', ...args], undefined, INTERRUPTED_DUMP));
   }
 
   /**
@@ -160,9 +161,10 @@ export class Runner {
     return this.netns ? ['-n', this.netns] : [];
   }
 
-  private async exec(cmd: string, args: readonly string[], input?: string): Promise<string> {
+  /** stdout of the command; an error when it fails, or when its stderr says `refuse` (a warning that makes the output untrustworthy). */
+  private async exec(cmd: string, args: readonly string[], input?: string, refuse?: RegExp): Promise<string> {
     const res = await execa(cmd, args, { reject: false, ...(input !== undefined ? { input } : {}) });
-    if (res.exitCode !== 0) {
+    if (res.exitCode !== 0 || refuse?.test(res.stderr)) {
       throw internal(`${cmd} ${args.join(' ')} failed: ${res.stderr.trim() || `exit ${res.exitCode}`}${input ? ` (input: ${input.trim().split('\n').slice(0, 3).join('; ')})` : ''}`);
     }
     return res.stdout;
