@@ -7,9 +7,9 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { REPO, sleep } from './bench-lab.js';
 import { PluginApi, randomId } from './plugin-api.js';
 
-const REPO = resolve(import.meta.dirname, '..');
 /** etcd of every lab, on the underlay. */
 export const ETCD = 'http://198.18.0.2:2379';
 /** Where each plugin serves its metrics, on its host namespace's loopback. */
@@ -88,6 +88,35 @@ export class ApiLab {
       }
     })();
     return { pid: child.pid!, ready };
+  }
+
+  /** Kills host h's plugin `pid` (SIGKILL: nothing of a clean stop) and starts it again, as startPlugin. */
+  async restartPlugin(h: number, pid: number, extraArgs: readonly string[] = []): Promise<{ pid: number; ready: Promise<number> }> {
+    process.kill(pid, 'SIGKILL');
+    await sleep(200);
+    return this.startPlugin(h, extraArgs);
+  }
+
+  /**
+   * The end of a run: the plugins stop (with SIGTERM first under BENCH_PROFILE_DIR, when node
+   * writes their V8 profiles), then the lab goes.
+   */
+  async tearDown(plugins: ReadonlyArray<{ pid: number }>): Promise<void> {
+    const signal = (sig: NodeJS.Signals) => {
+      for (const p of plugins) {
+        try {
+          process.kill(p.pid, sig);
+        } catch {
+          // already gone
+        }
+      }
+    };
+    if (process.env.BENCH_PROFILE_DIR) {
+      signal('SIGTERM');
+      await sleep(3000);
+    }
+    signal('SIGKILL');
+    this.script('down');
   }
 
   /**

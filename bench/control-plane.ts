@@ -107,7 +107,6 @@ async function countsSince(before: PhaseCounters) {
 
 const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS));
 
-
 /**
  * A Docker engine's lock on one network: the engine holds it from RequestAddress through
  * CreateEndpoint (libnetwork's Network.CreateEndpoint takes networkLocker for the network's ID
@@ -276,9 +275,7 @@ async function main() {
     // Part 6: a plugin with M endpoints killed and started again.
     const restartNet = await lab.createNetwork(apis, '10.129.0.0/21'); // the phase after the restart uses it too
     await createEndpoints([apis[0]!], { ...restartNet, engineIds: [restartNet.engineIds[0]!] }, RESTART_ENDPOINTS);
-    process.kill(plugins[0]!.pid, 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 200));
-    const restarted = lab.startPlugin(1);
+    const restarted = await lab.restartPlugin(1, plugins[0]!.pid);
     plugins[0] = restarted;
     const restartMs = await restarted.ready; // it reconciles before it opens its socket
 
@@ -347,18 +344,7 @@ async function main() {
     writeFileSync(REPORT, JSON.stringify(report, null, 2));
     apis.forEach((a) => a.close());
   } finally {
-    if (process.env.BENCH_PROFILE_DIR) {
-      plugins.forEach((p) => process.kill(p.pid, 'SIGTERM'));
-      await new Promise((r) => setTimeout(r, 3000));
-    }
-    for (const p of plugins) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    lab.script('down');
+    await lab.tearDown(plugins);
   }
 }
 

@@ -21,6 +21,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ApiLab, cpuWithToolsMs, machineBusyMs } from './api-lab.js';
+import { sleep } from './bench-lab.js';
 import { parsePluginMetrics } from './plugin-counters.js';
 import { markdownTable } from './report-model.js';
 import { median } from './stats.js';
@@ -38,7 +39,6 @@ const builds = (process.env.BENCH_PLUGINS ?? `this=${resolve(import.meta.dirname
 if (builds.some((b) => !b.label || !b.plugin)) throw new Error('BENCH_PLUGINS: "label=path/to/dist/main.js ..."');
 
 const log = (msg: string) => console.error(`[many-networks ${new Date().toISOString().slice(11, 19)}] ${msg}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Network number i's /24, from 10.144.0.0 on. */
 const subnetOf = (i: number) => `10.${144 + (i >> 8)}.${i & 255}.0/24`;
 
@@ -85,25 +85,12 @@ async function oneRun(build: { label: string; plugin: string }): Promise<Sample>
     const pluginCpuMsPerPass = passes > 0 ? pluginCpuMs / passes : NaN;
     const machineCpuMsPerPass = passes > 0 ? machineCpuMs / passes : NaN;
 
-    process.kill(pid, 'SIGKILL');
-    await sleep(200);
-    plugins[0] = lab.startPlugin(1, args);
+    plugins[0] = await lab.restartPlugin(1, pid, args);
     const restartMs = await plugins[0].ready;
     return { createMs: median(createMs), pluginCpuMsPerPass, machineCpuMsPerPass, passes, restartMs };
   } finally {
-    if (process.env.BENCH_PROFILE_DIR) {
-      // Host 2's plugin ran all along: its V8 profile (api-lab.ts) holds the idle passes.
-      process.kill(plugins[1]!.pid, 'SIGTERM');
-      await sleep(3000);
-    }
-    for (const p of plugins) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    lab.script('down');
+    // Under BENCH_PROFILE_DIR, host 2's V8 profile holds the idle passes: that plugin ran all along.
+    await lab.tearDown(plugins);
   }
 }
 
