@@ -36,9 +36,9 @@ export class ApiLab {
     return `${this.state}/h${h}/bench.sock`;
   }
 
-  /** A client of each host's plugin, as it runs now, with `inFlight` calls at most. */
-  hostApis(inFlight: number): PluginApi[] {
-    return [new PluginApi(this.socket(1), inFlight), new PluginApi(this.socket(2), inFlight)];
+  /** A client of each host's plugin, as it runs now, with `inFlight` calls at most (PluginApi). */
+  hostApis(inFlight: number, keepIdle = Infinity): PluginApi[] {
+    return [new PluginApi(this.socket(1), inFlight, keepIdle), new PluginApi(this.socket(2), inFlight, keepIdle)];
   }
 
   etcdctl(...args: string[]): string {

@@ -44,6 +44,13 @@ const RATE_ENDPOINTS = Number(process.env.BENCH_RATE_ENDPOINTS ?? ENDPOINTS);
  */
 const AFTER_RESTART_ENDPOINTS = Math.floor(Number(process.env.BENCH_AFTER_RESTART_ENDPOINTS ?? ENDPOINTS / 4));
 /**
+ * How many idle connections the client of the phase "as an engine sends them" keeps open per
+ * plugin; a call that finds none opens one, and one given back beyond this is closed. An engine
+ * keeps 2 (Go's HTTP client default; bench/engine-call-order.ts counts what a real engine
+ * opens). Unset: every connection is kept.
+ */
+const ENGINE_KEEP_IDLE = Number(process.env.BENCH_ENGINE_KEEP_IDLE ?? Infinity);
+/**
  * How long each measured phase waits after its network is made (and, for the phases after the
  * restart, after the restart), so that no phase measures what the step before it set off: a
  * plugin that has just started claims every address through etcd until its view of the live
@@ -305,7 +312,7 @@ async function main() {
 
     // N endpoints again, on a network of their own, their calls as an engine sends them: on
     // each host one RequestAddress + CreateEndpoint at a time, Joins overlapping.
-    const engineApis = lab.hostApis(CONCURRENCY);
+    const engineApis = lab.hostApis(CONCURRENCY, ENGINE_KEEP_IDLE);
     const engineNet = { ...(await lab.createNetwork(engineApis, '10.131.0.0/20')), engineLocks: [new EngineNetworkLock(), new EngineNetworkLock()] };
     await settle();
     const asEngine = await measureCreation(engineApis, engineNet, plugins); // host 1's is the restarted plugin now

@@ -8,18 +8,22 @@
  * One lab host (TSO_LAB, default eco) with its engine and plugin; the plugin's debug log times
  * every call it answered (its end, and how long it took). The log's times are whole
  * milliseconds, which can only make calls look more overlapping than they were, never less.
+ * The plugin's /metrics count the connections the engine opened to its socket meanwhile: a
+ * call that finds no idle connection opens one, and the engine keeps at most 2 idle.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { PLUGIN_METRICS_PORT } from './api-lab.js';
+import { parsePrometheus, total } from './prometheus.js';
 import { markdownTable } from './report-model.js';
 
 const LAB = process.env.TSO_LAB ?? `eco${process.env.TSO_TEST_ID ?? ''}`;
 const CONTAINERS = Number(process.env.BENCH_CONTAINERS ?? 30);
 const REPO = resolve(import.meta.dirname, '..');
 const PLUGIN_LOG = `/var/lib/ts-overlay-lab/${LAB}/h1/plugin.log`;
-const env = { ...process.env, TSO_LAB: LAB };
+const env = { ...process.env, TSO_LAB: LAB, TSO_LAB_PLUGIN_ARGS: `--metrics-addr 127.0.0.1:${PLUGIN_METRICS_PORT}` };
 const lab = (...args: string[]) => execFileSync('bash', [resolve(REPO, 'scripts/lab'), ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 const docker = (...args: string[]) => promisify(execFile)('bash', [resolve(REPO, 'scripts/lab'), 'docker', '1', ...args], { env });
 
@@ -27,6 +31,14 @@ interface Call {
   readonly call: string;
   readonly start: number;
   readonly end: number;
+}
+
+/** Connections host 1's plugin has accepted on its socket, from its /metrics. */
+function connectionsOpened(): number {
+  const fetchIt = `fetch('http://127.0.0.1:${PLUGIN_METRICS_PORT}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`;
+  const count = total(parsePrometheus(lab('exec', '1', 'node', '-e', fetchIt)), 'ts_overlay_api_connections_opened_total');
+  if (Number.isNaN(count)) throw new Error('the plugin does not count its connections (a build before ts_overlay_api_connections_opened_total)');
+  return count;
 }
 
 /** The most calls of one kind that were in flight at once. */
@@ -45,9 +57,11 @@ async function main(): Promise<void> {
     // The network's first container sets it up on the host; the ones measured only join.
     lab('docker', '1', 'run', '-d', '--net', 'crowd', 'busybox:local', 'sleep', '3600');
     const from = statSync(PLUGIN_LOG).size;
+    const connectionsBefore = connectionsOpened();
     const started = performance.now();
     await Promise.all(Array.from({ length: CONTAINERS }, () => docker('run', '-d', '--net', 'crowd', 'busybox:local', 'sleep', '3600')));
     const seconds = (performance.now() - started) / 1000;
+    const connections = connectionsOpened() - connectionsBefore;
     const calls: Call[] = readFileSync(PLUGIN_LOG).subarray(from).toString('utf8').split('\n')
       .filter((l) => l.includes('"api call"'))
       .map((l) => JSON.parse(l) as { call: string; time: number; ms: number })
@@ -59,6 +73,8 @@ async function main(): Promise<void> {
     });
     console.log(`${CONTAINERS} \`docker run -d\` at once on one engine and one ts-overlay network (${seconds.toFixed(1)} s)\n`);
     console.log(markdownTable(['call', 'calls', 'most in flight at once'], rows));
+    const answered = calls.length;
+    console.log(`\nConnections the engine opened to the plugin meanwhile: ${connections}, for ${answered} calls answered (${(connections / answered).toFixed(2)} per call)`);
   } finally {
     lab('down');
   }

@@ -15,7 +15,8 @@ export class PluginApi {
    * Every call in order of its answer: when it started (performance.now()), its latency, and
    * whether it opened a connection of its own because every other one was busy. A Docker engine
    * opens one whenever it has more calls in flight than connections (Go's HTTP client keeps 2
-   * idle ones per plugin by default); so does this client, which keeps every connection it opened.
+   * idle ones per plugin by default); so does this client, which keeps every connection it
+   * opened unless told `keepIdle`.
    */
   readonly timeline: Array<{ method: string; started: number; ms: number; newConnection: boolean }> = [];
   /** For the calls that opened a connection, how long the connect itself took (until the socket said it was connected). */
@@ -24,7 +25,12 @@ export class PluginApi {
   private readonly waiting: Array<(c: Connection) => void> = [];
   private opened = 0;
 
-  constructor(readonly socket: string, private readonly connections = 64) {}
+  /**
+   * `connections`: the most calls in flight (more wait for one to end). `keepIdle`: the most
+   * connections kept open while unused; one given back beyond that is closed, as Go's HTTP
+   * client (a Docker engine's) does with more than 2 (its MaxIdleConnsPerHost default).
+   */
+  constructor(readonly socket: string, private readonly connections = 64, private readonly keepIdle = Infinity) {}
 
   async call<T = Record<string, unknown>>(method: string, body: unknown): Promise<T> {
     const payload = `${JSON.stringify(body)}\n`;
@@ -72,7 +78,11 @@ export class PluginApi {
   private give(conn: Connection): void {
     const next = this.waiting.shift();
     if (next) next(conn);
-    else this.idle.push(conn);
+    else if (this.idle.length < this.keepIdle) this.idle.push(conn);
+    else {
+      conn.close();
+      this.opened--;
+    }
   }
 }
 

@@ -39,6 +39,11 @@ export class PluginMetrics implements PluginObservers {
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
+  private readonly connections = new Counter({
+    name: 'ts_overlay_api_connections_opened_total',
+    help: "Connections opened to the plugin's socket; Docker's plugin client keeps 2 idle ones, so calls beyond 2 in flight open new ones",
+    registers: [this.registry],
+  });
   private readonly reconciles = new Counter({
     name: 'ts_overlay_reconcile_runs_total',
     help: 'Reconciles of kernel, engine and etcd, by outcome (error: it stopped early and will run again)',
@@ -114,6 +119,10 @@ export class PluginMetrics implements PluginObservers {
   apiCall(call: string, outcome: Outcome, seconds: number): void {
     this.requests.inc({ call, outcome });
     this.latency.observe({ call, outcome }, seconds);
+  }
+
+  connectionOpened(): void {
+    this.connections.inc();
   }
 
   reconciled(outcome: Outcome, repaired: Readonly<Partial<Record<DriftKind, number>>>): void {

@@ -10,6 +10,8 @@ export interface ApiCallObserver {
   apiCall(call: string, outcome: Outcome, seconds: number): void;
   /** The calls served, told once at start: their series can exist (at 0) before any call. */
   declareCalls?(calls: readonly string[]): void;
+  /** A client (the engine) opened a connection to the plugin's socket. */
+  connectionOpened?(): void;
 }
 
 /** What a reconcile found out of line and put right. */

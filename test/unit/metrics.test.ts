@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { register as globalRegistry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
@@ -7,6 +11,7 @@ import { badRequest } from '../../src/lib/errors.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { PluginMetrics } from '../../src/metrics/plugin-metrics.js';
 import { buildMetricsServer } from '../../src/metrics/metrics-server.js';
+import { PluginSocket } from '../../src/protocol/plugin-socket.js';
 import { apiRoutes } from '../../src/protocol/routes.js';
 import { buildServer } from '../../src/protocol/server.js';
 import { parseExposition, valueOf } from '../helpers/prometheus.js';
@@ -104,6 +109,34 @@ describe('API calls through the protocol server', () => {
     expect(valueOf(s, 'ts_overlay_api_requests_total', { call: 'NetworkDriver.CreateEndpoint', outcome: 'ok' })).toBe(0);
     expect(valueOf(s, 'ts_overlay_api_requests_total', { call: 'unknown', outcome: 'error' })).toBe(2);
     expect(s.some((x) => x.labels.call === 'Random.Thing')).toBe(false);
+  });
+
+  it('counts the connections opened to the socket, not the calls made on them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tso-conns-'));
+    const socket = await PluginSocket.open(join(dir, 'p.sock'));
+    const m = new PluginMetrics();
+    const app = buildServer(apiRoutes({ driver: { join: async () => ({}) } as unknown as NetworkDriver, ipam: {} as IpamService, clusterNetwork: async () => undefined }), silentLogger, m, Promise.resolve(), undefined, socket);
+    const join1 = (agent: Agent) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request({ socketPath: socket.path, path: '/NetworkDriver.Join', method: 'POST', agent }, (res) => res.resume().on('end', () => resolve(res.statusCode ?? 0)));
+        req.on('error', reject);
+        req.end(JSON.stringify({ NetworkID: 'a'.repeat(64), EndpointID: 'b'.repeat(64), SandboxKey: '/x' }));
+      });
+    const kept = new Agent({ keepAlive: true, maxSockets: 1 });
+    const other = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      await app.ready();
+      expect(await Promise.all([join1(kept), join1(kept), join1(kept), join1(other)])).toEqual([200, 200, 200, 200]);
+      const s = await scrape(m);
+      expect(valueOf(s, 'ts_overlay_api_requests_total', { call: 'NetworkDriver.Join', outcome: 'ok' })).toBe(4);
+      expect(valueOf(s, 'ts_overlay_api_connections_opened_total')).toBe(2);
+    } finally {
+      kept.destroy();
+      other.destroy();
+      await app.close();
+      await socket.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
