@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 /**
  * Four projects, from fastest to most real:
  *  unit   pure logic and the HTTP protocol through inject(); no root, no services
- *  store  the etcd layer and IPAM against a real etcd on loopback
+ *  store  the etcd layer, IPAM and peer programming against a real etcd on loopback (peer
+ *         programming also on real devices in a namespace: root)
  *  netns  the data plane on real kernel devices in throwaway namespaces (root)
  *  conformance  the remote-API conformance kit against a real plugin process (root)
  *  e2e    real dockerd engines and plugins in the lab (root; scripts/lab)
