@@ -49,7 +49,8 @@ const AFTER_RESTART_ENDPOINTS = Math.floor(Number(process.env.BENCH_AFTER_RESTAR
  * keeps 2 (Go's HTTP client default; bench/engine-call-order.ts counts what a real engine
  * opens). Unset: every connection is kept.
  */
-const ENGINE_KEEP_IDLE = Number(process.env.BENCH_ENGINE_KEEP_IDLE ?? Infinity);
+const ENGINE_KEEP_IDLE = Number(process.env.BENCH_ENGINE_KEEP_IDLE || Infinity);
+if (!(ENGINE_KEEP_IDLE >= 1)) throw new Error(`BENCH_ENGINE_KEEP_IDLE must be a number of connections, 1 or more (got "${process.env.BENCH_ENGINE_KEEP_IDLE}")`);
 /**
  * How long each measured phase waits after its network is made (and, for the phases after the
  * restart, after the restart), so that no phase measures what the step before it set off: a
@@ -335,6 +336,7 @@ async function main() {
       date: new Date().toISOString(),
       endpoints: ENDPOINTS,
       concurrency: CONCURRENCY,
+      ...(Number.isFinite(ENGINE_KEEP_IDLE) ? { engineKeepIdle: ENGINE_KEEP_IDLE } : {}),
       settleMs: SETTLE_MS,
       ...allAtOnce,
       pluginRssMiB: rss.map((r, h) => Math.max(r, rssAtEnd[h]!)),

@@ -23,7 +23,7 @@ const LAB = process.env.TSO_LAB ?? `eco${process.env.TSO_TEST_ID ?? ''}`;
 const CONTAINERS = Number(process.env.BENCH_CONTAINERS ?? 30);
 const REPO = resolve(import.meta.dirname, '..');
 const PLUGIN_LOG = `/var/lib/ts-overlay-lab/${LAB}/h1/plugin.log`;
-const env = { ...process.env, TSO_LAB: LAB, TSO_LAB_PLUGIN_ARGS: `--metrics-addr 127.0.0.1:${PLUGIN_METRICS_PORT}` };
+const env = { ...process.env, TSO_LAB: LAB, TSO_LAB_PLUGIN_ARGS: `${process.env.TSO_LAB_PLUGIN_ARGS ?? ''} --metrics-addr 127.0.0.1:${PLUGIN_METRICS_PORT}`.trim() };
 const lab = (...args: string[]) => execFileSync('bash', [resolve(REPO, 'scripts/lab'), ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 const docker = (...args: string[]) => promisify(execFile)('bash', [resolve(REPO, 'scripts/lab'), 'docker', '1', ...args], { env });
 
@@ -74,6 +74,7 @@ async function main(): Promise<void> {
     console.log(`${CONTAINERS} \`docker run -d\` at once on one engine and one ts-overlay network (${seconds.toFixed(1)} s)\n`);
     console.log(markdownTable(['call', 'calls', 'most in flight at once'], rows));
     const answered = calls.length;
+    if (answered === 0) throw new Error(`no "api call" lines in ${PLUGIN_LOG}: the plugin must log at debug level`);
     console.log(`\nConnections the engine opened to the plugin meanwhile: ${connections}, for ${answered} calls answered (${(connections / answered).toFixed(2)} per call)`);
   } finally {
     lab('down');

@@ -121,8 +121,8 @@ export class PluginMetrics implements PluginObservers {
     this.latency.observe({ call, outcome }, seconds);
   }
 
-  connectionOpened(): void {
-    this.connections.inc();
+  connectionOpened(count = 1): void {
+    this.connections.inc(count);
   }
 
   reconciled(outcome: Outcome, repaired: Readonly<Partial<Record<DriftKind, number>>>): void {

@@ -17,12 +17,15 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 export class PluginSocket {
   private handler: RequestHandler | undefined;
   private readonly waiting: Array<[IncomingMessage, ServerResponse]> = [];
+  /** Connections accepted so far, from the moment it listens (before the API and its metrics exist). */
+  connectionsAccepted = 0;
 
   private constructor(readonly path: string, readonly server: Server) {
     // What fastify gives the servers it makes itself (this one it only takes over): the engine
     // keeps a connection between calls, and calls are bounded by their own timeouts.
     server.keepAliveTimeout = KEEP_ALIVE_MS;
     server.requestTimeout = 0;
+    server.on('connection', () => this.connectionsAccepted++);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (this.handler) this.handler(req, res);
       else this.waiting.push([req, res]);

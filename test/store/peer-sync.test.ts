@@ -147,7 +147,7 @@ describe('peer programming (real etcd, real devices)', () => {
       peers.markAllDirty();
       await peers.settled();
       expect(await inLine()).toBe(true);
-      expect(run.perDevice).toBe(2 * NETWORKS.length);
+      expect({ perDevice: run.perDevice, wholeNamespace: run.wholeNamespace }).toEqual({ perDevice: 2 * NETWORKS.length, wholeNamespace: 2 });
       run.interruptDumps = false;
 
       // A change through etcd afterwards is programmed by diff: no reading at all.
@@ -159,6 +159,7 @@ describe('peer programming (real etcd, real devices)', () => {
       expect({ perDevice: run.perDevice, wholeNamespace: run.wholeNamespace }).toEqual({ perDevice: 0, wholeNamespace: 0 });
     } finally {
       await peers.stop();
+      run.close(); // its batch sessions would keep the namespace alive
     }
   });
 });

@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { register as globalRegistry } from 'prom-client';
@@ -111,9 +112,14 @@ describe('API calls through the protocol server', () => {
     expect(s.some((x) => x.labels.call === 'Random.Thing')).toBe(false);
   });
 
-  it('counts the connections opened to the socket, not the calls made on them', async () => {
+  it('counts the connections opened to the socket, from before the API was built, not the calls made on them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tso-conns-'));
     const socket = await PluginSocket.open(join(dir, 'p.sock'));
+    // One connection while the plugin is still starting (no API, no metrics yet): it counts too.
+    const early = createConnection(socket.path);
+    await new Promise((r) => early.once('connect', r));
+    await new Promise((r) => setTimeout(r, 50));
+    early.destroy();
     const m = new PluginMetrics();
     const app = buildServer(apiRoutes({ driver: { join: async () => ({}) } as unknown as NetworkDriver, ipam: {} as IpamService, clusterNetwork: async () => undefined }), silentLogger, m, Promise.resolve(), undefined, socket);
     const join1 = (agent: Agent) =>
@@ -129,7 +135,7 @@ describe('API calls through the protocol server', () => {
       expect(await Promise.all([join1(kept), join1(kept), join1(kept), join1(other)])).toEqual([200, 200, 200, 200]);
       const s = await scrape(m);
       expect(valueOf(s, 'ts_overlay_api_requests_total', { call: 'NetworkDriver.Join', outcome: 'ok' })).toBe(4);
-      expect(valueOf(s, 'ts_overlay_api_connections_opened_total')).toBe(2);
+      expect(valueOf(s, 'ts_overlay_api_connections_opened_total')).toBe(3);
     } finally {
       kept.destroy();
       other.destroy();
