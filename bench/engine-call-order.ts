@@ -15,8 +15,8 @@ import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { PLUGIN_METRICS_PORT } from './api-lab.js';
-import { parsePrometheus, total } from './prometheus.js';
+import { ApiLab, PLUGIN_METRICS_PORT } from './api-lab.js';
+import { connectionsOpened as countIn } from './plugin-counters.js';
 import { markdownTable } from './report-model.js';
 
 const LAB = process.env.TSO_LAB ?? `eco${process.env.TSO_TEST_ID ?? ''}`;
@@ -34,9 +34,8 @@ interface Call {
 }
 
 /** Connections host 1's plugin has accepted on its socket, from its /metrics. */
-function connectionsOpened(): number {
-  const fetchIt = `fetch('http://127.0.0.1:${PLUGIN_METRICS_PORT}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`;
-  const count = total(parsePrometheus(lab('exec', '1', 'node', '-e', fetchIt)), 'ts_overlay_api_connections_opened_total');
+async function connectionsOpened(): Promise<number> {
+  const count = countIn(await new ApiLab(LAB).metrics(1));
   if (Number.isNaN(count)) throw new Error('the plugin does not count its connections (a build before ts_overlay_api_connections_opened_total)');
   return count;
 }
@@ -57,11 +56,11 @@ async function main(): Promise<void> {
     // The network's first container sets it up on the host; the ones measured only join.
     lab('docker', '1', 'run', '-d', '--net', 'crowd', 'busybox:local', 'sleep', '3600');
     const from = statSync(PLUGIN_LOG).size;
-    const connectionsBefore = connectionsOpened();
+    const connectionsBefore = await connectionsOpened();
     const started = performance.now();
     await Promise.all(Array.from({ length: CONTAINERS }, () => docker('run', '-d', '--net', 'crowd', 'busybox:local', 'sleep', '3600')));
     const seconds = (performance.now() - started) / 1000;
-    const connections = connectionsOpened() - connectionsBefore;
+    const connections = (await connectionsOpened()) - connectionsBefore;
     const calls: Call[] = readFileSync(PLUGIN_LOG).subarray(from).toString('utf8').split('\n')
       .filter((l) => l.includes('"api call"'))
       .map((l) => JSON.parse(l) as { call: string; time: number; ms: number })

@@ -40,6 +40,11 @@ export function pluginCountersBetween(before: PluginCounters, after: PluginCount
   };
 }
 
+/** How many connections clients opened to the plugin's socket; NaN from a build that does not count them. */
+export function connectionsOpened(text: string): number {
+  return total(parsePrometheus(text), 'ts_overlay_api_connections_opened_total');
+}
+
 /** One host's counts for a report: "Joins 1000, 870 with a spare, 12 over 50 ms inside the plugin; reconcile passes 0". */
 export function pluginCountersText(c: PluginCounters): string {
   return `Joins ${c.joins}, ${c.spares} with a spare, ${c.joinsOver50ms} over 50 ms inside the plugin; reconcile passes ${c.reconciles}`;

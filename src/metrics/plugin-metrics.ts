@@ -121,7 +121,7 @@ export class PluginMetrics implements PluginObservers {
     this.latency.observe({ call, outcome }, seconds);
   }
 
-  connectionOpened(count = 1): void {
+  connectionOpened(count: number): void {
     this.connections.inc(count);
   }
 

@@ -10,8 +10,8 @@ export interface ApiCallObserver {
   apiCall(call: string, outcome: Outcome, seconds: number): void;
   /** The calls served, told once at start: their series can exist (at 0) before any call. */
   declareCalls?(calls: readonly string[]): void;
-  /** A client (the engine) opened `count` connections (default 1) to the plugin's socket. */
-  connectionOpened?(count?: number): void;
+  /** Clients (the engine) opened `count` connections to the plugin's socket. */
+  connectionOpened?(count: number): void;
 }
 
 /** What a reconcile found out of line and put right. */

@@ -17,15 +17,16 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 export class PluginSocket {
   private handler: RequestHandler | undefined;
   private readonly waiting: Array<[IncomingMessage, ServerResponse]> = [];
-  /** Connections accepted so far, from the moment it listens (before the API and its metrics exist). */
-  connectionsAccepted = 0;
+  /** Connections accepted before anyone asked to hear of them (reportConnections). */
+  private unreported = 0;
+  private onConnections: ((count: number) => void) | undefined;
 
   private constructor(readonly path: string, readonly server: Server) {
     // What fastify gives the servers it makes itself (this one it only takes over): the engine
     // keeps a connection between calls, and calls are bounded by their own timeouts.
     server.keepAliveTimeout = KEEP_ALIVE_MS;
     server.requestTimeout = 0;
-    server.on('connection', () => this.connectionsAccepted++);
+    server.on('connection', () => (this.onConnections ? this.onConnections(1) : this.unreported++));
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (this.handler) this.handler(req, res);
       else this.waiting.push([req, res]);
@@ -46,6 +47,16 @@ export class PluginSocket {
     });
     await chmod(path, 0o600);
     return socket;
+  }
+
+  /**
+   * Tells `opened` how many connections were accepted since the socket listened (the plugin
+   * starting: no metrics yet), then of each new one.
+   */
+  reportConnections(opened: (count: number) => void): void {
+    if (this.unreported > 0) opened(this.unreported);
+    this.unreported = 0;
+    this.onConnections = opened;
   }
 
   /** From now on `handler` answers; the requests that waited go to it first, in arrival order. */

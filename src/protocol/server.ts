@@ -58,10 +58,7 @@ export function buildServer(
   if (socket) app.addHook('onReady', async () => socket.serve(handler!));
   // Counted because a new connection waits longer than a kept one (README, "The tail at 500 a
   // second"); those the socket took while the plugin was starting count too.
-  if (observer.connectionOpened) {
-    if (socket?.connectionsAccepted) observer.connectionOpened(socket.connectionsAccepted);
-    app.server.on('connection', () => observer.connectionOpened!());
-  }
+  if (socket && observer.connectionOpened) socket.reportConnections((n) => observer.connectionOpened!(n));
 
   // dockerd sends no Content-Type at all: parse every body as JSON, whatever it claims.
   app.removeAllContentTypeParsers();

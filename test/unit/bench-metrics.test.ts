@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { etcdDiskBetween, etcdDiskText, parseEtcdMetrics } from '../../bench/etcd-disk.js';
-import { parsePluginMetrics, pluginCountersBetween, pluginCountersText } from '../../bench/plugin-counters.js';
+import { connectionsOpened, parsePluginMetrics, pluginCountersBetween, pluginCountersText } from '../../bench/plugin-counters.js';
 import { parsePrometheus, total } from '../../bench/prometheus.js';
 import { PluginMetrics } from '../../src/metrics/plugin-metrics.js';
 
@@ -92,5 +92,14 @@ describe("a plugin's own counts during a phase", () => {
     const older = parsePluginMetrics((await metrics.registry.metrics()).split('\n').filter((l) => !l.includes('spare_ports')).join('\n'));
     expect(older.spares).toBeNaN();
     expect(older.joins).toBe(5);
+  });
+
+  it('reads the connections opened to the socket, and NaN from a build that does not count them', async () => {
+    const metrics = new PluginMetrics();
+    metrics.connectionOpened(3);
+    metrics.connectionOpened(1);
+    const text = await metrics.registry.metrics();
+    expect(connectionsOpened(text)).toBe(4);
+    expect(connectionsOpened(text.split('\n').filter((l) => !l.includes('connections_opened')).join('\n'))).toBeNaN();
   });
 });
