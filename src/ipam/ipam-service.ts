@@ -1,7 +1,7 @@
 import { crashPoint } from '../lib/crash-point.js';
 import { badRequest, conflict, notFound, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { AddressClaim, ClusterStore } from '../store/cluster-store.js';
+import { type AddressClaim, type ClusterStore, isUnwritten } from '../store/cluster-store.js';
 import type { AddressKind, AddressRecord, PoolRecord } from '../store/records.js';
 import { AddressBook, inStripe } from './address-book.js';
 import { firstOverlap, isUsableAddress, nextFreeSubnet } from './allocation.js';
@@ -75,7 +75,7 @@ export class IpamService {
   /** Claims RequestAddress left for CreateEndpoint; an unwritten one dropped unused frees its address here. */
   private readonly claims = new RecentClaims({
     onDrop: (subnet, ip, claim) => {
-      if ('record' in claim) this.book.done(subnet, parseIPv4(ip)!, false);
+      if (isUnwritten(claim)) this.book.done(subnet, parseIPv4(ip)!, false);
     },
   });
 
@@ -201,10 +201,11 @@ export class IpamService {
       if (!isUsableAddress(subnet, ip)) throw badRequest(`address ${specific} is not a usable address of subnet ${pool.subnet}`);
       const kind: AddressKind = req.kind;
       if (this.claims.isUnwritten(pool.subnet, specific)) throw conflict(`address ${specific} is already in use (endpoint on ${this.settings.node}, being created)`);
-      const claimed = await this.store.claimAddress(pool.subnet, this.claimRecord(specific, kind));
+      const claimedRecord = this.claimRecord(specific, kind);
+      const claimed = await this.store.claimAddress(pool.subnet, claimedRecord);
       if (claimed !== undefined) {
         this.book.add(pool.subnet, specific);
-        if (kind === 'endpoint') this.claims.remember(pool.subnet, specific, { revision: claimed }); // a gateway is no container's
+        if (kind === 'endpoint') this.claims.remember(pool.subnet, specific, { revision: claimed, record: claimedRecord }); // a gateway is no container's
         crashPoint('ipam.address-claimed');
         return withPrefix(ip);
       }
@@ -243,7 +244,7 @@ export class IpamService {
         this.book.done(pool.subnet, ip, true);
       }
       if (claimed !== undefined) {
-        this.claims.remember(pool.subnet, record.ip, { revision: claimed });
+        this.claims.remember(pool.subnet, record.ip, { revision: claimed, record });
         crashPoint('ipam.address-claimed');
         return withPrefix(ip);
       }
@@ -263,22 +264,29 @@ export class IpamService {
    * would otherwise free it under its new container (found by test/hardening/races.test.ts).
    * Nor is an address an endpoint of this host uses: the engine sends DeleteEndpoint first, so
    * that ReleaseAddress is a late one, from a container whose endpoint never reached etcd
-   * before a plugin restart, after which the address went to the endpoint here now.
+   * before a plugin restart, after which the address went to the endpoint here now. That
+   * endpoint may come while this call waits for etcd: it is looked for again once the claim is
+   * read, and one published after that read moved the claim's revision (putEndpoint), which
+   * the release compares.
    */
   async releaseAddress(poolId: string, address: string): Promise<void> {
     const handle = parsePoolId(poolId);
     const ip = address.split('/')[0]!;
     if (parseIPv4(ip) === undefined) throw badRequest(`address "${address}" is not an IPv4 address`);
-    const user = this.settings.endpointOn?.(handle.subnet, ip);
-    if (user !== undefined) {
-      this.log.warn({ ip, subnet: handle.subnet, endpoint: user }, 'ReleaseAddress for an address an endpoint here uses: not released');
-      return;
-    }
+    if (this.usedHere(handle.subnet, ip)) return;
     this.claims.forget(handle.subnet, ip);
     if (!(await this.currentPool(handle))) return; // the pool, and its addresses, are gone
     const entry = await this.store.getAddress(handle.subnet, ip);
     if (!entry || entry.value.kind !== 'endpoint' || entry.value.node !== this.settings.node) return;
+    if (this.usedHere(handle.subnet, ip)) return;
     if (await this.store.releaseAddress(handle.subnet, entry)) this.book.remove(handle.subnet, ip);
+  }
+
+  private usedHere(subnet: string, ip: string): boolean {
+    const user = this.settings.endpointOn?.(subnet, ip);
+    if (user === undefined) return false;
+    this.log.warn({ ip, subnet, endpoint: user }, 'ReleaseAddress for an address an endpoint here uses: not released');
+    return true;
   }
 
   /**
@@ -297,7 +305,7 @@ export class IpamService {
    * publish lost for a reason of its own (the network went).
    */
   async publishOnClaim(subnet: string, ip: string, claim: AddressClaim, publish: (claim: AddressClaim) => Promise<boolean>): Promise<boolean> {
-    const unwritten = 'record' in claim;
+    const unwritten = isUnwritten(claim);
     let published: boolean;
     try {
       published = await publish(claim);
@@ -312,7 +320,7 @@ export class IpamService {
       return true;
     }
     const now = await this.store.getAddress(subnet, ip);
-    const lost = unwritten ? now !== undefined : now?.modRevision !== claim.revision;
+    const lost = 'revision' in claim ? now?.modRevision !== claim.revision : now !== undefined;
     if (unwritten) this.book.done(subnet, parseIPv4(ip)!, now !== undefined);
     if (lost) throw notFound(addressNotOurs(ip, subnet, now?.value));
     return false;
@@ -328,7 +336,7 @@ export class IpamService {
    */
   private async storedClaim(subnet: string, ip: string): Promise<AddressClaim> {
     const entry = await this.store.getAddress(subnet, ip);
-    if (entry?.value.kind === 'endpoint' && entry.value.node === this.settings.node) return { revision: entry.modRevision };
+    if (entry?.value.kind === 'endpoint' && entry.value.node === this.settings.node) return { revision: entry.modRevision, record: entry.value };
     throw notFound(addressNotOurs(ip, subnet, entry?.value));
   }
 

@@ -1,4 +1,4 @@
-import type { AddressClaim } from '../store/cluster-store.js';
+import { type AddressClaim, isUnwritten } from '../store/cluster-store.js';
 
 /**
  * What RequestAddress left for the CreateEndpoint that follows it within milliseconds, by subnet
@@ -47,7 +47,7 @@ export class RecentClaims {
   /** Whether a claim of the address is waiting here that etcd does not hold yet. */
   isUnwritten(subnet: string, ip: string): boolean {
     const entry = this.claims.get(keyOf(subnet, ip));
-    return entry !== undefined && 'record' in entry.claim;
+    return entry !== undefined && isUnwritten(entry.claim);
   }
 
   forget(subnet: string, ip: string): void {

@@ -9,9 +9,13 @@ export type { Entry };
 
 /**
  * How an endpoint's address is held when the endpoint is published: by a claim already in etcd
- * (its revision), or by a claim to write together with the endpoint (its record).
+ * (its revision, and the record written then), or by a claim to write together with the
+ * endpoint (its record only).
  */
-export type AddressClaim = { readonly revision: number } | { readonly record: AddressRecord };
+export type AddressClaim = { readonly revision: number; readonly record: AddressRecord } | { readonly record: AddressRecord };
+
+/** A claim etcd does not hold yet: the endpoint's transaction writes it. */
+export const isUnwritten = (claim: AddressClaim): boolean => !('revision' in claim);
 
 /**
  * The cluster's shared state, as domain operations. Each operation that must not race with
@@ -243,16 +247,18 @@ export class ClusterStore {
    * Publishes the endpoint if its network still exists and its address's claim stands: given a
    * claim's revision (claimAddress), if that claim was not freed (and maybe taken by another
    * container) since; given a claim record not written yet, if nobody holds the address and its
-   * pool exists, writing the claim in the same transaction.
+   * pool exists. Either way the claim is written in the same transaction: written again, its
+   * revision moves, so a release that read the claim before this publication compares a
+   * revision that is gone and frees nothing (a late ReleaseAddress of the address's previous
+   * container on this host, see IpamService.releaseAddress).
    */
   async putEndpoint(endpoint: EndpointRecord, claim?: AddressClaim): Promise<boolean> {
     const address = keys.address(endpoint.subnet, endpoint.ip);
     const compare: [Compare, ...Compare[]] = [{ key: keys.network(endpoint.network), exists: true }];
     const put: Array<readonly [string, unknown]> = [[keys.endpoint(endpoint.network, endpoint.id), endpoint]];
-    if (claim && 'revision' in claim) {
-      compare.push({ key: address, modRevision: claim.revision });
-    } else if (claim) {
-      compare.push({ key: address, modRevision: 0 }, { key: keys.pool(endpoint.subnet), exists: true });
+    if (claim) {
+      if ('revision' in claim) compare.push({ key: address, modRevision: claim.revision });
+      else compare.push({ key: address, modRevision: 0 }, { key: keys.pool(endpoint.subnet), exists: true });
       put.push([address, claim.record]);
     }
     return this.kv.txn({ compare, put });

@@ -123,19 +123,24 @@ describe('cluster store (real etcd)', () => {
     const s = store();
     const id = '4'.repeat(64);
     await s.createNetwork(network(id, 6400), await pool(s));
-    const claimedAt = await s.claimAddress('10.0.0.0/24', { ip: '10.0.0.6', kind: 'endpoint', node: 'h1', claimedAt: new Date(0).toISOString() });
+    const record = { ip: '10.0.0.6', kind: 'endpoint' as const, node: 'h1', claimedAt: new Date(0).toISOString() };
+    const claimedAt = await s.claimAddress('10.0.0.0/24', record);
     const entry = (await s.getAddress('10.0.0.0/24', '10.0.0.6'))!;
     const { endpoints, revision: listedAt } = await s.listEndpoints();
     expect(endpoints).toEqual([]); // unused: a stray, it seems
-    // The claim's CreateEndpoint publishes now; the address record itself does not change.
+    // The claim's CreateEndpoint publishes now, writing the claim again: its revision moves.
     const ep: EndpointRecord = { id: '5'.repeat(64), network: id, node: 'h1', vtep: '198.18.0.11', mac: '02:42:0a:00:00:06', ip: '10.0.0.6', subnet: '10.0.0.0/24', createdAt: new Date(0).toISOString() };
-    expect(await s.putEndpoint(ep, { revision: claimedAt! })).toBe(true);
-    expect((await s.getAddress('10.0.0.0/24', '10.0.0.6'))!.modRevision).toBe(entry.modRevision);
+    expect(await s.putEndpoint(ep, { revision: claimedAt!, record })).toBe(true);
+    const republished = (await s.getAddress('10.0.0.0/24', '10.0.0.6'))!;
+    expect(republished.modRevision).toBeGreaterThan(entry.modRevision);
     expect(await s.releaseAddress('10.0.0.0/24', entry, { networks: [id], listedAt })).toBe(false);
+    // The claim as it is now, with the listing from before the endpoint: the listing's compare
+    // alone refuses.
+    expect(await s.releaseAddress('10.0.0.0/24', republished, { networks: [id], listedAt })).toBe(false);
     expect(await s.getAddress('10.0.0.0/24', '10.0.0.6')).toBeDefined();
     // Once the endpoint went and a new listing finds the address unused, it is freed.
     await s.deleteEndpoint(id, ep.id);
-    expect(await s.releaseAddress('10.0.0.0/24', entry, { networks: [id], listedAt: (await s.listEndpoints()).revision })).toBe(true);
+    expect(await s.releaseAddress('10.0.0.0/24', republished, { networks: [id], listedAt: (await s.listEndpoints()).revision })).toBe(true);
   });
 
   it('refuses to publish an endpoint on a network that vanished', async () => {
@@ -157,14 +162,14 @@ describe('cluster store (real etcd)', () => {
     expect(first).toBe((await s.getAddress('10.0.0.0/24', '10.0.0.9'))!.modRevision);
     expect(await s.claimAddress('10.0.0.0/24', claim('h2'))).toBeUndefined(); // held: the second claim loses
     const ep = (n: string): EndpointRecord => ({ id: n.repeat(64), network: id, node: 'h1', vtep: '198.18.0.11', mac: '02:42:0a:00:00:09', ip: '10.0.0.9', subnet: '10.0.0.0/24', createdAt: new Date(0).toISOString() });
-    expect(await s.putEndpoint(ep('a'), { revision: first! })).toBe(true);
+    expect(await s.putEndpoint(ep('a'), { revision: first!, record: claim('h1') })).toBe(true);
     // Freed and claimed again (by another host, or by this one for another container): the old
     // claim's revision no longer publishes anything.
     await s.deleteEndpoint(id, ep('a').id);
     expect(await s.releaseAddress('10.0.0.0/24', (await s.getAddress('10.0.0.0/24', '10.0.0.9'))!)).toBe(true);
     const second = await s.claimAddress('10.0.0.0/24', claim('h2'));
     expect(second).toBeGreaterThan(first!);
-    expect(await s.putEndpoint(ep('b'), { revision: first! })).toBe(false);
+    expect(await s.putEndpoint(ep('b'), { revision: first!, record: claim('h1') })).toBe(false);
     expect(await s.getEndpoint(id, ep('b').id)).toBeUndefined();
   });
 

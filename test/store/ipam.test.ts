@@ -1,5 +1,10 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { freshStore, ipamFor } from '../helpers/store.js';
+import { IpamService } from '../../src/ipam/ipam-service.js';
+import { parseCidr } from '../../src/ipam/cidr.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import type { ClusterStore } from '../../src/store/cluster-store.js';
+import type { EndpointRecord } from '../../src/store/records.js';
+import { freshStore, ipamFor, sharedNetwork } from '../helpers/store.js';
 
 /** A host's copy of a cluster network whose pool is `subnet` (made just now). */
 const copyOf = (subnet: string, id = 'n'.repeat(64)) => ({ id, subnet, createdAt: new Date().toISOString() });
@@ -173,4 +178,57 @@ describe('releasing addresses (real etcd)', () => {
     await h2.releaseAddress(poolId, address);
     expect(await store.getAddress('10.66.0.0/24', '10.66.0.9')).toBeUndefined();
   });
+});
+
+/**
+ * Holds the next call of a store method at its start until `open()`: one call only, so the
+ * calls made while it waits go through.
+ */
+function holdNextCall(store: ClusterStore, method: 'getAddress' | 'releaseAddress') {
+  const real = store[method].bind(store) as (...args: unknown[]) => Promise<unknown>;
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  let reached!: () => void;
+  const held = new Promise<void>((resolve) => (reached = resolve));
+  let armed = true;
+  (store as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
+    if (armed) {
+      armed = false;
+      reached();
+      await opened;
+    }
+    return real(...args);
+  };
+  return { held, open };
+}
+
+describe('a late ReleaseAddress (real etcd)', () => {
+  // The engine's ReleaseAddress for a container whose endpoint never reached etcd (the plugin
+  // restarted in between) can come after the address went to a new container on this host.
+  // The release is refused while an endpoint here uses the address; these are the moments when
+  // that endpoint comes while the release waits for etcd.
+  async function lateRelease(held: 'getAddress' | 'releaseAddress') {
+    const { store, h2 } = cluster();
+    const users = new Map<string, string>();
+    const h1 = new IpamService(store, { node: 'h1', defaultPool: parseCidr('10.0.0.0/8')!, poolSize: 24, endpointOn: (subnet, ip) => users.get(`${subnet} ${ip}`) }, silentLogger);
+    const { network, poolId } = await sharedNetwork(store, [h1, h2], { id: 'a'.repeat(64), vni: 4100 });
+    // The new container's address, claimed in etcd (as with --ip) by this host.
+    const address = await h1.requestAddress({ poolId, address: '10.0.0.9', kind: 'endpoint' });
+    const gate = holdNextCall(store, held);
+    const release = h1.releaseAddress(poolId, address);
+    await gate.held;
+    // The new container's CreateEndpoint, all of it while the release waits.
+    const claim = await h1.takeClaim(network.subnet, '10.0.0.9');
+    const endpoint: EndpointRecord = { id: 'b'.repeat(64), network: network.id, node: 'h1', vtep: '198.18.0.11', mac: '02:42:0a:00:00:09', ip: '10.0.0.9', subnet: network.subnet, createdAt: new Date().toISOString() };
+    users.set(`${network.subnet} 10.0.0.9`, endpoint.id);
+    expect(await h1.publishOnClaim(network.subnet, '10.0.0.9', claim, (c) => store.putEndpoint(endpoint, c))).toBe(true);
+    gate.open();
+    await release;
+    expect((await store.getAddress(network.subnet, '10.0.0.9'))?.value).toMatchObject({ kind: 'endpoint', node: 'h1' });
+    expect(await store.getEndpoint(network.id, endpoint.id)).toBeDefined();
+  }
+
+  it('leaves the address of an endpoint published after the release read the claim', () => lateRelease('releaseAddress'));
+
+  it('leaves the address of an endpoint published before the release read the claim', () => lateRelease('getAddress'));
 });
