@@ -31,7 +31,7 @@ import { resolve } from 'node:path';
 import { BenchLab, containerNet, inNet, sleep, spawnInNet, waitFor } from './bench-lab.js';
 import { endExperiment, KernelVxlan, KVX_MACVLAN_ADDR, KVX_NETNS_ADDR, KVX_NS_ADDR } from './kernel-vxlan.js';
 import { iperf3Gbps } from './netperf.js';
-import { median } from './stats.js';
+import { median, rotated } from './stats.js';
 
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
 const SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 3);
@@ -122,7 +122,7 @@ async function main() {
     const omit = SECONDS >= 3 ? ['-O', '1'] : [];
     log(`${REPEATS} repeats x ${names.length} variants x 4 paths x ${SECONDS} s`);
     for (let r = 0; r < REPEATS; r++) {
-      const order = names.map((_, i) => names[(i + r) % names.length]!);
+      const order = rotated(names, r);
       for (const v of order) {
         await setVariant(v, true);
         try {

@@ -29,7 +29,7 @@ import { resolve } from 'node:path';
 import { BenchLab, containerNet, inNet, namedNet, sleep, spawnInNet, waitFor } from './bench-lab.js';
 import { copyIptablesRules, endExperiment, KernelVxlan, KVX_MACVLAN_ADDR, macvlanEnd, vtep } from './kernel-vxlan.js';
 import { iperf3Gbps } from './netperf.js';
-import { median } from './stats.js';
+import { median, rotated } from './stats.js';
 
 const MTU = Number(process.env.BENCH_UNDERLAY_MTU ?? 9000);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 12);
@@ -132,8 +132,7 @@ async function main() {
     const gbps = Object.fromEntries(ids.map((id) => [id, [] as number[]])) as Record<PathId, number[]>;
     log(`${REPEATS} repeats x ${ids.length} paths x ${SECONDS} s, order rotated each repeat`);
     for (let r = 0; r < REPEATS; r++) {
-      for (let k = 0; k < ids.length; k++) {
-        const id = ids[(k + r) % ids.length]!;
+      for (const id of rotated(ids, r)) {
         gbps[id].push(await paths[id]().then(iperf3Gbps).catch((err: Error) => (log(`${id}: ${err.message.split('\n')[0]}`), NaN)));
       }
       log(`repeat ${r + 1}: ${ids.map((id) => `${id} ${gbps[id].at(-1)!.toFixed(2)}`).join(', ')} Gbit/s`);

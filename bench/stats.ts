@@ -8,4 +8,8 @@ export function percentile(samples: readonly number[], p: number): number {
 
 export const median = (s: readonly number[]) => percentile(s, 50);
 
+/** The items starting at index `start` (wrapping round): the order of one repeat's measurements. */
+export const rotated = <T>(items: readonly T[], start: number): T[] =>
+  items.map((_, i) => items[(i + start) % items.length]!);
+
 export const fmt = (ms: number) => (Number.isFinite(ms) ? `${ms.toFixed(0)} ms` : 'n/a');

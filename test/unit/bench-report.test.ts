@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ratioChart } from '../../bench/chart.js';
 import { iperf3Gbps, pingRtts } from '../../bench/netperf.js';
+import { rotated } from '../../bench/stats.js';
 import { benchCommand, buildReport, checkComplete, type CompareFigures, controlPlaneRows, cpuPerEndpointText, type ControlPlaneFigures, type EncryptionFigures, type ManyNetworksFigures, type NamesFigures, reportMarkdown } from '../../bench/report-model.js';
 import { parseXml } from '../helpers/xml.js';
 
@@ -244,5 +245,21 @@ describe('the bench report', () => {
     expect(widths[0]! / widths[1]!).toBeCloseTo(0.3, 1); // both grow from zero, -30 to the left
     expect(negative.texts).toContain('-30 ms');
     expect(parseXml(ratioChart('a <b> & "c"', [])).texts).toContain('a <b> & "c"');
+  });
+});
+
+describe('the order of a repeat', () => {
+  it('starts where asked and wraps round, every item once', () => {
+    expect(rotated(['a', 'b', 'c', 'd'], 0)).toEqual(['a', 'b', 'c', 'd']);
+    expect(rotated(['a', 'b', 'c', 'd'], 3)).toEqual(['d', 'a', 'b', 'c']);
+    expect(rotated(['a', 'b', 'c', 'd'], 6)).toEqual(['c', 'd', 'a', 'b']);
+    expect(rotated([], 2)).toEqual([]);
+  });
+
+  it("over 3 repeats of 9 paths (compare.ts's starts), puts each path early, midway and late once", () => {
+    const paths = Array.from({ length: 9 }, (_, i) => i);
+    const slots = paths.map(() => [] as number[]);
+    for (let r = 0; r < 3; r++) rotated(paths, Math.round((r * paths.length) / 3)).forEach((p, slot) => slots[p]!.push(Math.floor(slot / 3)));
+    for (const s of slots) expect(s.sort()).toEqual([0, 1, 2]);
   });
 });
