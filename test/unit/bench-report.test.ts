@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ratioChart } from '../../bench/chart.js';
 import { iperf3Gbps, pingRtts } from '../../bench/netperf.js';
 import { rotated } from '../../bench/stats.js';
+import { shareUnder } from '../../bench/median-spread.js';
 import { benchCommand, buildReport, checkComplete, type CompareFigures, controlPlaneRows, cpuPerEndpointText, type ControlPlaneFigures, type EncryptionFigures, type ManyNetworksFigures, type NamesFigures, reportMarkdown } from '../../bench/report-model.js';
 import { parseXml } from '../helpers/xml.js';
 
@@ -261,5 +262,17 @@ describe('the order of a repeat', () => {
     const slots = paths.map(() => [] as number[]);
     for (let r = 0; r < 3; r++) rotated(paths, Math.round((r * paths.length) / 3)).forEach((p, slot) => slots[p]!.push(Math.floor(slot / 3)));
     for (const s of slots) expect(s.sort()).toEqual([0, 1, 2]);
+  });
+});
+
+describe('how often a median of repeats reads under a line', () => {
+  it('counts every draw of repeats, the two paths drawn as pairs', () => {
+    const same = [10, 11, 12];
+    expect(shareUnder(same, same, 3, 0.95)).toBe(0);
+    // One repeat in three at 0.9x: a median of 3 is under when 2 or 3 of the draws are that one.
+    const a = [9, 10, 10];
+    const b = [10, 10, 10];
+    expect(shareUnder(a, b, 1, 0.95)).toBeCloseTo(1 / 3);
+    expect(shareUnder(a, b, 3, 0.95)).toBeCloseTo(7 / 27);
   });
 });
