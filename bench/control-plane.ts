@@ -84,7 +84,7 @@ const remoteFdbEntries = (h: number, vni: number) =>
   lab.sh('ip', ['netns', 'exec', `${lab.name}-h${h}`, 'bridge', 'fdb', 'show', 'dev', `tsvx-${vni}`]).split('\n').filter((l) => l.includes(' dst ') && !l.startsWith('00:00:00:00:00:00')).length;
 
 /** The counts of a plugin process that has just started, as a baseline: its figures count from its start (its start-up reconcile pass among them). */
-const FRESH_PLUGIN: PluginCounters = { joins: 0, spares: 0, joinsOver50ms: 0, reconciles: 0 };
+const FRESH_PLUGIN: PluginCounters = { joins: 0, spares: 0, joinsOver50ms: 0, reconciles: 0, txnsOver50ms: 0, commitsOver50ms: 0 };
 
 /** What etcd and the plugins of `hosts` (1-based) have counted at the start of a phase; undefined what could not be read. */
 type PhaseCounters = { etcd?: EtcdCounters; hosts: number[]; plugins?: PluginCounters[] };

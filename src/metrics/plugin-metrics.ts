@@ -44,6 +44,18 @@ export class PluginMetrics implements PluginObservers {
     help: "Connections opened to the plugin's socket; Docker's plugin client keeps 2 idle ones, so calls beyond 2 in flight open new ones",
     registers: [this.registry],
   });
+  private readonly etcdTxns = new Histogram({
+    name: 'ts_overlay_etcd_txn_duration_seconds',
+    help: 'Time from asking etcd for a transaction (an endpoint published, an address claimed, ...) to its answer, the wait for the commit ahead of it included',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly etcdCommits = new Histogram({
+    name: 'ts_overlay_etcd_commit_duration_seconds',
+    help: 'Round trip of one commit to etcd; transactions asked for while one is on its way go in the next together (count of this against ts_overlay_etcd_txn_duration_seconds: how many per commit)',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
   private readonly reconciles = new Counter({
     name: 'ts_overlay_reconcile_runs_total',
     help: 'Reconciles of kernel, engine and etcd, by outcome (error: it stopped early and will run again)',
@@ -140,6 +152,14 @@ export class PluginMetrics implements PluginObservers {
 
   etcdError(op: EtcdOp): void {
     this.etcdErrors.inc({ op });
+  }
+
+  etcdTxnAnswered(seconds: number): void {
+    this.etcdTxns.observe(seconds);
+  }
+
+  etcdCommitted(seconds: number): void {
+    this.etcdCommits.observe(seconds);
   }
 
   dnsAnswered(answer: DnsAnswer): void {

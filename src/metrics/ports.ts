@@ -35,9 +35,17 @@ export interface SparePortObserver {
 export const ETCD_OPS = ['read', 'write', 'watch'] as const;
 export type EtcdOp = (typeof ETCD_OPS)[number];
 
-/** etcd did not answer, or refused (not: a transaction whose compare failed). */
 export interface EtcdObserver {
+  /** etcd did not answer, or refused (not: a transaction whose compare failed). */
   etcdError(op: EtcdOp): void;
+  /**
+   * A transaction (an endpoint's publication, a claim, ...) was answered, won or lost, `seconds`
+   * after it was asked for: what a Join waiting for its endpoint's write waits, the commit
+   * ahead of it included (store/txn-batch.ts).
+   */
+  etcdTxnAnswered?(seconds: number): void;
+  /** One round trip to etcd carried `members` transactions in `seconds`. */
+  etcdCommitted?(seconds: number, members: number): void;
 }
 
 /** How the DNS responder answered a query. */

@@ -58,7 +58,10 @@ export class EtcdKv {
   private readonly root: Etcd3;
   private readonly ns: Namespace;
   /** Transactions asked for while one is in flight go together (txn-batch.ts). */
-  private readonly txns = new TxnBatcher<TxnOps>((batch) => this.commit(batch), footprint, isUnreachable);
+  private readonly txns = new TxnBatcher<TxnOps>((batch) => this.commit(batch), footprint, isUnreachable, {
+    answered: (seconds) => this.options.metrics?.etcdTxnAnswered?.(seconds),
+    committed: (seconds, members) => this.options.metrics?.etcdCommitted?.(seconds, members),
+  });
 
   constructor(private readonly options: EtcdOptions, private readonly log: Logger) {
     this.root = new Etcd3({

@@ -52,8 +52,18 @@ export function disjointBatch<T>(pending: T[], max: number, footprint: (item: T)
 
 interface Waiting<T> {
   readonly item: T;
+  /** performance.now() when it was asked for. */
+  readonly askedAt: number;
   resolve(outcome: number | undefined): void;
   reject(err: unknown): void;
+}
+
+/** How long transactions take, for the metrics (each call is optional). */
+export interface TxnTimings {
+  /** A transaction was answered `seconds` after it was asked for, its wait for the commit ahead included. */
+  answered?(seconds: number): void;
+  /** One commit, one round trip to etcd, carried `members` transactions in `seconds`. */
+  committed?(seconds: number, members: number): void;
 }
 
 /**
@@ -71,6 +81,7 @@ export class TxnBatcher<T> {
     private readonly send: (batch: readonly T[]) => Promise<ReadonlyArray<number | undefined>>,
     private readonly footprint: (item: T) => TxnFootprint,
     private readonly isUnreachable: (err: unknown) => boolean,
+    private readonly timings: TxnTimings = {},
     /** etcd refuses more than 128 operations per transaction level by default (--max-txn-ops). */
     private readonly maxBatch = 64,
     private readonly maxInFlight = 1,
@@ -78,7 +89,7 @@ export class TxnBatcher<T> {
 
   submit(item: T): Promise<number | undefined> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ item, resolve, reject });
+      this.pending.push({ item, askedAt: performance.now(), resolve, reject });
       this.pump();
     });
   }
@@ -96,8 +107,14 @@ export class TxnBatcher<T> {
 
   private async run(batch: ReadonlyArray<Waiting<T>>): Promise<void> {
     try {
+      const sentAt = performance.now();
       const outcomes = await this.send(batch.map((w) => w.item));
-      batch.forEach((w, i) => w.resolve(outcomes[i]));
+      const now = performance.now();
+      this.timings.committed?.((now - sentAt) / 1000, batch.length);
+      batch.forEach((w, i) => {
+        this.timings.answered?.((now - w.askedAt) / 1000);
+        w.resolve(outcomes[i]);
+      });
     } catch (err) {
       if (this.isUnreachable(err)) {
         // The ones waiting would only wait for the same dead etcd, one call timeout each.

@@ -1,5 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { silentLogger } from '../../src/lib/logger.js';
+import { PluginMetrics } from '../../src/metrics/plugin-metrics.js';
+import { ClusterStore } from '../../src/store/cluster-store.js';
+import { EtcdKv } from '../../src/store/etcd-kv.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/store/records.js';
+import { parseExposition, valueOf } from '../helpers/prometheus.js';
 import { freshStore } from '../helpers/store.js';
 
 const endpoint = inject('etcdEndpoint');
@@ -270,5 +276,24 @@ describe('cluster store (real etcd)', () => {
     const started = Date.now();
     await expect(s.store.listNetworks()).rejects.toThrow(/^etcd read failed/);
     expect(Date.now() - started).toBeLessThan(20_000);
+  });
+});
+
+describe('etcd timings in the metrics (real etcd)', () => {
+  it('times every transaction asked for and every commit, those asked for together going in one commit', async () => {
+    const metrics = new PluginMetrics();
+    const kv = new EtcdKv({ endpoints: [endpoint], prefix: `/test-${randomUUID()}/`, callTimeoutMs: 5000, metrics }, silentLogger);
+    clients.push(kv);
+    const s = new ClusterStore(kv, silentLogger);
+    await pool(s);
+    const before = parseExposition(await metrics.exposition());
+    const claim = (ip: string) => s.claimAddress('10.0.0.0/24', { ip, kind: 'endpoint', node: 'h1', claimedAt: new Date(0).toISOString() });
+    // Asked for in one go: the first goes at once, the other two wait for it and go together.
+    expect(await Promise.all([claim('10.0.0.2'), claim('10.0.0.3'), claim('10.0.0.4')])).not.toContain(undefined);
+    const after = parseExposition(await metrics.exposition());
+    const added = (name: string) => valueOf(after, name)! - (valueOf(before, name) ?? 0);
+    expect(added('ts_overlay_etcd_txn_duration_seconds_count')).toBe(3);
+    expect(added('ts_overlay_etcd_commit_duration_seconds_count')).toBe(2);
+    expect(added('ts_overlay_etcd_txn_duration_seconds_sum')).toBeGreaterThan(0);
   });
 });

@@ -71,23 +71,26 @@ describe('Prometheus text', () => {
 });
 
 describe("a plugin's own counts during a phase", () => {
-  it("reads the plugin's real exposition: Joins, spares, Joins over 50 ms by its clock, reconciles", async () => {
+  it("reads the plugin's real exposition: Joins, spares, Joins and etcd transactions over 50 ms by its clock, reconciles", async () => {
     const metrics = new PluginMetrics();
     metrics.declareCalls(['NetworkDriver.Join', 'IpamDriver.RequestAddress']);
     // No Join yet: the latency histogram has no Join series, and that is zero, not an error.
     const before = parsePluginMetrics(await metrics.registry.metrics());
-    expect(before).toEqual({ joins: 0, spares: 0, joinsOver50ms: 0, reconciles: 0 });
+    expect(before).toEqual({ joins: 0, spares: 0, joinsOver50ms: 0, reconciles: 0, txnsOver50ms: 0, commitsOver50ms: 0 });
     for (const s of [0.01, 0.02, 0.05, 0.2]) metrics.apiCall('NetworkDriver.Join', 'ok', s);
     metrics.apiCall('NetworkDriver.Join', 'error', 0.07);
     metrics.apiCall('IpamDriver.RequestAddress', 'ok', 0.3); // not a Join
     metrics.sparePortHandedOut();
     metrics.sparePortHandedOut();
     metrics.reconciled('ok', {});
+    for (const s of [0.004, 0.06, 0.08]) metrics.etcdTxnAnswered(s);
+    metrics.etcdCommitted(0.004);
+    metrics.etcdCommitted(0.055);
     const after = parsePluginMetrics(await metrics.registry.metrics());
     const during = pluginCountersBetween(before, after);
     // 0.05 s is in the 50 ms bucket (le is inclusive): two Joins over it, one of them failed.
-    expect(during).toEqual({ joins: 5, spares: 2, joinsOver50ms: 2, reconciles: 1 });
-    expect(pluginCountersText(during)).toBe('Joins 5, 2 with a spare, 2 over 50 ms inside the plugin; reconcile passes 1');
+    expect(during).toEqual({ joins: 5, spares: 2, joinsOver50ms: 2, reconciles: 1, txnsOver50ms: 2, commitsOver50ms: 1 });
+    expect(pluginCountersText(during)).toBe('Joins 5, 2 with a spare, 2 over 50 ms inside the plugin; etcd transactions over 50 ms 2 (commits 1); reconcile passes 1');
     // A build without the spare counter (older than it): not a share of 0 %.
     const older = parsePluginMetrics((await metrics.registry.metrics()).split('\n').filter((l) => !l.includes('spare_ports')).join('\n'));
     expect(older.spares).toBeNaN();

@@ -227,10 +227,10 @@ describe('the bench report', () => {
     expect(rows).toContainEqual(['etcd\'s disk, all at once, 32 calls in flight per host', text]);
     expect(rows).toContainEqual(['etcd\'s disk, at 500/s', text]);
     expect(rows.some(([what]) => what === 'etcd\'s disk, calls as an engine sends them')).toBe(false);
-    const pluginCounts = [{ joins: 1000, spares: 870, joinsOver50ms: 12, reconciles: 0 }, { joins: 1000, spares: 990, joinsOver50ms: 0, reconciles: 1 }];
+    const pluginCounts = [{ joins: 1000, spares: 870, joinsOver50ms: 12, reconciles: 0, txnsOver50ms: 9, commitsOver50ms: 2 }, { joins: 1000, spares: 990, joinsOver50ms: 0, reconciles: 1, txnsOver50ms: 0, commitsOver50ms: 0 }];
     expect(controlPlaneRows({ ...controlPlane, pluginCounts })).toContainEqual([
       'each plugin\'s own counts, all at once, 32 calls in flight per host',
-      'host 1: Joins 1000, 870 with a spare, 12 over 50 ms inside the plugin; reconcile passes 0; host 2: Joins 1000, 990 with a spare, 0 over 50 ms inside the plugin; reconcile passes 1',
+      'host 1: Joins 1000, 870 with a spare, 12 over 50 ms inside the plugin; etcd transactions over 50 ms 9 (commits 2); reconcile passes 0; host 2: Joins 1000, 990 with a spare, 0 over 50 ms inside the plugin; etcd transactions over 50 ms 0 (commits 0); reconcile passes 1',
     ]);
   });
 

@@ -73,6 +73,26 @@ describe('TxnBatcher', () => {
     expect(await Promise.all(rest)).toEqual([7, 7]);
   });
 
+  it('times each commit and each transaction from when it was asked for, the wait for the commit ahead included', async () => {
+    const etcd = fakeSend(() => 5);
+    const commits: Array<[number, number]> = [];
+    const answers: number[] = [];
+    const batcher = new TxnBatcher<Op>(etcd.send, (o) => o, () => false, { committed: (s, n) => commits.push([s, n]), answered: (s) => answers.push(s) });
+    etcd.hold();
+    const first = batcher.submit(op('a', ['p'], ['a']));
+    const later = [batcher.submit(op('b', ['p'], ['b'])), batcher.submit(op('c', ['p'], ['c']))];
+    await new Promise((r) => setTimeout(r, 30)); // the first commit takes 30 ms
+    etcd.release();
+    await first;
+    await Promise.all(later);
+    expect(commits.map(([, n]) => n)).toEqual([1, 2]);
+    expect(commits[0]![0]).toBeGreaterThanOrEqual(0.025);
+    expect(commits[1]![0]).toBeLessThan(0.025); // the second commit did not wait
+    expect(answers).toHaveLength(3);
+    // b and c were asked for when a was, so they waited out a's commit too.
+    for (const s of answers.slice(1)) expect(s).toBeGreaterThanOrEqual(0.025);
+  });
+
   it('gives each member its own outcome', async () => {
     const etcd = fakeSend((o) => (o.name === 'lost' ? undefined : 9));
     const batcher = new TxnBatcher<Op>(etcd.send, (o) => o, () => false);
