@@ -28,6 +28,10 @@ interface Report {
 const spareShare = (counts: PluginCounters[] | undefined) =>
   counts ? (100 * counts.reduce((n, c) => n + c.spares, 0)) / counts.reduce((n, c) => n + c.joins, 0) : NaN;
 
+/** Of all hosts, a count of a phase's (NaN from a build that does not count it). */
+const summed = (counts: PluginCounters[] | undefined, pick: (c: PluginCounters) => number | undefined) =>
+  counts ? counts.reduce((n, c) => n + (pick(c) ?? NaN), 0) : NaN;
+
 const [base, dir] = process.argv.slice(2) as [string, string];
 const load = (side: string) =>
   readdirSync(dir).filter((f) => f.startsWith(`${side}-`) && f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Report);
@@ -40,6 +44,8 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['CreateEndpoint p99', (r) => r.latency['NetworkDriver.CreateEndpoint']?.p99 ?? NaN, 'ms'],
   ['Join p99', (r) => r.latency['NetworkDriver.Join']?.p99 ?? NaN, 'ms'],
   ['Joins given a spare interface', (r) => spareShare(r.pluginCounts), '%'],
+  ['etcd transactions over 50 ms, asked for -> answered (all hosts)', (r) => summed(r.pluginCounts, (c) => c.txnsOver50ms), ''],
+  ['etcd commits over 50 ms (all hosts)', (r) => summed(r.pluginCounts, (c) => c.commitsOver50ms), ''],
   ['FDB complete after last create', (r) => r.fdbCompleteMsAfterLastCreate, 'ms'],
   ['CPU per endpoint, whole machine', (r) => r.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],
   ['plugin RSS (larger host)', (r) => Math.max(...r.pluginRssMiB), 'MiB'],
@@ -51,6 +57,9 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['p99 of the slowest call, calls as an engine sends them', (r) => (r.asEngine ? slowestP99(r.asEngine.latency) : NaN), 'ms'],
   ['p99 of one endpoint, start to Join answered (lock wait included), calls as an engine sends them', (r) => r.asEngine?.endpointMs?.p99 ?? NaN, 'ms'],
   ['Joins given a spare interface, calls as an engine sends them', (r) => spareShare(r.asEngine?.pluginCounts), '%'],
+  ['Joins over 50 ms inside the plugins, calls as an engine sends them', (r) => summed(r.asEngine?.pluginCounts, (c) => c.joinsOver50ms), ''],
+  ['etcd transactions over 50 ms, calls as an engine sends them', (r) => summed(r.asEngine?.pluginCounts, (c) => c.txnsOver50ms), ''],
+  ['etcd commits over 50 ms, calls as an engine sends them', (r) => summed(r.asEngine?.pluginCounts, (c) => c.commitsOver50ms), ''],
   ['CPU per endpoint, whole machine, calls as an engine sends them', (r) => r.asEngine?.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],
 ];
 // Node flags given per side (compare-revisions.sh's BASE_NODE_ARGS / HEAD_NODE_ARGS) name the columns too.
