@@ -8,8 +8,8 @@
  * asked for to their answer (an endpoint's publication, which Join waits for, is one), and the
  * commits to etcd over 50 ms (one round trip each, carrying the transactions asked for while the
  * one before was on its way). (node's own event-loop delay figures were not taken: node 20's
- * monitorEventLoopDelay, which prom-client reads, did not register a 120 ms block of the loop
- * when tried.)
+ * monitorEventLoopDelay, which prom-client reads, does not register a 120 ms block of the loop:
+ * bench/event-loop-delay.ts.)
  * A count the plugin does not expose (an older build) is NaN, not zero.
  */
 import { histogram, parsePrometheus, type Sample, total } from './prometheus.js';
