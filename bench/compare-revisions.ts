@@ -1,7 +1,7 @@
 /** Summarises bench/compare-revisions.sh: medians of each side's control-plane reports, and head/base. */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { endpointsReadyPerSecond, slowestP99 } from './report-model.js';
+import { endpointsReadyPerSecond, type PhaseCpuWait, slowestP99 } from './report-model.js';
 import type { PluginCounters } from './plugin-counters.js';
 import { median } from './stats.js';
 
@@ -16,12 +16,14 @@ interface Report {
   restart: { msUntilServing: number };
   /** Each plugin's own counts in the phase (absent in reports of harnesses from before them). */
   pluginCounts?: PluginCounters[];
+  /** Where the scheduler had the plugins' main threads (absent in reports of harnesses from before it). */
+  cpuWait?: PhaseCpuWait;
   /** The restarted plugin under load at once (absent in reports of builds from before it). */
   afterRestart?: { latency: Record<string, { p99: number }> };
   /** The open-loop phase (absent in reports of builds from before it). */
   atRate?: { endpointsPerSecond: number; latency: Record<string, { p99: number }> };
   /** The calls as an engine sends them (absent in reports of builds from before it). */
-  asEngine?: { allocationsPerSecond: number; createSeconds: number; endpointMs?: { p99: number }; latency: Record<string, { p99: number }>; cpuMsPerEndpoint?: { machine?: number }; pluginCounts?: PluginCounters[] };
+  asEngine?: { allocationsPerSecond: number; createSeconds: number; endpointMs?: { p99: number }; latency: Record<string, { p99: number }>; cpuMsPerEndpoint?: { machine?: number }; pluginCounts?: PluginCounters[]; cpuWait?: PhaseCpuWait };
 }
 
 /** Of all hosts' Joins in a phase, the share given a spare interface, in %. */
@@ -31,6 +33,9 @@ const spareShare = (counts: PluginCounters[] | undefined) =>
 /** Of all hosts, a count of a phase's (NaN from a build that does not count it). */
 const summed = (counts: PluginCounters[] | undefined, pick: (c: PluginCounters) => number | undefined) =>
   counts ? counts.reduce((n, c) => n + (pick(c) ?? NaN), 0) : NaN;
+
+/** Of a phase, the plugins' main threads' mean share of it runnable but waiting for a CPU, in %. */
+const waitingShare = (w: PhaseCpuWait | undefined) => (w ? (100 * w.plugins.reduce((n, p) => n + p.waiting, 0)) / w.plugins.length : NaN);
 
 const [base, dir] = process.argv.slice(2) as [string, string];
 const load = (side: string) =>
@@ -46,6 +51,7 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['Joins given a spare interface', (r) => spareShare(r.pluginCounts), '%'],
   ['etcd transactions over 50 ms, asked for -> answered (all hosts)', (r) => summed(r.pluginCounts, (c) => c.txnsOver50ms), ''],
   ['etcd commits over 50 ms (all hosts)', (r) => summed(r.pluginCounts, (c) => c.commitsOver50ms), ''],
+  ["plugins' main threads waiting for a CPU (mean of hosts), share of the phase", (r) => waitingShare(r.cpuWait), '%'],
   ['FDB complete after last create', (r) => r.fdbCompleteMsAfterLastCreate, 'ms'],
   ['CPU per endpoint, whole machine', (r) => r.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],
   ['plugin RSS (larger host)', (r) => Math.max(...r.pluginRssMiB), 'MiB'],
@@ -60,6 +66,7 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['Joins over 50 ms inside the plugins, calls as an engine sends them', (r) => summed(r.asEngine?.pluginCounts, (c) => c.joinsOver50ms), ''],
   ['etcd transactions over 50 ms, calls as an engine sends them', (r) => summed(r.asEngine?.pluginCounts, (c) => c.txnsOver50ms), ''],
   ['etcd commits over 50 ms, calls as an engine sends them', (r) => summed(r.asEngine?.pluginCounts, (c) => c.commitsOver50ms), ''],
+  ["plugins' main threads waiting for a CPU, calls as an engine sends them", (r) => waitingShare(r.asEngine?.cpuWait), '%'],
   ['CPU per endpoint, whole machine, calls as an engine sends them', (r) => r.asEngine?.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],
 ];
 // Node flags given per side (compare-revisions.sh's BASE_NODE_ARGS / HEAD_NODE_ARGS) name the columns too.

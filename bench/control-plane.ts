@@ -22,6 +22,7 @@ import { ApiLab, cpuMs, machineBusyMs, mainThreadCpuMs, rssMiB } from './api-lab
 import { median, percentile } from './stats.js';
 import { PluginApi, pool, randomId } from './plugin-api.js';
 import { controlPlaneRows, markdownTable } from './report-model.js';
+import { cpuWaitBetween, readSchedstat, type SchedReading } from './cpu-wait.js';
 import { etcdDiskBetween, type EtcdCounters, parseEtcdMetrics } from './etcd-disk.js';
 import { parsePluginMetrics, type PluginCounters, pluginCountersBetween } from './plugin-counters.js';
 
@@ -84,10 +85,14 @@ const remoteFdbEntries = (h: number, vni: number) =>
   lab.sh('ip', ['netns', 'exec', `${lab.name}-h${h}`, 'bridge', 'fdb', 'show', 'dev', `tsvx-${vni}`]).split('\n').filter((l) => l.includes(' dst ') && !l.startsWith('00:00:00:00:00:00')).length;
 
 /** The counts of a plugin process that has just started, as a baseline: its figures count from its start (its start-up reconcile pass among them). */
-const FRESH_PLUGIN: PluginCounters = { joins: 0, spares: 0, joinsOver50ms: 0, reconciles: 0, txnsOver50ms: 0, commitsOver50ms: 0 };
+const FRESH_PLUGIN: PluginCounters = { joins: 0, spares: 0, joinsOver50ms: 0, reconciles: 0, txnsOver50ms: 0, commitsOver50ms: 0, gcPauseMs: 0, gcPausesOver10ms: 0 };
 
-/** What etcd and the plugins of `hosts` (1-based) have counted at the start of a phase; undefined what could not be read. */
-type PhaseCounters = { etcd?: EtcdCounters; hosts: number[]; plugins?: PluginCounters[] };
+/**
+ * What etcd and the plugins of `hosts` (1-based) have counted at the start of a phase, undefined
+ * what could not be read; and where the scheduler had the plugins' main threads (`pids`, one per
+ * host) and this load generator's.
+ */
+type PhaseCounters = { etcd?: EtcdCounters; hosts: number[]; plugins?: PluginCounters[]; pids: number[]; sched: SchedReading[]; loadSched: SchedReading };
 /** A reading that fails leaves its figures out of the report (with a word on stderr), never the run. */
 const orNothing = <T>(what: string, reading: Promise<T>): Promise<T | undefined> =>
   reading.catch((err: unknown) => {
@@ -100,16 +105,27 @@ const readCounters = (hosts: readonly number[]) =>
     orNothing("the plugins' metrics", Promise.all(hosts.map(async (h) => parsePluginMetrics(await lab.metrics(h))))),
   ]);
 /** `fresh`: the plugins have just started (no reading needed, nor a wait for their metrics server). */
-async function phaseCounters(hosts: number[], fresh = false): Promise<PhaseCounters> {
+async function phaseCounters(hosts: number[], pids: number[], fresh = false): Promise<PhaseCounters> {
+  // The scheduler's readings mark the phase's start: after the metrics readings, which start
+  // processes of their own, but at once for a plugin just started, whose phase begins now.
+  const readSched = () => ({ sched: pids.map((pid) => readSchedstat(pid)), loadSched: readSchedstat(process.pid) });
+  const early = fresh ? readSched() : undefined;
   const [etcd, plugins] = await readCounters(fresh ? [] : hosts);
-  return { etcd, hosts, plugins: fresh ? hosts.map(() => FRESH_PLUGIN) : plugins };
+  return { etcd, hosts, plugins: fresh ? hosts.map(() => FRESH_PLUGIN) : plugins, pids, ...(early ?? readSched()) };
 }
-/** What they counted since: etcd's disk and each plugin's Joins (with spares or not) and reconciles. */
+/**
+ * What they counted since: etcd's disk, each plugin's Joins (with spares or not) and reconciles,
+ * and the shares of the phase the plugins' main threads and this load generator spent on a CPU
+ * and waiting for one.
+ */
 async function countsSince(before: PhaseCounters) {
+  // Read first, before the metrics readings' processes.
+  const cpuWait = { plugins: before.pids.map((pid, i) => cpuWaitBetween(before.sched[i]!, readSchedstat(pid))), loadGenerator: cpuWaitBetween(before.loadSched, readSchedstat(process.pid)) };
   const [etcd, plugins] = await readCounters(before.hosts);
   return {
     ...(before.etcd && etcd ? { etcdDisk: etcdDiskBetween(before.etcd, etcd) } : {}),
     ...(before.plugins && plugins ? { pluginCounts: plugins.map((after, i) => pluginCountersBetween(before.plugins![i]!, after)) } : {}),
+    cpuWait,
   };
 }
 
@@ -214,7 +230,7 @@ async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: num
   apis.forEach((a) => a.resetFigures());
   // Where the CPU goes while the endpoints are made and every host programs them: each plugin,
   // etcd, and this load generator (all share the machine's cores).
-  const before = await phaseCounters([1, 2]); // before the CPU readings: it starts processes
+  const before = await phaseCounters([1, 2], plugins.map((p) => p.pid)); // before the CPU readings: it starts processes
   const cpuPids = [...plugins.map((p) => p.pid), lab.etcdPid()];
   const cpuBefore = cpuPids.map(cpuMs);
   const mainThreadsBefore = plugins.map((p) => mainThreadCpuMs(p.pid));
@@ -294,7 +310,7 @@ async function main() {
       // Read beside the phase, not before it: the phase is to meet the plugin the moment it
       // serves. etcd's first reading lands a few tens of ms into the phase (a WAL fsync
       // before it is not counted); the plugin's count starts at nothing, as the process does.
-      const before = phaseCounters([1], true);
+      const before = phaseCounters([1], [restarted.pid], true);
       const run = await createEndpointsAtRate(restartedApi, { ...restartNet, engineIds: [restartNet.engineIds[0]!] }, AFTER_RESTART_ENDPOINTS, RATE / 2);
       afterRestart = await rateFigures(restartedApi, RATE / 2, AFTER_RESTART_ENDPOINTS, run, await before);
       writeTimeline('after-restart', restartedApi);
@@ -306,7 +322,7 @@ async function main() {
     const rateNet = await lab.createNetwork(rateApis, '10.130.0.0/20');
     await settle();
     rateApis.forEach((a) => a.resetFigures()); // only the endpoints' calls
-    const beforeRate = await phaseCounters([1, 2]);
+    const beforeRate = await phaseCounters([1, 2], plugins.map((p) => p.pid));
     const atRate = await rateFigures(rateApis, RATE, RATE_ENDPOINTS, await createEndpointsAtRate(rateApis, rateNet, RATE_ENDPOINTS, RATE), beforeRate);
     writeTimeline('at-rate', rateApis);
     rateApis.forEach((a) => a.close());

@@ -7,7 +7,9 @@
  * And what a slow Join may have waited for: the etcd transactions that took over 50 ms from being
  * asked for to their answer (an endpoint's publication, which Join waits for, is one), and the
  * commits to etcd over 50 ms (one round trip each, carrying the transactions asked for while the
- * one before was on its way). (node's own event-loop delay figures were not taken: node 20's
+ * one before was on its way). And the time its main thread stood still for garbage collection
+ * (node's own GC figures, which the plugin serves with its process metrics; a pause holds up every
+ * call in the loop). (node's own event-loop delay figures were not taken: node 20's
  * monitorEventLoopDelay, which prom-client reads, does not register a 120 ms block of the loop:
  * bench/event-loop-delay.ts.)
  * A count the plugin does not expose (an older build) is NaN, not zero.
@@ -21,14 +23,23 @@ export interface PluginCounters {
   readonly reconciles: number;
   readonly txnsOver50ms: number;
   readonly commitsOver50ms: number;
+  /** The main thread's garbage-collection pauses (node's own figures, every kind): their time in ms, and how many took over 10 ms. */
+  readonly gcPauseMs: number;
+  readonly gcPausesOver10ms: number;
 }
 
 const JOIN = { call: 'NetworkDriver.Join' };
 
-/** Observations over 50 ms in a histogram: none yet is 0; a histogram without that bound (its buckets changed) NaN. */
-function over50ms(samples: readonly Sample[], name: string, where: Readonly<Record<string, string>> = {}): number {
+/** Observations over `bound` seconds in a histogram: none yet is 0; a histogram without that bound (its buckets changed) NaN. */
+function over(bound: number, samples: readonly Sample[], name: string, where: Readonly<Record<string, string>> = {}): number {
   const buckets = histogram(samples, name, where);
-  return buckets.size === 0 ? 0 : (buckets.get(Infinity) ?? NaN) - (buckets.get(0.05) ?? NaN);
+  return buckets.size === 0 ? 0 : (buckets.get(Infinity) ?? NaN) - (buckets.get(bound) ?? NaN);
+}
+const over50ms = (samples: readonly Sample[], name: string, where: Readonly<Record<string, string>> = {}) => over(0.05, samples, name, where);
+/** node's GC figures (prom-client's process metrics); NaN both from a plugin serving without them. */
+function gcPauses(samples: readonly Sample[]): { gcPauseMs: number; gcPausesOver10ms: number } {
+  const seconds = total(samples, 'nodejs_gc_duration_seconds_sum');
+  return { gcPauseMs: seconds * 1000, gcPausesOver10ms: Number.isNaN(seconds) ? NaN : over(0.01, samples, 'nodejs_gc_duration_seconds') };
 }
 
 export function parsePluginMetrics(text: string): PluginCounters {
@@ -40,6 +51,7 @@ export function parsePluginMetrics(text: string): PluginCounters {
     reconciles: total(samples, 'ts_overlay_reconcile_runs_total'),
     txnsOver50ms: over50ms(samples, 'ts_overlay_etcd_txn_duration_seconds'),
     commitsOver50ms: over50ms(samples, 'ts_overlay_etcd_commit_duration_seconds'),
+    ...gcPauses(samples),
   };
 }
 
@@ -51,6 +63,8 @@ export function pluginCountersBetween(before: PluginCounters, after: PluginCount
     reconciles: after.reconciles - before.reconciles,
     txnsOver50ms: after.txnsOver50ms - before.txnsOver50ms,
     commitsOver50ms: after.commitsOver50ms - before.commitsOver50ms,
+    gcPauseMs: after.gcPauseMs - before.gcPauseMs,
+    gcPausesOver10ms: after.gcPausesOver10ms - before.gcPausesOver10ms,
   };
 }
 
@@ -61,8 +75,9 @@ export function connectionsOpened(text: string): number {
 
 /**
  * One host's counts for a report: "Joins 1000, 870 with a spare, 12 over 50 ms inside the plugin;
- * etcd transactions over 50 ms 9 (commits 2); reconcile passes 0".
+ * etcd transactions over 50 ms 9 (commits 2); reconcile passes 0; GC pauses 310 ms (2 over 10 ms)" (the
+ * last part only when the plugin serves node's GC figures).
  */
 export function pluginCountersText(c: PluginCounters): string {
-  return `Joins ${c.joins}, ${c.spares} with a spare, ${c.joinsOver50ms} over 50 ms inside the plugin; etcd transactions over 50 ms ${c.txnsOver50ms} (commits ${c.commitsOver50ms}); reconcile passes ${c.reconciles}`;
+  return `Joins ${c.joins}, ${c.spares} with a spare, ${c.joinsOver50ms} over 50 ms inside the plugin; etcd transactions over 50 ms ${c.txnsOver50ms} (commits ${c.commitsOver50ms}); reconcile passes ${c.reconciles}${Number.isNaN(c.gcPauseMs) ? '' : `; GC pauses ${c.gcPauseMs.toFixed(0)} ms (${c.gcPausesOver10ms} over 10 ms)`}`;
 }

@@ -4,6 +4,7 @@
  * from bench/encryption.ts) to the tables, the ratios and the targets (issue 5, and the name
  * freshness of issue 7). Pure: the unit tests feed it fixed figures.
  */
+import { type CpuWait, cpuWaitText } from './cpu-wait.js';
 import { type EtcdDiskFigures, etcdDiskText } from './etcd-disk.js';
 import { type PluginCounters, pluginCountersText } from './plugin-counters.js';
 import type { ChartGroup } from './chart.js';
@@ -55,6 +56,12 @@ export interface ControlPlaneFigures extends CreationFigures {
 }
 
 /** Endpoints started on a schedule (open loop): what bench/control-plane.ts measures of them. */
+/** Where the scheduler had the phase's main threads (bench/cpu-wait.ts). */
+export interface PhaseCpuWait {
+  readonly plugins: readonly CpuWait[];
+  readonly loadGenerator: CpuWait;
+}
+
 export interface RateFigures {
   readonly endpointsPerSecond: number;
   readonly endpoints: number;
@@ -72,6 +79,8 @@ export interface RateFigures {
   readonly etcdDisk?: EtcdDiskFigures;
   /** What each plugin of the phase (host 1 first) counted during it; absent in reports from before it was measured. */
   readonly pluginCounts?: readonly PluginCounters[];
+  /** The shares of the phase each plugin's main thread (host 1 first) and the load generator spent on a CPU and waiting for one; absent before it was measured. */
+  readonly cpuWait?: PhaseCpuWait;
 }
 
 /** One run of making endpoints: what bench/control-plane.ts measures of it. */
@@ -100,6 +109,8 @@ export interface CreationFigures {
   readonly etcdDisk?: EtcdDiskFigures;
   /** What each plugin of the phase (host 1 first) counted during it; absent in reports from before it was measured. */
   readonly pluginCounts?: readonly PluginCounters[];
+  /** The shares of the phase each plugin's main thread (host 1 first) and the load generator spent on a CPU and waiting for one; absent before it was measured. */
+  readonly cpuWait?: PhaseCpuWait;
 }
 
 /** What bench/names.ts writes (only the fields the report reads). */
@@ -237,10 +248,15 @@ export function controlPlaneRows(cp: ControlPlaneFigures, need: (name: string, v
  * What etcd's disk (every write waits for its WAL fsync) and each plugin (its Joins, with a
  * spare interface or not, and reconcile passes) did during a phase, when measured.
  */
-const phaseCountRows = (c: { readonly etcdDisk?: EtcdDiskFigures; readonly pluginCounts?: readonly PluginCounters[] }, how: string): string[][] => [
+const phaseCountRows = (c: { readonly etcdDisk?: EtcdDiskFigures; readonly pluginCounts?: readonly PluginCounters[]; readonly cpuWait?: PhaseCpuWait }, how: string): string[][] => [
   ...(c.etcdDisk ? [[`etcd's disk, ${how}`, etcdDiskText(c.etcdDisk)]] : []),
   ...(c.pluginCounts ? [[`each plugin's own counts, ${how}`, c.pluginCounts.map((p, i) => `host ${i + 1}: ${pluginCountersText(p)}`).join('; ')]] : []),
+  ...(c.cpuWait ? [[`share of the phase each plugin's main thread and the load generator spent on a CPU and runnable but waiting for one, ${how}`, phaseCpuWaitText(c.cpuWait)]] : []),
 ];
+
+/** "host 1: on a CPU 38 %, waiting for one 61 %; host 2: ...; load generator: ...". */
+export const phaseCpuWaitText = (w: PhaseCpuWait): string =>
+  [...w.plugins.map((p, i) => `host ${i + 1}: ${cpuWaitText(p)}`), `load generator: ${cpuWaitText(w.loadGenerator)}`].join('; ');
 
 /** A phase on a schedule as rows: what was offered and achieved, then each call's latency. */
 function rateRows(r: RateFigures, who: string, when: string): string[][] {

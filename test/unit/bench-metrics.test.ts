@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { cpuWaitBetween, cpuWaitText, parseSchedstat, readSchedstat } from '../../bench/cpu-wait.js';
 import { etcdDiskBetween, etcdDiskText, parseEtcdMetrics } from '../../bench/etcd-disk.js';
 import { connectionsOpened, parsePluginMetrics, pluginCountersBetween, pluginCountersText } from '../../bench/plugin-counters.js';
 import { parsePrometheus, total } from '../../bench/prometheus.js';
@@ -76,7 +77,8 @@ describe("a plugin's own counts during a phase", () => {
     metrics.declareCalls(['NetworkDriver.Join', 'IpamDriver.RequestAddress']);
     // No Join yet: the latency histogram has no Join series, and that is zero, not an error.
     const before = parsePluginMetrics(await metrics.registry.metrics());
-    expect(before).toEqual({ joins: 0, spares: 0, joinsOver50ms: 0, reconciles: 0, txnsOver50ms: 0, commitsOver50ms: 0 });
+    // Without process metrics there are no GC figures: unknown, not none.
+    expect(before).toEqual({ joins: 0, spares: 0, joinsOver50ms: 0, reconciles: 0, txnsOver50ms: 0, commitsOver50ms: 0, gcPauseMs: NaN, gcPausesOver10ms: NaN });
     for (const s of [0.01, 0.02, 0.05, 0.2]) metrics.apiCall('NetworkDriver.Join', 'ok', s);
     metrics.apiCall('NetworkDriver.Join', 'error', 0.07);
     metrics.apiCall('IpamDriver.RequestAddress', 'ok', 0.3); // not a Join
@@ -89,12 +91,23 @@ describe("a plugin's own counts during a phase", () => {
     const after = parsePluginMetrics(await metrics.registry.metrics());
     const during = pluginCountersBetween(before, after);
     // 0.05 s is in the 50 ms bucket (le is inclusive): two Joins over it, one of them failed.
-    expect(during).toEqual({ joins: 5, spares: 2, joinsOver50ms: 2, reconciles: 1, txnsOver50ms: 2, commitsOver50ms: 1 });
+    expect(during).toEqual({ joins: 5, spares: 2, joinsOver50ms: 2, reconciles: 1, txnsOver50ms: 2, commitsOver50ms: 1, gcPauseMs: NaN, gcPausesOver10ms: NaN });
     expect(pluginCountersText(during)).toBe('Joins 5, 2 with a spare, 2 over 50 ms inside the plugin; etcd transactions over 50 ms 2 (commits 1); reconcile passes 1');
     // A build without the spare counter (older than it): not a share of 0 %.
     const older = parsePluginMetrics((await metrics.registry.metrics()).split('\n').filter((l) => !l.includes('spare_ports')).join('\n'));
     expect(older.spares).toBeNaN();
     expect(older.joins).toBe(5);
+  });
+
+  it("reads node's own GC pauses when the plugin serves process metrics", async () => {
+    const metrics = new PluginMetrics({ processMetrics: true });
+    let kept: number[][] = [];
+    for (let i = 0; i < 200_000; i++) kept = i % 1000 === 0 ? [] : [...kept.slice(-10), [i]]; // garbage: young-generation collections
+    await new Promise((r) => setTimeout(r, 100)); // node reports GC to its observers asynchronously
+    const c = parsePluginMetrics(await metrics.registry.metrics());
+    expect(kept.length).toBeGreaterThan(0);
+    expect(c.gcPauseMs).toBeGreaterThan(0);
+    expect(c.gcPausesOver10ms).toBeGreaterThanOrEqual(0);
   });
 
   it('reads the connections opened to the socket, and NaN from a build that does not count them', async () => {
@@ -104,5 +117,32 @@ describe("a plugin's own counts during a phase", () => {
     const text = await metrics.registry.metrics();
     expect(connectionsOpened(text)).toBe(4);
     expect(connectionsOpened(text.split('\n').filter((l) => !l.includes('connections_opened')).join('\n'))).toBeNaN();
+  });
+});
+
+describe("a thread's time on a CPU and waiting for one", () => {
+  it('takes the shares of the time between two schedstat readings', () => {
+    const before = parseSchedstat('400000000 200000000 2900\n', 10_000);
+    const after = parseSchedstat('800000000 800000000 3400\n', 11_000);
+    const w = cpuWaitBetween(before, after);
+    expect(w).toEqual({ seconds: 1, onCpu: 0.4, waiting: 0.6 });
+    expect(cpuWaitText(w)).toBe('on a CPU 40 %, waiting for one 60 %');
+  });
+
+  it('refuses what is not a schedstat line, and readings out of order', () => {
+    expect(() => parseSchedstat('no such thing', 0)).toThrow(/not a schedstat line: "no such thing"/);
+    const r = parseSchedstat('1 2 3', 5);
+    expect(() => cpuWaitBetween(r, r)).toThrow(/must come after/);
+  });
+
+  it("reads this process's own main thread from the kernel: a busy loop is time on a CPU", () => {
+    const before = readSchedstat(process.pid);
+    const until = performance.now() + 60;
+    while (performance.now() < until); // busy, never sleeping
+    const w = cpuWaitBetween(before, readSchedstat(process.pid));
+    // On a CPU or waiting for one the whole time (the shares sum to about 1), and on one for a good part of it.
+    expect(w.onCpu + w.waiting).toBeGreaterThan(0.9);
+    expect(w.onCpu + w.waiting).toBeLessThan(1.1);
+    expect(w.onCpu).toBeGreaterThan(0.2);
   });
 });

@@ -227,10 +227,19 @@ describe('the bench report', () => {
     expect(rows).toContainEqual(['etcd\'s disk, all at once, 32 calls in flight per host', text]);
     expect(rows).toContainEqual(['etcd\'s disk, at 500/s', text]);
     expect(rows.some(([what]) => what === 'etcd\'s disk, calls as an engine sends them')).toBe(false);
-    const pluginCounts = [{ joins: 1000, spares: 870, joinsOver50ms: 12, reconciles: 0, txnsOver50ms: 9, commitsOver50ms: 2 }, { joins: 1000, spares: 990, joinsOver50ms: 0, reconciles: 1, txnsOver50ms: 0, commitsOver50ms: 0 }];
+    const pluginCounts = [{ joins: 1000, spares: 870, joinsOver50ms: 12, reconciles: 0, txnsOver50ms: 9, commitsOver50ms: 2, gcPauseMs: 310.4, gcPausesOver10ms: 2 }, { joins: 1000, spares: 990, joinsOver50ms: 0, reconciles: 1, txnsOver50ms: 0, commitsOver50ms: 0, gcPauseMs: 120, gcPausesOver10ms: 0 }];
     expect(controlPlaneRows({ ...controlPlane, pluginCounts })).toContainEqual([
       'each plugin\'s own counts, all at once, 32 calls in flight per host',
-      'host 1: Joins 1000, 870 with a spare, 12 over 50 ms inside the plugin; etcd transactions over 50 ms 9 (commits 2); reconcile passes 0; host 2: Joins 1000, 990 with a spare, 0 over 50 ms inside the plugin; etcd transactions over 50 ms 0 (commits 0); reconcile passes 1',
+      'host 1: Joins 1000, 870 with a spare, 12 over 50 ms inside the plugin; etcd transactions over 50 ms 9 (commits 2); reconcile passes 0; GC pauses 310 ms (2 over 10 ms); host 2: Joins 1000, 990 with a spare, 0 over 50 ms inside the plugin; etcd transactions over 50 ms 0 (commits 0); reconcile passes 1; GC pauses 120 ms (0 over 10 ms)',
+    ]);
+  });
+
+  it("shows where the scheduler had the plugins' main threads and the load generator in a phase that measured it", () => {
+    expect(controlPlaneRows(controlPlane).some(([what]) => what!.startsWith('share of the phase'))).toBe(false);
+    const cpuWait = { plugins: [{ seconds: 2.5, onCpu: 0.384, waiting: 0.612 }, { seconds: 2.5, onCpu: 0.41, waiting: 0.55 }], loadGenerator: { seconds: 2.5, onCpu: 0.2, waiting: 0.1 } };
+    expect(controlPlaneRows({ ...controlPlane, cpuWait })).toContainEqual([
+      "share of the phase each plugin's main thread and the load generator spent on a CPU and runnable but waiting for one, all at once, 32 calls in flight per host",
+      'host 1: on a CPU 38 %, waiting for one 61 %; host 2: on a CPU 41 %, waiting for one 55 %; load generator: on a CPU 20 %, waiting for one 10 %',
     ]);
   });
 
