@@ -1,0 +1,69 @@
+/**
+ * Where in a phase its slow calls were: a timeline that bench/control-plane.ts wrote
+ * (BENCH_TIMELINE=DIR, one PHASE.tsv per phase) cut into windows, per host, with how many calls
+ * started in each window and how many of them took longer than a bound, by method. Slow calls
+ * of every method at once in one window say the plugin's event loop stood still (RequestAddress
+ * answers from memory); slow Joins alone, that they waited for something of their own (their
+ * endpoint's etcd transaction, or `ip`).
+ *   npx tsx bench/timeline-windows.ts DIR/all-at-once.tsv [WINDOW_MS=250] [OVER_MS=60]
+ */
+import { readFileSync } from 'node:fs';
+
+export interface TimelineCall {
+  readonly host: number;
+  readonly method: string;
+  readonly startMs: number;
+  readonly ms: number;
+}
+
+export interface TimelineWindow {
+  readonly host: number;
+  readonly fromMs: number;
+  readonly calls: number;
+  /** Calls over the bound, by method (short names: the part after the dot). */
+  readonly slow: Readonly<Record<string, number>>;
+  readonly slowestMs: number;
+}
+
+export function parseTimeline(text: string): TimelineCall[] {
+  const [header, ...lines] = text.trim().split('\n');
+  if (header !== 'host\tmethod\tstartMs\tms\tnewConnection') throw new Error(`not a control-plane timeline (its header: "${header}")`);
+  return lines.map((line) => {
+    const [host, method, startMs, ms] = line.split('\t');
+    const call = { host: Number(host), method: method!, startMs: Number(startMs), ms: Number(ms) };
+    if (!Number.isInteger(call.host) || !call.method || !Number.isFinite(call.startMs) || !Number.isFinite(call.ms)) throw new Error(`not a timeline line: "${line}"`);
+    return call;
+  });
+}
+
+/** The calls in windows of `windowMs` by their start, per host (hosts, then time, in order). */
+export function timelineWindows(calls: readonly TimelineCall[], windowMs: number, overMs: number): TimelineWindow[] {
+  const windows = new Map<string, { host: number; fromMs: number; calls: number; slow: Record<string, number>; slowestMs: number }>();
+  for (const c of calls) {
+    const fromMs = Math.floor(c.startMs / windowMs) * windowMs;
+    const key = `${c.host}:${fromMs}`;
+    let w = windows.get(key);
+    if (!w) windows.set(key, (w = { host: c.host, fromMs, calls: 0, slow: {}, slowestMs: 0 }));
+    w.calls++;
+    w.slowestMs = Math.max(w.slowestMs, c.ms);
+    const method = c.method.split('.').at(-1)!;
+    if (c.ms > overMs) w.slow[method] = (w.slow[method] ?? 0) + 1;
+  }
+  return [...windows.values()].sort((a, b) => a.host - b.host || a.fromMs - b.fromMs);
+}
+
+function main(): void {
+  const [file, windowArg = '250', overArg = '60'] = process.argv.slice(2);
+  if (!file) throw new Error('usage: npx tsx bench/timeline-windows.ts PHASE.tsv [WINDOW_MS] [OVER_MS]');
+  const windowMs = Number(windowArg);
+  const overMs = Number(overArg);
+  if (!(windowMs > 0) || !(overMs >= 0)) throw new Error('WINDOW_MS must be a positive number of ms, OVER_MS a number of ms');
+  console.log(`| host | from (ms) | calls started | of them over ${overMs} ms, by method | slowest |`);
+  console.log('|---|---|---|---|---|');
+  for (const w of timelineWindows(parseTimeline(readFileSync(file, 'utf8')), windowMs, overMs)) {
+    const slow = Object.entries(w.slow).map(([m, n]) => `${m} ${n}`).join(', ') || 'none';
+    console.log(`| ${w.host} | ${w.fromMs} | ${w.calls} | ${slow} | ${w.slowestMs.toFixed(0)} ms |`);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) main();

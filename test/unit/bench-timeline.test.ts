@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { parseTimeline, timelineWindows } from '../../bench/timeline-windows.js';
+
+const HEADER = 'host\tmethod\tstartMs\tms\tnewConnection';
+
+describe("a control-plane phase's timeline in windows", () => {
+  const text = [
+    HEADER,
+    '1\tIpamDriver.RequestAddress\t0.00\t2.10\t0',
+    '2\tNetworkDriver.Join\t10.50\t75.00\t1',
+    '1\tNetworkDriver.Join\t240.00\t61.00\t0',
+    '1\tIpamDriver.RequestAddress\t250.00\t90.00\t0',
+    '1\tNetworkDriver.CreateEndpoint\t499.99\t60.00\t0',
+  ].join('\n');
+
+  it('counts the calls started in each window per host, and the ones over the bound by method', () => {
+    expect(timelineWindows(parseTimeline(text), 250, 60)).toEqual([
+      { host: 1, fromMs: 0, calls: 2, slow: { Join: 1 }, slowestMs: 61 },
+      // 60 ms is not over 60 ms.
+      { host: 1, fromMs: 250, calls: 2, slow: { RequestAddress: 1 }, slowestMs: 90 },
+      { host: 2, fromMs: 0, calls: 1, slow: { Join: 1 }, slowestMs: 75 },
+    ]);
+  });
+
+  it('refuses what is not a timeline, and a line it cannot read', () => {
+    expect(() => parseTimeline('a\tb\n1\t2')).toThrow(/not a control-plane timeline/);
+    expect(() => parseTimeline(`${HEADER}\n1\tNetworkDriver.Join\tsoon\t3\t0`)).toThrow(/not a timeline line/);
+  });
+});
