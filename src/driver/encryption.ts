@@ -121,6 +121,7 @@ export class EncryptionKeeper {
       }
       if (this.lastError) this.log.info('encrypted tunnel in line again');
       this.lastError = undefined;
+      this.retry.cancel(); // in line: a retry armed by an earlier failure has nothing to do
     } catch (err) {
       const message = errorMessage(err);
       if (message !== this.lastError) this.log.error({ err: message }, 'could not set up the encrypted tunnel; encrypted networks carry no traffic until it works (retrying)');

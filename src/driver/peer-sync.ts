@@ -213,6 +213,8 @@ export class PeerSync {
           changed = await this.dataplane.applyPeers(vni, desired, read);
           this.programmed.set(vni, copyPeerState(desired));
         }
+        // Programmed: a retry armed for this network's earlier failure has nothing to do here.
+        if (this.failed.delete(network) && this.failed.size === 0) this.retry.cancel();
         if (changed > 0) crashPoint('peers.programmed');
         this.metrics.peerEntriesProgrammed(changed);
         if (changed > 0) this.log.debug({ network, vni, changed, verified: known === undefined }, 'peers programmed');

@@ -70,6 +70,7 @@ export class Propagation {
           await this.sync();
           if (this.failing) this.log.info('network sync works again');
           this.failing = false;
+          this.retry.cancel(); // in line: a retry armed by an earlier failure has nothing to do
         } catch (err) {
           // Once per streak at warn (an engine that is down stays down a while), then quietly.
           this.log[this.failing ? 'debug' : 'warn']({ err: errorMessage(err) }, 'network sync failed; retrying every 2 s');

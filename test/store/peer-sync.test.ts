@@ -29,6 +29,16 @@ class CountingRunner extends Runner {
   wholeNamespace = 0;
   /** Refuse whole-namespace readings, as when the kernel interrupts a dump. */
   interruptDumps = false;
+  /** Fail the next batch of FDB changes, as when `bridge` refuses a line. */
+  failNextFdbBatch = false;
+
+  override async batch(tool: 'ip' | 'bridge', lines: readonly string[]): Promise<void> {
+    if (tool === 'bridge' && this.failNextFdbBatch) {
+      this.failNextFdbBatch = false;
+      throw new Error('bridge refused a line (the test)');
+    }
+    return super.batch(tool, lines);
+  }
 
   override async bridgeJson<T>(args: readonly string[]): Promise<T[]> {
     if (args[0] === 'fdb' && args.includes('dev')) this.perDevice++;
@@ -162,4 +172,52 @@ describe('peer programming (real etcd, real devices)', () => {
       run.close(); // its batch sessions would keep the namespace alive
     }
   });
+
+  it('retries a network whose programming failed, and drops that retry once a later change programmed it', async () => {
+    await using host: Netns = makeNetns('pr');
+    const { kv, store } = freshStore(endpoint);
+    clients.push(kv);
+    const run = new CountingRunner(host.name);
+    const dp = new Dataplane(run, { vtep: '198.18.210.1', port: 4789 });
+    const reader = new Dataplane(new Runner(host.name), { vtep: '198.18.210.1', port: 4789 });
+    const net = NETWORKS[0]!;
+    const record: NetworkRecord = {
+      id: net.id, vni: net.vni, subnet: net.subnet, gateway: net.subnet.replace('0/24', '1/24'), auxAddresses: {}, options: {},
+      internal: false, attachable: false, labels: {}, createdBy: 'h2', createdAt: new Date().toISOString(),
+    };
+    expect(await kv.txn({ compare: [{ key: keys.network(net.id), modRevision: 0 }], put: [[keys.network(net.id), record]] })).toBe(true);
+    await dp.ensureNetwork({ vni: net.vni, mtu: 1450 });
+    const local = new LocalState(1450);
+    local.addNetwork({ engineId: `engine-${net.id}`, record, mtu: 1450 });
+    const endpoints = [remote(net, 2)];
+    expect(await store.putEndpoint(endpoints[0]!)).toBe(true);
+    const inLine = async () => entries(await reader.readPeers(net.vni)) === entries(desiredPeers(endpoints));
+    const peers = new PeerSync('h1', store, dp, local, () => true, silentLogger);
+    try {
+      await peers.start();
+      await until('the first endpoint programmed', inLine);
+
+      // The next change fails to program: the network is retried (verified) a second later...
+      run.failNextFdbBatch = true;
+      endpoints.push(remote(net, 3));
+      expect(await store.putEndpoint(endpoints[1]!)).toBe(true);
+      await peers.settled();
+      expect(await inLine()).toBe(false);
+      // ...unless a change before then programs it (reading its device first: after a failure
+      // what the kernel holds is not assumed).
+      run.reset();
+      endpoints.push(remote(net, 4));
+      expect(await store.putEndpoint(endpoints[2]!)).toBe(true);
+      await until('both endpoints programmed', inLine);
+      expect(run.perDevice).toBe(2);
+      // Then the retry has nothing left to do, and reads nothing.
+      run.reset();
+      await new Promise((r) => setTimeout(r, 1500));
+      expect({ perDevice: run.perDevice, wholeNamespace: run.wholeNamespace }).toEqual({ perDevice: 0, wholeNamespace: 0 });
+    } finally {
+      await peers.stop();
+      run.close();
+    }
+  });
 });
+

@@ -4,6 +4,7 @@ import { Propagation } from '../../src/driver/propagation.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { sleep } from '../../src/lib/retry.js';
 import type { ClusterStore } from '../../src/store/cluster-store.js';
+import { FakeEngine } from '../helpers/fake-engine.js';
 import { freshStore } from '../helpers/store.js';
 
 const endpoint = inject('etcdEndpoint');
@@ -47,4 +48,29 @@ describe('network propagation while the engine is away (real etcd)', () => {
     await sleep(2500);
     expect(listings()).toBe(stopped); // none after stop()
   }, 15_000);
+
+  it('drops the pending retry once a sync works again', async () => {
+    const { store, listings } = countingStore();
+    const socket = `/tmp/tso-propagation-${process.pid}-engine.sock`;
+    const engine = new FakeEngine(socket);
+    const propagation = new Propagation('ts-overlay', new EngineClient(`unix://${socket}`), store, silentLogger);
+    await propagation.start(); // its first sync fails (no engine yet) and arms a retry for 2 s later
+    await sleep(200);
+    const beforeEngine = listings();
+    await engine.start();
+    try {
+      // The engine is back: its event stream reconnects (within about a second) and that asks
+      // for a sync, which works.
+      await sleep(1500);
+      const afterWorking = listings();
+      expect(afterWorking).toBeGreaterThan(beforeEngine);
+      await sleep(1500); // past the retry's 2 s
+      // Nothing failed since: the retry, had it stayed armed, would have synced once more.
+      expect(listings()).toBe(afterWorking);
+    } finally {
+      await propagation.stop();
+      await engine.stop();
+    }
+  }, 15_000);
 });
+
