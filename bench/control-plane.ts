@@ -92,7 +92,33 @@ const FRESH_PLUGIN: PluginCounters = { joins: 0, spares: 0, joinsOver50ms: 0, re
  * what could not be read; and where the scheduler had the plugins' main threads (`pids`, one per
  * host) and this load generator's.
  */
-type PhaseCounters = { etcd?: EtcdCounters; hosts: number[]; plugins?: PluginCounters[]; pids: number[]; sched: SchedReading[]; loadSched: SchedReading };
+type PhaseCounters = { etcd?: EtcdCounters; hosts: number[]; plugins?: PluginCounters[]; pids: number[]; sched: SchedReading[]; loadSched: SchedReading; cpu: CpuReading };
+/** CPU time so far (ms) of each plugin (`pids`) and etcd, each plugin's main thread, this load generator and the whole machine. */
+type CpuReading = { processes: number[]; mainThreads: number[]; load: NodeJS.CpuUsage; machine: number };
+const readCpu = (pids: readonly number[]): CpuReading => ({
+  processes: [...pids, lab.etcdPid()].map(cpuMs),
+  mainThreads: pids.map(mainThreadCpuMs),
+  load: process.cpuUsage(),
+  machine: machineBusyMs(),
+});
+/**
+ * The CPU each plugin (and of it, its threads other than the main one: V8's compiler and GC
+ * helpers), etcd, this load generator and the whole machine spent per endpoint of the phase.
+ * The machine's total also holds what no process here accounts for: the ip/bridge processes
+ * making interfaces and entries, the kernel's own work, anything else running.
+ */
+function cpuPerEndpoint(before: CpuReading, after: CpuReading, endpoints: number) {
+  const per = (ms: number) => ms / endpoints;
+  const processes = after.processes.map((v, i) => per(v - before.processes[i]!));
+  const plugins = processes.slice(0, -1);
+  return {
+    plugins,
+    pluginHelperThreads: plugins.map((c, i) => c - per(after.mainThreads[i]! - before.mainThreads[i]!)),
+    etcd: processes.at(-1)!,
+    loadGenerator: per((after.load.user - before.load.user + after.load.system - before.load.system) / 1000),
+    machine: per(after.machine - before.machine),
+  };
+}
 /** A reading that fails leaves its figures out of the report (with a word on stderr), never the run. */
 const orNothing = <T>(what: string, reading: Promise<T>): Promise<T | undefined> =>
   reading.catch((err: unknown) => {
@@ -108,21 +134,23 @@ const readCounters = (hosts: readonly number[]) =>
 async function phaseCounters(hosts: number[], pids: number[], fresh = false): Promise<PhaseCounters> {
   // The scheduler's readings mark the phase's start: after the metrics readings, which start
   // processes of their own, but at once for a plugin just started, whose phase begins now.
-  const readSched = () => ({ sched: pids.map((pid) => readSchedstat(pid)), loadSched: readSchedstat(process.pid) });
+  const readSched = () => ({ sched: pids.map((pid) => readSchedstat(pid)), loadSched: readSchedstat(process.pid), cpu: readCpu(pids) });
   const early = fresh ? readSched() : undefined;
   const [etcd, plugins] = await readCounters(fresh ? [] : hosts);
   return { etcd, hosts, plugins: fresh ? hosts.map(() => FRESH_PLUGIN) : plugins, pids, ...(early ?? readSched()) };
 }
 /**
- * What they counted since: etcd's disk, each plugin's Joins (with spares or not) and reconciles,
- * and the shares of the phase the plugins' main threads and this load generator spent on a CPU
- * and waiting for one.
+ * What they counted since: the CPU spent per endpoint (of `endpoints`), etcd's disk, each
+ * plugin's Joins (with spares or not) and reconciles, and the shares of the phase the plugins'
+ * main threads and this load generator spent on a CPU and waiting for one.
  */
-async function countsSince(before: PhaseCounters) {
+async function countsSince(before: PhaseCounters, endpoints: number) {
   // Read first, before the metrics readings' processes.
+  const cpuMsPerEndpoint = cpuPerEndpoint(before.cpu, readCpu(before.pids), endpoints);
   const cpuWait = { plugins: before.pids.map((pid, i) => cpuWaitBetween(before.sched[i]!, readSchedstat(pid))), loadGenerator: cpuWaitBetween(before.loadSched, readSchedstat(process.pid)) };
   const [etcd, plugins] = await readCounters(before.hosts);
   return {
+    cpuMsPerEndpoint,
     ...(before.etcd && etcd ? { etcdDisk: etcdDiskBetween(before.etcd, etcd) } : {}),
     ...(before.plugins && plugins ? { pluginCounts: plugins.map((after, i) => pluginCountersBetween(before.plugins![i]!, after)) } : {}),
     cpuWait,
@@ -217,7 +245,7 @@ async function rateFigures(apis: PluginApi[], perSecond: number, count: number, 
     latency: latencyByMethod(apis),
     newConnections: { p50: median(opened), p99: percentile(opened, 99), calls: opened.length, connectP99: percentile(connects, 99) },
     overP99: { ms: tail, calls: all.filter((v) => v > tail).length, openedConnection: opened.filter((v) => v > tail).length },
-    ...(await countsSince(before)),
+    ...(await countsSince(before, count)),
   };
 }
 
@@ -229,13 +257,8 @@ async function rateFigures(apis: PluginApi[], perSecond: number, count: number, 
 async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: number }, plugins: ReadonlyArray<{ pid: number }>) {
   apis.forEach((a) => a.resetFigures());
   // Where the CPU goes while the endpoints are made and every host programs them: each plugin,
-  // etcd, and this load generator (all share the machine's cores).
-  const before = await phaseCounters([1, 2], plugins.map((p) => p.pid)); // before the CPU readings: it starts processes
-  const cpuPids = [...plugins.map((p) => p.pid), lab.etcdPid()];
-  const cpuBefore = cpuPids.map(cpuMs);
-  const mainThreadsBefore = plugins.map((p) => mainThreadCpuMs(p.pid));
-  const loadBefore = process.cpuUsage();
-  const machineBefore = machineBusyMs();
+  // etcd, and this load generator (all share the machine's cores): countsSince.
+  const before = await phaseCounters([1, 2], plugins.map((p) => p.pid));
   const run = await createEndpoints(apis, net, ENDPOINTS);
   const perHost = ENDPOINTS / 2;
   for (;;) {
@@ -243,16 +266,8 @@ async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: num
     await new Promise((r) => setTimeout(r, 20));
   }
   const fdbCompleteMsAfterLastCreate = performance.now() - run.finished;
-  const perEndpoint = (ms: number) => ms / ENDPOINTS;
-  const cpu = cpuPids.map((pid, i) => perEndpoint(cpuMs(pid) - cpuBefore[i]!));
-  const load = process.cpuUsage(loadBefore);
-  // A plugin's helper threads: its whole CPU less its main thread's.
-  const pluginHelperThreads = plugins.map((p, i) => cpu[i]! - perEndpoint(mainThreadCpuMs(p.pid) - mainThreadsBefore[i]!));
-  // The machine's total also holds what no process above accounts for: the ip/bridge
-  // processes making interfaces and entries, the kernel's own work, anything else running.
-  const cpuMsPerEndpoint = { plugins: cpu.slice(0, 2), pluginHelperThreads, etcd: cpu[2]!, loadGenerator: perEndpoint((load.user + load.system) / 1000), machine: perEndpoint(machineBusyMs() - machineBefore) };
   const endpointMs = { p50: median(run.endpointMs), p99: percentile(run.endpointMs, 99) };
-  return { createSeconds: run.seconds, allocationsPerSecond: run.allocationsPerSecond, endpointMs, latency: latencyByMethod(apis), fdbCompleteMsAfterLastCreate, cpuMsPerEndpoint, ...(await countsSince(before)) };
+  return { createSeconds: run.seconds, allocationsPerSecond: run.allocationsPerSecond, endpointMs, latency: latencyByMethod(apis), fdbCompleteMsAfterLastCreate, ...(await countsSince(before, ENDPOINTS)) };
 }
 
 /** Per API method, over every host's calls: median, p99 and how many. */

@@ -56,6 +56,17 @@ export interface ControlPlaneFigures extends CreationFigures {
 }
 
 /** Endpoints started on a schedule (open loop): what bench/control-plane.ts measures of them. */
+/** CPU per endpoint of a phase, in ms. */
+export interface CpuPerEndpoint {
+  readonly plugins: readonly number[];
+  /** Of each plugin's, its threads other than the main one (V8's compiler and GC helpers); absent before it was measured. */
+  readonly pluginHelperThreads?: readonly number[];
+  readonly etcd: number;
+  readonly loadGenerator: number;
+  /** Absent before it was measured. */
+  readonly machine?: number;
+}
+
 /** Where the scheduler had the phase's main threads (bench/cpu-wait.ts). */
 export interface PhaseCpuWait {
   readonly plugins: readonly CpuWait[];
@@ -75,6 +86,8 @@ export interface RateFigures {
   readonly newConnections?: { readonly p50: number; readonly p99: number; readonly calls: number; readonly connectP99: number };
   /** The calls (of any method) slower than the p99 of all calls, and how many of them opened a connection; absent in reports from before it was measured. */
   readonly overP99?: { readonly ms: number; readonly calls: number; readonly openedConnection: number };
+  /** Absent in reports from before it was measured in phases on a schedule. */
+  readonly cpuMsPerEndpoint?: CpuPerEndpoint;
   /** What etcd's disk did during the phase; absent in reports from before it was measured. */
   readonly etcdDisk?: EtcdDiskFigures;
   /** What each plugin of the phase (host 1 first) counted during it; absent in reports from before it was measured. */
@@ -96,15 +109,7 @@ export interface CreationFigures {
   readonly latency: Readonly<Record<string, { readonly p50: number; readonly p99: number; readonly calls: number }>>;
   readonly fdbCompleteMsAfterLastCreate: number;
   /** Absent in reports from before it was measured. */
-  readonly cpuMsPerEndpoint?: {
-    readonly plugins: readonly number[];
-    /** Of each plugin's, its threads other than the main one (V8's compiler and GC helpers); absent before it was measured. */
-    readonly pluginHelperThreads?: readonly number[];
-    readonly etcd: number;
-    readonly loadGenerator: number;
-    /** Absent before it was measured. */
-    readonly machine?: number;
-  };
+  readonly cpuMsPerEndpoint?: CpuPerEndpoint;
   /** What etcd's disk did during the phase; absent in reports from before it was measured. */
   readonly etcdDisk?: EtcdDiskFigures;
   /** What each plugin of the phase (host 1 first) counted during it; absent in reports from before it was measured. */
@@ -201,7 +206,7 @@ export const slowestP99 = (latency: Readonly<Record<string, { readonly p99: numb
  * endpoint of each plugin (and of it, its threads other than the main one), etcd, the load
  * generator and the whole machine.
  */
-export function cpuPerEndpointText(cpu: NonNullable<CreationFigures['cpuMsPerEndpoint']>): string {
+export function cpuPerEndpointText(cpu: CpuPerEndpoint): string {
   const list = (values: readonly number[]) => values.map((c) => c.toFixed(2)).join(', ');
   const helpers = cpu.pluginHelperThreads ? ` (helper threads ${list(cpu.pluginHelperThreads)})` : '';
   const machine = cpu.machine === undefined ? '' : ` (whole machine ${cpu.machine.toFixed(2)} ms)`;
@@ -222,7 +227,6 @@ function creationRows(c: CreationFigures, endpoints: number, how: string, name: 
     ...Object.entries(c.latency).map(([m, l]) => [`${m} p50 / p99, ${how}`, `${ms(l.p50)} / ${ms(l.p99)}`]),
     ...(c.endpointMs ? [[`one endpoint, start to Join answered (any wait for the engine's lock included) p50 / p99, ${how}`, `${ms(c.endpointMs.p50)} / ${ms(c.endpointMs.p99)}`]] : []),
     [`every host has every FDB entry, after the last create returned, ${how}`, ms(need(`${name}.fdbComplete`, c.fdbCompleteMsAfterLastCreate))],
-    ...(c.cpuMsPerEndpoint ? [[`CPU per endpoint: each plugin / etcd / load generator, ${how}`, cpuPerEndpointText(c.cpuMsPerEndpoint)]] : []),
     ...phaseCountRows(c, how),
   ];
 }
@@ -245,10 +249,12 @@ export function controlPlaneRows(cp: ControlPlaneFigures, need: (name: string, v
 }
 
 /**
- * What etcd's disk (every write waits for its WAL fsync) and each plugin (its Joins, with a
- * spare interface or not, and reconcile passes) did during a phase, when measured.
+ * What the CPUs spent per endpoint, what etcd's disk (every write waits for its WAL fsync) and
+ * each plugin (its Joins, with a spare interface or not, and reconcile passes) did during a
+ * phase, and where the scheduler had the main threads, when measured.
  */
-const phaseCountRows = (c: { readonly etcdDisk?: EtcdDiskFigures; readonly pluginCounts?: readonly PluginCounters[]; readonly cpuWait?: PhaseCpuWait }, how: string): string[][] => [
+const phaseCountRows = (c: { readonly cpuMsPerEndpoint?: CpuPerEndpoint; readonly etcdDisk?: EtcdDiskFigures; readonly pluginCounts?: readonly PluginCounters[]; readonly cpuWait?: PhaseCpuWait }, how: string): string[][] => [
+  ...(c.cpuMsPerEndpoint ? [[`CPU per endpoint: each plugin / etcd / load generator, ${how}`, cpuPerEndpointText(c.cpuMsPerEndpoint)]] : []),
   ...(c.etcdDisk ? [[`etcd's disk, ${how}`, etcdDiskText(c.etcdDisk)]] : []),
   ...(c.pluginCounts ? [[`each plugin's own counts, ${how}`, c.pluginCounts.map((p, i) => `host ${i + 1}: ${pluginCountersText(p)}`).join('; ')]] : []),
   ...(c.cpuWait ? [[`share of the phase each plugin's main thread and the load generator spent on a CPU and runnable but waiting for one, ${how}`, phaseCpuWaitText(c.cpuWait)]] : []),

@@ -234,6 +234,15 @@ describe('the bench report', () => {
     ]);
   });
 
+  it('shows the CPU per endpoint of a phase on a schedule that measured it', () => {
+    const cpuMsPerEndpoint = { plugins: [1.5, 1.25], pluginHelperThreads: [0.3, 0.25], etcd: 0.5, loadGenerator: 0.25, machine: 4.5 };
+    expect(controlPlaneRows({ ...controlPlane, atRate: { ...controlPlane.atRate!, cpuMsPerEndpoint } })).toContainEqual([
+      'CPU per endpoint: each plugin / etcd / load generator, at 500/s',
+      '1.50, 1.25 (helper threads 0.30, 0.25) / 0.50 / 0.25 ms (whole machine 4.50 ms)',
+    ]);
+    expect(controlPlaneRows(controlPlane).some(([what]) => what === 'CPU per endpoint: each plugin / etcd / load generator, at 500/s')).toBe(false);
+  });
+
   it("shows where the scheduler had the plugins' main threads and the load generator in a phase that measured it", () => {
     expect(controlPlaneRows(controlPlane).some(([what]) => what!.startsWith('share of the phase'))).toBe(false);
     const cpuWait = { plugins: [{ seconds: 2.5, onCpu: 0.384, waiting: 0.612 }, { seconds: 2.5, onCpu: 0.41, waiting: 0.55 }], loadGenerator: { seconds: 2.5, onCpu: 0.2, waiting: 0.1 } };
