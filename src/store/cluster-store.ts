@@ -9,13 +9,17 @@ export type { Entry };
 
 /**
  * How an endpoint's address is held when the endpoint is published: by a claim already in etcd
- * (its revision, and the record written then), or by a claim to write together with the
- * endpoint (its record only).
+ * (the record written then, and its revision), or by a claim to write together with the
+ * endpoint (its record, no revision yet).
  */
-export type AddressClaim = { readonly revision: number; readonly record: AddressRecord } | { readonly record: AddressRecord };
+export interface AddressClaim {
+  readonly record: AddressRecord;
+  /** The claim's revision in etcd; absent while etcd does not hold it. */
+  readonly revision?: number;
+}
 
 /** A claim etcd does not hold yet: the endpoint's transaction writes it. */
-export const isUnwritten = (claim: AddressClaim): boolean => !('revision' in claim);
+export const isUnwritten = (claim: AddressClaim): boolean => claim.revision === undefined;
 
 /**
  * The cluster's shared state, as domain operations. Each operation that must not race with
@@ -257,7 +261,7 @@ export class ClusterStore {
     const compare: [Compare, ...Compare[]] = [{ key: keys.network(endpoint.network), exists: true }];
     const put: Array<readonly [string, unknown]> = [[keys.endpoint(endpoint.network, endpoint.id), endpoint]];
     if (claim) {
-      if ('revision' in claim) compare.push({ key: address, modRevision: claim.revision });
+      if (claim.revision !== undefined) compare.push({ key: address, modRevision: claim.revision });
       else compare.push({ key: address, modRevision: 0 }, { key: keys.pool(endpoint.subnet), exists: true });
       put.push([address, claim.record]);
     }
