@@ -89,8 +89,8 @@ const FRESH_PLUGIN: PluginCounters = { joins: 0, spares: 0, joinsOver50ms: 0, re
 
 /**
  * What etcd and the plugins of `hosts` (1-based) have counted at the start of a phase, undefined
- * what could not be read; and where the scheduler had the plugins' main threads (`pids`, one per
- * host) and this load generator's.
+ * what could not be read; where the scheduler had the plugins' main threads (`pids`, one per
+ * host) and this load generator's; and the CPU time spent so far.
  */
 type PhaseCounters = { etcd?: EtcdCounters; hosts: number[]; plugins?: PluginCounters[]; pids: number[]; sched: SchedReading[]; loadSched: SchedReading; cpu: CpuReading };
 /** CPU time so far (ms) of each plugin (`pids`) and etcd, each plugin's main thread, this load generator and the whole machine. */
@@ -132,8 +132,8 @@ const readCounters = (hosts: readonly number[]) =>
   ]);
 /** `fresh`: the plugins have just started (no reading needed, nor a wait for their metrics server). */
 async function phaseCounters(hosts: number[], pids: number[], fresh = false): Promise<PhaseCounters> {
-  // The scheduler's readings mark the phase's start: after the metrics readings, which start
-  // processes of their own, but at once for a plugin just started, whose phase begins now.
+  // The scheduler's and CPU readings mark the phase's start: after the metrics readings, which
+  // start processes of their own, but at once for a plugin just started, whose phase begins now.
   const readSched = () => ({ sched: pids.map((pid) => readSchedstat(pid)), loadSched: readSchedstat(process.pid), cpu: readCpu(pids) });
   const early = fresh ? readSched() : undefined;
   const [etcd, plugins] = await readCounters(fresh ? [] : hosts);
