@@ -90,6 +90,17 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
   }
 }
 
+/** A network as the cluster has it (in etcd) and as this host has it (its devices, its local state). */
+async function addNetwork(kv: ReturnType<typeof freshStore>['kv'], dp: Dataplane, local: LocalState, net: (typeof NETWORKS)[number]): Promise<void> {
+  const record: NetworkRecord = {
+    id: net.id, vni: net.vni, subnet: net.subnet, gateway: net.subnet.replace('0/24', '1/24'), auxAddresses: {}, options: {},
+    internal: false, attachable: false, labels: {}, createdBy: 'h2', createdAt: new Date().toISOString(),
+  };
+  expect(await kv.txn({ compare: [{ key: keys.network(net.id), modRevision: 0 }], put: [[keys.network(net.id), record]] })).toBe(true);
+  await dp.ensureNetwork({ vni: net.vni, mtu: 1450 });
+  local.addNetwork({ engineId: `engine-${net.id}`, record, mtu: 1450 });
+}
+
 describe('peer programming (real etcd, real devices)', () => {
   it('programs what etcd lists, and verifies many networks from one reading of the namespace, or from each device when that fails', async () => {
     await using host: Netns = makeNetns('ps');
@@ -102,13 +113,7 @@ describe('peer programming (real etcd, real devices)', () => {
     const local = new LocalState(1450);
     const endpoints: EndpointRecord[] = [];
     for (const net of NETWORKS) {
-      const record: NetworkRecord = {
-        id: net.id, vni: net.vni, subnet: net.subnet, gateway: net.subnet.replace('0/24', '1/24'), auxAddresses: {}, options: {},
-        internal: false, attachable: false, labels: {}, createdBy: 'h2', createdAt: new Date().toISOString(),
-      };
-      expect(await kv.txn({ compare: [{ key: keys.network(net.id), modRevision: 0 }], put: [[keys.network(net.id), record]] })).toBe(true);
-      await dp.ensureNetwork({ vni: net.vni, mtu: 1450 });
-      local.addNetwork({ engineId: `engine-${net.id}`, record, mtu: 1450 });
+      await addNetwork(kv, dp, local, net);
       // Two endpoints on h2 and one on h3 per network, and one of this host's own (never a peer entry).
       for (const e of [remote(net, 2), remote(net, 3), remote(net, 4, 'h3'), remote(net, 5, 'h1')]) {
         expect(await store.putEndpoint(e)).toBe(true);
@@ -181,14 +186,8 @@ describe('peer programming (real etcd, real devices)', () => {
     const dp = new Dataplane(run, { vtep: '198.18.210.1', port: 4789 });
     const reader = new Dataplane(new Runner(host.name), { vtep: '198.18.210.1', port: 4789 });
     const net = NETWORKS[0]!;
-    const record: NetworkRecord = {
-      id: net.id, vni: net.vni, subnet: net.subnet, gateway: net.subnet.replace('0/24', '1/24'), auxAddresses: {}, options: {},
-      internal: false, attachable: false, labels: {}, createdBy: 'h2', createdAt: new Date().toISOString(),
-    };
-    expect(await kv.txn({ compare: [{ key: keys.network(net.id), modRevision: 0 }], put: [[keys.network(net.id), record]] })).toBe(true);
-    await dp.ensureNetwork({ vni: net.vni, mtu: 1450 });
     const local = new LocalState(1450);
-    local.addNetwork({ engineId: `engine-${net.id}`, record, mtu: 1450 });
+    await addNetwork(kv, dp, local, net);
     const endpoints = [remote(net, 2)];
     expect(await store.putEndpoint(endpoints[0]!)).toBe(true);
     const inLine = async () => entries(await reader.readPeers(net.vni)) === entries(desiredPeers(endpoints));
