@@ -287,6 +287,10 @@ function writeTimeline(phase: string, apis: PluginApi[]): void {
   const lines = rows.map((r) => [r.host, r.method, (r.started - first).toFixed(2), r.ms.toFixed(2), r.newConnection ? 1 : 0].join('\t'));
   mkdirSync(TIMELINE_DIR, { recursive: true });
   writeFileSync(resolve(TIMELINE_DIR, `${phase}.tsv`), `host\tmethod\tstartMs\tms\tnewConnection\n${lines.join('\n')}\n`);
+  // Where startMs 0 is on the machine's monotonic clock, the clock of the plugins' V8 profiles
+  // too (BENCH_PROFILE_DIR): bench/profile-windows.ts lines the two up.
+  const originUs = Number(process.hrtime.bigint() / 1000n) - (performance.now() - first) * 1000;
+  writeFileSync(resolve(TIMELINE_DIR, `${phase}.origin.json`), `${JSON.stringify({ monotonicUs: Math.round(originUs) })}\n`);
 }
 
 function etcdFootprint(endpoints: number) {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { profileWindows } from '../../bench/profile-windows.js';
 import { parseTimeline, timelineWindows } from '../../bench/timeline-windows.js';
 
 const HEADER = 'host\tmethod\tstartMs\tms\tnewConnection';
@@ -25,5 +26,22 @@ describe("a control-plane phase's timeline in windows", () => {
   it('refuses what is not a timeline, and a line it cannot read', () => {
     expect(() => parseTimeline('a\tb\n1\t2')).toThrow(/not a control-plane timeline/);
     expect(() => parseTimeline(`${HEADER}\n1\tNetworkDriver.Join\tsoon\t3\t0`)).toThrow(/not a timeline line/);
+  });
+});
+
+describe("a plugin's V8 profile in the windows of a phase", () => {
+  it('splits each window into JavaScript, GC, V8, idle and not run (a gap between samples beyond the 1 ms interval)', () => {
+    const profile = {
+      startTime: 1000, // µs on the monotonic clock
+      nodes: [{ id: 2, callFrame: { functionName: 'handle' } }, { id: 3, callFrame: { functionName: '(garbage collector)' } }, { id: 4, callFrame: { functionName: '(idle)' } }],
+      samples: [2, 2, 2, 2, 3, 4],
+      timeDeltas: [1000, 1000, 1000, 5000, 1000, 1000], // the fourth sample came 5 ms after the third: 4 ms not run
+    };
+    expect(profileWindows(profile, 1000, 5, 2)).toEqual([
+      { javascript: 3, gc: 0, program: 0, idle: 0, notRun: 2 },
+      { javascript: 1, gc: 1, program: 0, idle: 1, notRun: 2 },
+    ]);
+    // From 9 ms on (the GC sample's interval): what came before counts nowhere.
+    expect(profileWindows(profile, 9000, 5, 1)).toEqual([{ javascript: 0, gc: 1, program: 0, idle: 1, notRun: 0 }]);
   });
 });
