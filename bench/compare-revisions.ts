@@ -21,7 +21,7 @@ interface Report {
   /** The restarted plugin under load at once (absent in reports of builds from before it). */
   afterRestart?: { latency: Record<string, { p99: number }> };
   /** The open-loop phase (absent in reports of builds from before it). */
-  atRate?: { endpointsPerSecond: number; latency: Record<string, { p99: number }> };
+  atRate?: { endpointsPerSecond: number; latency: Record<string, { p99: number }>; cpuMsPerEndpoint?: { machine?: number }; cpuWait?: PhaseCpuWait };
   /** The calls as an engine sends them (absent in reports of builds from before it). */
   asEngine?: { allocationsPerSecond: number; createSeconds: number; endpointMs?: { p99: number }; latency: Record<string, { p99: number }>; cpuMsPerEndpoint?: { machine?: number }; pluginCounts?: PluginCounters[]; cpuWait?: PhaseCpuWait };
 }
@@ -58,6 +58,8 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['restart until serving', (r) => r.restart.msUntilServing, 'ms'],
   ['p99 of the slowest call of the restarted plugin, at its share of the offered rate', (r) => (r.afterRestart ? slowestP99(r.afterRestart.latency) : NaN), 'ms'],
   ['p99 of the slowest call at the offered rate', (r) => (r.atRate ? slowestP99(r.atRate.latency) : NaN), 'ms'],
+  ['CPU per endpoint, whole machine, at the offered rate', (r) => r.atRate?.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],
+  ["plugins' main threads waiting for a CPU, at the offered rate", (r) => waitingShare(r.atRate?.cpuWait), '%'],
   ['allocations per second, calls as an engine sends them', (r) => r.asEngine?.allocationsPerSecond ?? NaN, '/s'],
   ['endpoints ready per second (Join answered), calls as an engine sends them', (r) => (r.asEngine ? endpointsReadyPerSecond(r.asEngine, r.endpoints) : NaN), '/s'],
   ['p99 of the slowest call, calls as an engine sends them', (r) => (r.asEngine ? slowestP99(r.asEngine.latency) : NaN), 'ms'],
