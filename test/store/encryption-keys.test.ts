@@ -114,4 +114,37 @@ describe('encryption keys in etcd', () => {
     expect(removals, 'cleared again once the last encrypted network went').toBe(2);
     await keeper.stop();
   });
+
+  it('drop the retry of a failed pass once a pass in between worked', async () => {
+    const [store] = cluster(1);
+    let updates = 0;
+    let failNext = true;
+    const tunnel = {
+      running: false,
+      async update() {
+        updates++;
+        if (failNext) {
+          failNext = false;
+          throw new Error('the tunnel could not start (the test)');
+        }
+        return new Map<string, number>();
+      },
+      async stop() {},
+    } as unknown as CryptoTunnel;
+    const rules = { apply: async () => 0, remove: async () => 0 } as unknown as TunnelRules;
+    // A grace this long keeps the rotation timer (a quarter of it, at most 30 s) out of the wait below.
+    const keeper = new EncryptionKeeper(store!, tunnel, rules, { encryptedHere: () => true, peers: () => [] }, { intervalMs: 600_000, graceMs: 200_000 }, silentLogger);
+    await keeper.start();
+    // The first pass fails and arms a retry; the next one (asked for by the start or an event) works.
+    while (updates < 2) await keeper.run();
+    expect(failNext).toBe(false);
+    // The key set the first pass made comes back through the watch and asks for one more pass:
+    // let it run, well before the retry (2 s after the failure) would.
+    await new Promise((r) => setTimeout(r, 300));
+    const afterWorking = updates;
+    await new Promise((r) => setTimeout(r, 2200));
+    expect(updates, 'nothing left for the retry to do').toBe(afterWorking);
+    await keeper.stop();
+  }, 10_000);
 });
+
