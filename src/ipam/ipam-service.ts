@@ -320,7 +320,7 @@ export class IpamService {
       return true;
     }
     const now = await this.store.getAddress(subnet, ip);
-    const lost = claim.revision !== undefined ? now?.modRevision !== claim.revision : now !== undefined;
+    const lost = unwritten ? now !== undefined : now?.modRevision !== claim.revision;
     if (unwritten) this.book.done(subnet, parseIPv4(ip)!, now !== undefined);
     if (lost) throw notFound(addressNotOurs(ip, subnet, now?.value));
     return false;
