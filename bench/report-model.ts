@@ -73,7 +73,19 @@ export interface PhaseCpuWait {
   readonly loadGenerator: CpuWait;
 }
 
-export interface RateFigures {
+/** What every phase counts besides its calls (bench/control-plane.ts, countsSince); each absent in reports from before it was measured. */
+export interface PhaseCounts {
+  /** In phases on a schedule, only since add70a2. */
+  readonly cpuMsPerEndpoint?: CpuPerEndpoint;
+  /** What etcd's disk did during the phase. */
+  readonly etcdDisk?: EtcdDiskFigures;
+  /** What each plugin of the phase (host 1 first) counted during it. */
+  readonly pluginCounts?: readonly PluginCounters[];
+  /** The shares of the phase each plugin's main thread (host 1 first) and the load generator spent on a CPU and waiting for one. */
+  readonly cpuWait?: PhaseCpuWait;
+}
+
+export interface RateFigures extends PhaseCounts {
   readonly endpointsPerSecond: number;
   readonly endpoints: number;
   readonly achievedPerSecond: number;
@@ -86,18 +98,10 @@ export interface RateFigures {
   readonly newConnections?: { readonly p50: number; readonly p99: number; readonly calls: number; readonly connectP99: number };
   /** The calls (of any method) slower than the p99 of all calls, and how many of them opened a connection; absent in reports from before it was measured. */
   readonly overP99?: { readonly ms: number; readonly calls: number; readonly openedConnection: number };
-  /** Absent in reports from before it was measured in phases on a schedule. */
-  readonly cpuMsPerEndpoint?: CpuPerEndpoint;
-  /** What etcd's disk did during the phase; absent in reports from before it was measured. */
-  readonly etcdDisk?: EtcdDiskFigures;
-  /** What each plugin of the phase (host 1 first) counted during it; absent in reports from before it was measured. */
-  readonly pluginCounts?: readonly PluginCounters[];
-  /** The shares of the phase each plugin's main thread (host 1 first) and the load generator spent on a CPU and waiting for one; absent before it was measured. */
-  readonly cpuWait?: PhaseCpuWait;
 }
 
 /** One run of making endpoints: what bench/control-plane.ts measures of it. */
-export interface CreationFigures {
+export interface CreationFigures extends PhaseCounts {
   readonly allocationsPerSecond: number;
   /** From the first call until every endpoint's Join answered. */
   readonly createSeconds: number;
@@ -108,14 +112,6 @@ export interface CreationFigures {
   readonly endpointMs?: { readonly p50: number; readonly p99: number };
   readonly latency: Readonly<Record<string, { readonly p50: number; readonly p99: number; readonly calls: number }>>;
   readonly fdbCompleteMsAfterLastCreate: number;
-  /** Absent in reports from before it was measured. */
-  readonly cpuMsPerEndpoint?: CpuPerEndpoint;
-  /** What etcd's disk did during the phase; absent in reports from before it was measured. */
-  readonly etcdDisk?: EtcdDiskFigures;
-  /** What each plugin of the phase (host 1 first) counted during it; absent in reports from before it was measured. */
-  readonly pluginCounts?: readonly PluginCounters[];
-  /** The shares of the phase each plugin's main thread (host 1 first) and the load generator spent on a CPU and waiting for one; absent before it was measured. */
-  readonly cpuWait?: PhaseCpuWait;
 }
 
 /** What bench/names.ts writes (only the fields the report reads). */
@@ -253,7 +249,7 @@ export function controlPlaneRows(cp: ControlPlaneFigures, need: (name: string, v
  * each plugin (its Joins, with a spare interface or not, and reconcile passes) did during a
  * phase, and where the scheduler had the main threads, when measured.
  */
-const phaseCountRows = (c: { readonly cpuMsPerEndpoint?: CpuPerEndpoint; readonly etcdDisk?: EtcdDiskFigures; readonly pluginCounts?: readonly PluginCounters[]; readonly cpuWait?: PhaseCpuWait }, how: string): string[][] => [
+const phaseCountRows = (c: PhaseCounts, how: string): string[][] => [
   ...(c.cpuMsPerEndpoint ? [[`CPU per endpoint: each plugin / etcd / load generator, ${how}`, cpuPerEndpointText(c.cpuMsPerEndpoint)]] : []),
   ...(c.etcdDisk ? [[`etcd's disk, ${how}`, etcdDiskText(c.etcdDisk)]] : []),
   ...(c.pluginCounts ? [[`each plugin's own counts, ${how}`, c.pluginCounts.map((p, i) => `host ${i + 1}: ${pluginCountersText(p)}`).join('; ')]] : []),
