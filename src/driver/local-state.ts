@@ -62,6 +62,33 @@ export class LocalState {
     if (this.byEngineId.delete(engineId)) for (const l of this.networkListeners) l();
   }
 
+  /**
+   * Networks the engine removed here whose removal has not finished: the engine forgets a
+   * network even when DeleteNetwork fails (libnetwork logs a remote driver's error and goes on),
+   * so nobody would ask again. They are no longer networks of this host (networks() leaves them
+   * out, so their VNI's devices are not kept for them), the driver retries what is left, and the
+   * reconciler must not build them back from the copy record etcd still holds.
+   */
+  private readonly beingRemoved = new Map<string, LocalNetwork>();
+
+  /** The network stops being one of this host's, and is remembered until finishRemoval. */
+  startRemoval(n: LocalNetwork): void {
+    this.beingRemoved.set(n.engineId, n);
+    this.removeNetwork(n.engineId);
+  }
+
+  finishRemoval(engineId: string): void {
+    this.beingRemoved.delete(engineId);
+  }
+
+  isBeingRemoved(engineId: string): boolean {
+    return this.beingRemoved.has(engineId);
+  }
+
+  removalsLeft(): LocalNetwork[] {
+    return [...this.beingRemoved.values()];
+  }
+
   network(engineId: string): LocalNetwork | undefined {
     return this.byEngineId.get(engineId);
   }

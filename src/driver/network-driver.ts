@@ -7,6 +7,7 @@ import type { IpamService } from '../ipam/ipam-service.js';
 import { badRequest, conflict, errorMessage, internal, notFound, PluginError, unavailable } from '../lib/errors.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { KeyedQueue } from '../lib/keyed-queue.js';
+import { PendingRetry } from '../lib/retry.js';
 import type { Logger } from '../lib/logger.js';
 import type { AddressClaim, ClusterStore, Entry } from '../store/cluster-store.js';
 import type { EndpointRecord, NetworkRecord, PoolRecord } from '../store/records.js';
@@ -213,15 +214,48 @@ export class NetworkDriver {
     return this.queue.run(networkId, async () => {
       const local = this.local.network(networkId);
       if (!local) return; // unknown or already deleted: deleting twice is fine
-      await this.local.withDevices(local.record.vni, async () => {
-        if (!this.local.vniUsedByAnother(local.record.vni, networkId)) await this.dataplane.deleteNetwork(local.record.vni);
-        crashPoint('delete-network.devices-deleted');
-        await this.store.deleteCopy(this.settings.node, networkId);
-        this.local.removeNetwork(networkId);
-      });
-      crashPoint('delete-network.copy-deleted');
-      await this.leaveClusterUnlessUsed(local.record);
+      try {
+        await this.removeFromHost(local);
+      } catch (err) {
+        // The engine forgets the network whatever we answer: what is left is ours to finish.
+        this.removalRetry.arm();
+        throw err;
+      }
     });
+  }
+
+  /**
+   * Takes a network off this host: its devices (unless another network here uses its VNI now),
+   * its copy record, then the cluster network unless another host uses it. Each step is safe to
+   * repeat, so a removal cut off by etcd or the kernel is retried from the start.
+   */
+  private async removeFromHost(n: LocalNetwork): Promise<void> {
+    await this.local.withDevices(n.record.vni, async () => {
+      // Under the VNI's lock, where the reconciler looks: from here it never builds the network
+      // back from its copy record, even if deleting that record fails below.
+      this.local.startRemoval(n);
+      if (!this.local.vniUsedByAnother(n.record.vni, n.engineId)) await this.dataplane.deleteNetwork(n.record.vni);
+      crashPoint('delete-network.devices-deleted');
+      await this.store.deleteCopy(this.settings.node, n.engineId);
+    });
+    crashPoint('delete-network.copy-deleted');
+    await this.leaveClusterUnlessUsed(n.record);
+    this.local.finishRemoval(n.engineId);
+  }
+
+  /** At most one retry waiting, every 2 s while removals are left (etcd away, a kernel refusal). */
+  private readonly removalRetry = new PendingRetry(2000, () => void this.retryRemovals());
+
+  private async retryRemovals(): Promise<void> {
+    for (const n of this.local.removalsLeft()) {
+      try {
+        await this.queue.run(n.engineId, () => this.removeFromHost(n));
+        this.log.info({ network: n.record.id, engineId: n.engineId }, 'finished removing a network whose DeleteNetwork had failed');
+      } catch (err) {
+        this.log.debug({ err: errorMessage(err), network: n.record.id }, 'removing the network failed again; retrying in 2 s');
+        this.removalRetry.arm();
+      }
+    }
   }
 
   /**

@@ -179,7 +179,9 @@ export class Reconciler {
         continue;
       }
       await this.local.withDevices(network.vni, async () => {
-        // Looked at again under the lock: a DeleteNetwork may have finished meanwhile.
+        // Looked at again under the lock: a DeleteNetwork may have finished meanwhile, or be
+        // left for its retry (the engine has no such network any more; the driver finishes it).
+        if (this.local.isBeingRemoved(copy.engineNetworkId)) return;
         if (!(await this.store.hasCopy(this.node, copy.engineNetworkId))) return;
         const known = this.local.network(copy.engineNetworkId);
         const mtu = known?.mtu ?? network.mtu ?? networkMtu(network, this.local.defaultMtu);

@@ -1,0 +1,137 @@
+/**
+ * DeleteNetwork when etcd fails part-way, on a real etcd and real devices in a network namespace
+ * (root, as the netns project). The engine forgets the network whatever the plugin answers
+ * (libnetwork logs a remote driver's DeleteNetwork error and goes on), so what the call could not
+ * finish is the plugin's to finish: the devices and the local entry go at once, the copy record
+ * and the cluster network by a retry, and no reconcile pass builds the network back meanwhile.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Dataplane } from '../../src/dataplane/dataplane.js';
+import { hostPortName, vxlanName } from '../../src/dataplane/names.js';
+import { Runner } from '../../src/dataplane/runner.js';
+import { EngineClient } from '../../src/docker/engine-client.js';
+import { LocalState } from '../../src/driver/local-state.js';
+import { Membership } from '../../src/driver/membership.js';
+import { ADDRESS_SPACE, NetworkDriver } from '../../src/driver/network-driver.js';
+import { PeerSync } from '../../src/driver/peer-sync.js';
+import { Reconciler } from '../../src/driver/reconciler.js';
+import { unavailable } from '../../src/lib/errors.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import type { ClusterStore } from '../../src/store/cluster-store.js';
+import { makeNetns, type Netns, removeLeftoverNamespaces, sh } from '../helpers/netns.js';
+import { freshStore, ipamFor } from '../helpers/store.js';
+
+const endpoint = inject('etcdEndpoint');
+beforeAll(() => removeLeftoverNamespaces());
+const clients: Array<{ close(): void }> = [];
+afterAll(() => clients.forEach((c) => c.close()));
+
+const VTEP = '198.18.211.1';
+const VNI = 5401;
+
+/** One host's driver ("h1") on its own key prefix, its devices in `host`. */
+function hostIn(host: Netns) {
+  const { kv, store } = freshStore(endpoint);
+  clients.push(kv);
+  const run = new Runner(host.name);
+  const dataplane = new Dataplane(run, { vtep: VTEP, port: 4789 });
+  const local = new LocalState(1450);
+  const ipam = ipamFor(store, 'h1', '10.41.0.0/16');
+  const driver = new NetworkDriver(
+    { node: 'h1', vtep: VTEP, vniRange: { min: 5000, max: 5999 }, underlayMtu: 1500, liveNodes: () => [] },
+    store, ipam, dataplane, local, () => undefined, silentLogger,
+  );
+  /** A network as the engine makes one: a pool from our IPAM, then CreateNetwork on it, with a fixed VNI. */
+  const createNetwork = async (engineId: string) => {
+    const { subnet } = await ipam.requestPool({});
+    const gateway = subnet.replace(/0\/24$/, '1/24');
+    await driver.createNetwork({ networkId: engineId, genericOptions: { vni: String(VNI) }, ipv4: [{ addressSpace: ADDRESS_SPACE, pool: subnet, gateway, auxAddresses: {} }], ipv6Count: 0 });
+  };
+  const devices = () => {
+    const names = (JSON.parse(sh('ip', ['-n', host.name, '-j', 'link', 'show'])) as Array<{ ifname: string }>).map((l) => l.ifname);
+    return names.filter((n) => n === vxlanName(VNI) || n === hostPortName(VNI));
+  };
+  return { store, run, dataplane, local, driver, createNetwork, devices };
+}
+
+/** Makes the store's deleteCopy fail its next `times` calls, after (`applied`) or instead of writing. */
+function failDeleteCopy(store: ClusterStore, times: number, applied: boolean): () => number {
+  const real = store.deleteCopy.bind(store);
+  let calls = 0;
+  store.deleteCopy = async (node, engineId) => {
+    calls++;
+    if (calls > times) return real(node, engineId);
+    if (applied) await real(node, engineId); // the write reached etcd; its answer did not come back
+    throw unavailable('etcd write failed: the test cut it off');
+  };
+  return () => calls;
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('DeleteNetwork cut off by etcd (real etcd, real devices)', () => {
+  it('drops the local network at once, so a later network on the same VNI still removes its devices', async () => {
+    await using host = makeNetns('rm');
+    const h = hostIn(host);
+    try {
+      await h.createNetwork('engine-a');
+      expect(h.devices()).toHaveLength(2);
+      failDeleteCopy(h.store, 1, true);
+      await expect(h.driver.deleteNetwork('engine-a')).rejects.toThrow(/etcd write failed/);
+      // The engine has forgotten the network now: nothing of it stays here.
+      expect(h.devices()).toEqual([]);
+      expect(h.local.networks()).toEqual([]);
+      // The retry (2 s) finishes the removal: the cluster network goes, and with it its VNI.
+      await until('the cluster network removed by the retry', async () => (await h.store.listNetworks()).networks.length === 0, 6000);
+      expect(await h.store.listCopies('h1')).toEqual([]);
+      expect(h.local.removalsLeft()).toEqual([]);
+
+      // A new network takes the freed VNI; removing it removes the devices. (The stale local
+      // entry of the first network used to keep them: "another network uses this VNI".)
+      await h.createNetwork('engine-b');
+      expect(h.devices()).toHaveLength(2);
+      await h.driver.deleteNetwork('engine-b');
+      expect(h.devices()).toEqual([]);
+      expect(h.local.networks()).toEqual([]);
+    } finally {
+      h.run.close();
+    }
+  }, 20_000);
+
+  it('retries a copy record etcd would not delete, and no reconcile pass builds the network back meanwhile', async () => {
+    await using host = makeNetns('rr');
+    const h = hostIn(host);
+    const peers = new PeerSync('h1', h.store, h.dataplane, h.local, () => true, silentLogger);
+    const membership = new Membership({ name: 'h1', vtep: VTEP, version: 'test', startedAt: new Date().toISOString() }, 10, h.store, { onChange: () => undefined, onReregistered: () => undefined }, silentLogger);
+    // The engine cannot be reached: the pass compares no endpoints, and builds networks from etcd alone.
+    const engine = new EngineClient('unix:///nonexistent/ts-overlay-test/docker.sock');
+    const reconciler = new Reconciler('h1', VTEP, h.store, h.dataplane, h.local, engine, peers, membership, silentLogger);
+    reconciler.markServing();
+    try {
+      await h.createNetwork('engine-a');
+      const calls = failDeleteCopy(h.store, 2, false); // DeleteNetwork's call and the first retry's
+      await expect(h.driver.deleteNetwork('engine-a')).rejects.toThrow(/etcd write failed/);
+      expect(h.devices()).toEqual([]);
+      // The copy is still recorded, its network still exists: a pass must leave it removed.
+      expect((await h.store.listCopies('h1')).map((c) => c.engineNetworkId)).toEqual(['engine-a']);
+      await reconciler.run();
+      expect(h.devices()).toEqual([]);
+      expect(h.local.networks()).toEqual([]);
+      // The first retry (2 s) fails too; the second (4 s) finishes.
+      await until('the copy and the cluster network removed by a retry', async () => (await h.store.listCopies('h1')).length === 0 && (await h.store.listNetworks()).networks.length === 0, 8000);
+      expect(calls()).toBe(3);
+      expect(h.local.removalsLeft()).toEqual([]);
+      await reconciler.run();
+      expect(h.devices()).toEqual([]);
+    } finally {
+      await peers.stop();
+      h.run.close();
+    }
+  }, 20_000);
+});
