@@ -87,6 +87,9 @@ export class PluginApi {
 }
 
 /** One kept-alive connection: one request at a time. */
+/** The longest any call may wait for its answer (the plugin's own calls are bounded far lower). */
+const ANSWER_TIMEOUT_MS = 60_000;
+
 class Connection {
   /** Calls sent on it so far. */
   calls = 0;
@@ -94,7 +97,7 @@ class Connection {
   connectMs: number | undefined;
   private readonly sock: Socket;
   private buffer: Buffer = Buffer.alloc(0);
-  private pending: { resolve(r: { status: number; text: string }): void; reject(err: Error): void } | undefined;
+  private pending: { resolve(r: { status: number; text: string }): void; reject(err: Error): void; timer: NodeJS.Timeout } | undefined;
   private failure: Error | undefined;
 
   /** `openedWhileBusy`: opened because every other connection of the client was in use. */
@@ -110,7 +113,10 @@ class Connection {
   send(path: string, payload: string): Promise<{ status: number; text: string }> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.pending = { resolve, reject };
+      // A call nobody answers fails the run instead of hanging it (a connection accepted and
+      // then left alone did, while copies of the plugin's socket were tried).
+      const timer = setTimeout(() => this.fail(new Error(`no answer to ${path} within ${ANSWER_TIMEOUT_MS / 1000} s`)), ANSWER_TIMEOUT_MS);
+      this.pending = { resolve, reject, timer };
       this.sock.write(
         `POST ${path} HTTP/1.1\r\nHost: plugin\r\nAccept: application/vnd.docker.plugins.v1.2+json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`,
       );
@@ -131,8 +137,9 @@ class Connection {
     if (this.buffer.length < headEnd + 4 + length) return;
     const text = this.buffer.subarray(headEnd + 4, headEnd + 4 + length).toString('utf8');
     this.buffer = this.buffer.subarray(headEnd + 4 + length);
-    const { resolve } = this.pending;
+    const { resolve, timer } = this.pending;
     this.pending = undefined;
+    clearTimeout(timer);
     resolve({ status: Number(head.split(' ')[1]), text });
   }
 
@@ -140,7 +147,9 @@ class Connection {
     this.failure ??= err;
     const pending = this.pending;
     this.pending = undefined;
+    clearTimeout(pending?.timer);
     pending?.reject(err);
+    if (pending) this.sock.destroy(); // a late answer must not be read as the next call's
   }
 }
 
