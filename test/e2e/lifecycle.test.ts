@@ -182,6 +182,12 @@ describe('lifecycle', () => {
   });
 
   it('keeps traffic flowing while etcd is down, refuses changes naming etcd, and resumes by itself', async () => {
+    // A network removed while etcd is down: its own subnet, on both hosts.
+    const goneSubnet = '10.91.0.0/24';
+    await dockerOk(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', '--subnet', goneSubnet, 'gone');
+    await waitFor('gone on host 2', async () => (await networkNames(2)).includes('gone'));
+    const goneVni = await vniOfSubnet(goneSubnet);
+    const hasDevice = async (h: number) => (await inHost(h, 'ip', 'link', 'show', `tsvx-${goneVni}`)).ok;
     const ping = pingInBackground(1, 'l1', ip2, 40);
     for (let m = 1; m <= E2E_ETCD_MEMBERS; m++) expect((await lab('etcd-stop', String(m))).ok).toBe(true);
     try {
@@ -191,11 +197,22 @@ describe('lifecycle', () => {
       expect(refused.stderr).toMatch(/etcd/);
       expect(Date.now() - started).toBeLessThan(30_000); // bounded, no hang
       await docker(1, 'rm', '-f', 'during');
+      // The engine removes the network whatever the plugin answers; its devices go at once.
+      await dockerOk(1, 'network', 'rm', 'gone');
+      expect(await hasDevice(1)).toBe(false);
     } finally {
       for (let m = 1; m <= E2E_ETCD_MEMBERS; m++) expect((await lab('etcd-start', String(m))).ok).toBe(true);
     }
     const { sent, received } = await ping;
     expect(received).toBe(sent);
+    // Back: the plugin finishes the removal (the network leaves the cluster, then host 2),
+    // and no reconcile or propagation brings it back to host 1 meanwhile.
+    await waitFor('gone removed from host 2', async () => !(await networkNames(2)).includes('gone'), 30_000, 200);
+    await waitFor('no device of gone on host 2', async () => !(await hasDevice(2)), 10_000, 200);
+    expect(await networkNames(1)).not.toContain('gone');
+    expect(await hasDevice(1)).toBe(false);
+    expect((await etcdctl('get', '--prefix', '/ts-overlay/networks/')).stdout).not.toContain(goneSubnet);
+
     // Back: a new network made now reaches host 2 (watches resumed), containers start again.
     await waitFor('a network can be made again', async () => (await docker(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', 'after')).ok, 20_000, 500);
     await waitFor('after on host 2', async () => (await networkNames(2)).includes('after'), 20_000, 200);
