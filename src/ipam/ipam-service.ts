@@ -1,6 +1,8 @@
 import { crashPoint } from '../lib/crash-point.js';
-import { badRequest, conflict, notFound, unavailable } from '../lib/errors.js';
+import { badRequest, conflict, errorMessage, notFound, PluginError, unavailable } from '../lib/errors.js';
+import { KeyedQueue } from '../lib/keyed-queue.js';
 import type { Logger } from '../lib/logger.js';
+import { PendingRetry } from '../lib/retry.js';
 import { type AddressClaim, type ClusterStore, isUnwritten } from '../store/cluster-store.js';
 import type { AddressKind, AddressRecord, PoolRecord } from '../store/records.js';
 import { AddressBook, inStripe } from './address-book.js';
@@ -129,7 +131,16 @@ export class IpamService {
   }
 
   /** This host's engine gets a copy of a network that exists in the cluster: share its pool. */
-  private async joinPool(net: ClusterNetworkRef): Promise<{ poolId: string; subnet: string }> {
+  private joinPool(net: ClusterNetworkRef): Promise<{ poolId: string; subnet: string }> {
+    return this.poolTurns.run(net.subnet, async () => {
+      // This host uses the subnet's pool again: a release left from an earlier copy (below)
+      // must not take it from under the new one.
+      for (const id of this.releasesLeft) if (parsePoolId(id).subnet === net.subnet) this.releasesLeft.delete(id);
+      return this.joinPoolNow(net);
+    });
+  }
+
+  private async joinPoolNow(net: ClusterNetworkRef): Promise<{ poolId: string; subnet: string }> {
     const subnet = net.subnet;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const entry = await this.store.getPool(subnet);
@@ -151,6 +162,49 @@ export class IpamService {
    */
   async releasePool(poolId: string): Promise<void> {
     const handle = parsePoolId(poolId);
+    await this.poolTurns.run(handle.subnet, async () => {
+      try {
+        await this.leavePool(poolId, handle);
+        this.releasesLeft.delete(poolId);
+      } catch (err) {
+        if (err instanceof PluginError && err.kind === 'unavailable') {
+          this.releasesLeft.add(poolId);
+          this.releaseRetry.arm();
+        }
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Pools whose ReleasePool failed for want of etcd. The engine forgets a pool whatever the
+   * answer (libnetwork only logs a failed release), so nobody would release it again, and its
+   * subnet would stay taken until this plugin restarts (the reconciler frees such pools only at
+   * start-up). Retried every 2 s until etcd takes it; dropped once this host joins the subnet's
+   * pool again (joinPool). Releases and joins of one subnet take turns (poolTurns).
+   */
+  private readonly releasesLeft = new Set<string>();
+  private readonly poolTurns = new KeyedQueue();
+  private readonly releaseRetry = new PendingRetry(2000, () => void this.retryReleases());
+
+  private async retryReleases(): Promise<void> {
+    for (const poolId of [...this.releasesLeft]) {
+      const handle = parsePoolId(poolId);
+      await this.poolTurns
+        .run(handle.subnet, async () => {
+          if (!this.releasesLeft.has(poolId)) return; // joined again meanwhile
+          await this.leavePool(poolId, handle);
+          this.releasesLeft.delete(poolId);
+          this.log.info({ poolId }, 'released a pool whose ReleasePool had failed');
+        })
+        .catch((err: unknown) => {
+          this.log.debug({ err: errorMessage(err), poolId }, 'releasing the pool failed again; retrying in 2 s');
+          this.releaseRetry.arm();
+        });
+    }
+  }
+
+  private async leavePool(poolId: string, handle: PoolHandle): Promise<void> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const entry = await this.store.getPool(handle.subnet);
       if (!entry) return; // already gone: releasing twice is fine
