@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { owned } from './instance.js';
+import { waitFor } from './wait-for.js';
 
 const run = promisify(execFile);
 
@@ -69,15 +70,7 @@ export const ETCD_ENDPOINTS = 'http://198.18.0.2:2379,http://198.18.0.3:2379,htt
 export const etcdctl = (...args: string[]) =>
   exec('ip', ['netns', 'exec', `${E2E_LAB}-ul`, 'env', 'ETCDCTL_API=3', 'etcdctl', '--endpoints', ETCD_ENDPOINTS, ...args]);
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { waitFor };
 
 export const networkNames = async (host: number) => (await dockerOk(host, 'network', 'ls', '--format', '{{.Name}}')).split('\n');
 

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { unavailable } from '../../src/lib/errors.js';
 import type { ClusterStore } from '../../src/store/cluster-store.js';
 import { freshStore, ipamFor } from '../helpers/store.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const endpoint = inject('etcdEndpoint');
 const clients: Array<{ close(): void }> = [];
@@ -35,14 +36,6 @@ function failNextPoolUpdate(store: ClusterStore): void {
   };
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('ReleasePool refused by etcd (real etcd)', () => {
   it('is retried until etcd takes it', async () => {
     const { store, h1, poolId, users } = await sharedPool();
@@ -50,7 +43,7 @@ describe('ReleasePool refused by etcd (real etcd)', () => {
     await expect(h1.releasePool(poolId)).rejects.toThrow(/etcd write failed/);
     expect(await users()).toEqual(['h1', 'h2']);
     // The retry (2 s) lets go of h1's share; the subnet is no longer held by a host that has no network on it.
-    await until('h1 out of the pool', async () => JSON.stringify(await users()) === '["h2"]', 5000);
+    await waitFor('h1 out of the pool', async () => JSON.stringify(await users()) === '["h2"]', 5000);
   });
 
   it('is dropped once the host joins the pool again, so the late release cannot take it from the new copy', async () => {

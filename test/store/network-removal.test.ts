@@ -20,6 +20,7 @@ import { silentLogger } from '../../src/lib/logger.js';
 import type { ClusterStore } from '../../src/store/cluster-store.js';
 import { makeNetns, type Netns, removeLeftoverNamespaces, sh } from '../helpers/netns.js';
 import { freshStore, ipamFor } from '../helpers/store.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const endpoint = inject('etcdEndpoint');
 beforeAll(() => removeLeftoverNamespaces());
@@ -67,14 +68,6 @@ function failDeleteCopy(store: ClusterStore, times: number, applied: boolean): (
   return () => calls;
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('DeleteNetwork cut off by etcd (real etcd, real devices)', () => {
   it('drops the local network at once, so a later network on the same VNI still removes its devices', async () => {
     await using host = makeNetns('rm');
@@ -88,7 +81,7 @@ describe('DeleteNetwork cut off by etcd (real etcd, real devices)', () => {
       expect(h.devices()).toEqual([]);
       expect(h.local.networks()).toEqual([]);
       // The retry (2 s) finishes the removal: the cluster network goes, and with it its VNI.
-      await until('the cluster network removed by the retry', async () => (await h.store.listNetworks()).networks.length === 0, 6000);
+      await waitFor('the cluster network removed by the retry', async () => (await h.store.listNetworks()).networks.length === 0, 6000);
       expect(await h.store.listCopies('h1')).toEqual([]);
       expect(h.local.removalsLeft()).toEqual([]);
 
@@ -124,7 +117,7 @@ describe('DeleteNetwork cut off by etcd (real etcd, real devices)', () => {
       expect(h.devices()).toEqual([]);
       expect(h.local.networks()).toEqual([]);
       // The first retry (2 s) fails too; the second (4 s) finishes.
-      await until('the copy and the cluster network removed by a retry', async () => (await h.store.listCopies('h1')).length === 0 && (await h.store.listNetworks()).networks.length === 0, 8000);
+      await waitFor('the copy and the cluster network removed by a retry', async () => (await h.store.listCopies('h1')).length === 0 && (await h.store.listNetworks()).networks.length === 0, 8000);
       expect(calls()).toBe(3);
       expect(h.local.removalsLeft()).toEqual([]);
       await reconciler.run();

@@ -17,6 +17,7 @@ import { keys } from '../../src/store/keys.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/store/records.js';
 import { makeNetns, type Netns, removeLeftoverNamespaces } from '../helpers/netns.js';
 import { freshStore } from '../helpers/store.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const endpoint = inject('etcdEndpoint');
 beforeAll(() => removeLeftoverNamespaces());
@@ -81,14 +82,6 @@ const remote = (network: (typeof NETWORKS)[number], n: number, node = 'h2'): End
 
 /** A device's entries in a form that compares by value. */
 const entries = (s: PeerState) => JSON.stringify({ unicast: [...s.unicast].sort(), flood: [...s.flood].sort(), neighbours: [...s.neighbours].sort() });
-
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within 10 s: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A network as the cluster has it (in etcd) and as this host has it (its devices, its local state). */
 async function addNetwork(kv: ReturnType<typeof freshStore>['kv'], dp: Dataplane, local: LocalState, net: (typeof NETWORKS)[number]): Promise<void> {
@@ -170,7 +163,7 @@ describe('peer programming (real etcd, real devices)', () => {
       const late = remote(c, 6);
       expect(await store.putEndpoint(late)).toBe(true);
       endpoints.push(late);
-      await until('the new endpoint programmed', inLine);
+      await waitFor('the new endpoint programmed', inLine, 10_000, 20);
       expect({ perDevice: run.perDevice, wholeNamespace: run.wholeNamespace }).toEqual({ perDevice: 0, wholeNamespace: 0 });
     } finally {
       await peers.stop();
@@ -194,7 +187,7 @@ describe('peer programming (real etcd, real devices)', () => {
     const peers = new PeerSync('h1', store, dp, local, () => true, silentLogger);
     try {
       await peers.start();
-      await until('the first endpoint programmed', inLine);
+      await waitFor('the first endpoint programmed', inLine, 10_000, 20);
 
       // The next change fails to program: the network is retried (verified) a second later...
       run.failNextFdbBatch = true;
@@ -207,7 +200,7 @@ describe('peer programming (real etcd, real devices)', () => {
       run.reset();
       endpoints.push(remote(net, 4));
       expect(await store.putEndpoint(endpoints[2]!)).toBe(true);
-      await until('both endpoints programmed', inLine);
+      await waitFor('both endpoints programmed', inLine, 10_000, 20);
       expect(run.perDevice).toBe(2);
       // Then the retry has nothing left to do, and reads nothing.
       run.reset();
