@@ -94,16 +94,23 @@ async function addNetwork(kv: ReturnType<typeof freshStore>['kv'], dp: Dataplane
   local.addNetwork({ engineId: `engine-${net.id}`, record, mtu: 1450 });
 }
 
+/**
+ * This host's parts, its devices in `host`: a store on a fresh prefix, the counting runner and
+ * its dataplane, a dataplane for the test's own readings (not counted), and its local state.
+ */
+function hostParts(host: Netns) {
+  const { kv, store } = freshStore(endpoint);
+  clients.push(kv);
+  const run = new CountingRunner(host.name);
+  const dp = new Dataplane(run, { vtep: '198.18.210.1', port: 4789 });
+  const reader = new Dataplane(new Runner(host.name), { vtep: '198.18.210.1', port: 4789 });
+  return { kv, store, run, dp, reader, local: new LocalState(1450) };
+}
+
 describe('peer programming (real etcd, real devices)', () => {
   it('programs what etcd lists, and verifies many networks from one reading of the namespace, or from each device when that fails', async () => {
     await using host: Netns = makeNetns('ps');
-    const { kv, store } = freshStore(endpoint);
-    clients.push(kv);
-    const run = new CountingRunner(host.name);
-    const dp = new Dataplane(run, { vtep: '198.18.210.1', port: 4789 });
-    // The test's own readings, not counted.
-    const reader = new Dataplane(new Runner(host.name), { vtep: '198.18.210.1', port: 4789 });
-    const local = new LocalState(1450);
+    const { kv, store, run, dp, reader, local } = hostParts(host);
     const endpoints: EndpointRecord[] = [];
     for (const net of NETWORKS) {
       await addNetwork(kv, dp, local, net);
@@ -173,13 +180,8 @@ describe('peer programming (real etcd, real devices)', () => {
 
   it('retries a network whose programming failed, and drops that retry once a later change programmed it', async () => {
     await using host: Netns = makeNetns('pr');
-    const { kv, store } = freshStore(endpoint);
-    clients.push(kv);
-    const run = new CountingRunner(host.name);
-    const dp = new Dataplane(run, { vtep: '198.18.210.1', port: 4789 });
-    const reader = new Dataplane(new Runner(host.name), { vtep: '198.18.210.1', port: 4789 });
+    const { kv, store, run, dp, reader, local } = hostParts(host);
     const net = NETWORKS[0]!;
-    const local = new LocalState(1450);
     await addNetwork(kv, dp, local, net);
     const endpoints = [remote(net, 2)];
     expect(await store.putEndpoint(endpoints[0]!)).toBe(true);
