@@ -86,10 +86,10 @@ export class PluginApi {
   }
 }
 
-/** One kept-alive connection: one request at a time. */
 /** The longest any call may wait for its answer (the plugin's own calls are bounded far lower). */
 const ANSWER_TIMEOUT_MS = 60_000;
 
+/** One kept-alive connection: one request at a time. */
 class Connection {
   /** Calls sent on it so far. */
   calls = 0;
