@@ -1,6 +1,6 @@
 /**
  * How many new connections a busy node server accepts per turn of its event loop, with and
- * without copies of its listening socket (src/protocol/listener-copies.ts). The plugin's API
+ * without copies of its listening socket (bench/listener-copies.ts). The plugin's API
  * server is a node server on a Unix socket; the control-plane benchmark's slowest calls are
  * often the ones that opened a connection while the plugin was busy. Another process opens
  * CONNECTIONS (default 40) connections at once to a server whose loop turns each take TURN_MS

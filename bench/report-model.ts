@@ -55,7 +55,6 @@ export interface ControlPlaneFigures extends CreationFigures {
   readonly allAtOnceAgain?: readonly CreationFigures[];
 }
 
-/** Endpoints started on a schedule (open loop): what bench/control-plane.ts measures of them. */
 /** CPU per endpoint of a phase, in ms. */
 export interface CpuPerEndpoint {
   readonly plugins: readonly number[];
@@ -85,6 +84,7 @@ export interface PhaseCounts {
   readonly cpuWait?: PhaseCpuWait;
 }
 
+/** Endpoints started on a schedule (open loop): what bench/control-plane.ts measures of them. */
 export interface RateFigures extends PhaseCounts {
   readonly endpointsPerSecond: number;
   readonly endpoints: number;
