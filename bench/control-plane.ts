@@ -9,7 +9,8 @@
  * cold); then the API's latency at a given load (BENCH_RATE endpoints per second, open loop) on
  * a third network, both plugins warm; then N endpoints
  * again on a fourth network, their calls in the order an engine sends them (EngineNetworkLock);
- * then, if asked (BENCH_ALL_AT_ONCE_PASSES), the all-at-once phase again on plugins long warmed up.
+ * then, if asked (BENCH_ALL_AT_ONCE_PASSES), the all-at-once phase again on plugins long warmed up;
+ * then, if asked (BENCH_IN_FLIGHT_CURVE), the all-at-once phase at other numbers of calls in flight.
  * Each measured phase starts SETTLE_MS after its network was made (see there), and also reports
  * what etcd's disk did during it (bench/etcd-disk.ts: a slow WAL fsync stalls every write on
  * every host) and what each plugin counted (bench/plugin-counters.ts: Joins with a spare
@@ -21,7 +22,7 @@ import { dirname, resolve } from 'node:path';
 import { ApiLab, cpuMs, machineBusyMs, mainThreadCpuMs, rssMiB } from './api-lab.js';
 import { median, percentile } from './stats.js';
 import { PluginApi, pool, randomId } from './plugin-api.js';
-import { controlPlaneRows, markdownTable } from './report-model.js';
+import { controlPlaneRows, inFlightCurveSection, markdownTable } from './report-model.js';
 import { cpuWaitBetween, readSchedstat, type SchedReading } from './cpu-wait.js';
 import { etcdDiskBetween, type EtcdCounters, parseEtcdMetrics } from './etcd-disk.js';
 import { parsePluginMetrics, type PluginCounters, pluginCountersBetween } from './plugin-counters.js';
@@ -69,6 +70,16 @@ const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 3000);
  * own, so the same load meets plugins that V8 has long since compiled: what warming up costs.
  */
 const ALL_AT_ONCE_PASSES = Number(process.env.BENCH_ALL_AT_ONCE_PASSES ?? 1);
+/**
+ * BENCH_IN_FLIGHT_CURVE="32 16 8 4": after every other phase, the all-at-once phase once more for
+ * each of these numbers of calls in flight per host, in that order, each on a network of its own.
+ * Made as fast as answers come back, endpoints keep a fixed number of calls waiting, so a call's
+ * latency is about that number over the calls answered a second (Little's law): the curve shows
+ * how the tail grows with it, on the same warm plugins, where one figure at CONCURRENCY cannot.
+ * Largest first, so the plugins' further warming up (V8 still compiles) favours no small number.
+ */
+const IN_FLIGHT_CURVE = (process.env.BENCH_IN_FLIGHT_CURVE ?? '').split(/[\s,]+/).filter(Boolean).map(Number);
+if (IN_FLIGHT_CURVE.some((n) => !(Number.isInteger(n) && n >= 1))) throw new Error(`BENCH_IN_FLIGHT_CURVE must list numbers of calls in flight per host, 1 or more (got "${process.env.BENCH_IN_FLIGHT_CURVE}")`);
 /** Its own lab (TSO_LAB, default cp); the plugin under test: this checkout's build, or another's (bench/compare-revisions.sh). */
 const lab = new ApiLab(process.env.TSO_LAB ?? 'cp', process.env.BENCH_PLUGIN);
 const REPO = resolve(import.meta.dirname, '..');
@@ -201,12 +212,12 @@ async function makeEndpoint(apis: PluginApi[], net: BenchNetwork, i: number, all
   return performance.now() - began;
 }
 
-async function createEndpoints(apis: PluginApi[], net: BenchNetwork, count: number) {
+async function createEndpoints(apis: PluginApi[], net: BenchNetwork, count: number, inFlightPerHost = CONCURRENCY) {
   const items = Array.from({ length: count }, (_, i) => i);
   const allocations: number[] = [];
   const endpointMs: number[] = [];
   const started = performance.now();
-  await pool(items, CONCURRENCY * apis.length, async (i) => void endpointMs.push(await makeEndpoint(apis, net, i, () => allocations.push(performance.now()))));
+  await pool(items, inFlightPerHost * apis.length, async (i) => void endpointMs.push(await makeEndpoint(apis, net, i, () => allocations.push(performance.now()))));
   const finished = performance.now();
   return { seconds: (finished - started) / 1000, allocationsPerSecond: count / ((Math.max(...allocations) - started) / 1000), finished, endpointMs };
 }
@@ -250,16 +261,16 @@ async function rateFigures(apis: PluginApi[], perSecond: number, count: number, 
 }
 
 /**
- * N endpoints made at once on `net` (CONCURRENCY per host): allocations per second, each
+ * N endpoints made at once on `net` (`inFlightPerHost` at a time): allocations per second, each
  * call's latency, the time until every host has every other host's FDB entries, and the CPU
  * each process (plugins, etcd, this load generator) and the whole machine spent per endpoint.
  */
-async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: number }, plugins: ReadonlyArray<{ pid: number }>) {
+async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: number }, plugins: ReadonlyArray<{ pid: number }>, inFlightPerHost = CONCURRENCY) {
   apis.forEach((a) => a.resetFigures());
   // Where the CPU goes while the endpoints are made and every host programs them: each plugin,
   // etcd, and this load generator (all share the machine's cores): countsSince.
   const before = await phaseCounters([1, 2], plugins.map((p) => p.pid));
-  const run = await createEndpoints(apis, net, ENDPOINTS);
+  const run = await createEndpoints(apis, net, ENDPOINTS, inFlightPerHost);
   const perHost = ENDPOINTS / 2;
   for (;;) {
     if (remoteFdbEntries(1, net.vni) >= perHost && remoteFdbEntries(2, net.vni) >= perHost) break;
@@ -366,6 +377,15 @@ async function main() {
       writeTimeline(`all-at-once-pass-${pass}`, againApis);
       againApis.forEach((a) => a.close());
     }
+    const inFlightCurve = [];
+    for (const [i, inFlight] of IN_FLIGHT_CURVE.entries()) {
+      const curveApis = lab.hostApis(inFlight);
+      const curveNet = await lab.createNetwork(curveApis, `10.${140 + i}.0.0/20`);
+      await settle();
+      inFlightCurve.push({ concurrency: inFlight, ...(await measureCreation(curveApis, curveNet, plugins, inFlight)) });
+      writeTimeline(`in-flight-${inFlight}`, curveApis);
+      curveApis.forEach((a) => a.close());
+    }
 
     const report = {
       date: new Date().toISOString(),
@@ -381,9 +401,12 @@ async function main() {
       atRate,
       asEngine,
       ...(allAtOnceAgain.length > 0 ? { allAtOnceAgain } : {}),
+      ...(inFlightCurve.length > 0 ? { inFlightCurve } : {}),
     };
     console.log(`control plane, ${ENDPOINTS} endpoints on one network across 2 hosts, ${CONCURRENCY} started at once per host, each phase ${SETTLE_MS / 1000} s after its network was made (but the restarted plugin's, from the moment it served; targets: bench/report.ts)\n`);
     console.log(markdownTable(['what', 'value'], controlPlaneRows(report)));
+    const curve = inFlightCurveSection(report);
+    if (curve) console.log(`\n${curve}`);
     mkdirSync(dirname(REPORT), { recursive: true });
     writeFileSync(REPORT, JSON.stringify(report, null, 2));
     apis.forEach((a) => a.close());

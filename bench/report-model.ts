@@ -53,6 +53,8 @@ export interface ControlPlaneFigures extends CreationFigures {
   readonly asEngine?: CreationFigures;
   /** BENCH_ALL_AT_ONCE_PASSES > 1: the all-at-once phase again, after every other phase (warm plugins). */
   readonly allAtOnceAgain?: readonly CreationFigures[];
+  /** BENCH_IN_FLIGHT_CURVE: the all-at-once phase at each of these calls in flight per host, after every other phase. */
+  readonly inFlightCurve?: ReadonlyArray<CreationFigures & { readonly concurrency: number }>;
 }
 
 /** CPU per endpoint of a phase, in ms. */
@@ -245,6 +247,33 @@ export function controlPlaneRows(cp: ControlPlaneFigures, need: (name: string, v
 }
 
 /**
+ * The all-at-once phase at several numbers of calls in flight per host (BENCH_IN_FLIGHT_CURVE) as
+ * a table, one row each, with whether the all-at-once targets (>= 500 allocations a second, the
+ * slowest call's p99 <= 50 ms) hold together there; '' when not measured. Informational: the
+ * targets are held to the phase at CONCURRENCY.
+ */
+export function inFlightCurveSection(cp: ControlPlaneFigures): string {
+  const curve = cp.inFlightCurve ?? [];
+  if (curve.length === 0) return '';
+  const methods = [...new Set(curve.flatMap((c) => Object.keys(c.latency)))];
+  const short = (m: string) => m.slice(m.indexOf('.') + 1);
+  const rows = curve.map((c) => {
+    const p99 = slowestP99(c.latency);
+    const both = c.allocationsPerSecond >= 500 && p99 <= 50;
+    return [
+      String(c.concurrency),
+      c.allocationsPerSecond.toFixed(0),
+      endpointsReadyPerSecond(c, cp.endpoints).toFixed(0),
+      ...methods.map((m) => (c.latency[m] ? `${ms(c.latency[m].p50)} / ${ms(c.latency[m].p99)}` : 'n/a')),
+      c.cpuMsPerEndpoint?.machine === undefined ? 'n/a' : `${c.cpuMsPerEndpoint.machine.toFixed(2)} ms`,
+      both ? 'both' : 'not both',
+    ];
+  });
+  const head = ['calls in flight per host', 'allocations a second', 'endpoints ready a second', ...methods.map((m) => `${short(m)} p50 / p99`), 'CPU per endpoint, whole machine', '>= 500/s and slowest p99 <= 50 ms'];
+  return `**Calls in flight and the tail** (bench/control-plane.ts, BENCH_IN_FLIGHT_CURVE): ${cp.endpoints} endpoints all at once again for each number of calls in flight per host, in this order, after every other phase (the plugins warm), each on a network of its own; informational, the targets are held to the phase at ${cp.concurrency}\n\n${markdownTable(head, rows)}`;
+}
+
+/**
  * What the CPUs spent per endpoint, what etcd's disk (every write waits for its WAL fsync) and
  * each plugin (its Joins, with a spare interface or not, and reconcile passes) did during a
  * phase, and where the scheduler had the main threads, when measured.
@@ -353,7 +382,13 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
     const rows = controlPlaneRows(cp, need);
     need('controlPlane.apiP99', apiP99);
     need('controlPlane.rss', rssMax);
+    for (const point of cp.inFlightCurve ?? []) {
+      need(`controlPlane.inFlightCurve.${point.concurrency}.allocationsPerSecond`, point.allocationsPerSecond);
+      need(`controlPlane.inFlightCurve.${point.concurrency}.apiP99`, slowestP99(point.latency));
+    }
+    const curve = inFlightCurveSection(cp);
     sections.push(`**Control plane**, ${cp.endpoints} endpoints on one network across 2 hosts, ${cp.concurrency} started at once per host, through the plugin API: all at once, and with the calls as an engine sends them (one RequestAddress + CreateEndpoint at a time per host and network, the engine's network lock; Joins overlapping)${cp.settleMs ? `, each phase started ${cp.settleMs / 1000} s after its network was made${cp.afterRestart ? ' (but the restarted plugin\'s, from the moment it served)' : ''}` : ''} (bench/control-plane.ts, run ${cp.date})\n\n${markdownTable(['what', 'value'], rows)}`);
+    if (curve) sections.push(curve);
   } else {
     missing.push('controlPlane');
     sections.push('**Control plane**: not run (no bench/results/control-plane.json).');

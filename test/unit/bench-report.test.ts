@@ -3,7 +3,7 @@ import { ratioChart } from '../../bench/chart.js';
 import { iperf3Gbps, pingRtts } from '../../bench/netperf.js';
 import { rotated } from '../../bench/stats.js';
 import { shareUnder } from '../../bench/median-spread.js';
-import { benchCommand, buildReport, checkComplete, type CompareFigures, controlPlaneRows, cpuPerEndpointText, type ControlPlaneFigures, type EncryptionFigures, type ManyNetworksFigures, type NamesFigures, reportMarkdown } from '../../bench/report-model.js';
+import { benchCommand, buildReport, checkComplete, type CompareFigures, controlPlaneRows, cpuPerEndpointText, type ControlPlaneFigures, type EncryptionFigures, inFlightCurveSection, type ManyNetworksFigures, type NamesFigures, reportMarkdown } from '../../bench/report-model.js';
 import { parseXml } from '../helpers/xml.js';
 
 const tput = (gbps: number, mtu: number) => ({ gbps, mtu, samples: [gbps] });
@@ -185,6 +185,26 @@ describe('the bench report', () => {
     const rows = controlPlaneRows(again);
     expect(rows).toContainEqual(['allocations per second (RequestAddress), all at once again, pass 2, after every other phase', '777']);
     expect(rows.length).toBe(controlPlaneRows(controlPlane).length + 3);
+  });
+
+  it('shows the curve of calls in flight only when measured: one row per number, whether both all-at-once targets hold there', () => {
+    expect(inFlightCurveSection(controlPlane)).toBe('');
+    const point = (concurrency: number, allocationsPerSecond: number, joinP99: number, machine: number) => ({
+      concurrency, allocationsPerSecond, createSeconds: 2000 / allocationsPerSecond, fdbCompleteMsAfterLastCreate: 30,
+      latency: { 'IpamDriver.RequestAddress': { p50: 4, p99: 30, calls: 2000 }, 'NetworkDriver.Join': { p50: 9, p99: joinP99, calls: 2000 } },
+      cpuMsPerEndpoint: { plugins: [0.5, 0.5], etcd: 0.2, loadGenerator: 0.2, machine },
+    });
+    const section = inFlightCurveSection({ ...controlPlane, inFlightCurve: [point(32, 900, 95, 1.8), point(8, 600, 42, 2.9), point(4, 450, 20, 3.5)] });
+    const rows = section.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| calls'));
+    expect(section).toContain('| calls in flight per host | allocations a second | endpoints ready a second | RequestAddress p50 / p99 | Join p50 / p99 | CPU per endpoint, whole machine |');
+    expect(rows).toEqual([
+      '| 32 | 900 | 900 | 4.0 ms / 30 ms | 9.0 ms / 95 ms | 1.80 ms | not both |',
+      '| 8 | 600 | 600 | 4.0 ms / 30 ms | 9.0 ms / 42 ms | 2.90 ms | both |',
+      '| 4 | 450 | 450 | 4.0 ms / 30 ms | 9.0 ms / 20 ms | 3.50 ms | not both |',
+    ]);
+    const report = buildReport(compare, { ...controlPlane, inFlightCurve: [point(8, NaN, 42, 2.9)] });
+    expect(report.missing).toContain('controlPlane.inFlightCurve.8.allocationsPerSecond');
+    expect(report.markdownTables).toContain('**Calls in flight and the tail**');
   });
 
   it('shows beside each allocation rate how many endpoints a second were ready, every call answered', () => {
