@@ -380,7 +380,8 @@ async function main() {
     const inFlightCurve = [];
     for (const [i, inFlight] of IN_FLIGHT_CURVE.entries()) {
       const curveApis = lab.hostApis(inFlight);
-      const curveNet = await lab.createNetwork(curveApis, `10.${140 + i}.0.0/20`);
+      // 10.160 and up: clear of the passes' 10.132 and up.
+      const curveNet = await lab.createNetwork(curveApis, `10.${160 + i}.0.0/20`);
       await settle();
       inFlightCurve.push({ concurrency: inFlight, ...(await measureCreation(curveApis, curveNet, plugins, inFlight)) });
       writeTimeline(`in-flight-${inFlight}`, curveApis);
