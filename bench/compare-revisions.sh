@@ -7,6 +7,8 @@
 # BASE_NODE_ARGS / HEAD_NODE_ARGS: node's own flags for each side's plugins (BENCH_NODE_ARGS);
 # with BASE = HEAD that compares node flags on one build. BASE_PLUGIN_ENV / HEAD_PLUGIN_ENV:
 # "VAR=value ..." in each side's plugin environment only (BENCH_PLUGIN_ENV), e.g. MALLOC_ARENA_MAX=2.
+# Any other BENCH_* setting reaches both sides alike: BENCH_IN_FLIGHT_CURVE="32 16" adds the curve
+# of calls in flight to every run, and two rows per number to the summary.
 # BENCH=many-networks: bench/many-networks.ts instead (a reconcile pass and a restart with many
 # networks), which takes the two builds turn about itself and prints their ratio.
 set -euo pipefail

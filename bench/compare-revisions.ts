@@ -24,6 +24,8 @@ interface Report {
   atRate?: { endpointsPerSecond: number; latency: Record<string, { p99: number }>; cpuMsPerEndpoint?: { machine?: number }; cpuWait?: PhaseCpuWait };
   /** The calls as an engine sends them (absent in reports of builds from before it). */
   asEngine?: { allocationsPerSecond: number; createSeconds: number; endpointMs?: { p99: number }; latency: Record<string, { p99: number }>; cpuMsPerEndpoint?: { machine?: number }; pluginCounts?: PluginCounters[]; cpuWait?: PhaseCpuWait };
+  /** The curve of calls in flight (only when the comparison sets BENCH_IN_FLIGHT_CURVE). */
+  inFlightCurve?: Array<{ concurrency: number; allocationsPerSecond: number; latency: Record<string, { p99: number }> }>;
 }
 
 /** Of all hosts' Joins in a phase, the share given a spare interface, in %. */
@@ -71,6 +73,15 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ["plugins' main threads waiting for a CPU, calls as an engine sends them", (r) => waitingShare(r.asEngine?.cpuWait), '%'],
   ['CPU per endpoint, whole machine, calls as an engine sends them', (r) => r.asEngine?.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],
 ];
+// The curve of calls in flight, when the runs measured it: two rows per number of calls in flight.
+const curvePoint = (r: Report, inFlight: number) => r.inFlightCurve?.find((p) => p.concurrency === inFlight);
+for (const inFlight of new Set([...sides.base, ...sides.head].flatMap((r) => (r.inFlightCurve ?? []).map((p) => p.concurrency)))) {
+  const at = `all at once again, ${inFlight} calls in flight per host (warm plugins)`;
+  figures.push(
+    [`allocations per second, ${at}`, (r) => curvePoint(r, inFlight)?.allocationsPerSecond ?? NaN, '/s'],
+    [`p99 of the slowest call, ${at}`, (r) => { const p = curvePoint(r, inFlight); return p ? slowestP99(p.latency) : NaN; }, 'ms'],
+  );
+}
 // Node flags given per side (compare-revisions.sh's BASE_NODE_ARGS / HEAD_NODE_ARGS) name the columns too.
 const flags = (side: 'BASE' | 'HEAD') => {
   const args = process.env[`${side}_NODE_ARGS`] ?? process.env['BENCH_NODE_ARGS'];
