@@ -368,25 +368,22 @@ async function main() {
     // The larger of two readings per host: after the all-at-once run, and now, with every
     // network's endpoints on the hosts (host 1's plugin is the restarted one by then).
     const rssAtEnd = plugins.map((p) => rssMiB(p.pid));
-    const allAtOnceAgain = [];
-    for (let pass = 2; pass <= ALL_AT_ONCE_PASSES; pass++) {
-      const againApis = lab.hostApis(CONCURRENCY); // host 1's plugin is not the one `apis` met
-      const againNet = await lab.createNetwork(againApis, `10.${130 + pass}.0.0/20`);
+    // The all-at-once phase again after every other phase, on a network of its own, `inFlight`
+    // calls per host (new connections: host 1's plugin is not the one `apis` met).
+    const allAtOnceAgainOn = async (subnet: string, inFlight: number, phase: string) => {
+      const againApis = lab.hostApis(inFlight);
+      const againNet = await lab.createNetwork(againApis, subnet);
       await settle();
-      allAtOnceAgain.push(await measureCreation(againApis, againNet, plugins));
-      writeTimeline(`all-at-once-pass-${pass}`, againApis);
+      const figures = await measureCreation(againApis, againNet, plugins, inFlight);
+      writeTimeline(phase, againApis);
       againApis.forEach((a) => a.close());
-    }
+      return figures;
+    };
+    const allAtOnceAgain = [];
+    for (let pass = 2; pass <= ALL_AT_ONCE_PASSES; pass++) allAtOnceAgain.push(await allAtOnceAgainOn(`10.${130 + pass}.0.0/20`, CONCURRENCY, `all-at-once-pass-${pass}`));
     const inFlightCurve = [];
-    for (const [i, inFlight] of IN_FLIGHT_CURVE.entries()) {
-      const curveApis = lab.hostApis(inFlight);
-      // 10.160 and up: clear of the passes' 10.132 and up.
-      const curveNet = await lab.createNetwork(curveApis, `10.${160 + i}.0.0/20`);
-      await settle();
-      inFlightCurve.push({ concurrency: inFlight, ...(await measureCreation(curveApis, curveNet, plugins, inFlight)) });
-      writeTimeline(`in-flight-${inFlight}`, curveApis);
-      curveApis.forEach((a) => a.close());
-    }
+    // 10.160 and up: clear of the passes' 10.132 and up.
+    for (const [i, inFlight] of IN_FLIGHT_CURVE.entries()) inFlightCurve.push({ concurrency: inFlight, ...(await allAtOnceAgainOn(`10.${160 + i}.0.0/20`, inFlight, `in-flight-${inFlight}`)) });
 
     const report = {
       date: new Date().toISOString(),
