@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import { internal } from '../lib/errors.js';
 import { BatchSession, type BatchTool, type LineOutcome, SessionEnded } from './batch-session.js';
+import { type DeleteFailures, LinkReaper } from './link-reaper.js';
 
 /**
  * Runs iproute2 and iptables, in a named network namespace or in our own. Node cannot switch
@@ -17,6 +18,7 @@ const STALE_DEVICE = /unknown ifindex|No such device|Cannot find device/;
 
 export class Runner {
   private readonly sessions = new Map<BatchTool, BatchSession>();
+  private reaper: LinkReaper | undefined;
 
   constructor(readonly netns?: string) {}
 
@@ -71,9 +73,19 @@ export class Runner {
     await this.exec(tool, [...this.nsFlag(), '-batch', '-'], lines.join('\n') + '\n');
   }
 
+  /**
+   * Deletes interfaces, many in one request, in a session of their own (see LinkReaper);
+   * resolves with those that could not be deleted. A name not in the namespace is no failure.
+   */
+  deleteLinks(names: readonly string[]): Promise<DeleteFailures> {
+    this.reaper ??= new LinkReaper(this.netns);
+    return this.reaper.delete(names);
+  }
+
   /** Ends the batch sessions (the plugin's shutdown; tests that delete their namespace). */
   close(): void {
     for (const s of this.sessions.values()) s.close();
+    this.reaper?.close();
   }
 
   /**

@@ -337,7 +337,8 @@ export class NetworkDriver {
       const failure = await this.publishes.finish(endpointId);
       const endpoint = this.local.endpoint(endpointId) ?? (failure === undefined ? await this.findEndpoint(networkId, endpointId) : undefined);
       this.resolverRoutes.release(endpointId);
-      await this.dataplane.deletePort(endpointId);
+      // Not waited for: the endpoint's ID never comes back, so nothing needs its name free.
+      this.dataplane.releasePort(endpointId);
       this.dataplane.endpointGone(endpointId);
       crashPoint('delete-endpoint.port-deleted');
       if (endpoint && failure !== undefined) await this.forgetUnpublished(endpoint, failure);
@@ -401,6 +402,9 @@ export class NetworkDriver {
     return this.queue.run(endpointId, async () => {
       this.requireNetwork(networkId);
       this.resolverRoutes.release(endpointId);
+      // The engine takes the interface out of the container after Leave, so it is in the
+      // host's namespace here only when the engine never moved it in (a start that failed).
+      // Waited for: a Join of the endpoint after this one must not find it being deleted.
       await this.dataplane.deletePort(endpointId);
     });
   }

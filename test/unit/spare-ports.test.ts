@@ -9,12 +9,18 @@ import { SparePorts } from '../../src/dataplane/spare-ports.js';
  */
 class FakeIp {
   readonly requests: Array<{ lines: readonly string[]; answer: (failedLines?: number[]) => void; fail: () => void }> = [];
+  /** The names of each deletion asked for (Runner.deleteLinks, answered at once). */
+  readonly deletions: string[][] = [];
 
   readonly runner = {
     batchReport: (_tool: string, lines: readonly string[]) =>
       new Promise<Set<number>>((resolve, reject) => {
         this.requests.push({ lines, answer: (failed = []) => resolve(new Set(failed)), fail: () => reject(new Error('session ended')) });
       }),
+    deleteLinks: (names: readonly string[]) => {
+      this.deletions.push([...names]);
+      return Promise.resolve(new Map());
+    },
   } as unknown as Runner;
 
   /** Names the pending `link add` requests make, and their requests. */
@@ -23,7 +29,7 @@ class FakeIp {
   }
 
   deleted(): string[] {
-    return this.requests.filter((r) => r.lines[0]?.startsWith('link del')).flatMap((r) => r.lines.map((l) => l.split(' ')[2]!));
+    return this.deletions.flat();
   }
 }
 
