@@ -24,6 +24,8 @@ interface Report {
   atRate?: { endpointsPerSecond: number; latency: Record<string, { p99: number }>; cpuMsPerEndpoint?: { machine?: number }; cpuWait?: PhaseCpuWait };
   /** The calls as an engine sends them (absent in reports of builds from before it). */
   asEngine?: { allocationsPerSecond: number; createSeconds: number; endpointMs?: { p99: number }; latency: Record<string, { p99: number }>; cpuMsPerEndpoint?: { machine?: number }; pluginCounts?: PluginCounters[]; cpuWait?: PhaseCpuWait };
+  /** The endpoints removed at the end (absent in reports of harnesses from before it). */
+  removal?: { removalsPerSecond: number; latency: Record<string, { p99: number }>; fdbGoneMsAfterLastRemoval: number; cpuMsPerEndpoint?: { machine?: number; plugins?: number[] } };
   /** The curve of calls in flight (only when the comparison sets BENCH_IN_FLIGHT_CURVE). */
   inFlightCurve?: Array<{ concurrency: number; allocationsPerSecond: number; latency: Record<string, { p99: number }> }>;
 }
@@ -72,6 +74,12 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['etcd commits over 50 ms, calls as an engine sends them', (r) => summed(r.asEngine?.pluginCounts, (c) => c.commitsOver50ms), ''],
   ["plugins' main threads waiting for a CPU, calls as an engine sends them", (r) => waitingShare(r.asEngine?.cpuWait), '%'],
   ['CPU per endpoint, whole machine, calls as an engine sends them', (r) => r.asEngine?.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],
+  ['endpoints removed per second, all at once', (r) => r.removal?.removalsPerSecond ?? NaN, '/s'],
+  ['p99 of the slowest call, removal', (r) => (r.removal ? slowestP99(r.removal.latency) : NaN), 'ms'],
+  ['Leave p99, removal', (r) => r.removal?.latency['NetworkDriver.Leave']?.p99 ?? NaN, 'ms'],
+  ['FDB entries gone from every host after the last removal', (r) => r.removal?.fdbGoneMsAfterLastRemoval ?? NaN, 'ms'],
+  ['CPU per endpoint, plugins (sum of hosts), removal', (r) => r.removal?.cpuMsPerEndpoint?.plugins?.reduce((a, b) => a + b, 0) ?? NaN, 'ms'],
+  ['CPU per endpoint, whole machine, removal', (r) => r.removal?.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],
 ];
 // The curve of calls in flight, when the runs measured it: two rows per number of calls in flight.
 const curvePoint = (r: Report, inFlight: number) => r.inFlightCurve?.find((p) => p.concurrency === inFlight);

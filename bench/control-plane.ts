@@ -188,8 +188,14 @@ class EngineNetworkLock {
   }
 }
 
-/** A network on both hosts; `engineLocks` (one per host) when calls come as an engine sends them. */
-type BenchNetwork = { poolId: string; engineIds: string[]; engineLocks?: EngineNetworkLock[] };
+/** An endpoint made on a network, kept for its removal: its host (0-based), ID and address. */
+type MadeEndpoint = { h: number; endpointId: string; address: string };
+
+/**
+ * A network on both hosts; `engineLocks` (one per host) when calls come as an engine sends
+ * them; `made`, when given, collects its endpoints for removeEndpoints.
+ */
+type BenchNetwork = { poolId: string; engineIds: string[]; engineLocks?: EngineNetworkLock[]; made?: MadeEndpoint[] };
 
 /**
  * The engine's three calls for endpoint number `i` (hosts take turns); `allocated` when it has its
@@ -205,6 +211,7 @@ async function makeEndpoint(apis: PluginApi[], net: BenchNetwork, i: number, all
     const { Address } = await api.call<{ Address: string }>('IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} });
     allocated();
     await api.call('NetworkDriver.CreateEndpoint', { NetworkID: net.engineIds[h], EndpointID: endpointId, Interface: { Address, AddressIPv6: '', MacAddress: '' }, Options: {} });
+    net.made?.push({ h, endpointId, address: Address.split('/')[0]! });
   };
   const lock = net.engineLocks?.[h];
   await (lock ? lock.hold(create) : create());
@@ -279,6 +286,36 @@ async function measureCreation(apis: PluginApi[], net: BenchNetwork & { vni: num
   const fdbCompleteMsAfterLastCreate = performance.now() - run.finished;
   const endpointMs = { p50: median(run.endpointMs), p99: percentile(run.endpointMs, 99) };
   return { createSeconds: run.seconds, allocationsPerSecond: run.allocationsPerSecond, endpointMs, latency: latencyByMethod(apis), fdbCompleteMsAfterLastCreate, ...(await countsSince(before, ENDPOINTS)) };
+}
+
+/**
+ * The engine's three calls at a container's removal, for one endpoint: Leave, DeleteEndpoint,
+ * ReleaseAddress. The benchmark never moved the interface into a container, so Leave finds it
+ * in the host's namespace and deletes it; with an engine, which takes the interface out of the
+ * container after Leave, DeleteEndpoint does.
+ */
+async function removeEndpoint(apis: PluginApi[], net: BenchNetwork, e: MadeEndpoint): Promise<void> {
+  const api = apis[e.h]!;
+  await api.call('NetworkDriver.Leave', { NetworkID: net.engineIds[e.h], EndpointID: e.endpointId });
+  await api.call('NetworkDriver.DeleteEndpoint', { NetworkID: net.engineIds[e.h], EndpointID: e.endpointId });
+  await api.call('IpamDriver.ReleaseAddress', { PoolID: net.poolId, Address: e.address });
+}
+
+/**
+ * Every endpoint `net` made, removed at once (`inFlightPerHost` at a time): removals per
+ * second, each call's latency, the time until no host has an FDB entry of the other's left,
+ * and the CPU per endpoint, as measureCreation.
+ */
+async function measureRemoval(apis: PluginApi[], net: BenchNetwork & { vni: number }, plugins: ReadonlyArray<{ pid: number }>, inFlightPerHost = CONCURRENCY) {
+  const made = net.made ?? [];
+  apis.forEach((a) => a.resetFigures());
+  const before = await phaseCounters([1, 2], plugins.map((p) => p.pid));
+  const started = performance.now();
+  await pool(made, inFlightPerHost * apis.length, (e) => removeEndpoint(apis, net, e));
+  const finished = performance.now();
+  while (remoteFdbEntries(1, net.vni) > 0 || remoteFdbEntries(2, net.vni) > 0) await new Promise((r) => setTimeout(r, 20));
+  const fdbGoneMsAfterLastRemoval = performance.now() - finished;
+  return { endpoints: made.length, removeSeconds: (finished - started) / 1000, removalsPerSecond: made.length / ((finished - started) / 1000), latency: latencyByMethod(apis), fdbGoneMsAfterLastRemoval, ...(await countsSince(before, made.length)) };
 }
 
 /** Per API method, over every host's calls: median, p99 and how many. */
@@ -360,7 +397,7 @@ async function main() {
     // N endpoints again, on a network of their own, their calls as an engine sends them: on
     // each host one RequestAddress + CreateEndpoint at a time, Joins overlapping.
     const engineApis = lab.hostApis(CONCURRENCY, ENGINE_KEEP_IDLE);
-    const engineNet = { ...(await lab.createNetwork(engineApis, '10.131.0.0/20')), engineLocks: [new EngineNetworkLock(), new EngineNetworkLock()] };
+    const engineNet = { ...(await lab.createNetwork(engineApis, '10.131.0.0/20')), engineLocks: [new EngineNetworkLock(), new EngineNetworkLock()], made: [] };
     await settle();
     const asEngine = await measureCreation(engineApis, engineNet, plugins); // host 1's is the restarted plugin now
     writeTimeline('as-engine', engineApis);
@@ -384,6 +421,12 @@ async function main() {
     const inFlightCurve = [];
     // 10.160 and up: clear of the passes' 10.132 and up.
     for (const [i, inFlight] of IN_FLIGHT_CURVE.entries()) inFlightCurve.push({ concurrency: inFlight, ...(await allAtOnceAgainOn(`10.${160 + i}.0.0/20`, inFlight, `in-flight-${inFlight}`)) });
+    // Last, so that no phase above meets fewer interfaces than in runs from before it: the
+    // endpoints made as an engine sends them, removed all at once.
+    const removeApis = lab.hostApis(CONCURRENCY);
+    const removal = await measureRemoval(removeApis, engineNet, plugins);
+    writeTimeline('removal', removeApis);
+    removeApis.forEach((a) => a.close());
 
     const report = {
       date: new Date().toISOString(),
@@ -400,6 +443,7 @@ async function main() {
       asEngine,
       ...(allAtOnceAgain.length > 0 ? { allAtOnceAgain } : {}),
       ...(inFlightCurve.length > 0 ? { inFlightCurve } : {}),
+      removal,
     };
     console.log(`control plane, ${ENDPOINTS} endpoints on one network across 2 hosts, ${CONCURRENCY} started at once per host, each phase ${SETTLE_MS / 1000} s after its network was made (but the restarted plugin's, from the moment it served; targets: bench/report.ts)\n`);
     console.log(markdownTable(['what', 'value'], controlPlaneRows(report)));

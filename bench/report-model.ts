@@ -55,6 +55,8 @@ export interface ControlPlaneFigures extends CreationFigures {
   readonly allAtOnceAgain?: readonly CreationFigures[];
   /** BENCH_IN_FLIGHT_CURVE: the all-at-once phase at each of these calls in flight per host, after every other phase. */
   readonly inFlightCurve?: ReadonlyArray<CreationFigures & { readonly concurrency: number }>;
+  /** The endpoints made as an engine sends them, removed all at once, last; absent in reports from before it was measured. */
+  readonly removal?: RemovalFigures;
 }
 
 /** CPU per endpoint of a phase, in ms. */
@@ -114,6 +116,15 @@ export interface CreationFigures extends PhaseCounts {
   readonly endpointMs?: { readonly p50: number; readonly p99: number };
   readonly latency: Readonly<Record<string, { readonly p50: number; readonly p99: number; readonly calls: number }>>;
   readonly fdbCompleteMsAfterLastCreate: number;
+}
+
+/** One run of removing endpoints (Leave, DeleteEndpoint, ReleaseAddress each): what bench/control-plane.ts measures of it. */
+export interface RemovalFigures extends PhaseCounts {
+  readonly endpoints: number;
+  readonly removalsPerSecond: number;
+  readonly latency: Readonly<Record<string, { readonly p50: number; readonly p99: number; readonly calls: number }>>;
+  /** From the last removal answered until no host had an FDB entry of the removed endpoints left. */
+  readonly fdbGoneMsAfterLastRemoval: number;
 }
 
 /** What bench/names.ts writes (only the fields the report reads). */
@@ -247,6 +258,18 @@ export function controlPlaneRows(cp: ControlPlaneFigures, need: (name: string, v
     [`restart with ${cp.restart.endpoints} local endpoints: SIGKILL -> reconciled and serving`, ms(need('controlPlane.restart', cp.restart.msUntilServing))],
     ...(cp.afterRestart ? rateRows(cp.afterRestart, 'the restarted plugin alone, from the moment it serves', 'just after the restart') : []),
     ...(cp.atRate ? rateRows(cp.atRate, 'both hosts', '') : []),
+    ...(cp.removal ? removalRows(cp.removal, cp.concurrency, need) : []),
+  ];
+}
+
+/** Rows of the removal run. */
+function removalRows(r: RemovalFigures, concurrency: number, need: (name: string, v: number) => number): string[][] {
+  const how = `removal, all at once, ${concurrency} calls in flight per host`;
+  return [
+    [`endpoints removed per second (Leave, DeleteEndpoint, ReleaseAddress), ${r.endpoints} endpoints`, need('controlPlane.removal.removalsPerSecond', r.removalsPerSecond).toFixed(0)],
+    ...Object.entries(r.latency).map(([m, l]) => [`${m} p50 / p99, ${how}`, `${ms(l.p50)} / ${ms(l.p99)}`]),
+    [`no host has an FDB entry of them left, after the last removal returned`, ms(need('controlPlane.removal.fdbGone', r.fdbGoneMsAfterLastRemoval))],
+    ...phaseCountRows(r, how),
   ];
 }
 

@@ -207,6 +207,24 @@ describe('the bench report', () => {
     expect(report.markdownTables).toContain('**Calls in flight and the tail**');
   });
 
+  it('shows the removal of endpoints only when measured, with its rate, each call and the FDB entries gone, and names a missing figure', () => {
+    const removalRow = (rows: string[][]) => rows.find((r) => r[0]!.startsWith('endpoints removed per second'));
+    expect(removalRow(controlPlaneRows(controlPlane))).toBeUndefined();
+    const removal = {
+      endpoints: 2000, removalsPerSecond: 677.4, fdbGoneMsAfterLastRemoval: 34,
+      latency: { 'NetworkDriver.Leave': { p50: 54, p99: 98, calls: 2000 }, 'NetworkDriver.DeleteEndpoint': { p50: 10, p99: 45, calls: 2000 } },
+      cpuMsPerEndpoint: { plugins: [0.87, 0.84], etcd: 0.43, loadGenerator: 0.1, machine: 2.6 },
+    };
+    const rows = controlPlaneRows({ ...controlPlane, removal });
+    expect(removalRow(rows)).toEqual(['endpoints removed per second (Leave, DeleteEndpoint, ReleaseAddress), 2000 endpoints', '677']);
+    expect(rows).toContainEqual(['NetworkDriver.Leave p50 / p99, removal, all at once, 32 calls in flight per host', '54 ms / 98 ms']);
+    expect(rows).toContainEqual(['no host has an FDB entry of them left, after the last removal returned', '34 ms']);
+    expect(rows).toContainEqual(['CPU per endpoint: each plugin / etcd / load generator, removal, all at once, 32 calls in flight per host', '0.87, 0.84 / 0.43 / 0.10 ms (whole machine 2.60 ms)']);
+    const report = buildReport(compare, { ...controlPlane, removal: { ...removal, fdbGoneMsAfterLastRemoval: NaN } });
+    expect(report.missing).toContain('controlPlane.removal.fdbGone');
+    expect(report.missing).not.toContain('controlPlane.removal.removalsPerSecond');
+  });
+
   it('shows beside each allocation rate how many endpoints a second were ready, every call answered', () => {
     const rows = controlPlaneRows(controlPlane);
     expect(rows).toContainEqual(['endpoints ready per second (every call answered, Join last), calls as an engine sends them', '444']);
