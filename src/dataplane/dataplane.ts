@@ -269,11 +269,13 @@ export class Dataplane {
    * Like deletePort, without waiting for it: for an interface whose name nothing will need
    * again (DeleteEndpoint's: endpoint IDs are never reused). The kernel takes about 16 ms to
    * delete one, and the interfaces of containers removed together go in one deletion
-   * (link-reaper.ts). One that fails to go stays in the host's namespace with no endpoint of
-   * ours, where the next reconcile removes it.
+   * (link-reaper.ts). Resolves with what the tool said when the interface could not be
+   * deleted: it stays in the host's namespace with no endpoint of ours, where the next
+   * reconcile removes it.
    */
-  releasePort(endpointId: string): void {
-    void this.run.deleteLinks([this.portName(endpointId)]);
+  async releasePort(endpointId: string): Promise<string | undefined> {
+    const name = this.portName(endpointId);
+    return (await this.run.deleteLinks([name])).get(name);
   }
 
   /**

@@ -25,7 +25,7 @@ interface Waiting {
 /**
  * Deletes interfaces, many in one request. Unregistering a device ends with waits for RCU grace
  * periods, which the process that asked sleeps through: about 16 ms per `ip link del` here, and
- * half a millisecond of CPU, against 0.1 ms each for a thousand deleted together
+ * half a millisecond of CPU, against 0.2 ms and 0.16 ms each for a thousand deleted together
  * (bench/kernel-change-cost.ts). So the names of one request are put in DELETION_GROUP and the
  * group is deleted: one unregister for all of them. Names given while a request is under way
  * go together in the next.

@@ -338,7 +338,9 @@ export class NetworkDriver {
       const endpoint = this.local.endpoint(endpointId) ?? (failure === undefined ? await this.findEndpoint(networkId, endpointId) : undefined);
       this.resolverRoutes.release(endpointId);
       // Not waited for: the endpoint's ID never comes back, so nothing needs its name free.
-      this.dataplane.releasePort(endpointId);
+      void this.dataplane.releasePort(endpointId).then((failed) => {
+        if (failed !== undefined) this.log.warn({ endpoint: endpointId, err: failed }, 'could not delete the endpoint\'s interface; the next reconcile removes it');
+      });
       this.dataplane.endpointGone(endpointId);
       crashPoint('delete-endpoint.port-deleted');
       if (endpoint && failure !== undefined) await this.forgetUnpublished(endpoint, failure);
