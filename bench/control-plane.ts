@@ -17,6 +17,7 @@
  * interface or not, Joins over 50 ms by the plugin's own clock, reconcile passes).
  * Runs in its own lab (TSO_LAB, default cp; no engines used) and writes bench/results/control-plane.json.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ApiLab, cpuMs, machineBusyMs, mainThreadCpuMs, rssMiB } from './api-lab.js';
@@ -92,8 +93,18 @@ const REPORT = process.env.BENCH_REPORT ?? resolve(REPO, 'bench/results/control-
  */
 const TIMELINE_DIR = process.env.BENCH_TIMELINE;
 
-const remoteFdbEntries = (h: number, vni: number) =>
-  lab.sh('ip', ['netns', 'exec', `${lab.name}-h${h}`, 'bridge', 'fdb', 'show', 'dev', `tsvx-${vni}`]).split('\n').filter((l) => l.includes(' dst ') && !l.startsWith('00:00:00:00:00:00')).length;
+/**
+ * Host h's unicast FDB entries on the VXLAN device of `vni`. A listing the kernel interrupted
+ * (entries changed while it was read: "Dump was interrupted") may miss some, so it is read again.
+ */
+function remoteFdbEntries(h: number, vni: number): number {
+  for (;;) {
+    const res = spawnSync('ip', ['netns', 'exec', `${lab.name}-h${h}`, 'bridge', 'fdb', 'show', 'dev', `tsvx-${vni}`], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    if (res.status !== 0) throw new Error(`bridge fdb show on host ${h}: ${res.stderr || res.error?.message}`);
+    if (/Dump was interrupted/.test(res.stderr)) continue;
+    return res.stdout.split('\n').filter((l) => l.includes(' dst ') && !l.startsWith('00:00:00:00:00:00')).length;
+  }
+}
 
 /** The counts of a plugin process that has just started, as a baseline: its figures count from its start (its start-up reconcile pass among them). */
 const FRESH_PLUGIN: PluginCounters = { joins: 0, spares: 0, joinsOver50ms: 0, reconciles: 0, txnsOver50ms: 0, commitsOver50ms: 0, gcPauseMs: 0, gcPausesOver10ms: 0 };

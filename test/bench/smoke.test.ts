@@ -48,7 +48,7 @@ describe('bench/run --smoke', () => {
     const md = readFileSync(join(dir, 'report.md'), 'utf8');
     expect(md).toContain('SMOKE RUN');
     if (!report.missing.length) expect(md).not.toContain('n/a');
-    for (const row of ['underlay', 'kernel VXLAN', 'ts-overlay', "Docker's classic overlay", "Docker's swarm overlay", '**Names across hosts**', '**Cost of `-o encrypted=true`**', '**Many networks on a host**', '**Calls in flight and the tail**']) expect(md).toContain(row);
+    for (const row of ['underlay', 'kernel VXLAN', 'ts-overlay', "Docker's classic overlay", "Docker's swarm overlay", '**Names across hosts**', '**Cost of `-o encrypted=true`**', '**Many networks on a host**', '**Calls in flight and the tail**', 'endpoints removed per second']) expect(md).toContain(row);
     const svg = parseXml(readFileSync(join(dir, 'chart.svg'), 'utf8'));
     expect(svg.elements[0]).toBe('svg');
     if (!report.missing.length) expect(svg.texts).not.toContain('n/a');
