@@ -251,7 +251,7 @@ export async function startApp(config: Config, log: Logger, socket: PluginSocket
 
   const propagation = new Propagation(driverName, engine, store, log.child({ component: 'propagation' }), () => reconciler?.schedule('engine (re)connected'));
   await propagation.start();
-  const monitor = new KernelMonitor(undefined, (what) => reconciler?.schedule(`kernel: ${what} deleted`), (name) => dataplane.linkDeleted(name));
+  const monitor = new KernelMonitor(undefined, (what) => reconciler?.schedule(`kernel: ${what} deleted`), (name) => dataplane.linkDeleted(name), undefined, (vni, mac, dst) => peers?.wantsFdbEntry(vni, mac, dst) ?? true);
   monitor.start();
   // Periodic passes also put back guard rules someone flushed (netlink does not report that).
   const periodic = setInterval(() => {

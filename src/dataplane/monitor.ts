@@ -5,6 +5,11 @@ import { execa, type ResultPromise } from 'execa';
  * `bridge monitor fdb`), so that drift is repaired in moments instead of at the next periodic
  * reconcile. It only says "look again": the reconcile decides what is wrong. Every deleted
  * link's name also goes to `onLinkDeleted` (a spare interface deleted by hand is not handed out).
+ *
+ * The monitor also reports the deletions the plugin makes itself: every container removed
+ * takes its entries off every other host. Only a deleted remote entry (one with a `dst`) that
+ * `fdbWanted` says the device must still hold is drift; the others each used to start a whole
+ * reconcile pass on every host.
  */
 export class KernelMonitor {
   private readonly children: ResultPromise[] = [];
@@ -16,6 +21,8 @@ export class KernelMonitor {
     private readonly onDrift: (what: string) => void,
     private readonly onLinkDeleted: (name: string) => void = () => undefined,
     private readonly debounceMs = 100,
+    /** Whether the device of `vni` must hold the remote entry `mac` -> `dst` (by default, every one). */
+    private readonly fdbWanted: (vni: number, mac: string, dst: string) => boolean = () => true,
   ) {}
 
   start(): void {
@@ -26,8 +33,8 @@ export class KernelMonitor {
       if (/^ts(?:h|vx)-\d+$/.test(name)) this.report(name);
     });
     this.follow(['bridge', ['monitor', 'fdb']], (line) => {
-      const m = /^Deleted (\S+) dev (tsvx-\d+)/.exec(line);
-      if (m) this.report(`${m[1]} ${m[2]}`);
+      const m = /^Deleted (\S+) dev (tsvx-(\d+))(?:.* dst (\S+))?/.exec(line);
+      if (m && m[4] !== undefined && this.fdbWanted(Number(m[3]), m[1]!, m[4])) this.report(`${m[1]} ${m[2]}`);
     });
   }
 

@@ -171,6 +171,11 @@ export class PeerTable {
     };
   }
 
+  /** Whether the device must hold the FDB entry `mac` -> `vtep` (the broadcast MAC: flooding to that VTEP). */
+  wants(mac: string, vtep: string): boolean {
+    return mac === BROADCAST_MAC ? this.byVtep.has(vtep) : this.holder(this.byMac, mac)?.vtep === vtep;
+  }
+
   /** The endpoint an entry goes to: of those holding `value` in `index`, the greatest key's. */
   private holder(index: Map<string, Set<string>>, value: string): RemoteEndpoint | undefined {
     const keys = index.get(value);

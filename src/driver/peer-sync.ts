@@ -92,6 +92,16 @@ export class PeerSync {
   }
 
   /**
+   * Whether the VXLAN device of `vni` must hold the FDB entry `mac` -> `vtep`: a deletion the
+   * kernel reports of one it need not hold is this process's own (peer entries go from the
+   * tables before they go from the kernel), not drift.
+   */
+  wantsFdbEntry(vni: number, mac: string, vtep: string): boolean {
+    const network = this.local.networks().find((n) => n.record.vni === vni);
+    return network !== undefined && (this.tables.get(network.record.id)?.wants(mac, vtep) ?? false);
+  }
+
+  /**
    * Programs a network's peers again. `verify` reads the kernel first, for when the devices
    * were (re)made or may have drifted; otherwise the diff is against what we last programmed.
    */

@@ -100,3 +100,18 @@ describe('PeerTable', () => {
     }
   });
 });
+
+describe('PeerTable.wants', () => {
+  it('wants the entry of each remote MAC to its VTEP and flooding to each VTEP with endpoints, nothing else', () => {
+    const table = new PeerTable();
+    table.set(a.id, a);
+    table.set(b.id, b);
+    expect(table.wants(a.mac, a.vtep)).toBe(true);
+    expect(table.wants(a.mac, b.vtep)).toBe(false); // the MAC is a's, at a's VTEP
+    expect(table.wants('00:00:00:00:00:00', b.vtep)).toBe(true);
+    expect(table.wants('00:00:00:00:00:00', '198.18.0.99')).toBe(false);
+    table.set(b.id, undefined); // b removed: its entries are no longer wanted (their deletion is ours)
+    expect(table.wants(b.mac, b.vtep)).toBe(false);
+    expect(table.wants('00:00:00:00:00:00', b.vtep)).toBe(false);
+  });
+});
