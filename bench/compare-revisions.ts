@@ -25,7 +25,7 @@ interface Report {
   /** The calls as an engine sends them (absent in reports of builds from before it). */
   asEngine?: { allocationsPerSecond: number; createSeconds: number; endpointMs?: { p99: number }; latency: Record<string, { p99: number }>; cpuMsPerEndpoint?: { machine?: number }; pluginCounts?: PluginCounters[]; cpuWait?: PhaseCpuWait };
   /** The endpoints removed at the end (absent in reports of harnesses from before it). */
-  removal?: { removalsPerSecond: number; latency: Record<string, { p99: number }>; fdbGoneMsAfterLastRemoval: number; cpuMsPerEndpoint?: { machine?: number; plugins?: number[] } };
+  removal?: { removalsPerSecond: number; latency: Record<string, { p99: number }>; fdbGoneMsAfterLastRemoval: number; cpuMsPerEndpoint?: { machine?: number; plugins?: number[] }; pluginCounts?: PluginCounters[] };
   /** The curve of calls in flight (only when the comparison sets BENCH_IN_FLIGHT_CURVE). */
   inFlightCurve?: Array<{ concurrency: number; allocationsPerSecond: number; latency: Record<string, { p99: number }> }>;
 }
@@ -78,6 +78,7 @@ const figures: Array<[string, (r: Report) => number, string]> = [
   ['p99 of the slowest call, removal', (r) => (r.removal ? slowestP99(r.removal.latency) : NaN), 'ms'],
   ['Leave p99, removal', (r) => r.removal?.latency['NetworkDriver.Leave']?.p99 ?? NaN, 'ms'],
   ['FDB entries gone from every host after the last removal', (r) => r.removal?.fdbGoneMsAfterLastRemoval ?? NaN, 'ms'],
+  ['reconcile passes during the removal (all hosts)', (r) => summed(r.removal?.pluginCounts, (c) => c.reconciles), ''],
   ['CPU per endpoint, plugins (sum of hosts), removal', (r) => r.removal?.cpuMsPerEndpoint?.plugins?.reduce((a, b) => a + b, 0) ?? NaN, 'ms'],
   ['CPU per endpoint, whole machine, removal', (r) => r.removal?.cpuMsPerEndpoint?.machine ?? NaN, 'ms'],
 ];
