@@ -266,19 +266,6 @@ export class Dataplane {
   }
 
   /**
-   * Like deletePort, without waiting for it: for an interface whose name nothing will need
-   * again (DeleteEndpoint's: endpoint IDs are never reused). The kernel takes about 16 ms to
-   * delete one, and the interfaces of containers removed together go in one deletion
-   * (link-reaper.ts). Resolves with what the tool said when the interface could not be
-   * deleted: it stays in the host's namespace with no endpoint of ours, where the next
-   * reconcile removes it.
-   */
-  async releasePort(endpointId: string): Promise<string | undefined> {
-    const name = this.portName(endpointId);
-    return (await this.run.deleteLinks([name])).get(name);
-  }
-
-  /**
    * The endpoint is deleted (its interface with it). Until then a spare it was given keeps its
    * name: the engine brings the interface back under it after Leave, for DeleteEndpoint.
    */

@@ -337,10 +337,9 @@ export class NetworkDriver {
       const failure = await this.publishes.finish(endpointId);
       const endpoint = this.local.endpoint(endpointId) ?? (failure === undefined ? await this.findEndpoint(networkId, endpointId) : undefined);
       this.resolverRoutes.release(endpointId);
-      // Not waited for: the endpoint's ID never comes back, so nothing needs its name free.
-      void this.dataplane.releasePort(endpointId).then((failed) => {
-        if (failed !== undefined) this.log.warn({ endpoint: endpointId, err: failed }, 'could not delete the endpoint\'s interface; the next reconcile removes it');
-      });
+      // Waited for: a reconcile that lists the links meanwhile would find an interface of no
+      // endpoint and count it as drift. Those of containers removed together go in one deletion.
+      await this.dataplane.deletePort(endpointId);
       this.dataplane.endpointGone(endpointId);
       crashPoint('delete-endpoint.port-deleted');
       if (endpoint && failure !== undefined) await this.forgetUnpublished(endpoint, failure);
