@@ -94,11 +94,11 @@ export class PeerSync {
   /**
    * Whether the VXLAN device of `vni` must hold the FDB entry `mac` -> `vtep`: a deletion the
    * kernel reports of one it need not hold is this process's own (peer entries go from the
-   * tables before they go from the kernel), not drift.
+   * tables before they go from the kernel), not drift. Every local network of the VNI is asked:
+   * for a moment two can share its devices (LocalState.vniUsedByAnother).
    */
   wantsFdbEntry(vni: number, mac: string, vtep: string): boolean {
-    const network = this.local.networks().find((n) => n.record.vni === vni);
-    return network !== undefined && (this.tables.get(network.record.id)?.wants(mac, vtep) ?? false);
+    return this.local.networks().some((n) => n.record.vni === vni && (this.tables.get(n.record.id)?.wants(mac, vtep) ?? false));
   }
 
   /**
