@@ -326,7 +326,8 @@ async function measureRemoval(apis: PluginApi[], net: BenchNetwork & { vni: numb
   const finished = performance.now();
   while (remoteFdbEntries(1, net.vni) > 0 || remoteFdbEntries(2, net.vni) > 0) await new Promise((r) => setTimeout(r, 20));
   const fdbGoneMsAfterLastRemoval = performance.now() - finished;
-  return { endpoints: made.length, removeSeconds: (finished - started) / 1000, removalsPerSecond: made.length / ((finished - started) / 1000), latency: latencyByMethod(apis), fdbGoneMsAfterLastRemoval, ...(await countsSince(before, made.length)) };
+  const removeSeconds = (finished - started) / 1000;
+  return { endpoints: made.length, removeSeconds, removalsPerSecond: made.length / removeSeconds, latency: latencyByMethod(apis), fdbGoneMsAfterLastRemoval, ...(await countsSince(before, made.length)) };
 }
 
 /** Per API method, over every host's calls: median, p99 and how many. */

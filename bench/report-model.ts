@@ -232,12 +232,16 @@ export function cpuPerEndpointText(cpu: CpuPerEndpoint): string {
  */
 export const endpointsReadyPerSecond = (c: { readonly createSeconds: number }, endpoints: number): number => endpoints / c.createSeconds;
 
+/** One row per API method of a phase: "METHOD p50 / p99" and `label` after it. */
+const latencyRows = (latency: Readonly<Record<string, { readonly p50: number; readonly p99: number }>>, label: string): string[][] =>
+  Object.entries(latency).map(([m, l]) => [`${m} p50 / p99${label}`, `${ms(l.p50)} / ${ms(l.p99)}`]);
+
 /** Rows of one creation run, each labelled with how its calls came (`how`). */
 function creationRows(c: CreationFigures, endpoints: number, how: string, name: string, need: (name: string, v: number) => number): string[][] {
   return [
     [`allocations per second (RequestAddress), ${how}`, need(`${name}.allocationsPerSecond`, c.allocationsPerSecond).toFixed(0)],
     [`endpoints ready per second (every call answered, Join last), ${how}`, need(`${name}.endpointsReady`, endpointsReadyPerSecond(c, endpoints)).toFixed(0)],
-    ...Object.entries(c.latency).map(([m, l]) => [`${m} p50 / p99, ${how}`, `${ms(l.p50)} / ${ms(l.p99)}`]),
+    ...latencyRows(c.latency, `, ${how}`),
     ...(c.endpointMs ? [[`one endpoint, start to Join answered (any wait for the engine's lock included) p50 / p99, ${how}`, `${ms(c.endpointMs.p50)} / ${ms(c.endpointMs.p99)}`]] : []),
     [`every host has every FDB entry, after the last create returned, ${how}`, ms(need(`${name}.fdbComplete`, c.fdbCompleteMsAfterLastCreate))],
     ...phaseCountRows(c, how),
@@ -267,7 +271,7 @@ function removalRows(r: RemovalFigures, concurrency: number, need: (name: string
   const how = `removal, all at once, ${concurrency} calls in flight per host`;
   return [
     [`endpoints removed per second (Leave, DeleteEndpoint, ReleaseAddress), ${r.endpoints} endpoints`, need('controlPlane.removal.removalsPerSecond', r.removalsPerSecond).toFixed(0)],
-    ...Object.entries(r.latency).map(([m, l]) => [`${m} p50 / p99, ${how}`, `${ms(l.p50)} / ${ms(l.p99)}`]),
+    ...latencyRows(r.latency, `, ${how}`),
     [`no host has an FDB entry of them left, after the last removal returned`, ms(need('controlPlane.removal.fdbGone', r.fdbGoneMsAfterLastRemoval))],
     ...phaseCountRows(r, how),
   ];
@@ -321,7 +325,7 @@ function rateRows(r: RateFigures, who: string, when: string): string[][] {
   const at = `at ${r.endpointsPerSecond}/s${when ? `, ${when}` : ''}`;
   return [
     [`at ${r.endpointsPerSecond} endpoints/s offered to ${who} (${r.endpoints} endpoints started on a schedule, open loop): achieved`, `${r.achievedPerSecond.toFixed(0)}/s (sent up to ${ms(r.lateMsP99)} late, p99)`],
-    ...Object.entries(r.latency).map(([m, l]) => [`${m} p50 / p99 ${at}`, `${ms(l.p50)} / ${ms(l.p99)}`]),
+    ...latencyRows(r.latency, ` ${at}`),
     ...(r.newConnections && r.newConnections.calls > 0
       ? [[`of those, the calls that opened a connection of their own (every open one busy): how many, p50 / p99 (the connect alone, p99; of fewer than 100 calls, the p99 is the slowest) ${at}`, `${r.newConnections.calls}, ${ms(r.newConnections.p50)} / ${ms(r.newConnections.p99)} (${ms(r.newConnections.connectP99)})`]]
       : []),
