@@ -1,13 +1,14 @@
 /**
  * Where a plugin's CPU went, from a V8 CPU profile (`BENCH_PROFILE_DIR=DIR npx tsx
  * bench/control-plane.ts` writes one per plugin process):
- *   npx tsx bench/profile-summary.ts DIR/CPU.*.cpuprofile
+ *   npx tsx bench/profile-summary.ts DIR/CPU.*.cpuprofile [TOP]
  * Each sample's time goes to the package whose code it was in (ts-overlay's own by folder of
  * dist/); time in node's internals or native code goes to the nearest caller that belongs to a
  * package, and stays "node itself" when there is none (its event loop, sockets, timers). The
  * shares are of the busy time (all but idle).
  *
- * Then the functions with the most time of their own, each with the nearest caller in a package.
+ * Then the TOP functions (12 unless given) with the most time of their own, each with the
+ * nearest caller in a package.
  * It also says how often the process went without the CPU: node samples every millisecond
  * (--cpu-prof-interval 1000 us), idle or not, so a gap of more than STALL_MS between two samples
  * is time in which the process was not run at all (the machine's CPUs were busy with others).
@@ -54,8 +55,9 @@ function caller(id: number): string | undefined {
 const STALL_MS = 10;
 
 const file = process.argv[2];
-if (!file) {
-  console.error('usage: npx tsx bench/profile-summary.ts FILE.cpuprofile');
+const top = Number(process.argv[3] ?? 12);
+if (!file || !Number.isInteger(top) || top < 1) {
+  console.error('usage: npx tsx bench/profile-summary.ts FILE.cpuprofile [TOP]');
   process.exit(2);
 }
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
@@ -97,7 +99,7 @@ for (const [who, v] of [...ms].filter(([w]) => w !== '(idle)').sort((a, b) => b[
 // Native code (a write to a socket or pipe, say) shows here under its own name: where a write
 // wakes the reader on this CPU, the reader's work is counted in the write.
 console.log('\n| function (its own time, not its callees\') | ms | share |\n|---|---|---|');
-for (const [fn, v] of [...selfMs].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`| ${fn} | ${v.toFixed(0)} | ${share(v)} |`);
+for (const [fn, v] of [...selfMs].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`| ${fn} | ${v.toFixed(0)} | ${share(v)} |`);
 
 const gaps = profile.timeDeltas.map((d) => d / 1000).filter((d) => d > STALL_MS).sort((a, b) => b - a);
 const stalled = gaps.reduce((a, b) => a + b, 0);

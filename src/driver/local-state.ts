@@ -16,6 +16,11 @@ export interface LocalNetwork {
 export class LocalState {
   private readonly byEngineId = new Map<string, LocalNetwork>();
   private readonly endpointsById = new Map<string, EndpointRecord>();
+  /**
+   * IDs of the endpoints here by subnet and address. ReleaseAddress asks it once per call: a
+   * scan of every endpoint made removing N containers cost N^2/2 comparisons.
+   */
+  private readonly idsByAddress = new Map<string, Set<string>>();
 
   /**
    * Every change to a network's devices happens under its VNI's lock, whether a request or
@@ -103,11 +108,22 @@ export class LocalState {
   }
 
   addEndpoint(e: EndpointRecord): void {
+    this.removeEndpoint(e.id); // a record given again may carry another address
     this.endpointsById.set(e.id, e);
+    const key = addressKey(e.subnet, e.ip);
+    const ids = this.idsByAddress.get(key);
+    if (ids) ids.add(e.id);
+    else this.idsByAddress.set(key, new Set([e.id]));
   }
 
   removeEndpoint(id: string): void {
+    const e = this.endpointsById.get(id);
+    if (!e) return;
     this.endpointsById.delete(id);
+    const key = addressKey(e.subnet, e.ip);
+    const ids = this.idsByAddress.get(key);
+    ids?.delete(id);
+    if (ids?.size === 0) this.idsByAddress.delete(key);
   }
 
   endpoints(): EndpointRecord[] {
@@ -120,7 +136,9 @@ export class LocalState {
 
   /** The endpoint here on an address of a subnet, if any (asked once per ReleaseAddress). */
   endpointOn(subnet: string, ip: string): EndpointRecord | undefined {
-    for (const e of this.endpointsById.values()) if (e.subnet === subnet && e.ip === ip) return e;
+    for (const id of this.idsByAddress.get(addressKey(subnet, ip)) ?? []) return this.endpointsById.get(id);
     return undefined;
   }
 }
+
+const addressKey = (subnet: string, ip: string): string => `${subnet} ${ip}`;
