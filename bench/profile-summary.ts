@@ -1,19 +1,21 @@
 /**
  * Where a plugin's CPU went, from a V8 CPU profile (`BENCH_PROFILE_DIR=DIR npx tsx
  * bench/control-plane.ts` writes one per plugin process):
- *   npx tsx bench/profile-summary.ts DIR/CPU.*.cpuprofile [TOP]
+ *   npx tsx bench/profile-summary.ts DIR/CPU.*.cpuprofile [TOP] [TIMELINE_DIR/PHASE]
  * Each sample's time goes to the package whose code it was in (ts-overlay's own by folder of
  * dist/); time in node's internals or native code goes to the nearest caller that belongs to a
  * package, and stays "node itself" when there is none (its event loop, sockets, timers). The
  * shares are of the busy time (all but idle).
  *
  * Then the TOP functions (12 unless given) with the most time of their own, each with the
- * nearest caller in a package.
+ * nearest caller in a package. With a phase of a timeline (`BENCH_TIMELINE=TIMELINE_DIR`), only
+ * the samples taken from the phase's start to its last call's answer count.
  * It also says how often the process went without the CPU: node samples every millisecond
  * (--cpu-prof-interval 1000 us), idle or not, so a gap of more than STALL_MS between two samples
  * is time in which the process was not run at all (the machine's CPUs were busy with others).
  */
 import { readFileSync } from 'node:fs';
+import { parseTimeline } from './timeline-windows.js';
 
 interface ProfileNode {
   id: number;
@@ -21,6 +23,7 @@ interface ProfileNode {
   children?: number[];
 }
 interface Profile {
+  startTime: number; // µs, monotonic
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -56,11 +59,19 @@ const STALL_MS = 10;
 
 const file = process.argv[2];
 const top = Number(process.argv[3] ?? 12);
+const phase = process.argv[4];
 if (!file || !Number.isInteger(top) || top < 1) {
-  console.error('usage: npx tsx bench/profile-summary.ts FILE.cpuprofile [TOP]');
+  console.error('usage: npx tsx bench/profile-summary.ts FILE.cpuprofile [TOP] [TIMELINE_DIR/PHASE]');
   process.exit(2);
 }
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+/** The span to count, on the monotonic clock of V8's profiles, in µs: all of it without a phase. */
+const span = ((): { from: number; to: number } => {
+  if (!phase) return { from: -Infinity, to: Infinity };
+  const { monotonicUs } = JSON.parse(readFileSync(`${phase}.origin.json`, 'utf8')) as { monotonicUs: number };
+  const calls = parseTimeline(readFileSync(`${phase}.tsv`, 'utf8'));
+  return { from: monotonicUs, to: monotonicUs + 1000 * Math.max(...calls.map((c) => c.startMs + c.ms)) };
+})();
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
 for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -69,8 +80,13 @@ const ms = new Map<string, number>();
 /** Time in each function itself (not in what it called), by function and the package it is in. */
 const selfMs = new Map<string, number>();
 let total = 0;
+let at = profile.startTime;
+const deltas: number[] = [];
 profile.samples.forEach((id, i) => {
+  at += profile.timeDeltas[i] ?? 0;
+  if (at < span.from || at > span.to) return;
   const dt = (profile.timeDeltas[i] ?? 0) / 1000;
+  deltas.push(dt);
   total += dt;
   const leaf = byId.get(id)!;
   const where = /node_modules\/|\/dist\/|^node:/.test(leaf.callFrame.url) ? leaf.callFrame.url.replace(/.*\/(node_modules|dist)\//, '') : leaf.callFrame.url || 'native';
@@ -101,7 +117,7 @@ for (const [who, v] of [...ms].filter(([w]) => w !== '(idle)').sort((a, b) => b[
 console.log('\n| function (its own time, not its callees\') | ms | share |\n|---|---|---|');
 for (const [fn, v] of [...selfMs].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`| ${fn} | ${v.toFixed(0)} | ${share(v)} |`);
 
-const gaps = profile.timeDeltas.map((d) => d / 1000).filter((d) => d > STALL_MS).sort((a, b) => b - a);
+const gaps = deltas.filter((d) => d > STALL_MS).sort((a, b) => b - a);
 const stalled = gaps.reduce((a, b) => a + b, 0);
 console.log(`\nwithout the CPU: ${gaps.length} gaps of more than ${STALL_MS} ms between samples, ${stalled.toFixed(0)} ms in all` +
   (gaps.length ? `; the longest ${gaps.slice(0, 5).map((g) => g.toFixed(0)).join(', ')} ms` : ''));
