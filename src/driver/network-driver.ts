@@ -327,7 +327,7 @@ export class NetworkDriver {
    * transaction: compared there, or written there with the endpoint.
    */
   private async publishEndpoint(record: EndpointRecord, claim: AddressClaim, networkName: string): Promise<void> {
-    const published = await this.ipam.publishOnClaim(record.subnet, record.ip, claim, (c) => this.store.putEndpoint(record, c));
+    const published = await this.ipam.publishOnClaim(record.subnet, record.ip, claim, (c) => this.store.putEndpointRevision(record, c));
     if (!published) throw notFound(`network ${networkName} was removed from the cluster`);
     crashPoint('create-endpoint.published');
   }

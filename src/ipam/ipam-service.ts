@@ -59,6 +59,9 @@ export interface AddressRequest {
 }
 
 const MAX_ATTEMPTS = 64;
+/** Addresses whose written revision is kept for ReleaseAddress (IpamService.written): more containers than a host runs. */
+const MAX_WRITTEN = 65_536;
+const addressKey = (subnet: string, ip: string): string => `${subnet} ${ip}`;
 
 /**
  * Cluster-wide address management. Subnets never overlap anywhere in the cluster, so the subnet
@@ -80,6 +83,15 @@ export class IpamService {
       if (isUnwritten(claim)) this.book.done(subnet, parseIPv4(ip)!, false);
     },
   });
+
+  /**
+   * The mod revision of each address this host wrote with its endpoint (publishOnClaim), by
+   * subnet and address. ReleaseAddress frees such an address comparing that revision instead of
+   * reading the address first: any write to it since (another claim, a relabel, a release)
+   * fails the compare, and the address is read as before. Bounded: the oldest go first, and a
+   * restarted plugin starts without them.
+   */
+  private readonly written = new Map<string, number>();
 
   async requestPool(req: PoolRequest): Promise<{ poolId: string; subnet: string }> {
     if (req.clusterNetwork) return this.joinPool(req.clusterNetwork);
@@ -330,10 +342,22 @@ export class IpamService {
     if (this.usedHere(handle.subnet, ip)) return;
     this.claims.forget(handle.subnet, ip);
     if (!(await this.currentPool(handle))) return; // the pool, and its addresses, are gone
+    if (await this.releaseWritten(handle.subnet, ip)) return;
     const entry = await this.store.getAddress(handle.subnet, ip);
     if (!entry || entry.value.kind !== 'endpoint' || entry.value.node !== this.settings.node) return;
     if (this.usedHere(handle.subnet, ip)) return;
     if (await this.store.releaseAddress(handle.subnet, entry)) this.book.remove(handle.subnet, ip);
+  }
+
+  /** Frees an address at the revision this host wrote it; false when that is not known here or the address changed since. */
+  private async releaseWritten(subnet: string, ip: string): Promise<boolean> {
+    const key = addressKey(subnet, ip);
+    const revision = this.written.get(key);
+    if (revision === undefined) return false;
+    this.written.delete(key);
+    if (!(await this.store.releaseAddressAt(subnet, ip, revision))) return false;
+    this.book.remove(subnet, ip);
+    return true;
   }
 
   private usedHere(subnet: string, ip: string): boolean {
@@ -354,15 +378,18 @@ export class IpamService {
 
   /**
    * Publishes an endpoint on a claim from takeClaim: `publish` runs the endpoint's transaction
-   * with the claim and says whether it won. Throws when the address is no longer this host's to
-   * give: freed and taken by another container meanwhile. False: the claim stands, and the
-   * publish lost for a reason of its own (the network went).
+   * with the claim and tells the revision it wrote the endpoint and its address at, undefined
+   * when it lost. Throws when the address is no longer this host's to give: freed and taken by
+   * another container meanwhile. False: the claim stands, and the publish lost for a reason of
+   * its own (the network went).
    */
-  async publishOnClaim(subnet: string, ip: string, claim: AddressClaim, publish: (claim: AddressClaim) => Promise<boolean>): Promise<boolean> {
+  async publishOnClaim(subnet: string, ip: string, claim: AddressClaim, publish: (claim: AddressClaim) => Promise<number | undefined>): Promise<boolean> {
     const unwritten = isUnwritten(claim);
     let published: boolean;
     try {
-      published = await publish(claim);
+      const revision = await publish(claim);
+      published = revision !== undefined;
+      if (revision !== undefined) this.rememberWritten(subnet, ip, revision);
     } catch (err) {
       // etcd failed us: the engine gives the address back (ReleaseAddress, after the failed
       // Join and DeleteEndpoint), which needs the claim here.
@@ -378,6 +405,13 @@ export class IpamService {
     if (unwritten) this.book.done(subnet, parseIPv4(ip)!, now !== undefined);
     if (lost) throw notFound(addressNotOurs(ip, subnet, now?.value));
     return false;
+  }
+
+  private rememberWritten(subnet: string, ip: string, revision: number): void {
+    const key = addressKey(subnet, ip);
+    this.written.delete(key); // re-inserted: the newest again
+    this.written.set(key, revision);
+    if (this.written.size > MAX_WRITTEN) this.written.delete(this.written.keys().next().value!);
   }
 
   /**

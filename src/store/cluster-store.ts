@@ -122,12 +122,17 @@ export class ClusterStore {
    * change the address's record, so its revision alone cannot tell.
    */
   releaseAddress(subnet: string, entry: Entry<AddressRecord>, unused?: { readonly networks: readonly string[]; readonly listedAt: number }): Promise<boolean> {
+    return this.releaseAddressAt(subnet, entry.value.ip, entry.modRevision, unused);
+  }
+
+  /** Frees the address if its mod revision is still `modRevision` (and, given `unused`, as releaseAddress). */
+  releaseAddressAt(subnet: string, ip: string, modRevision: number, unused?: { readonly networks: readonly string[]; readonly listedAt: number }): Promise<boolean> {
     return this.kv.txn({
       compare: [
-        { key: keys.address(subnet, entry.value.ip), modRevision: entry.modRevision },
+        { key: keys.address(subnet, ip), modRevision },
         ...(unused?.networks ?? []).map((network) => ({ prefix: keys.networkEndpointsPrefix(network), unchangedSince: unused!.listedAt })),
       ],
-      delete: [keys.address(subnet, entry.value.ip)],
+      delete: [keys.address(subnet, ip)],
     });
   }
 
@@ -257,6 +262,14 @@ export class ClusterStore {
    * container on this host, see IpamService.releaseAddress).
    */
   async putEndpoint(endpoint: EndpointRecord, claim?: AddressClaim): Promise<boolean> {
+    return (await this.putEndpointRevision(endpoint, claim)) !== undefined;
+  }
+
+  /**
+   * Like putEndpoint, and tells the revision the endpoint was written at: with a claim, also the
+   * mod revision its address has from then on (the same transaction writes it).
+   */
+  async putEndpointRevision(endpoint: EndpointRecord, claim?: AddressClaim): Promise<number | undefined> {
     const address = keys.address(endpoint.subnet, endpoint.ip);
     const compare: [Compare, ...Compare[]] = [{ key: keys.network(endpoint.network), exists: true }];
     const put: Array<readonly [string, unknown]> = [[keys.endpoint(endpoint.network, endpoint.id), endpoint]];
@@ -265,7 +278,7 @@ export class ClusterStore {
       else compare.push({ key: address, modRevision: 0 }, { key: keys.pool(endpoint.subnet), exists: true });
       put.push([address, claim.record]);
     }
-    return this.kv.txn({ compare, put });
+    return this.kv.txnRevision({ compare, put });
   }
 
   getEndpoint(network: string, id: string): Promise<Entry<EndpointRecord> | undefined> {

@@ -35,7 +35,7 @@ async function createEndpoint(store: ClusterStore, ipam: IpamService, node: stri
   const ip = address.split('/')[0]!;
   const record: EndpointRecord = { id: String(++endpoints).padStart(64, 'e'), network: NET, node, vtep: '192.0.2.1', mac: '02:00:00:00:00:01', ip, subnet: '10.0.0.0/24', createdAt: new Date().toISOString() };
   const claim = await ipam.takeClaim('10.0.0.0/24', ip);
-  return ipam.publishOnClaim('10.0.0.0/24', ip, claim, (c) => store.putEndpoint(record, c));
+  return ipam.publishOnClaim('10.0.0.0/24', ip, claim, (c) => store.putEndpointRevision(record, c));
 }
 
 describe('claims written by CreateEndpoint (real etcd)', () => {

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it, vi } from 'vitest';
 import { IpamService } from '../../src/ipam/ipam-service.js';
 import { parseCidr } from '../../src/ipam/cidr.js';
 import { silentLogger } from '../../src/lib/logger.js';
@@ -221,7 +221,7 @@ describe('a late ReleaseAddress (real etcd)', () => {
     const claim = await h1.takeClaim(network.subnet, '10.0.0.9');
     const endpoint: EndpointRecord = { id: 'b'.repeat(64), network: network.id, node: 'h1', vtep: '198.18.0.11', mac: '02:42:0a:00:00:09', ip: '10.0.0.9', subnet: network.subnet, createdAt: new Date().toISOString() };
     users.set(`${network.subnet} 10.0.0.9`, endpoint.id);
-    expect(await h1.publishOnClaim(network.subnet, '10.0.0.9', claim, (c) => store.putEndpoint(endpoint, c))).toBe(true);
+    expect(await h1.publishOnClaim(network.subnet, '10.0.0.9', claim, (c) => store.putEndpointRevision(endpoint, c))).toBe(true);
     gate.open();
     await release;
     expect((await store.getAddress(network.subnet, '10.0.0.9'))?.value).toMatchObject({ kind: 'endpoint', node: 'h1' });
@@ -231,4 +231,38 @@ describe('a late ReleaseAddress (real etcd)', () => {
   it('leaves the address of an endpoint published after the release read the claim', () => lateRelease('releaseAddress'));
 
   it('leaves the address of an endpoint published before the release read the claim', () => lateRelease('getAddress'));
+});
+
+describe('ReleaseAddress of an address this host wrote (real etcd)', () => {
+  async function published() {
+    const { store, h1, h2 } = cluster();
+    const { network, poolId } = await sharedNetwork(store, [h1, h2], { id: 'c'.repeat(64), vni: 4200 });
+    const address = await h1.requestAddress({ poolId, kind: 'endpoint' });
+    const ip = address.split('/')[0]!;
+    const claim = await h1.takeClaim(network.subnet, ip);
+    const endpoint: EndpointRecord = { id: 'd'.repeat(64), network: network.id, node: 'h1', vtep: '198.18.0.11', mac: '02:42:0a:00:00:0a', ip, subnet: network.subnet, createdAt: new Date().toISOString() };
+    expect(await h1.publishOnClaim(network.subnet, ip, claim, (c) => store.putEndpointRevision(endpoint, c))).toBe(true);
+    await store.deleteEndpoint(network.id, endpoint.id); // the engine's DeleteEndpoint comes first
+    return { store, h1, poolId, address, ip, subnet: network.subnet };
+  }
+
+  it('frees it at the revision it wrote, without reading it first', async () => {
+    const { store, h1, poolId, address, ip, subnet } = await published();
+    const reads = vi.spyOn(store, 'getAddress');
+    await h1.releaseAddress(poolId, address);
+    expect(reads).not.toHaveBeenCalled();
+    reads.mockRestore();
+    expect(await store.getAddress(subnet, ip)).toBeUndefined();
+  });
+
+  it('reads it again, and leaves it, when it was written since (here relabelled aux)', async () => {
+    const { store, h1, poolId, address, ip, subnet } = await published();
+    const entry = (await store.getAddress(subnet, ip))!;
+    expect(await store.relabelAddress(subnet, entry, { ...entry.value, kind: 'aux' })).toBe(true);
+    const reads = vi.spyOn(store, 'getAddress');
+    await h1.releaseAddress(poolId, address);
+    expect(reads).toHaveBeenCalled();
+    reads.mockRestore();
+    expect((await store.getAddress(subnet, ip))?.value).toMatchObject({ kind: 'aux', node: 'h1' });
+  });
 });
