@@ -67,32 +67,48 @@ export class LinkReaper {
       return;
     }
     const names = [...new Set(batch.flatMap((w) => w.names))];
-    const failures = await this.deleteTogether(names, false).catch((err: unknown) => new Map(names.map((n) => [n, errorMessage(err)])));
-    for (const w of batch) w.resolve(new Map(w.names.flatMap((n) => (failures.has(n) ? [[n, failures.get(n)!] as const] : []))));
+    let waiting = batch;
+    const answer = (settled: (name: string) => boolean, failures: DeleteFailures) => {
+      const [done, rest] = partition(waiting, (w) => w.names.every(settled));
+      for (const w of done) w.resolve(new Map(w.names.flatMap((n) => (failures.has(n) ? [[n, failures.get(n)!] as const] : []))));
+      waiting = rest;
+    };
+    const failures = await this.deleteTogether(names, false, answer).catch((err: unknown) => new Map(names.map((n) => [n, errorMessage(err)])));
+    answer(() => true, failures);
     void this.next();
   }
 
-  /** One request: every name into the group, then the group deleted. Stale names once more in a new process. */
-  private async deleteTogether(names: readonly string[], retry: boolean): Promise<DeleteFailures> {
-    const lines = [...names.map((n) => `link set ${n} group ${DELETION_GROUP}`), `link del group ${DELETION_GROUP}`];
-    const outcomes = await this.run(lines);
+  /**
+   * One request: every name into the group, then the group deleted. Stale names once more in a
+   * new process. `grouped` hears, before the deletion, which names it is still to do: a caller
+   * with none of them is answered then, not after the group's unregister. With an engine that is
+   * every Leave (the interface is still in the container's namespace, and the engine takes it
+   * out afterwards for DeleteEndpoint to delete).
+   */
+  private async deleteTogether(names: readonly string[], retry: boolean, grouped: (settled: (name: string) => boolean, failures: DeleteFailures) => void): Promise<DeleteFailures> {
+    const outcomes = await this.run(names.map((n) => `link set ${n} group ${DELETION_GROUP}`));
     if (outcomes instanceof SessionEnded) return new Map(names.map((n) => [n, outcomes.message]));
     const failures: DeleteFailures = new Map();
-    const grouped: string[] = [];
+    const inGroup: string[] = [];
     const stale: string[] = [];
     names.forEach((name, i) => {
       const said = outcomes[i];
-      if (said === undefined) grouped.push(name);
+      if (said === undefined) inGroup.push(name);
       else if (STALE.test(said) && !retry) stale.push(name);
       else if (!ABSENT.test(said)) failures.set(name, said);
     });
-    // "No such device": the group was empty, or its devices went meanwhile (another process of
-    // ours deleting the group too). Any other failure: one by one.
-    const groupSaid = outcomes[names.length];
-    if (groupSaid !== undefined && !STALE.test(groupSaid)) for (const [name, said] of await this.deleteOneByOne(grouped)) failures.set(name, said);
+    const left = new Set([...inGroup, ...stale]);
+    grouped((name) => !left.has(name), failures);
+    if (inGroup.length > 0) {
+      const deleted = await this.run([`link del group ${DELETION_GROUP}`]);
+      const groupSaid = deleted instanceof SessionEnded ? deleted.message : deleted[0];
+      // "No such device": its devices went meanwhile (another process of ours deleting the group
+      // too). Any other failure: one by one.
+      if (groupSaid !== undefined && !STALE.test(groupSaid)) for (const [name, said] of await this.deleteOneByOne(inGroup)) failures.set(name, said);
+    }
     if (stale.length > 0) {
       this.session.renew();
-      for (const [name, said] of await this.deleteTogether(stale, true)) failures.set(name, said);
+      for (const [name, said] of await this.deleteTogether(stale, true, () => undefined)) failures.set(name, said);
     }
     return failures;
   }
@@ -120,4 +136,11 @@ export class LinkReaper {
       throw err;
     }
   }
+}
+
+function partition<T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const item of items) (test(item) ? yes : no).push(item);
+  return [yes, no];
 }

@@ -62,4 +62,22 @@ describe('deleting interfaces together (Runner.deleteLinks)', () => {
       run.close();
     }
   });
+
+  it("answers a caller none of whose names is here before the others' devices are deleted (a Leave while the interface is in its container)", async () => {
+    await using ns = makeNetns('reap');
+    const names = deviceWithPorts(ns, 20);
+    const run = new Runner(ns.name);
+    try {
+      const answered: string[] = [];
+      // Asked first, in the same turn: with one answer for the whole request, it came first.
+      const deleting = run.deleteLinks(names).then((f) => answered.push('devices') && f);
+      const absent = run.deleteLinks(['tsc-inacontainer']).then((f) => answered.push('absent') && f);
+      expect([...(await absent)]).toEqual([]);
+      expect([...(await deleting)]).toEqual([]);
+      expect(answered).toEqual(['absent', 'devices']);
+      expect(names.filter((n) => links(ns).has(n))).toEqual([]);
+    } finally {
+      run.close();
+    }
+  });
 });
