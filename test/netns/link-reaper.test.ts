@@ -70,8 +70,14 @@ describe('deleting interfaces together (Runner.deleteLinks)', () => {
     try {
       const answered: string[] = [];
       // Asked first, in the same turn: with one answer for the whole request, it came first.
-      const deleting = run.deleteLinks(names).then((f) => answered.push('devices') && f);
-      const absent = run.deleteLinks(['tsc-inacontainer']).then((f) => answered.push('absent') && f);
+      const deleting = run.deleteLinks(names).then((f) => {
+        answered.push('devices');
+        return f;
+      });
+      const absent = run.deleteLinks(['tsc-inacontainer']).then((f) => {
+        answered.push('absent');
+        return f;
+      });
       expect([...(await absent)]).toEqual([]);
       expect([...(await deleting)]).toEqual([]);
       expect(answered).toEqual(['absent', 'devices']);
