@@ -1,3 +1,4 @@
+import { addressKey } from '../ipam/cidr.js';
 import { KeyedQueue } from '../lib/keyed-queue.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 
@@ -140,5 +141,3 @@ export class LocalState {
     return undefined;
   }
 }
-
-const addressKey = (subnet: string, ip: string): string => `${subnet} ${ip}`;

@@ -79,3 +79,6 @@ export function macFromIPv4(ip: number): string {
   const octets = [0x02, 0x42, ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255];
   return octets.map((o) => o.toString(16).padStart(2, '0')).join(':');
 }
+
+/** One key for an address of a subnet, for the maps that index addresses by both (a pool's subnet "10.0.0.0/24" and "10.0.0.9"). */
+export const addressKey = (subnet: string, ip: string): string => `${subnet} ${ip}`;

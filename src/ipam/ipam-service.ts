@@ -7,7 +7,7 @@ import { type AddressClaim, type ClusterStore, isUnwritten } from '../store/clus
 import type { AddressKind, AddressRecord, PoolRecord } from '../store/records.js';
 import { AddressBook, inStripe } from './address-book.js';
 import { firstOverlap, isUsableAddress, nextFreeSubnet } from './allocation.js';
-import { type Cidr, containsCidr, formatCidr, formatIPv4, parseCidr, parseIPv4, usableRange } from './cidr.js';
+import { addressKey, type Cidr, containsCidr, formatCidr, formatIPv4, parseCidr, parseIPv4, usableRange } from './cidr.js';
 import { formatPoolId, isSamePool, newGeneration, type PoolHandle, parsePoolId } from './pool-id.js';
 import { RecentClaims } from './recent-claims.js';
 import type { HostStripe } from './stripe.js';
@@ -61,7 +61,6 @@ export interface AddressRequest {
 const MAX_ATTEMPTS = 64;
 /** Addresses whose written revision is kept for ReleaseAddress (IpamService.written): more containers than a host runs. */
 const MAX_WRITTEN = 65_536;
-const addressKey = (subnet: string, ip: string): string => `${subnet} ${ip}`;
 
 /**
  * Cluster-wide address management. Subnets never overlap anywhere in the cluster, so the subnet

@@ -1,4 +1,5 @@
 import { type AddressClaim, isUnwritten } from '../store/cluster-store.js';
+import { addressKey } from './cidr.js';
 
 /**
  * What RequestAddress left for the CreateEndpoint that follows it within milliseconds, by subnet
@@ -30,7 +31,7 @@ export class RecentClaims {
   }
 
   remember(subnet: string, ip: string, claim: AddressClaim): void {
-    const key = keyOf(subnet, ip);
+    const key = addressKey(subnet, ip);
     this.claims.delete(key); // re-inserted: the newest again
     this.claims.set(key, { subnet, ip, claim, at: this.now() });
     this.expire();
@@ -38,7 +39,7 @@ export class RecentClaims {
 
   /** The claim, once: an endpoint is published from a claim only once. */
   take(subnet: string, ip: string): AddressClaim | undefined {
-    const key = keyOf(subnet, ip);
+    const key = addressKey(subnet, ip);
     const entry = this.claims.get(key);
     this.claims.delete(key);
     return entry?.claim;
@@ -46,12 +47,12 @@ export class RecentClaims {
 
   /** Whether a claim of the address is waiting here that etcd does not hold yet. */
   isUnwritten(subnet: string, ip: string): boolean {
-    const entry = this.claims.get(keyOf(subnet, ip));
+    const entry = this.claims.get(addressKey(subnet, ip));
     return entry !== undefined && isUnwritten(entry.claim);
   }
 
   forget(subnet: string, ip: string): void {
-    const key = keyOf(subnet, ip);
+    const key = addressKey(subnet, ip);
     const entry = this.claims.get(key);
     if (!entry) return;
     this.claims.delete(key);
@@ -72,5 +73,3 @@ export class RecentClaims {
     }
   }
 }
-
-const keyOf = (subnet: string, ip: string) => `${subnet} ${ip}`;
