@@ -41,7 +41,7 @@ const IPERF_SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? (SMOKE ? 1 : 5))
  * no change at all (bench/namespace-cost.ts, 12 repeats: ts-overlay's container against the
  * same shape with a container's rules, per-repeat ratios 0.93-1.17, medians equal), so with 3 a
  * path as fast as its reference reads under 0.95x of it about one time in six; with 5 about one
- * in ten (bench/median-spread.ts; README, "Performance").
+ * in ten (bench/median-spread.ts; docs/benchmarks.md, the bullet on throughput).
  */
 const REPEATS = Number(process.env.BENCH_REPEATS ?? (SMOKE ? 1 : 5));
 const PINGS = SMOKE ? 20 : 200;

@@ -39,8 +39,8 @@ const RATE_ENDPOINTS = Number(process.env.BENCH_RATE_ENDPOINTS ?? ENDPOINTS);
  * RATE. A plugin that has just started runs its code cold (V8 interprets it, then compiles it
  * while it runs), so its first calls take longer; the phase at RATE used to come straight after
  * the restart and measured that too, at a different moment of the warm-up from run to run
- * (README, "Performance"). This phase shows that cost on its own, and leaves host 1's plugin
- * warm for the phases after it. A quarter of N keeps the run short (how many calls warming up
+ * (docs/performance-targets.md, "The tail at 500 a second"). This phase shows that cost on its
+ * own, and leaves host 1's plugin warm for the phases after it. A quarter of N keeps the run short (how many calls warming up
  * takes was not measured). Like any plugin that has just started, it also claims each address
  * through etcd for its first 2 s (src/ipam/stripe.ts), which falls in this phase too. 0: no
  * such phase.
@@ -62,7 +62,7 @@ if (!(ENGINE_KEEP_IDLE >= 1)) throw new Error(`BENCH_ENGINE_KEEP_IDLE must be a 
  * a new network runs the firewall tools (iptables) on every host. (A pause does not warm a
  * restarted plugin's code: the phase after the restart does, see AFTER_RESTART_ENDPOINTS.)
  * BENCH_SETTLE_MS=0 measures straight after them (on this machine, within the runs' spread of
- * the figures with the pause: README, "Performance").
+ * the figures with the pause: docs/benchmarks.md).
  */
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 3000);
 /**

@@ -466,7 +466,8 @@ export function buildReport(c: CompareFigures, cp: ControlPlaneFigures | undefin
   const r = ratios;
   const targets: Target[] = [
     // The reference's namespaces hold the rules the engine puts in every container's: they are
-    // not the driver's to leave out (README, "Performance").
+    // not the driver's to leave out (docs/performance-targets.md, "Throughput and the container's
+    // namespace").
     t(`throughput / hand-made kernel VXLAN of the same shape (${SAME_SHAPE}), 1500 underlay`, '>= 0.95x', r['throughput.default.tsOverlay/kernelMacvlanRules']!, (v) => v >= 0.95, x(r['throughput.default.tsOverlay/kernelMacvlanRules']!)),
     t(`throughput / hand-made kernel VXLAN of the same shape (${SAME_SHAPE}), ${c.settings.jumboUnderlayMtu} underlay`, '>= 0.95x', r['throughput.jumbo.tsOverlay/kernelMacvlanRules']!, (v) => v >= 0.95, x(r['throughput.jumbo.tsOverlay/kernelMacvlanRules']!)),
     t('throughput / classic overlay, 1500 underlay', '>= 1.0x', r['throughput.default.tsOverlay/classic']!, (v) => v >= 1, x(r['throughput.default.tsOverlay/classic']!)),

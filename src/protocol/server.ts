@@ -56,8 +56,8 @@ export function buildServer(
     }),
   });
   if (socket) app.addHook('onReady', async () => socket.serve(handler!));
-  // Counted because a new connection waits longer than a kept one (README, "The tail at 500 a
-  // second"); those the socket took while the plugin was starting count too.
+  // Counted because a new connection waits longer than a kept one (docs/performance-targets.md,
+  // "The tail at 500 a second"); those the socket took while the plugin was starting count too.
   if (socket && observer.connectionOpened) socket.reportConnections((n) => observer.connectionOpened!(n));
 
   // dockerd sends no Content-Type at all: parse every body as JSON, whatever it claims.
