@@ -21,7 +21,7 @@ import { PluginCluster } from '../helpers/plugin-cluster.js';
  *
  * Size: FAULT_NTH (each point is hit at its 1st..Nth pass; CI 1) on FAULT_HOSTS targets
  * ("one": one host per point, alternating; "both": each host; CI one), FAULT_RANDOM random
- * kills (CI 4). Full size: FAULT_NTH=3 FAULT_HOSTS=both FAULT_RANDOM=60 (README, Testing).
+ * kills (CI 4). Full size: FAULT_NTH=3 FAULT_HOSTS=both FAULT_RANDOM=60 (README, "Races and faults").
  * FAULT_LOG=info|debug: the plugins log at that level, and a failed baseline step leaves each
  * plugin's log in /tmp/tso-faults-hN.log.
  */

@@ -22,7 +22,7 @@ import { PluginCluster } from '../helpers/plugin-cluster.js';
  * after removing everything, nothing.
  *
  * Size: RACE_OPS plugin API calls of churn (CI 2000), RACE_CONTESTS rounds of contests (CI 3),
- * RACE_LANES lanes per host (CI 4). Full size: RACE_OPS=25000 RACE_CONTESTS=40 (README, Testing).
+ * RACE_LANES lanes per host (CI 4). Full size: RACE_OPS=25000 RACE_CONTESTS=40 (README, "Races and faults").
  * RACE_LOG=info|debug: the plugins log at that level, kept in /tmp/tso-races-hN.log.
  */
 const OPS = Number(process.env['RACE_OPS'] ?? 2000);
