@@ -40,10 +40,10 @@ const RATE_ENDPOINTS = Number(process.env.BENCH_RATE_ENDPOINTS ?? ENDPOINTS);
  * while it runs), so its first calls take longer; the phase at RATE used to come straight after
  * the restart and measured that too, at a different moment of the warm-up from run to run
  * (docs/performance-targets.md, "The tail at 500 a second"). This phase shows that cost on its
- * own, and leaves host 1's plugin warm for the phases after it. A quarter of N keeps the run short (how many calls warming up
- * takes was not measured). Like any plugin that has just started, it also claims each address
- * through etcd for its first 2 s (src/ipam/stripe.ts), which falls in this phase too. 0: no
- * such phase.
+ * own, and leaves host 1's plugin warm for the phases after it. A quarter of N keeps the run
+ * short (how many calls warming up takes was not measured). Like any plugin that has just
+ * started, it also claims each address through etcd for its first 2 s (src/ipam/stripe.ts),
+ * which falls in this phase too. 0: no such phase.
  */
 const AFTER_RESTART_ENDPOINTS = Math.floor(Number(process.env.BENCH_AFTER_RESTART_ENDPOINTS ?? ENDPOINTS / 4));
 /**

@@ -25,11 +25,15 @@ else
     bench=$!
     pid=
     for _ in $(seq 1 600); do
-        pid=$(pgrep -f -- "--node-name h$host( |$)" | head -1 || true)
+        pid=$(pgrep -f -- "/ts-overlay-lab/$lab/.* --node-name h$host( |$)" | head -1 || true)
         [[ -n $pid ]] && break
         sleep 0.1
     done
-    [[ -n $pid ]] || { echo "helper-threads: host $host's plugin did not start (see /tmp/ts-overlay-helper-threads.log)" >&2; exit 1; }
+    if [[ -z $pid ]]; then
+        kill "$bench" 2>/dev/null || true
+        echo "helper-threads: host $host's plugin did not start (see /tmp/ts-overlay-helper-threads.log)" >&2
+        exit 1
+    fi
     echo "$pid" >"$data.pid"
     # Until the plugin exits (the benchmark stops it at its end); children (ip, bridge) inherit
     # the recording.
