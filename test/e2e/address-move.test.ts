@@ -25,6 +25,8 @@ describe('an address moving between hosts', () => {
 
     // The same address on host 2, in a container that only sleeps (never sends).
     await dockerOk(2, 'run', '-d', '--name', 'moved', '--net', 'move', '--ip', '10.88.0.20', 'busybox', 'sleep', '3600');
+    // Seconds at most, where the bug this guards against took the bridge's 300 s ageing.
+    await waitFor('pinger reaches moved', async () => (await docker(1, 'exec', 'pinger', 'ping', '-c', '1', '-W', '1', '10.88.0.20')).ok, 5000, 100);
     const ping = await docker(1, 'exec', 'pinger', 'ping', '-c', '3', '-W', '1', '10.88.0.20');
     expect(ping.stdout).toMatch(/3 packets received/);
     await resetLab();

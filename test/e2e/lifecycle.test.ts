@@ -76,7 +76,8 @@ describe('lifecycle', () => {
   it('restores a host port, FDB entries and a VXLAN device deleted by hand; containers cut off by the last are named and come back on reconnect', async () => {
     await inHost(2, 'ip', 'link', 'del', `tsh-${vni}`); // the DNS responder's side of the network
     await waitFor('the host port back', async () => (await inHost(2, 'ip', '-d', 'link', 'show', `tsh-${vni}`)).stdout.includes('macvlan mode bridge'), 10_000, 100);
-    expect((await dockerOk(2, 'exec', 'l2', 'nslookup', 'l1'))).toContain(ip1);
+    // The device first, then the responder's route and rules, in the same repair.
+    await waitFor('l1 resolved on host 2 again', async () => (await docker(2, 'exec', 'l2', 'nslookup', 'l1')).stdout.includes(ip1), 10_000, 200);
     expect(await pingOnce(2, 'l2', ip1)).toBe(true);
 
     const [entry] = (await fdbOf(1, vni)).filter((l) => !l.startsWith('00:00:00:00:00:00'));
@@ -128,7 +129,7 @@ describe('lifecycle', () => {
     await dockerOk(2, 'rm', '-f', 'keeper', 'mortal', 'l2');
     await runBusybox(2, 'l2', '--net', 'life');
     ip2 = await containerIp(2, 'l2', 'life');
-    expect(await pingOnce(1, 'l1', ip2)).toBe(true);
+    await waitFor('l1 reaches the new l2', () => pingOnce(1, 'l1', ip2), 10_000, 200);
   });
 
   it('shows the cluster and the drift of this host with `ts-overlay status`', async () => {
@@ -221,10 +222,14 @@ describe('lifecycle', () => {
     await waitFor('a network can be made again', async () => (await docker(1, 'network', 'create', '-d', 'ts-overlay', '--ipam-driver', 'ts-overlay', 'after')).ok, 20_000, 500);
     await waitFor('after on host 2', async () => (await networkNames(2)).includes('after'), 20_000, 200);
     await waitFor('a container starts again', async () => (await docker(1, 'run', '-d', '--name', 'later', '--net', 'life', 'busybox', 'sleep', '600')).ok || (await docker(1, 'rm', '-f', 'later'), false), 20_000, 500);
-    expect(await pingOnce(2, 'l2', await containerIp(1, 'later', 'life'))).toBe(true);
-    // Nothing half-done is left: one address per endpoint.
-    const addresses = (await etcdctl('get', '--prefix', `/ts-overlay/addresses/${SUBNET.replace('/', '_')}/`, '--keys-only')).stdout.split('\n').filter(Boolean);
-    expect(addresses).toHaveLength((await endpointKeys()).length + 1); // + the gateway
+    const laterIp = await containerIp(1, 'later', 'life');
+    await waitFor('l2 reaches later', () => pingOnce(2, 'l2', laterIp), 10_000, 200);
+    // Nothing half-done is left: one address per endpoint. A refused attempt's address whose
+    // release met the outage is freed by a reconcile (every few seconds here), so wait for it.
+    const addressKeys = async () => (await etcdctl('get', '--prefix', `/ts-overlay/addresses/${SUBNET.replace('/', '_')}/`, '--keys-only')).stdout.split('\n').filter(Boolean);
+    const endpoints = (await endpointKeys()).length;
+    await waitFor('one address per endpoint', async () => (await addressKeys()).length === endpoints + 1, 15_000, 500).catch(() => undefined);
+    expect(await addressKeys()).toHaveLength(endpoints + 1); // + the gateway
     await resetLab();
   });
 

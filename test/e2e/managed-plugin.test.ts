@@ -151,7 +151,8 @@ describe('the managed plugin', () => {
   it('reproduces the source documents: demo on host 1 appears on host 2, containers ping across', async () => {
     const created = await docker(1, 'network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, 'demo');
     expect(created.ok, created.stderr).toBe(true);
-    await waitFor('demo on host 2 (copied by the plugin)', async () => (await networkNames(2)).includes('demo'), 5000);
+    // `plugin enable` returns once the socket answers, which can be before the plugin follows etcd.
+    await waitFor('demo on host 2 (copied by the plugin)', async () => (await networkNames(2)).includes('demo'), 20_000);
     for (const h of HOSTS) {
       expect(await dockerOk(h, 'network', 'ls', '--filter', 'name=^demo$', '--format', '{{.Driver}}')).toBe(DRIVER);
       const ipam = JSON.parse(await dockerOk(h, 'network', 'inspect', '-f', '{{json .IPAM.Config}}', 'demo'));

@@ -129,7 +129,11 @@ describe('names across hosts', () => {
     const id = (await dockerOk(1, 'inspect', '-f', '{{.Id}}', 'test1')).slice(0, 12);
     await dockerOk(1, 'rm', '-f', 'test1');
     for (const name of ['test1', id]) {
-      const r = await lookup(2, 'test2', name, RESPONDER);
+      // Host 2 forgets it when its watch brings the removal: usually before `rm` returns, not always.
+      const r = await waitFor(`${name} gone on host 2`, async () => {
+        const answer = await lookup(2, 'test2', name, RESPONDER);
+        return answer.ips.length === 0 && answer;
+      });
       expect(r.ips, name).toEqual([]);
       expect(r.output).toMatch(/NXDOMAIN/); // not ours any more: the upstream's answer
     }

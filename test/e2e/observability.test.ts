@@ -87,8 +87,14 @@ describe('metrics and health', () => {
     const before = await handedOut();
     const names = Array.from({ length: 24 }, (_, i) => `sp${i}`);
     try {
-      await Promise.all(names.map((n) => runBusybox(1, n, '--net', NET)));
       // 24 starts at once reach more than 8 Joins a second, when spares are made (--spare-ports).
+      // How fast one engine starts them depends on the machine: a burst too slow for a spare is
+      // started again, up to three times in all.
+      for (let burst = 1; burst <= 3; burst++) {
+        await Promise.all(names.map((n) => runBusybox(1, n, '--net', NET)));
+        if (burst === 3 || (await handedOut()) > before) break;
+        await dockerOk(1, 'rm', '-f', ...names);
+      }
       expect(await handedOut()).toBeGreaterThan(before);
       for (const n of names) {
         const [mac, ip] = (await dockerOk(1, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").MacAddress}} {{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, n)).split(' ');

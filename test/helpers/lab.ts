@@ -84,8 +84,13 @@ export const runBusybox = (host: number, name: string, ...netArgs: string[]) =>
 /** Removes every container and every ts-overlay network on every lab host: a clean slate. */
 export async function resetLab(hosts = 2): Promise<void> {
   for (let h = 1; h <= hosts; h++) {
-    const ids = (await docker(h, 'ps', '-aq')).stdout.split('\n').filter(Boolean);
-    if (ids.length) await docker(h, 'rm', '-f', ...ids);
+    // A busy engine can fail an `rm -f` now and then; a container left behind would hold its
+    // endpoint and make the network's removal below look like the plugin's fault.
+    await waitFor(`no containers on h${h}`, async () => {
+      const ids = (await docker(h, 'ps', '-aq')).stdout.split('\n').filter(Boolean);
+      if (ids.length) await docker(h, 'rm', '-f', ...ids);
+      return ids.length === 0;
+    }, 30_000, 200);
   }
   const held: string[] = [];
   const forced = new Set<string>(); // host and network whose held endpoints were dropped (once each)
@@ -178,7 +183,9 @@ async function dropHeldEndpoints(host: number, network: string, refusal: string)
 export function pingInBackground(host: number, container: string, target: string, count: number, intervalS = 0.1) {
   return docker(host, 'exec', container, 'ping', '-c', String(count), '-i', String(intervalS), '-W', '1', target).then((r) => {
     const m = /(\d+) packets transmitted, (\d+) packets received/.exec(r.stdout);
-    return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0), output: r.stdout };
+    // No summary: the exec failed before ping counted anything; "0 of 0 lost" would check nothing.
+    if (!m) throw new Error(`ping in ${container} on h${host} printed no summary: ${r.stderr || r.stdout}`);
+    return { sent: Number(m[1]), received: Number(m[2]), output: r.stdout };
   });
 }
 

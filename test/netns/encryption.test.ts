@@ -11,6 +11,7 @@ import { TUNNEL_OVERHEAD } from '../../src/dataplane/tunnel-packet.js';
 import { TUNNEL_CHAIN, TunnelRules } from '../../src/dataplane/tunnel-rules.js';
 import { type Capture, captureWhile } from '../helpers/capture.js';
 import { makeNetns, plugIntoContainer, removeLeftoverNamespaces, sh, underlayPair, type Netns } from '../helpers/netns.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * The encrypted tunnel on real kernels in namespaces: two hosts, each with the plugin's data
@@ -153,7 +154,8 @@ describe('encrypted tunnel between two hosts in namespaces', () => {
     const [h1, h2] = hosts as [Host, Host];
     // Host 2 forges a datagram (a future session, key 2, no valid tag), and replays a real one it captured.
     h2.ns.exec('node', '-e', `const s=require('dgram').createSocket('udp4');const b=Buffer.alloc(120);b[0]=1;b.writeUInt32BE(2,4);b.writeBigUInt64BE(1n<<62n,8);s.send(b,${ENC_PORT},'${h1.vtep}',()=>s.close())`);
-    await new Promise((r) => setTimeout(r, 200));
+    // The tunnel process counts it once it has read it: poll rather than guess how long that takes.
+    await waitFor('the forged datagram counted', async () => (await h1.tunnel.stats()).droppedForged >= 1, 5000, 50).catch(() => undefined);
     expect((await h1.tunnel.stats()).droppedForged).toBeGreaterThanOrEqual(1);
 
     const pcap = join(captures, 'replay.pcap');
@@ -164,7 +166,7 @@ describe('encrypted tunnel between two hosts in namespaces', () => {
     const udpPayload = hex.slice(28 * 2); // IPv4 (20, no options) + UDP (8)
     const replays = (await h1.tunnel.stats()).droppedReplay;
     h2.ns.exec('node', '-e', `const s=require('dgram').createSocket('udp4');s.bind(0,'${h2.vtep}',()=>s.send(Buffer.from('${udpPayload}','hex'),${ENC_PORT},'${h1.vtep}',()=>s.close()))`);
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor('the replay counted', async () => (await h1.tunnel.stats()).droppedReplay > replays, 5000, 50).catch(() => undefined);
     expect((await h1.tunnel.stats()).droppedReplay).toBe(replays + 1);
 
     // A peer (or anyone on the underlay) sends plain VXLAN for the encrypted VNI straight to
