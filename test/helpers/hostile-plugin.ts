@@ -123,8 +123,9 @@ export class HostilePlugin {
           const piece = body.subarray(i, i + 16 * 1024);
           if (chunked) await write(Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]));
           else await write(piece);
-          // Past the limit the server is about to answer: give it time before writing more.
-          for (let waited = 0; i + piece.length > BODY_LIMIT && !answered() && waited < 200; waited += 5) await new Promise((r) => setTimeout(r, 5));
+          // Past the limit the server is about to answer: give it time (2 s on a busy machine)
+          // before writing more.
+          for (let waited = 0; i + piece.length > BODY_LIMIT && !answered() && waited < 2000; waited += 5) await new Promise((r) => setTimeout(r, 5));
         }
         if (!answered()) {
           if (chunked) await write('0\r\n\r\n');

@@ -8,6 +8,7 @@ beforeAll(() => removeLeftoverNamespaces());
 const WANTED = '02:42:0a:00:00:02';
 const UNWANTED = '02:42:0a:00:00:03';
 const VTEP = '198.18.201.2';
+const CANARY = '02:42:0a:00:00:04';
 
 describe('the kernel monitor', () => {
   it('reports a deleted FDB entry the device must hold as drift, not one the plugin no longer wants (its own deletion)', async () => {
@@ -25,7 +26,15 @@ describe('the kernel monitor', () => {
     });
     monitor.start();
     try {
-      await new Promise((r) => setTimeout(r, 300)); // the monitors listening
+      // The monitors are listening once they see a deletion: a canary entry, added and deleted
+      // until one is asked about (a fixed pause would guess how long starting `bridge` takes).
+      await waitFor('the monitor listening', async () => {
+        bridge('fdb', 'append', CANARY, 'dev', 'tsvx-4100', 'dst', VTEP, 'self', 'permanent');
+        bridge('fdb', 'del', CANARY, 'dev', 'tsvx-4100', 'dst', VTEP, 'self');
+        await new Promise((r) => setTimeout(r, 100));
+        return asked.some(([, mac]) => mac === CANARY);
+      }, 10_000, 0);
+      asked.length = 0;
       bridge('fdb', 'del', UNWANTED, 'dev', 'tsvx-4100', 'dst', VTEP, 'self');
       await waitFor('the monitor asked about the unwanted entry', async () => asked.length > 0);
       await new Promise((r) => setTimeout(r, 300)); // past the debounce: nothing reported

@@ -125,7 +125,8 @@ describe('spare endpoint interfaces, made ahead of Joins under load', () => {
 
   it('deletes a network\'s spares after a quiet spell, makes none for a lone Join, and never any with max 0', async () => {
     await using host = makeNetns('h');
-    const dp = await hostWithSpares(host, { idleMs: 400 });
+    // Idle long enough that the 50 ms polling below sees the spare on a busy machine.
+    const dp = await hostWithSpares(host, { idleMs: 1500 });
     await dp.ensurePort(port(1));
     await waitFor('a spare', async () => spares(host).length === 1);
     await waitFor('the spares of a quiet network to go', async () => spares(host).length === 0, 5000);
@@ -151,7 +152,14 @@ describe('spare endpoint interfaces, made ahead of Joins under load', () => {
     });
     monitor.start();
     try {
-      await new Promise((r) => setTimeout(r, 300)); // the monitor listening
+      // The monitor is listening once it reports a deletion: a canary link, added and deleted
+      // until it is reported (a fixed pause would guess how long starting `ip monitor` takes).
+      await waitFor('the monitor listening', async () => {
+        host.exec('ip', 'link', 'add', 'canary0', 'type', 'bridge'); // this kernel has no dummy module
+        host.exec('ip', 'link', 'del', 'canary0');
+        await new Promise((r) => setTimeout(r, 100));
+        return deleted.includes('canary0');
+      }, 10_000, 0);
       await dp.ensurePort(port(1));
       const given = await dp.ensurePort(port(2));
       const ready = () => spares(host).filter((n) => dp.ownsSpare(n) && n !== given);
