@@ -28,7 +28,7 @@ async function sendPayload(from: string, to: string, network: string): Promise<s
   // at once, and a sender whose `echo` had not yet run would then exit without sending: an
   // empty capture on a busy machine. Fed by `sleep`, the listener closes only after it has read
   // the sender's end, so the sender returns after the payload is in /tmp/got.
-  await dockerOk(2, 'exec', '-d', to, 'sh', '-c', 'rm -f /tmp/got; sleep 30 | nc -l -p 7777 > /tmp/got');
+  await dockerOk(2, 'exec', '-d', to, 'sh', '-c', 'rm -f /tmp/got; sleep 3600 | nc -l -p 7777 > /tmp/got');
   // `exec -d` returns before nc listens; a connection before that is refused and sends nothing.
   await waitFor(`nc listening in ${to}`, async () => (await docker(2, 'exec', to, 'netstat', '-ltn')).stdout.includes(':7777 '), 5000, 50);
   await dockerOk(1, 'exec', from, 'sh', '-c', `echo ${PAYLOAD} | timeout 5 nc ${ips[`${to}@${network}`]} 7777`);

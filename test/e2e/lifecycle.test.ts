@@ -225,10 +225,11 @@ describe('lifecycle', () => {
     const laterIp = await containerIp(1, 'later', 'life');
     await waitFor('l2 reaches later', () => pingOnce(2, 'l2', laterIp), 10_000, 200);
     // Nothing half-done is left: one address per endpoint. A refused attempt's address whose
-    // release met the outage is freed by a reconcile (every few seconds here), so wait for it.
+    // release met the outage is freed by a reconcile once its claim is past the reconcile grace
+    // (10 s; passes every 5 s here), so wait for it.
     const addressKeys = async () => (await etcdctl('get', '--prefix', `/ts-overlay/addresses/${SUBNET.replace('/', '_')}/`, '--keys-only')).stdout.split('\n').filter(Boolean);
     const endpoints = (await endpointKeys()).length;
-    await waitFor('one address per endpoint', async () => (await addressKeys()).length === endpoints + 1, 15_000, 500).catch(() => undefined);
+    await waitFor('one address per endpoint', async () => (await addressKeys()).length === endpoints + 1, 30_000, 500).catch(() => undefined);
     expect(await addressKeys()).toHaveLength(endpoints + 1); // + the gateway
     await resetLab();
   });

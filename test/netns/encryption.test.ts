@@ -189,7 +189,7 @@ describe('encrypted tunnel between two hosts in namespaces', () => {
     // The control: without host 1's INPUT drop, the same datagram reaches the device.
     h1.ns.exec('iptables', '-w', '-D', 'INPUT', '!', '-i', 'lo', '-p', 'udp', '-m', 'udp', '--dport', String(INNER), '-j', 'DROP');
     sendPlain();
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor('the plain datagram at the device', async () => received() > before, 5000, 50).catch(() => undefined);
     expect(received()).toBe(before + 1);
     expect(await h1.rules.ensureDrops()).toBe(1); // host 1's INPUT drop back
     expect(await h2.rules.apply(await h2.tunnel.update({ keys: [{ id: 2, secret: secret(2) }], primary: 2 }, [h1.vtep]))).toBe(2);

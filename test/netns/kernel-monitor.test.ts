@@ -31,7 +31,7 @@ describe('the kernel monitor', () => {
     });
     monitor.start();
     try {
-      // The monitors are listening once they see a deletion: a canary entry, added and deleted
+      // The FDB monitor is listening once it sees a deletion: a canary entry, added and deleted
       // until one is asked about (a fixed pause would guess how long starting `bridge` takes).
       await waitFor('the monitor listening', async () => {
         bridge('fdb', 'append', CANARY, 'dev', 'tsvx-4100', 'dst', VTEP, 'self', 'permanent');
