@@ -16,10 +16,11 @@ const SENTINEL: Record<BatchTool, string> = {
 };
 const FAILED_LINE = /^Command failed -:(\d+)$/;
 /**
- * An idle session ends after this long: a process started with `-n NS` keeps that namespace
- * alive, and a quiet plugin needs no helper process. Under load it never idles this long.
+ * An idle session ends after this long unless told otherwise: a process started with `-n NS`
+ * keeps that namespace alive, and a quiet plugin needs no helper process. Under load it never
+ * idles this long.
  */
-const IDLE_CLOSE_MS = 2000;
+export const IDLE_CLOSE_MS = 2000;
 
 /**
  * One long-lived `ip -force -batch -` (or `bridge`) per namespace, taking requests one after the
@@ -45,6 +46,8 @@ export class BatchSession {
   constructor(
     private readonly tool: BatchTool,
     private readonly netns: string | undefined,
+    /** How long an idle process is kept (one whose start is costly is kept longer: Runner). */
+    private readonly idleCloseMs = IDLE_CLOSE_MS,
   ) {}
 
   /** Applies the lines in order; resolves with one outcome per line. */
@@ -82,7 +85,7 @@ export class BatchSession {
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
       if (this.current && this.current.idle) this.close();
-    }, IDLE_CLOSE_MS).unref();
+    }, this.idleCloseMs).unref();
   }
 }
 

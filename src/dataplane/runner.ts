@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { internal } from '../lib/errors.js';
-import { BatchSession, type BatchTool, type LineOutcome, SessionEnded } from './batch-session.js';
+import { BatchSession, type BatchTool, IDLE_CLOSE_MS, type LineOutcome, SessionEnded } from './batch-session.js';
 import { type DeleteFailures, LinkReaper } from './link-reaper.js';
 
 /**
@@ -16,8 +16,25 @@ const jsonList = <T>(out: string): T[] => (out.trim() ? (JSON.parse(out) as T[])
 /** What the tools say about a device they knew by an index that is gone (or never existed). */
 const STALE_DEVICE = /unknown ifindex|No such device|Cannot find device/;
 
+/**
+ * The long-lived sessions of a Runner: one per tool, and a second `ip` for neighbour entries.
+ * The first `neigh` command a process of iproute2 (6.1) runs lists every link of the namespace
+ * (its name cache, ll_init_map), and so does the first `fdb` command of `bridge`; `link`
+ * commands list nothing (bench/neighbour-dump.sh). The listing holds the kernel's rtnl lock a
+ * chunk at a time, which every change to any interface on the machine needs. So:
+ * - neighbour entries go through an `ip` process of their own: the interfaces Join makes no
+ *   longer wait behind that listing in the same process;
+ * - the two processes that list at their start are kept through long quiet spells, so that a
+ *   burst of containers after a pause does not start with two listings of the namespace.
+ */
+type SessionName = BatchTool | 'ip neigh';
+const sessionFor = (tool: BatchTool, lines: readonly string[]): SessionName =>
+  tool === 'ip' && lines.some((l) => l.startsWith('neigh ')) ? 'ip neigh' : tool;
+/** How long the sessions that list the namespace at their start are kept idle. */
+const LISTING_SESSION_IDLE_MS = 10 * 60_000;
+
 export class Runner {
-  private readonly sessions = new Map<BatchTool, BatchSession>();
+  private readonly sessions = new Map<SessionName, BatchSession>();
   private reaper: LinkReaper | undefined;
 
   constructor(readonly netns?: string) {}
@@ -97,8 +114,9 @@ export class Runner {
    */
   private async batchOutcomes(tool: BatchTool, lines: readonly string[]): Promise<LineOutcome[]> {
     if (lines.length === 0) return [];
-    let session = this.sessions.get(tool);
-    if (!session) this.sessions.set(tool, (session = new BatchSession(tool, this.netns)));
+    const name = sessionFor(tool, lines);
+    let session = this.sessions.get(name);
+    if (!session) this.sessions.set(name, (session = new BatchSession(tool, this.netns, name === 'ip' ? IDLE_CLOSE_MS : LISTING_SESSION_IDLE_MS)));
     const attempt = async (todo: readonly string[]): Promise<LineOutcome[]> => {
       try {
         return await session.run(todo);

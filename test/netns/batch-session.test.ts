@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BatchSession } from '../../src/dataplane/batch-session.js';
 import { Runner } from '../../src/dataplane/runner.js';
-import { makeNetns, removeLeftoverNamespaces, sh } from '../helpers/netns.js';
+import { makeNetns, removeLeftoverNamespaces, sh, tryRun } from '../helpers/netns.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 beforeAll(() => removeLeftoverNamespaces());
 
@@ -77,6 +78,50 @@ describe('a long-lived ip/bridge batch session on real devices', () => {
     } finally {
       run.close();
     }
+  });
+
+  it('programs neighbour entries through an ip session of its own, apart from the one that makes interfaces', async () => {
+    await using ns = makeNetns('bs');
+    const run = new Runner(ns.name);
+    // The runner's `ip -force -batch -` processes in this namespace.
+    const ipSessions = () => tryRun('pgrep', ['-c', '-x', '-f', `ip -n ${ns.name} -force -batch -`]).out.trim();
+    try {
+      await run.batch('ip', ['link add tsvx-7 type vxlan id 7 dstport 4789 nolearning', 'link set tsvx-7 up']);
+      expect(ipSessions()).toBe('1');
+      await run.batch('ip', ['neigh replace 10.9.0.7 lladdr 02:42:0a:09:00:07 dev tsvx-7 nud permanent']);
+      expect(ipSessions()).toBe('2');
+      await run.batch('ip', ['link add tsc-7 link tsvx-7 type macvlan mode bridge']);
+      expect(ipSessions()).toBe('2');
+      expect(sh('ip', ['-n', ns.name, 'neigh', 'show', 'dev', 'tsvx-7'])).toContain('10.9.0.7 lladdr 02:42:0a:09:00:07 PERMANENT');
+      expect(linkNames(ns.name)).toEqual(new Set(['lo', 'tsvx-7', 'tsc-7']));
+    } finally {
+      run.close();
+    }
+  });
+
+  it('keeps the neighbour and FDB sessions through a quiet spell that ends the one making interfaces', async () => {
+    await using ns = makeNetns('bs');
+    const run = new Runner(ns.name);
+    const sessions = (tool: string) => tryRun('pgrep', ['-c', '-x', '-f', `${tool} -n ${ns.name} -force -batch -`]).out.trim();
+    try {
+      await run.batch('ip', ['link add tsvx-8 type vxlan id 8 dstport 4789 nolearning', 'link set tsvx-8 up']);
+      await run.batch('ip', ['neigh replace 10.9.0.8 lladdr 02:42:0a:09:00:08 dev tsvx-8 nud permanent']);
+      await run.batch('bridge', ['fdb replace 02:42:0a:09:00:08 dev tsvx-8 dst 198.18.9.8 self permanent']);
+      expect([sessions('ip'), sessions('bridge')]).toEqual(['2', '1']);
+      // Past the 2 s after which an idle session ends, unless it is one that lists the namespace at its start.
+      await waitFor('the idle link session to end', async () => sessions('ip') === '1', 6000, 100).catch(() => undefined);
+      expect([sessions('ip'), sessions('bridge')]).toEqual(['1', '1']);
+      // The kept one still works, and a new interface gets a new process.
+      await run.batch('ip', ['neigh replace 10.9.0.9 lladdr 02:42:0a:09:00:09 dev tsvx-8 nud permanent', 'link add tsc-8 link tsvx-8 type macvlan mode bridge']);
+      await run.batch('ip', ['link add tsc-9 link tsvx-8 type macvlan mode bridge']);
+      expect(sessions('ip')).toBe('2');
+      expect(sh('ip', ['-n', ns.name, 'neigh', 'show', 'dev', 'tsvx-8'])).toContain('10.9.0.9 lladdr 02:42:0a:09:00:09 PERMANENT');
+      expect(linkNames(ns.name)).toEqual(new Set(['lo', 'tsvx-8', 'tsc-8', 'tsc-9']));
+    } finally {
+      run.close();
+    }
+    await waitFor('the closed sessions to end', async () => sessions('ip') === '0' && sessions('bridge') === '0', 5000).catch(() => undefined);
+    expect([sessions('ip'), sessions('bridge')]).toEqual(['0', '0']);
   });
 
   it('keeps programming a device that someone else deleted and made again under the same name', async () => {

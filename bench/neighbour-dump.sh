@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# What one command costs a new iproute2 process in a namespace full of interfaces. iproute2 6.1
+# lists every link of the namespace (its name cache) before the first `neigh` command a process
+# of `ip` runs, and before the first `fdb` command of `bridge`; `link` commands list nothing.
+# The listing holds the kernel's rtnl lock a chunk at a time, so every other change to any
+# interface on the machine waits between chunks. This is why the plugin's neighbour entries go
+# through an `ip` session of their own (src/dataplane/runner.ts): the one that makes Join's
+# interfaces never starts with that listing.
+#   bash bench/neighbour-dump.sh [N ...]      (default: 0 1000 4000)
+# For each N: a throwaway namespace with a VXLAN device and N macvlans on it; then, 7 times each,
+# a new `ip -batch` / `bridge -batch` process running one line; the median in ms (process start
+# included, which is the N = 0 row). No traffic leaves the namespace. Needs root.
+set -euo pipefail
+counts=("${@:-0}")
+[ $# -eq 0 ] && counts=(0 1000 4000)
+ns="tso-bench-nd-$$"
+trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
+
+# Median of the numbers on stdin.
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+# ms that one new process takes for one line: tool, line.
+one_line_ms() {
+  local start end
+  start=$(date +%s%N)
+  echo "$2" | "$1" -n "$ns" -force -batch - >/dev/null 2>&1 || true
+  end=$(date +%s%N)
+  echo $(((end - start) / 1000))
+}
+
+printf '| interfaces in the namespace | `ip` link add | `ip` neigh replace | `bridge` fdb replace |\n|---|---|---|---|\n'
+for n in "${counts[@]}"; do
+  ip netns add "$ns"
+  ip -n "$ns" link add tsvx-9 type vxlan id 9 dstport 4789 nolearning proxy
+  ip -n "$ns" link set tsvx-9 up
+  for ((i = 0; i < n; i++)); do echo "link add tsc-$i link tsvx-9 type macvlan mode bridge"; done | ip -n "$ns" -batch -
+  link=() neigh=() fdb=()
+  for k in 1 2 3 4 5 6 7; do
+    link+=("$(one_line_ms ip "link add tsc-x$k link tsvx-9 type macvlan mode bridge")")
+    neigh+=("$(one_line_ms ip "neigh replace 10.9.0.$k lladdr 02:42:0a:09:00:0$k dev tsvx-9 nud permanent")")
+    fdb+=("$(one_line_ms bridge "fdb replace 02:42:0a:09:00:0$k dev tsvx-9 dst 198.18.9.$k self permanent")")
+  done
+  ms() { printf '%s\n' "$@" | median | awk '{printf "%.1f", $1 / 1000}'; }
+  printf '| %d | %s ms | %s ms | %s ms |\n' "$n" "$(ms "${link[@]}")" "$(ms "${neigh[@]}")" "$(ms "${fdb[@]}")"
+  ip netns del "$ns"
+done
