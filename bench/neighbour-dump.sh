@@ -11,8 +11,7 @@
 # a new `ip -batch` / `bridge -batch` process running one line; the median in ms (process start
 # included, which is the N = 0 row). No traffic leaves the namespace. Needs root.
 set -euo pipefail
-counts=("${@:-0}")
-[ $# -eq 0 ] && counts=(0 1000 4000)
+if [ $# -gt 0 ]; then counts=("$@"); else counts=(0 1000 4000); fi
 ns="tso-bench-nd-$$"
 trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
 
