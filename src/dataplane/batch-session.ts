@@ -16,15 +16,15 @@ const SENTINEL: Record<BatchTool, string> = {
 };
 const FAILED_LINE = /^Command failed -:(\d+)$/;
 /**
- * An idle session ends after this long unless told otherwise: a process started with `-n NS`
- * keeps that namespace alive, and a quiet plugin needs no helper process. Under load it never
- * idles this long.
+ * An idle session ends after this long unless its owner asks for longer: a process started with
+ * `-n NS` keeps that namespace alive, and a quiet plugin needs few helper processes. Under load
+ * it never idles this long. (Runner keeps the two whose start lists the namespace far longer.)
  */
 export const IDLE_CLOSE_MS = 2000;
 
 /**
- * One long-lived `ip -force -batch -` (or `bridge`) per namespace, taking requests one after the
- * other on its stdin. Starting a process per change cost the plugin most of its CPU under load
+ * One long-lived `ip -force -batch -` (or `bridge`), taking requests one after the other on its
+ * stdin (a Runner has a few per namespace, see there). Starting a process per change cost the plugin most of its CPU under load
  * (forking a large Node process, then execa's bookkeeping): with a session, a change is a line
  * written to a pipe.
  *

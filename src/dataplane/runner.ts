@@ -28,8 +28,14 @@ const STALE_DEVICE = /unknown ifindex|No such device|Cannot find device/;
  *   burst of containers after a pause does not start with two listings of the namespace.
  */
 type SessionName = BatchTool | 'ip neigh';
-const sessionFor = (tool: BatchTool, lines: readonly string[]): SessionName =>
-  tool === 'ip' && lines.some((l) => l.startsWith('neigh ')) ? 'ip neigh' : tool;
+function sessionFor(tool: BatchTool, lines: readonly string[]): SessionName {
+  if (tool !== 'ip') return tool;
+  const neighbours = lines.filter((l) => l.startsWith('neigh ')).length;
+  if (neighbours === 0) return 'ip';
+  // Lines of one request run in order in one process: a mixed one would put its links behind the listing.
+  if (neighbours < lines.length) throw internal('neighbour entries go to ip in a request of their own');
+  return 'ip neigh';
+}
 /** How long the sessions that list the namespace at their start are kept idle. */
 const LISTING_SESSION_IDLE_MS = 10 * 60_000;
 

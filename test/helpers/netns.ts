@@ -41,6 +41,9 @@ export function makeNetns(label: string): Netns {
     exec: (cmd, ...args) => sh('ip', ['netns', 'exec', name, cmd, ...args]),
     tryExec: (cmd, ...args) => tryRun('ip', ['netns', 'exec', name, cmd, ...args]),
     async [Symbol.asyncDispose]() {
+      // A Runner's batch sessions in the namespace (the neighbour and FDB ones wait 10 minutes
+      // for work) would keep the deleted namespace and its devices alive until they end.
+      tryRun('pkill', ['-f', `^(ip|bridge) -n ${name} -force -batch -$`]);
       tryRun('ip', ['netns', 'del', name]);
     },
   };
