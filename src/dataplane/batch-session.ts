@@ -24,9 +24,9 @@ export const IDLE_CLOSE_MS = 2000;
 
 /**
  * One long-lived `ip -force -batch -` (or `bridge`), taking requests one after the other on its
- * stdin (a Runner has a few per namespace, see there). Starting a process per change cost the plugin most of its CPU under load
- * (forking a large Node process, then execa's bookkeeping): with a session, a change is a line
- * written to a pipe.
+ * stdin (a Runner has a few per namespace, see there). Starting a process per change cost the
+ * plugin most of its CPU under load (forking a large Node process, then execa's bookkeeping):
+ * with a session, a change is a line written to a pipe.
  *
  * Two things about the tools shape this class:
  * - They remember device names: a name resolved once keeps its interface index for the life of

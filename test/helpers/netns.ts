@@ -31,6 +31,10 @@ export interface Netns extends AsyncDisposable {
   tryExec(cmd: string, ...args: string[]): { ok: boolean; out: string };
 }
 
+/** The PIDs of the long-lived batch processes of one tool (src/dataplane/batch-session.ts) in the namespace. */
+export const sessionPids = (tool: 'ip' | 'bridge', ns: string): string[] =>
+  tryRun('pgrep', ['-x', '-f', `${tool} -n ${ns} -force -batch -`]).out.split('\n').filter(Boolean).sort();
+
 /** A throwaway namespace with loopback up; deleted by `await using`. */
 export function makeNetns(label: string): Netns {
   const name = `${TEST_NS_PREFIX}${label}-${randomBytes(3).toString('hex')}`;
@@ -43,7 +47,8 @@ export function makeNetns(label: string): Netns {
     async [Symbol.asyncDispose]() {
       // A Runner's batch sessions in the namespace (the neighbour and FDB ones wait 10 minutes
       // for work) would keep the deleted namespace and its devices alive until they end.
-      tryRun('pkill', ['-f', `^(ip|bridge) -n ${name} -force -batch -$`]);
+      const sessions = [...sessionPids('ip', name), ...sessionPids('bridge', name)];
+      if (sessions.length) tryRun('kill', sessions);
       tryRun('ip', ['netns', 'del', name]);
     },
   };

@@ -1,14 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BatchSession, IDLE_CLOSE_MS } from '../../src/dataplane/batch-session.js';
 import { Runner } from '../../src/dataplane/runner.js';
-import { makeNetns, removeLeftoverNamespaces, sh, tryRun } from '../helpers/netns.js';
+import { makeNetns, removeLeftoverNamespaces, sessionPids, sh } from '../helpers/netns.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 beforeAll(() => removeLeftoverNamespaces());
 
-/** The PIDs of a Runner's batch processes of one tool in the namespace. */
-const sessionPids = (tool: 'ip' | 'bridge', ns: string) =>
-  tryRun('pgrep', ['-x', '-f', `${tool} -n ${ns} -force -batch -`]).out.split('\n').filter(Boolean).sort();
 const linkNames = (ns: string) => new Set((JSON.parse(sh('ip', ['-n', ns, '-j', 'link', 'show'])) as Array<{ ifname: string }>).map((l) => l.ifname));
 
 describe('a long-lived ip/bridge batch session on real devices', () => {
