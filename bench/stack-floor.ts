@@ -1,0 +1,252 @@
+/**
+ * How far ts-overlay's API tail is from the floor of its stack. Two phases of the control-plane
+ * benchmark, 2,000 endpoints each: all at once (32 calls in flight per host, young processes),
+ * then at 500 a second offered, open loop (clients starting with no connections). Three
+ * servers take them, turn about, each in a fresh lab, driven by the control-plane benchmark's
+ * load generator:
+ * - ts-overlay's plugins;
+ * - `floor`: bench/stack-floor-server.ts, node, fastify and the plugin's own etcd layer doing
+ *   only what every plugin on this stack must do (the endpoint and its address in one etcd
+ *   transaction, the other host's records from a watch): no request checks, no kernel work,
+ *   no metrics, no reconcile;
+ * - `floor+kernel`: the same, with the kernel work of ts-overlay's data path done the least
+ *   way (a macvlan per endpoint, an FDB and a neighbour entry per other host's endpoint,
+ *   through long-lived `ip`/`bridge` batch processes, not waited for).
+ *
+ *   TSO_LAB=cpf npx tsx bench/stack-floor.ts     # BENCH_ROUNDS (3), BENCH_CONCURRENCY (32),
+ *                                                # BENCH_RATE (500), BENCH_ENDPOINTS (2000),
+ *                                                # BENCH_SIDES (all three), BENCH_REPORT=FILE,
+ *                                                # BENCH_PROFILE_DIR=DIR
+ *
+ * Where a floor misses a target too, no plugin on this stack meets it on this machine; where
+ * it meets it, the difference is ts-overlay's own work.
+ */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ApiLab, cpuMs, cpuWithToolsMs, ETCD, machineBusyMs } from './api-lab.js';
+import { REPO, sleep } from './bench-lab.js';
+import { PluginApi, pool, randomId } from './plugin-api.js';
+import { median, percentile, rotated } from './stats.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** BENCH_SIDES: some of the servers only, e.g. "ts-overlay floor+kernel". */
+const CHOSEN = (process.env.BENCH_SIDES ?? '').split(/[\s,]+/).filter(Boolean);
+const IN_FLIGHT = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 2000);
+const RATE = Number(process.env.BENCH_RATE ?? 500);
+const SETTLE_MS = 3000; // as the control-plane benchmark waits between a network and its phase
+const lab = new ApiLab(process.env.TSO_LAB ?? 'cpf');
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '--max-semi-space-size=4 --heap-growing-percent=30').split(' ').filter(Boolean);
+
+const SIDES = ['ts-overlay', 'floor', 'floor+kernel'] as const;
+type Side = (typeof SIDES)[number];
+const sides = SIDES.filter((s) => CHOSEN.length === 0 || CHOSEN.includes(s));
+if (sides.length === 0) throw new Error(`BENCH_SIDES: none of ${SIDES.join(', ')}`);
+interface Server {
+  pid: number;
+  /** CPU time so far: the process's own and, for ts-overlay, its `ip`/`bridge` processes'. */
+  cpuMs(): { own: number; tools: number };
+}
+
+function startFloor(h: number, kernel: boolean): { pid: number; ready: Promise<void> } {
+  const socket = lab.socket(h);
+  // BENCH_PROFILE_DIR: V8 CPU profiles, as the plugins' (api-lab.ts), written when it stops.
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
+  const child = spawn('ip', ['netns', 'exec', `${lab.name}-h${h}`, 'node', ...NODE_ARGS, ...profile, '--import', 'tsx', resolve(REPO, 'bench/stack-floor-server.ts'), socket, ETCD, String(h - 1), '2', ...(kernel ? ['kernel'] : [])], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    detached: true,
+    cwd: REPO,
+  });
+  const ready = (async () => {
+    for (const started = performance.now(); performance.now() - started < 30_000; await sleep(20)) {
+      if (child.exitCode !== null) throw new Error(`floor server h${h} exited`);
+      try {
+        const api = new PluginApi(socket, 1);
+        await api.call('Plugin.Activate', {});
+        api.close();
+        return;
+      } catch {
+        // not listening yet
+      }
+    }
+    throw new Error(`floor server h${h} did not serve within 30 s`);
+  })();
+  return { pid: child.pid!, ready };
+}
+
+async function start(side: Side): Promise<Server[]> {
+  const started = [1, 2].map((h) => (side === 'ts-overlay' ? lab.startPlugin(h) : startFloor(h, side === 'floor+kernel')));
+  await Promise.all(started.map((s) => s.ready));
+  // With the CPU of their `ip`/`bridge` processes: the kernel's work on the devices and entries,
+  // mostly.
+  return started.map(({ pid }) => ({
+    pid,
+    cpuMs: () => {
+      const own = cpuMs(pid);
+      return { own, tools: cpuWithToolsMs(pid) - own };
+    },
+  }));
+}
+
+/** The engine's three calls for endpoint number `i`, hosts in turn (as bench/control-plane.ts). */
+async function makeEndpoint(apis: PluginApi[], net: { poolId: string; engineIds: string[] }, i: number, allocated: () => void = () => undefined) {
+  const h = i % apis.length;
+  const api = apis[h]!;
+  const endpointId = randomId();
+  const { Address } = await api.call<{ Address: string }>('IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} });
+  allocated();
+  await api.call('NetworkDriver.CreateEndpoint', { NetworkID: net.engineIds[h], EndpointID: endpointId, Interface: { Address, AddressIPv6: '', MacAddress: '' }, Options: {} });
+  await api.call('NetworkDriver.Join', { NetworkID: net.engineIds[h], EndpointID: endpointId, SandboxKey: '', Options: {} });
+}
+
+/** The control-plane benchmark's all-at-once phase: allocations a second. */
+async function allAtOnce(apis: PluginApi[], net: { poolId: string; engineIds: string[] }) {
+  const started = performance.now();
+  let lastAllocation = started;
+  const allocated = () => void (lastAllocation = Math.max(lastAllocation, performance.now()));
+  await pool(Array.from({ length: ENDPOINTS }, (_, i) => i), IN_FLIGHT * apis.length, (i) => makeEndpoint(apis, net, i, allocated));
+  return ENDPOINTS / ((lastAllocation - started) / 1000);
+}
+
+/** Its phase at RATE endpoints a second offered, open loop (one every 1/RATE s, hosts in turn): endpoints a second achieved. */
+async function atRate(apis: PluginApi[], net: { poolId: string; engineIds: string[] }) {
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: ENDPOINTS }, async (_, i) => {
+      await sleep(Math.max(0, started + (i * 1000) / RATE - performance.now()));
+      await makeEndpoint(apis, net, i);
+    }),
+  );
+  return ENDPOINTS / ((performance.now() - started) / 1000);
+}
+
+interface Measurement {
+  side: Side;
+  phase: string;
+  round: number;
+  endpointsPerSecond: number;
+  p50Ms: number;
+  p99Ms: Record<string, number>;
+  slowestP99Ms: number;
+  serverCpuMsPerEndpoint: number;
+  /** Calls that found every connection busy and opened one of their own, and their p99. */
+  newConnections: { calls: number; p99Ms: number };
+  /** Of serverCpuMsPerEndpoint, the `ip`/`bridge` processes'. */
+  toolsCpuMsPerEndpoint: number;
+  machineCpuMsPerEndpoint: number;
+}
+
+/** Runs one phase on fresh clients (`inFlight` connections at most each) and reads its figures. */
+async function phase(side: Side, name: string, round: number, servers: Server[], inFlight: number, run: (apis: PluginApi[]) => Promise<number>): Promise<Measurement> {
+  const apis = lab.hostApis(inFlight);
+  try {
+    const cpuBefore = servers.map((s) => s.cpuMs());
+    const machineBefore = machineBusyMs();
+    const endpointsPerSecond = await run(apis);
+    const cpuAfter = servers.map((s) => s.cpuMs());
+    const sum = (pick: (c: { own: number; tools: number }) => number) => cpuAfter.reduce((total, c, i) => total + pick(c) - pick(cpuBefore[i]!), 0);
+    const machineCpu = machineBusyMs() - machineBefore;
+    const calls = apis.flatMap((a) => a.timeline);
+    const opened = calls.filter((c) => c.newConnection).map((c) => c.ms);
+    const p99Ms = Object.fromEntries(
+      ['IpamDriver.RequestAddress', 'NetworkDriver.CreateEndpoint', 'NetworkDriver.Join'].map((m) => [m.split('.')[1]!, percentile(calls.filter((c) => c.method === m).map((c) => c.ms), 99)]),
+    );
+    return {
+      side,
+      phase: name,
+      round,
+      endpointsPerSecond,
+      p50Ms: percentile(calls.map((c) => c.ms), 50),
+      p99Ms,
+      slowestP99Ms: Math.max(...Object.values(p99Ms)),
+      newConnections: { calls: opened.length, p99Ms: opened.length > 0 ? percentile(opened, 99) : 0 },
+      serverCpuMsPerEndpoint: (sum((c) => c.own) + sum((c) => c.tools)) / ENDPOINTS / servers.length,
+      toolsCpuMsPerEndpoint: sum((c) => c.tools) / ENDPOINTS / servers.length,
+      machineCpuMsPerEndpoint: machineCpu / ENDPOINTS,
+    };
+  } finally {
+    apis.forEach((a) => a.close());
+  }
+}
+
+/**
+ * The floor's kernel work is not waited for, so it must be seen done: else a floor that skipped
+ * it would pass for cheap. Every host holds a macvlan per endpoint of its own and an FDB entry
+ * per endpoint of the other's (both phases: ENDPOINTS each, half on each host).
+ */
+async function checkKernelWork(): Promise<void> {
+  const count = (h: number, ...cmd: string[]) => lab.sh('ip', ['netns', 'exec', `${lab.name}-h${h}`, ...cmd]).split('\n').filter((l) => /^\d+: tsf\d+@|^02:42:.* dst /.test(l)).length;
+  const want = ENDPOINTS; // 2 phases x ENDPOINTS / 2 hosts
+  for (let tries = 0; ; tries++) {
+    const seen = [1, 2].flatMap((h) => [count(h, 'ip', '-o', 'link', 'show', 'type', 'macvlan'), count(h, 'bridge', 'fdb', 'show', 'dev', 'tsf-vx')]);
+    if (seen.every((n) => n >= want)) return;
+    if (tries === 50) throw new Error(`floor+kernel: macvlans and FDB entries per host ${seen.join(', ')}, wanted ${want} each`);
+    await sleep(100);
+  }
+}
+
+/**
+ * One side in a fresh lab: the all-at-once phase on young processes, then (warmer, as in the
+ * control-plane benchmark, where it comes later) the phase at RATE a second on a network of its
+ * own, with clients that start with no connections.
+ */
+async function measure(side: Side, round: number): Promise<Measurement[]> {
+  lab.script('up', '--hosts', '2', '--no-plugin');
+  const servers = await start(side).catch((err: unknown) => {
+    lab.script('down');
+    throw err;
+  });
+  try {
+    const setup = lab.hostApis(1);
+    const first = await lab.createNetwork(setup, '10.128.0.0/20');
+    const second = await lab.createNetwork(setup, '10.129.0.0/20');
+    setup.forEach((a) => a.close());
+    await sleep(SETTLE_MS);
+    const once = await phase(side, 'all at once', round, servers, IN_FLIGHT, (apis) => allAtOnce(apis, first));
+    await sleep(SETTLE_MS);
+    const rate = await phase(side, `${RATE}/s`, round, servers, 256, (apis) => atRate(apis, second));
+    if (side === 'floor+kernel') await checkKernelWork();
+    return [once, rate];
+  } finally {
+    await lab.tearDown(servers); // SIGTERM first under BENCH_PROFILE_DIR, for the profiles
+  }
+}
+
+const row = (m: Measurement) =>
+  `| ${m.phase} | ${m.side} | ${m.round} | ${m.endpointsPerSecond.toFixed(0)} | ${m.p50Ms.toFixed(0)} | ${Object.values(m.p99Ms).map((v) => v.toFixed(0)).join(' / ')} | ${m.newConnections.calls}, ${m.newConnections.p99Ms.toFixed(0)} | ${m.serverCpuMsPerEndpoint.toFixed(2)} (${m.toolsCpuMsPerEndpoint.toFixed(2)}) | ${m.machineCpuMsPerEndpoint.toFixed(2)} |`;
+
+async function main() {
+  const results: Measurement[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const order = rotated(sides, round - 1); // no side always first or last
+    for (const side of order) {
+      for (const m of await measure(side, round)) {
+        console.log(row(m));
+        results.push(m);
+      }
+    }
+  }
+  const medians = (phaseName: string, side: Side) => {
+    const of = results.filter((m) => m.phase === phaseName && m.side === side);
+    const med = (pick: (m: Measurement) => number) => median(of.map(pick));
+    const met = of.filter((m) => m.slowestP99Ms <= 50).length;
+    return `| ${phaseName} | ${side} | ${med((m) => m.endpointsPerSecond).toFixed(0)} | ${med((m) => m.slowestP99Ms).toFixed(0)} | ${met} of ${of.length} | ${med((m) => m.serverCpuMsPerEndpoint).toFixed(2)} (${med((m) => m.toolsCpuMsPerEndpoint).toFixed(2)}) | ${med((m) => m.machineCpuMsPerEndpoint).toFixed(2)} |`;
+  };
+  const phases = ['all at once', `${RATE}/s`];
+  const lines = [
+    `${ENDPOINTS} endpoints a phase; all at once: ${IN_FLIGHT} calls in flight per host; then ${RATE} a second offered; ${ROUNDS} rounds turn about, a fresh lab each (${new Date().toISOString()})`,
+    '',
+    '| phase | server | round | endpoints/s | p50, all calls (ms) | p99 RequestAddress / CreateEndpoint / Join (ms) | calls that opened a connection: how many, their p99 (ms) | CPU per endpoint, each server process (ms; in brackets its `ip`/`bridge` processes\') | CPU per endpoint, whole machine (ms) |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...results.map(row),
+    '',
+    "| phase, medians | server | endpoints/s | slowest call's p99 (ms) | rounds with it <= 50 ms | CPU per endpoint, each server process (ms; in brackets its tools) | whole machine (ms) |",
+    '|---|---|---|---|---|---|---|',
+    ...phases.flatMap((p) => sides.map((side) => medians(p, side))),
+  ];
+  console.log(`\n${lines.join('\n')}`);
+  if (process.env.BENCH_REPORT) writeFileSync(process.env.BENCH_REPORT, `${lines.join('\n')}\n`);
+}
+
+await main();
