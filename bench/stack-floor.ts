@@ -54,7 +54,7 @@ function startFloor(h: number, kernel: boolean): { pid: number; ready: Promise<v
   // BENCH_PROFILE_DIR: V8 CPU profiles, as the plugins' (api-lab.ts), written when it stops.
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
   const child = spawn('ip', ['netns', 'exec', `${lab.name}-h${h}`, 'node', ...NODE_ARGS, ...profile, '--import', 'tsx', resolve(REPO, 'bench/stack-floor-server.ts'), socket, ETCD, String(h - 1), '2', ...(kernel ? ['kernel'] : [])], {
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', process.env.BENCH_LOG_LEVEL ? 'inherit' : 'ignore', 'inherit'], // as the plugins' (api-lab.ts)
     detached: true,
     cwd: REPO,
   });
