@@ -27,6 +27,7 @@ import { controlPlaneRows, inFlightCurveSection, markdownTable } from './report-
 import { cpuWaitBetween, readSchedstat, type SchedReading } from './cpu-wait.js';
 import { etcdDiskBetween, type EtcdCounters, parseEtcdMetrics } from './etcd-disk.js';
 import { parsePluginMetrics, type PluginCounters, pluginCountersBetween } from './plugin-counters.js';
+import { writeTimeline as writeTimelineTo } from './timeline-windows.js';
 
 const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 2000);
 const RESTART_ENDPOINTS = Number(process.env.BENCH_RESTART_ENDPOINTS ?? 500);
@@ -339,18 +340,9 @@ function latencyByMethod(apis: PluginApi[]) {
   }));
 }
 
+/** The phase's calls to BENCH_TIMELINE's folder, if set (timeline-windows.ts). */
 function writeTimeline(phase: string, apis: PluginApi[]): void {
-  if (!TIMELINE_DIR) return;
-  const rows = apis.flatMap((a, h) => a.timeline.map((c) => ({ host: h + 1, ...c })));
-  const first = Math.min(...rows.map((r) => r.started));
-  rows.sort((a, b) => a.started - b.started);
-  const lines = rows.map((r) => [r.host, r.method, (r.started - first).toFixed(2), r.ms.toFixed(2), r.newConnection ? 1 : 0].join('\t'));
-  mkdirSync(TIMELINE_DIR, { recursive: true });
-  writeFileSync(resolve(TIMELINE_DIR, `${phase}.tsv`), `host\tmethod\tstartMs\tms\tnewConnection\n${lines.join('\n')}\n`);
-  // Where startMs 0 is on the machine's monotonic clock, the clock of the plugins' V8 profiles
-  // too (BENCH_PROFILE_DIR): bench/profile-windows.ts lines the two up.
-  const originUs = Number(process.hrtime.bigint() / 1000n) - (performance.now() - first) * 1000;
-  writeFileSync(resolve(TIMELINE_DIR, `${phase}.origin.json`), `${JSON.stringify({ monotonicUs: Math.round(originUs) })}\n`);
+  if (TIMELINE_DIR) writeTimelineTo(TIMELINE_DIR, phase, apis);
 }
 
 function etcdFootprint(endpoints: number) {

@@ -16,7 +16,7 @@
  *   TSO_LAB=cpf npx tsx bench/stack-floor.ts     # BENCH_ROUNDS (3), BENCH_CONCURRENCY (32),
  *                                                # BENCH_RATE (500), BENCH_ENDPOINTS (2000),
  *                                                # BENCH_SIDES (all three), BENCH_REPORT=FILE,
- *                                                # BENCH_PROFILE_DIR=DIR
+ *                                                # BENCH_PROFILE_DIR=DIR, BENCH_TIMELINE=DIR
  *
  * Where a floor misses a target too, no plugin on this stack meets it on this machine; where
  * it meets it, the difference is ts-overlay's own work.
@@ -28,6 +28,7 @@ import { ApiLab, cpuMs, cpuWithToolsMs, ETCD, machineBusyMs } from './api-lab.js
 import { REPO, sleep } from './bench-lab.js';
 import { PluginApi, pool, randomId } from './plugin-api.js';
 import { median, percentile, rotated } from './stats.js';
+import { writeTimeline } from './timeline-windows.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** BENCH_SIDES: some of the servers only, e.g. "ts-overlay floor+kernel". */
@@ -141,33 +142,40 @@ interface Measurement {
 async function phase(side: Side, name: string, round: number, servers: Server[], inFlight: number, run: (apis: PluginApi[]) => Promise<number>): Promise<Measurement> {
   const apis = lab.hostApis(inFlight);
   try {
-    const cpuBefore = servers.map((s) => s.cpuMs());
-    const machineBefore = machineBusyMs();
-    const endpointsPerSecond = await run(apis);
-    const cpuAfter = servers.map((s) => s.cpuMs());
-    const sum = (pick: (c: { own: number; tools: number }) => number) => cpuAfter.reduce((total, c, i) => total + pick(c) - pick(cpuBefore[i]!), 0);
-    const machineCpu = machineBusyMs() - machineBefore;
-    const calls = apis.flatMap((a) => a.timeline);
-    const opened = calls.filter((c) => c.newConnection).map((c) => c.ms);
-    const p99Ms = Object.fromEntries(
-      ['IpamDriver.RequestAddress', 'NetworkDriver.CreateEndpoint', 'NetworkDriver.Join'].map((m) => [m.split('.')[1]!, percentile(calls.filter((c) => c.method === m).map((c) => c.ms), 99)]),
-    );
-    return {
-      side,
-      phase: name,
-      round,
-      endpointsPerSecond,
-      p50Ms: percentile(calls.map((c) => c.ms), 50),
-      p99Ms,
-      slowestP99Ms: Math.max(...Object.values(p99Ms)),
-      newConnections: { calls: opened.length, p99Ms: opened.length > 0 ? percentile(opened, 99) : 0 },
-      serverCpuMsPerEndpoint: (sum((c) => c.own) + sum((c) => c.tools)) / ENDPOINTS / servers.length,
-      toolsCpuMsPerEndpoint: sum((c) => c.tools) / ENDPOINTS / servers.length,
-      machineCpuMsPerEndpoint: machineCpu / ENDPOINTS,
-    };
+    return await figures(side, name, round, servers, apis, run);
   } finally {
+    // BENCH_TIMELINE=DIR: every call, as bench/control-plane.ts writes them (timeline-windows.ts).
+    if (process.env.BENCH_TIMELINE) writeTimeline(process.env.BENCH_TIMELINE, `${side}-${name.replace(/\W+/g, '-')}-round-${round}`, apis);
     apis.forEach((a) => a.close());
   }
+}
+
+/** Runs one phase on `apis` and reads its figures: latencies, connections opened, CPU. */
+async function figures(side: Side, name: string, round: number, servers: Server[], apis: PluginApi[], run: (apis: PluginApi[]) => Promise<number>): Promise<Measurement> {
+  const cpuBefore = servers.map((s) => s.cpuMs());
+  const machineBefore = machineBusyMs();
+  const endpointsPerSecond = await run(apis);
+  const cpuAfter = servers.map((s) => s.cpuMs());
+  const sum = (pick: (c: { own: number; tools: number }) => number) => cpuAfter.reduce((total, c, i) => total + pick(c) - pick(cpuBefore[i]!), 0);
+  const machineCpu = machineBusyMs() - machineBefore;
+  const calls = apis.flatMap((a) => a.timeline);
+  const opened = calls.filter((c) => c.newConnection).map((c) => c.ms);
+  const p99Ms = Object.fromEntries(
+    ['IpamDriver.RequestAddress', 'NetworkDriver.CreateEndpoint', 'NetworkDriver.Join'].map((m) => [m.split('.')[1]!, percentile(calls.filter((c) => c.method === m).map((c) => c.ms), 99)]),
+  );
+  return {
+    side,
+    phase: name,
+    round,
+    endpointsPerSecond,
+    p50Ms: percentile(calls.map((c) => c.ms), 50),
+    p99Ms,
+    slowestP99Ms: Math.max(...Object.values(p99Ms)),
+    newConnections: { calls: opened.length, p99Ms: opened.length > 0 ? percentile(opened, 99) : 0 },
+    serverCpuMsPerEndpoint: (sum((c) => c.own) + sum((c) => c.tools)) / ENDPOINTS / servers.length,
+    toolsCpuMsPerEndpoint: sum((c) => c.tools) / ENDPOINTS / servers.length,
+    machineCpuMsPerEndpoint: machineCpu / ENDPOINTS,
+  };
 }
 
 /**

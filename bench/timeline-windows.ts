@@ -1,13 +1,15 @@
 /**
- * Where in a phase its slow calls were: a timeline that bench/control-plane.ts wrote
- * (BENCH_TIMELINE=DIR, one PHASE.tsv per phase) cut into windows, per host, with how many calls
+ * Where in a phase its slow calls were: a timeline that bench/control-plane.ts or
+ * bench/stack-floor.ts wrote (BENCH_TIMELINE=DIR, one PHASE.tsv per phase: writeTimeline) cut into windows, per host, with how many calls
  * started in each window and how many of them took longer than a bound, by method. Slow calls
  * of every method at once in one window say the plugin's event loop stood still (RequestAddress
  * answers from memory); slow Joins alone, that they waited for something of their own (their
  * endpoint's etcd transaction, or `ip`).
  *   npx tsx bench/timeline-windows.ts DIR/all-at-once.tsv [WINDOW_MS=250] [OVER_MS=60]
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { PluginApi } from './plugin-api.js';
 
 export interface TimelineCall {
   readonly host: number;
@@ -50,6 +52,23 @@ export function timelineWindows(calls: readonly TimelineCall[], windowMs: number
     if (c.ms > overMs) w.slow[method] = (w.slow[method] ?? 0) + 1;
   }
   return [...windows.values()].sort((a, b) => a.host - b.host || a.fromMs - b.fromMs);
+}
+
+/**
+ * Writes every call the clients of a phase made (one client per host, in host order) to
+ * DIR/PHASE.tsv, which parseTimeline reads, with DIR/PHASE.origin.json: where its startMs 0 is
+ * on the machine's monotonic clock, the clock of the plugins' V8 profiles too
+ * (BENCH_PROFILE_DIR), so that bench/profile-windows.ts can line the two up.
+ */
+export function writeTimeline(dir: string, phase: string, apis: readonly PluginApi[]): void {
+  const rows = apis.flatMap((a, h) => a.timeline.map((c) => ({ host: h + 1, ...c })));
+  const first = Math.min(...rows.map((r) => r.started));
+  rows.sort((a, b) => a.started - b.started);
+  const lines = rows.map((r) => [r.host, r.method, (r.started - first).toFixed(2), r.ms.toFixed(2), r.newConnection ? 1 : 0].join('\t'));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(resolve(dir, `${phase}.tsv`), `host\tmethod\tstartMs\tms\tnewConnection\n${lines.join('\n')}\n`);
+  const originUs = Number(process.hrtime.bigint() / 1000n) - (performance.now() - first) * 1000;
+  writeFileSync(resolve(dir, `${phase}.origin.json`), `${JSON.stringify({ monotonicUs: Math.round(originUs) })}\n`);
 }
 
 function main(): void {
