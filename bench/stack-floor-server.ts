@@ -24,7 +24,7 @@ import { EtcdKv } from '../src/store/etcd-kv.js';
 import { keys } from '../src/store/keys.js';
 
 const [socket, etcd, hostArg, hostsArg, mode] = process.argv.slice(2);
-if (!socket || !etcd || !hostArg || !hostsArg) throw new Error('usage: stack-floor-server.ts SOCKET ETCD HOST_INDEX HOSTS');
+if (!socket || !etcd || !hostArg || !hostsArg) throw new Error('usage: stack-floor-server.ts SOCKET ETCD HOST_INDEX HOSTS [kernel]');
 const host = Number(hostArg);
 const hosts = Number(hostsArg);
 
@@ -39,12 +39,13 @@ const networks = new Map<string, string>();
 const published = new Map<string, Promise<number | undefined>>();
 /** Every endpoint record of the cluster, as the watches tell them (the FDB's source). */
 const endpoints = new Map<string, unknown>();
+/** Every claimed address of the cluster (an IPAM's view of the others' claims). */
 const claimed = new Map<string, unknown>();
 
 /** Lines for a tool, written once per turn of the event loop (ts-overlay's sessions do the same). */
 function batchTool(cmd: string, args: string[]): (line: string) => void {
   const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'ignore'] });
-  let lines: string[] = [];
+  const lines: string[] = [];
   return (line) => {
     if (lines.length === 0) setImmediate(() => void child.stdin.write(`${lines.splice(0).join('\n')}\n`));
     lines.push(line);
@@ -149,12 +150,7 @@ for (const [call, handle] of Object.entries(routes)) {
 }
 app.setErrorHandler((err: Error, _req, reply) => void reply.code(200).send({ Err: err.message }));
 
-const watchInto = (prefix: string, into: Map<string, unknown>) =>
-  kv.watch(prefix, 0, {
-    onPut: (key, value) => void into.set(key, value),
-    onDelete: (key) => void into.delete(key),
-    onResync: () => undefined,
-  });
+// Both watches from the store's first revision: each lab is fresh, its history short.
 kv.watch(keys.endpointsPrefix, 0, {
   onPut: (key, value) => {
     endpoints.set(key, value);
@@ -164,7 +160,11 @@ kv.watch(keys.endpointsPrefix, 0, {
   onDelete: (key) => void endpoints.delete(key),
   onResync: () => undefined,
 });
-watchInto(keys.allAddressesPrefix, claimed);
+kv.watch(keys.allAddressesPrefix, 0, {
+  onPut: (key, value) => void claimed.set(key, value),
+  onDelete: (key) => void claimed.delete(key),
+  onResync: () => undefined,
+});
 
 try {
   unlinkSync(socket);

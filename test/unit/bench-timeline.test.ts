@@ -1,6 +1,9 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { profileWindows } from '../../bench/profile-windows.js';
-import { parseTimeline, timelineWindows } from '../../bench/timeline-windows.js';
+import { parseTimeline, timelineWindows, writeTimeline } from '../../bench/timeline-windows.js';
 
 const HEADER = 'host\tmethod\tstartMs\tms\tnewConnection';
 
@@ -21,6 +24,27 @@ describe("a control-plane phase's timeline in windows", () => {
       { host: 1, fromMs: 250, calls: 2, slow: { RequestAddress: 1 }, slowestMs: 90 },
       { host: 2, fromMs: 0, calls: 1, slow: { Join: 1 }, slowestMs: 75 },
     ]);
+  });
+
+  it('reads back what a benchmark wrote: hosts in client order, calls in start order, from the first call on', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tso-timeline-'));
+    try {
+      const call = (method: string, started: number, ms: number, newConnection = false) => ({ method, started, ms, newConnection });
+      writeTimeline(dir, 'phase', [
+        { timeline: [call('NetworkDriver.Join', 1010, 4), call('IpamDriver.RequestAddress', 1000, 2.5)] },
+        { timeline: [call('IpamDriver.RequestAddress', 1005.25, 70, true)] },
+      ]);
+      const text = readFileSync(join(dir, 'phase.tsv'), 'utf8');
+      expect(text.split('\n')[3]).toBe('1\tNetworkDriver.Join\t10.00\t4.00\t0');
+      expect(parseTimeline(text)).toEqual([
+        { host: 1, method: 'IpamDriver.RequestAddress', startMs: 0, ms: 2.5 },
+        { host: 2, method: 'IpamDriver.RequestAddress', startMs: 5.25, ms: 70 },
+        { host: 1, method: 'NetworkDriver.Join', startMs: 10, ms: 4 },
+      ]);
+      expect(JSON.parse(readFileSync(join(dir, 'phase.origin.json'), 'utf8'))).toEqual({ monotonicUs: expect.any(Number) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses what is not a timeline, and a line it cannot read', () => {
