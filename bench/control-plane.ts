@@ -27,7 +27,7 @@ import { controlPlaneRows, inFlightCurveSection, markdownTable } from './report-
 import { cpuWaitBetween, readSchedstat, type SchedReading } from './cpu-wait.js';
 import { etcdDiskBetween, type EtcdCounters, parseEtcdMetrics } from './etcd-disk.js';
 import { parsePluginMetrics, type PluginCounters, pluginCountersBetween } from './plugin-counters.js';
-import { writeTimeline as writeTimelineTo } from './timeline-windows.js';
+import { writeTimeline } from './timeline-windows.js';
 
 const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 2000);
 const RESTART_ENDPOINTS = Number(process.env.BENCH_RESTART_ENDPOINTS ?? 500);
@@ -341,8 +341,8 @@ function latencyByMethod(apis: PluginApi[]) {
 }
 
 /** The phase's calls to BENCH_TIMELINE's folder, if set (timeline-windows.ts). */
-function writeTimeline(phase: string, apis: PluginApi[]): void {
-  if (TIMELINE_DIR) writeTimelineTo(TIMELINE_DIR, phase, apis);
+function saveTimeline(phase: string, apis: PluginApi[]): void {
+  if (TIMELINE_DIR) writeTimeline(TIMELINE_DIR, phase, apis);
 }
 
 function etcdFootprint(endpoints: number) {
@@ -363,7 +363,7 @@ async function main() {
     const net = await lab.createNetwork(apis, '10.128.0.0/20');
     await settle();
     const allAtOnce = await measureCreation(apis, net, plugins);
-    writeTimeline('all-at-once', apis);
+    saveTimeline('all-at-once', apis);
     const rss = plugins.map((p) => rssMiB(p.pid));
     const footprint = etcdFootprint(ENDPOINTS);
 
@@ -384,7 +384,7 @@ async function main() {
       const before = phaseCounters([1], [restarted.pid], true);
       const run = await createEndpointsAtRate(restartedApi, { ...restartNet, engineIds: [restartNet.engineIds[0]!] }, AFTER_RESTART_ENDPOINTS, RATE / 2);
       afterRestart = await rateFigures(restartedApi, RATE / 2, AFTER_RESTART_ENDPOINTS, run, await before);
-      writeTimeline('after-restart', restartedApi);
+      saveTimeline('after-restart', restartedApi);
       restartedApi.forEach((a) => a.close());
     }
 
@@ -395,7 +395,7 @@ async function main() {
     rateApis.forEach((a) => a.resetFigures()); // only the endpoints' calls
     const beforeRate = await phaseCounters([1, 2], plugins.map((p) => p.pid));
     const atRate = await rateFigures(rateApis, RATE, RATE_ENDPOINTS, await createEndpointsAtRate(rateApis, rateNet, RATE_ENDPOINTS, RATE), beforeRate);
-    writeTimeline('at-rate', rateApis);
+    saveTimeline('at-rate', rateApis);
     rateApis.forEach((a) => a.close());
 
     // N endpoints again, on a network of their own, their calls as an engine sends them: on
@@ -404,7 +404,7 @@ async function main() {
     const engineNet = { ...(await lab.createNetwork(engineApis, '10.131.0.0/20')), engineLocks: [new EngineNetworkLock(), new EngineNetworkLock()], made: [] };
     await settle();
     const asEngine = await measureCreation(engineApis, engineNet, plugins); // host 1's is the restarted plugin now
-    writeTimeline('as-engine', engineApis);
+    saveTimeline('as-engine', engineApis);
     engineApis.forEach((a) => a.close());
     // The larger of two readings per host: after the all-at-once run, and now, with every
     // network's endpoints on the hosts (host 1's plugin is the restarted one by then).
@@ -416,7 +416,7 @@ async function main() {
       const againNet = await lab.createNetwork(againApis, subnet);
       await settle();
       const figures = await measureCreation(againApis, againNet, plugins, inFlight);
-      writeTimeline(phase, againApis);
+      saveTimeline(phase, againApis);
       againApis.forEach((a) => a.close());
       return figures;
     };
@@ -429,7 +429,7 @@ async function main() {
     // endpoints made as an engine sends them, removed all at once.
     const removeApis = lab.hostApis(CONCURRENCY);
     const removal = await measureRemoval(removeApis, engineNet, plugins);
-    writeTimeline('removal', removeApis);
+    saveTimeline('removal', removeApis);
     removeApis.forEach((a) => a.close());
 
     const report = {

@@ -6,11 +6,13 @@
  * reconcile. It answers the calls the control-plane benchmark makes, in its key layout, so the
  * same load generator drives it as it drives ts-overlay.
  *
- * With `kernel`, it also does the kernel work of ts-overlay's data path, the least way: a
- * VXLAN device, one macvlan on it per endpoint of its own, and for every other host's endpoint
- * a static FDB entry and a neighbour entry, written to long-lived `ip -batch`/`bridge -batch`
- * processes a turn of the event loop at a time. It does not wait for them: Join answers once
- * the transaction is in, so the floor stays a floor for the latency too.
+ * With `kernel`, it also does the kernel work of ts-overlay's data path, simply: a VXLAN
+ * device, one macvlan on it per endpoint of its own, made when CreateEndpoint comes and waited
+ * for by Join (the engine moves the interface into the container right after Join), through
+ * the plugin's own long-lived `ip -batch` session (BatchSession, one request per turn of the
+ * event loop); and for every other host's endpoint a static FDB entry and a neighbour entry,
+ * written to `bridge -batch`/`ip -batch` processes a turn at a time and not waited for (no
+ * call waits for them in ts-overlay either). It makes no spare interfaces ahead of Joins.
  *
  *   ip netns exec NS node --import tsx bench/stack-floor-server.ts SOCKET ETCD HOST_INDEX HOSTS [kernel]
  *
@@ -19,6 +21,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { unlinkSync } from 'node:fs';
 import Fastify from 'fastify';
+import { BatchSession } from '../src/dataplane/batch-session.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { EtcdKv } from '../src/store/etcd-kv.js';
 import { keys } from '../src/store/keys.js';
@@ -35,8 +38,8 @@ type Pool = { subnet: string; base: number; next: number };
 const pools = new Map<string, Pool>();
 /** Each network's subnet, by the engine's network ID (this host's copy's). */
 const networks = new Map<string, string>();
-/** Per endpoint ID: its etcd transaction, which Join waits for (as ts-overlay's Join does). */
-const published = new Map<string, Promise<number | undefined>>();
+/** Per endpoint ID: its etcd transaction and (with `kernel`) its interface, which Join waits for (as ts-overlay's Join does). */
+const published = new Map<string, Promise<[number | undefined, string]>>();
 /** Every endpoint record of the cluster, as the watches tell them (the FDB's source). */
 const endpoints = new Map<string, unknown>();
 /** Every claimed address of the cluster (an IPAM's view of the others' claims). */
@@ -59,10 +62,25 @@ const kernel = (() => {
   execFileSync('ip', ['link', 'add', vx, 'type', 'vxlan', 'id', '4242', 'dstport', '4789', 'local', `198.18.0.1${host + 1}`, 'dev', 'eth0', 'nolearning']);
   execFileSync('ip', ['link', 'set', vx, 'up']);
   // Neighbour entries in an `ip` of their own: ip lists every link before its first one.
-  const [links, neighbours, fdb] = [batchTool('ip', ['-force', '-batch', '-']), batchTool('ip', ['-force', '-batch', '-']), batchTool('bridge', ['-force', '-batch', '-'])];
+  const [neighbours, fdb] = [batchTool('ip', ['-force', '-batch', '-']), batchTool('bridge', ['-force', '-batch', '-'])];
+  const links = new BatchSession('ip', undefined);
   let ports = 0;
+  let waiting: Array<{ line: string; done: (failure: string | undefined) => void }> = [];
+  /** The interface's name once it exists; its `link add` goes with the others asked for this turn. */
+  const port = () =>
+    new Promise<string>((resolve, reject) => {
+      const name = `tsf${ports++}`;
+      if (waiting.length === 0) {
+        setImmediate(() => {
+          const batch = waiting;
+          waiting = [];
+          links.run(batch.map((w) => w.line)).then((outcomes) => batch.forEach((w, i) => w.done(outcomes[i])), (err: Error) => batch.forEach((w) => w.done(err.message)));
+        });
+      }
+      waiting.push({ line: `link add ${name} link ${vx} type macvlan mode bridge`, done: (failure) => (failure === undefined ? resolve(name) : reject(new Error(failure))) });
+    });
   return {
-    port: () => links(`link add tsf${ports++} link ${vx} type macvlan mode bridge`),
+    port,
     peer: (ip: string, mac: string, vtep: string) => {
       fdb(`fdb replace ${mac} dev ${vx} dst ${vtep} self permanent`);
       neighbours(`neigh replace ${ip} lladdr ${mac} dev ${vx} nud permanent`);
@@ -117,25 +135,24 @@ const routes: Record<string, (body: Body) => unknown> = {
     const subnet = networks.get(b.NetworkID)!;
     const address = keys.address(subnet, ip!);
     const record = { id: b.EndpointID, network: b.NetworkID, node, ip, subnet, vtep: `198.18.0.1${host + 1}` };
-    kernel?.port();
     // ts-overlay answers CreateEndpoint at once too; Join waits for the transaction.
-    published.set(
-      b.EndpointID,
-      kv.txnRevision({
-        compare: [{ key: address, modRevision: 0 }, { key: keys.pool(subnet), exists: true }],
-        put: [
-          [keys.endpoint(b.NetworkID, b.EndpointID), record],
-          [address, { kind: 'endpoint', ip, node }],
-        ],
-      }),
-    );
+    const txn = kv.txnRevision({
+      compare: [{ key: address, modRevision: 0 }, { key: keys.pool(subnet), exists: true }],
+      put: [
+        [keys.endpoint(b.NetworkID, b.EndpointID), record],
+        [address, { kind: 'endpoint', ip, node }],
+      ],
+    });
+    const both = Promise.all([txn, kernel ? kernel.port() : Promise.resolve('')]);
+    both.catch(() => undefined); // Join reports it
+    published.set(b.EndpointID, both);
     return { Interface: {} };
   },
   'NetworkDriver.Join': async (b) => {
-    const revision = await published.get(b.EndpointID);
+    const [revision, port] = (await published.get(b.EndpointID)) ?? [undefined, ''];
     published.delete(b.EndpointID);
     if (revision === undefined) throw new Error('endpoint not published');
-    return { InterfaceName: { SrcName: 'tsf0', DstPrefix: 'eth' } };
+    return { InterfaceName: { SrcName: port, DstPrefix: 'eth' } };
   },
 };
 
