@@ -9,17 +9,19 @@
  *   only what every plugin on this stack must do (the endpoint and its address in one etcd
  *   transaction, the other host's records from a watch): no request checks, no kernel work,
  *   no metrics, no reconcile;
- * - `floor+kernel`: the same, with the kernel work of ts-overlay's data path done the least
- *   way (a macvlan per endpoint, an FDB and a neighbour entry per other host's endpoint,
- *   through long-lived `ip`/`bridge` batch processes, not waited for).
+ * - `floor+kernel`: the same, with the kernel work of ts-overlay's data path done simply: a
+ *   macvlan per endpoint through the plugin's own `ip` batch session, which Join waits for (the
+ *   engine moves it into the container right after Join), and an FDB and a neighbour entry per
+ *   other host's endpoint through `bridge`/`ip` batch processes, not waited for (no call waits
+ *   for them in ts-overlay either). No spare interfaces made ahead, as ts-overlay makes.
  *
  *   TSO_LAB=cpf npx tsx bench/stack-floor.ts     # BENCH_ROUNDS (3), BENCH_CONCURRENCY (32),
  *                                                # BENCH_RATE (500), BENCH_ENDPOINTS (2000),
  *                                                # BENCH_SIDES (all three), BENCH_REPORT=FILE,
  *                                                # BENCH_PROFILE_DIR=DIR, BENCH_TIMELINE=DIR
  *
- * Where a floor misses a target too, no plugin on this stack meets it on this machine; where
- * it meets it, the difference is ts-overlay's own work.
+ * Where the plain floor misses a target too, no plugin on this stack meets it on this machine
+ * (as far as one run tells); the floor+kernel says what the data path's kernel work adds to it.
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
