@@ -26,7 +26,7 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ApiLab, cpuMs, cpuWithToolsMs, ETCD, machineBusyMs } from './api-lab.js';
+import { ApiLab, cpuMs, cpuWithToolsMs, ETCD, machineBusyMs, pluginNodeArgs } from './api-lab.js';
 import { REPO, sleep } from './bench-lab.js';
 import { PluginApi, pool, randomId } from './plugin-api.js';
 import { median, percentile, rotated } from './stats.js';
@@ -40,7 +40,6 @@ const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 2000);
 const RATE = Number(process.env.BENCH_RATE ?? 500);
 const SETTLE_MS = 3000; // as the control-plane benchmark waits between a network and its phase
 const lab = new ApiLab(process.env.TSO_LAB ?? 'cpf');
-const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '--max-semi-space-size=4 --heap-growing-percent=30').split(' ').filter(Boolean);
 
 const SIDES = ['ts-overlay', 'floor', 'floor+kernel'] as const;
 type Side = (typeof SIDES)[number];
@@ -54,9 +53,7 @@ interface Server {
 
 function startFloor(h: number, kernel: boolean): { pid: number; ready: Promise<void> } {
   const socket = lab.socket(h);
-  // BENCH_PROFILE_DIR: V8 CPU profiles, as the plugins' (api-lab.ts), written when it stops.
-  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
-  const child = spawn('ip', ['netns', 'exec', `${lab.name}-h${h}`, 'node', ...NODE_ARGS, ...profile, '--import', 'tsx', resolve(REPO, 'bench/stack-floor-server.ts'), socket, ETCD, String(h - 1), '2', ...(kernel ? ['kernel'] : [])], {
+  const child = spawn('ip', ['netns', 'exec', `${lab.name}-h${h}`, 'node', ...pluginNodeArgs(), '--import', 'tsx', resolve(REPO, 'bench/stack-floor-server.ts'), socket, ETCD, String(h - 1), '2', ...(kernel ? ['kernel'] : [])], {
     stdio: ['ignore', process.env.BENCH_LOG_LEVEL ? 'inherit' : 'ignore', 'inherit'], // as the plugins' (api-lab.ts)
     detached: true,
     cwd: REPO,
