@@ -22,12 +22,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ApiLab, cpuMs, machineBusyMs, mainThreadCpuMs, rssMiB } from './api-lab.js';
 import { median, percentile } from './stats.js';
-import { PluginApi, pool, randomId } from './plugin-api.js';
+import { PluginApi, pool } from './plugin-api.js';
 import { controlPlaneRows, inFlightCurveSection, markdownTable } from './report-model.js';
 import { cpuWaitBetween, readSchedstat, type SchedReading } from './cpu-wait.js';
 import { etcdDiskBetween, type EtcdCounters, parseEtcdMetrics } from './etcd-disk.js';
 import { parsePluginMetrics, type PluginCounters, pluginCountersBetween } from './plugin-counters.js';
 import { writeTimeline } from './timeline-windows.js';
+import { type BenchNetwork, createEndpoints, createEndpointsAtRate, EngineNetworkLock, type MadeEndpoint } from './endpoint-phases.js';
 
 const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 2000);
 const RESTART_ENDPOINTS = Number(process.env.BENCH_RESTART_ENDPOINTS ?? 500);
@@ -182,84 +183,6 @@ async function countsSince(before: PhaseCounters, endpoints: number) {
 
 const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS));
 
-/**
- * A Docker engine's lock on one network: the engine holds it from RequestAddress through
- * CreateEndpoint (libnetwork's Network.CreateEndpoint takes networkLocker for the network's ID
- * around the address assignment and the driver's CreateEndpoint; Join is outside it). So on one
- * network an engine has at most one of those two calls in flight, however many containers
- * start at once: 30 `docker run -d` at once on a lab engine reached the plugin one
- * RequestAddress and one CreateEndpoint at a time. Holders go in arrival order.
- */
-class EngineNetworkLock {
-  private tail: Promise<unknown> = Promise.resolve();
-
-  hold<T>(task: () => Promise<T>): Promise<T> {
-    const turn = this.tail.then(task);
-    this.tail = turn.catch(() => undefined);
-    return turn;
-  }
-}
-
-/** An endpoint made on a network, kept for its removal: its host (0-based), ID and address. */
-type MadeEndpoint = { h: number; endpointId: string; address: string };
-
-/**
- * A network on both hosts; `engineLocks` (one per host) when calls come as an engine sends
- * them; `made`, when given, collects its endpoints for removeEndpoints.
- */
-type BenchNetwork = { poolId: string; engineIds: string[]; engineLocks?: EngineNetworkLock[]; made?: MadeEndpoint[] };
-
-/**
- * The engine's three calls for endpoint number `i` (hosts take turns); `allocated` when it has its
- * address. Returns how long the endpoint took from its start to Join answered: with an engine's
- * lock, that includes the wait for it, which no call's latency shows.
- */
-async function makeEndpoint(apis: PluginApi[], net: BenchNetwork, i: number, allocated: () => void = () => undefined): Promise<number> {
-  const began = performance.now();
-  const h = i % apis.length;
-  const api = apis[h]!;
-  const endpointId = randomId();
-  const create = async () => {
-    const { Address } = await api.call<{ Address: string }>('IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} });
-    allocated();
-    await api.call('NetworkDriver.CreateEndpoint', { NetworkID: net.engineIds[h], EndpointID: endpointId, Interface: { Address, AddressIPv6: '', MacAddress: '' }, Options: {} });
-    net.made?.push({ h, endpointId, address: Address.split('/')[0]! });
-  };
-  const lock = net.engineLocks?.[h];
-  await (lock ? lock.hold(create) : create());
-  await api.call('NetworkDriver.Join', { NetworkID: net.engineIds[h], EndpointID: endpointId, SandboxKey: '', Options: {} });
-  return performance.now() - began;
-}
-
-async function createEndpoints(apis: PluginApi[], net: BenchNetwork, count: number, inFlightPerHost = CONCURRENCY) {
-  const items = Array.from({ length: count }, (_, i) => i);
-  const allocations: number[] = [];
-  const endpointMs: number[] = [];
-  const started = performance.now();
-  await pool(items, inFlightPerHost * apis.length, async (i) => void endpointMs.push(await makeEndpoint(apis, net, i, () => allocations.push(performance.now()))));
-  const finished = performance.now();
-  return { seconds: (finished - started) / 1000, allocationsPerSecond: count / ((Math.max(...allocations) - started) / 1000), finished, endpointMs };
-}
-
-/**
- * Endpoints started on a schedule (open loop: one
- * every 1/RATE s, alternating hosts) rather than as fast as answers come back. The latency of a
- * call is then what a caller sees at that load, not the length of a queue the load generator
- * keeps full (at saturation, Little's law makes it calls in flight / calls per second). `lateMs`:
- * how far behind its schedule an endpoint's first call went out (this process's own delay).
- */
-async function createEndpointsAtRate(apis: PluginApi[], net: BenchNetwork, count: number, perSecond: number) {
-  const started = performance.now();
-  const late: number[] = [];
-  await Promise.all(Array.from({ length: count }, async (_, i) => {
-    const due = started + (i * 1000) / perSecond;
-    await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
-    late.push(performance.now() - due);
-    await makeEndpoint(apis, net, i);
-  }));
-  return { seconds: (performance.now() - started) / 1000, lateMsP99: percentile(late, 99) };
-}
-
 /** What a phase on a schedule gives: the offered and achieved rates, and each call's latency. */
 async function rateFigures(apis: PluginApi[], perSecond: number, count: number, run: { seconds: number; lateMsP99: number }, before: PhaseCounters) {
   const opened = apis.flatMap((a) => a.timeline.filter((c) => c.newConnection).map((c) => c.ms));
@@ -369,7 +292,7 @@ async function main() {
 
     // Part 6: a plugin with M endpoints killed and started again.
     const restartNet = await lab.createNetwork(apis, '10.129.0.0/21'); // the phase after the restart uses it too
-    await createEndpoints([apis[0]!], { ...restartNet, engineIds: [restartNet.engineIds[0]!] }, RESTART_ENDPOINTS);
+    await createEndpoints([apis[0]!], { ...restartNet, engineIds: [restartNet.engineIds[0]!] }, RESTART_ENDPOINTS, CONCURRENCY);
     const restarted = await lab.restartPlugin(1, plugins[0]!.pid);
     plugins[0] = restarted;
     const restartMs = await restarted.ready; // it reconciles before it opens its socket

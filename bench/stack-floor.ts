@@ -28,7 +28,8 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ApiLab, cpuMs, cpuWithToolsMs, ETCD, machineBusyMs, pluginNodeArgs } from './api-lab.js';
 import { REPO, sleep } from './bench-lab.js';
-import { PluginApi, pool, randomId } from './plugin-api.js';
+import { type BenchNetwork, createEndpoints, createEndpointsAtRate } from './endpoint-phases.js';
+import { PluginApi } from './plugin-api.js';
 import { median, percentile, rotated } from './stats.js';
 import { writeTimeline } from './timeline-windows.js';
 
@@ -95,37 +96,11 @@ async function start(side: Side): Promise<Server[]> {
   }));
 }
 
-/** The engine's three calls for endpoint number `i`, hosts in turn (as bench/control-plane.ts). */
-async function makeEndpoint(apis: PluginApi[], net: { poolId: string; engineIds: string[] }, i: number, allocated: () => void = () => undefined) {
-  const h = i % apis.length;
-  const api = apis[h]!;
-  const endpointId = randomId();
-  const { Address } = await api.call<{ Address: string }>('IpamDriver.RequestAddress', { PoolID: net.poolId, Address: '', Options: {} });
-  allocated();
-  await api.call('NetworkDriver.CreateEndpoint', { NetworkID: net.engineIds[h], EndpointID: endpointId, Interface: { Address, AddressIPv6: '', MacAddress: '' }, Options: {} });
-  await api.call('NetworkDriver.Join', { NetworkID: net.engineIds[h], EndpointID: endpointId, SandboxKey: '', Options: {} });
-}
-
 /** The control-plane benchmark's all-at-once phase: allocations a second. */
-async function allAtOnce(apis: PluginApi[], net: { poolId: string; engineIds: string[] }) {
-  const started = performance.now();
-  let lastAllocation = started;
-  const allocated = () => void (lastAllocation = Math.max(lastAllocation, performance.now()));
-  await pool(Array.from({ length: ENDPOINTS }, (_, i) => i), IN_FLIGHT * apis.length, (i) => makeEndpoint(apis, net, i, allocated));
-  return ENDPOINTS / ((lastAllocation - started) / 1000);
-}
+const allAtOnce = async (apis: PluginApi[], net: BenchNetwork) => (await createEndpoints(apis, net, ENDPOINTS, IN_FLIGHT)).allocationsPerSecond;
 
-/** Its phase at RATE endpoints a second offered, open loop (one every 1/RATE s, hosts in turn): endpoints a second achieved. */
-async function atRate(apis: PluginApi[], net: { poolId: string; engineIds: string[] }) {
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: ENDPOINTS }, async (_, i) => {
-      await sleep(Math.max(0, started + (i * 1000) / RATE - performance.now()));
-      await makeEndpoint(apis, net, i);
-    }),
-  );
-  return ENDPOINTS / ((performance.now() - started) / 1000);
-}
+/** Its phase at RATE endpoints a second offered, open loop: endpoints a second achieved. */
+const atRate = async (apis: PluginApi[], net: BenchNetwork) => ENDPOINTS / (await createEndpointsAtRate(apis, net, ENDPOINTS, RATE)).seconds;
 
 interface Measurement {
   side: Side;

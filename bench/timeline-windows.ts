@@ -1,7 +1,8 @@
 /**
  * Where in a phase its slow calls were: a timeline that bench/control-plane.ts or
- * bench/stack-floor.ts wrote (BENCH_TIMELINE=DIR, one PHASE.tsv per phase: writeTimeline) cut into windows, per host, with how many calls
- * started in each window and how many of them took longer than a bound, by method. Slow calls
+ * bench/stack-floor.ts wrote (BENCH_TIMELINE=DIR, one PHASE.tsv per phase: writeTimeline) cut
+ * into windows, per host, with how many calls started in each window and how many of them took
+ * longer than a bound, by method. Slow calls
  * of every method at once in one window say the plugin's event loop stood still (RequestAddress
  * answers from memory); slow Joins alone, that they waited for something of their own (their
  * endpoint's etcd transaction, or `ip`).
