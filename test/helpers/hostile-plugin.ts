@@ -119,6 +119,9 @@ export class HostilePlugin {
       s.on('connect', async () => {
         await write(head);
         await new Promise((r) => setTimeout(r, 20));
+        // A Content-Length over the limit is refused on the head alone, before any of the body
+        // is read: give that answer the same time as one past the limit below.
+        for (let waited = 0; !chunked && body.length > BODY_LIMIT && !answered() && waited < 2000; waited += 5) await new Promise((r) => setTimeout(r, 5));
         for (let i = 0; i < body.length && !answered(); i += 16 * 1024) {
           const piece = body.subarray(i, i + 16 * 1024);
           if (chunked) await write(Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]));
