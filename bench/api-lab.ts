@@ -20,10 +20,9 @@ export const PLUGIN_METRICS_PORT = 9477;
  * side), by default the ones the service, the managed plugin and the lab give; and under
  * BENCH_PROFILE_DIR, a V8 CPU profile written there when the process stops on SIGTERM.
  */
-export function pluginNodeArgs(): string[] {
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '--max-semi-space-size=4 --heap-growing-percent=30').split(' ').filter(Boolean);
+export function pluginNodeArgs(nodeFlags = process.env.BENCH_NODE_ARGS ?? '--max-semi-space-size=4 --heap-growing-percent=30'): string[] {
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
-  return [...nodeArgs, ...profile];
+  return [...nodeFlags.split(' ').filter(Boolean), ...profile];
 }
 
 export class ApiLab {
@@ -65,16 +64,16 @@ export class ApiLab {
    * resolves with the ms from its start until it answers a call that touches state (which
    * waits for its start-up reconcile). `extraArgs`: more `serve` flags.
    */
-  startPlugin(h: number, extraArgs: readonly string[] = []): { pid: number; ready: Promise<number> } {
+  startPlugin(h: number, extraArgs: readonly string[] = [], extraEnv: Readonly<Record<string, string>> = {}, nodeArgs = pluginNodeArgs()): { pid: number; ready: Promise<number> } {
     const started = performance.now();
     // BENCH_PLUGIN_ENV: "VAR=value ..." for the plugins only (e.g. glibc's MALLOC_ARENA_MAX), so
     // the load generator itself runs alike on both sides of a comparison.
     const pluginEnv = Object.fromEntries((process.env.BENCH_PLUGIN_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.split('=')[0]!, kv.slice(kv.indexOf('=') + 1)]));
     const socket = this.socket(h);
-    const child = spawn('ip', ['netns', 'exec', `${this.name}-h${h}`, 'node', ...pluginNodeArgs(), this.plugin, 'serve',
+    const child = spawn('ip', ['netns', 'exec', `${this.name}-h${h}`, 'node', ...nodeArgs, this.plugin, 'serve',
       '--socket', socket, '--etcd', ETCD, '--advertise-addr', `198.18.0.1${h}`, '--node-name', `h${h}`,
       '--docker-host', `unix://${this.state}/h${h}/no-engine.sock`, '--metrics-addr', `127.0.0.1:${PLUGIN_METRICS_PORT}`, '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn', ...extraArgs],
-    { stdio: ['ignore', process.env.BENCH_LOG_LEVEL ? 'inherit' : 'ignore', 'inherit'], detached: true, env: { ...process.env, ...pluginEnv } });
+    { stdio: ['ignore', process.env.BENCH_LOG_LEVEL ? 'inherit' : 'ignore', 'inherit'], detached: true, env: { ...process.env, ...pluginEnv, ...extraEnv } });
     const ready = (async () => {
       for (;;) {
         try {

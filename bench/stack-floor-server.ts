@@ -14,7 +14,13 @@
  * written to `bridge -batch`/`ip -batch` processes a turn at a time and not waited for (no
  * call waits for them in ts-overlay either). It makes no spare interfaces ahead of Joins.
  *
- *   ip netns exec NS node --import tsx bench/stack-floor-server.ts SOCKET ETCD HOST_INDEX HOSTS [kernel]
+ * With `spares`, the same kernel work, but its macvlans are made ahead, as ts-overlay's
+ * spare-ports.ts makes them under load: it keeps SPARES of them ready, an endpoint takes one
+ * when there is one (and waits for a new one only when there is none), and each taken one is
+ * made again at once. So Join waits for `ip` only when endpoints come faster than spares are
+ * made; the kernel's work per endpoint is the same.
+ *
+ *   ip netns exec NS node --import tsx bench/stack-floor-server.ts SOCKET ETCD HOST_INDEX HOSTS [kernel|spares]
  *
  * Not a plugin: it trusts its caller and keeps everything in memory.
  */
@@ -55,9 +61,12 @@ function batchTool(cmd: string, args: string[]): (line: string) => void {
   };
 }
 
+/** Spares kept ready with `spares`: ts-overlay's most per network (SPARE_PORT_DEFAULTS.max). */
+const SPARES = 32;
+
 /** The kernel's part, when asked for: the devices and entries ts-overlay's data path needs. */
 const kernel = (() => {
-  if (mode !== 'kernel') return undefined;
+  if (mode !== 'kernel' && mode !== 'spares') return undefined;
   const vx = 'tsf-vx';
   execFileSync('ip', ['link', 'add', vx, 'type', 'vxlan', 'id', '4242', 'dstport', '4789', 'local', `198.18.0.1${host + 1}`, 'dev', 'eth0', 'nolearning']);
   execFileSync('ip', ['link', 'set', vx, 'up']);
@@ -67,7 +76,7 @@ const kernel = (() => {
   let ports = 0;
   let waiting: Array<{ line: string; done: (failure: string | undefined) => void }> = [];
   /** The interface's name once it exists; its `link add` goes with the others asked for this turn. */
-  const port = () =>
+  const make = () =>
     new Promise<string>((resolve, reject) => {
       const name = `tsf${ports++}`;
       if (waiting.length === 0) {
@@ -79,6 +88,23 @@ const kernel = (() => {
       }
       waiting.push({ line: `link add ${name} link ${vx} type macvlan mode bridge`, done: (failure) => (failure === undefined ? resolve(name) : reject(new Error(failure))) });
     });
+  const spares: string[] = [];
+  let makingSpares = 0;
+  const refill = () => {
+    for (; mode === 'spares' && spares.length + makingSpares < SPARES; makingSpares++) {
+      make().then(
+        (name) => spares.push(name),
+        () => undefined, // the next refill tries again
+      ).finally(() => makingSpares--);
+    }
+  };
+  refill();
+  /** An interface for an endpoint: a spare when one is ready, else a new one. */
+  const port = () => {
+    const spare = spares.shift();
+    refill();
+    return spare === undefined ? make() : Promise.resolve(spare);
+  };
   return {
     port,
     peer: (ip: string, mac: string, vtep: string) => {

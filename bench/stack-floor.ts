@@ -1,10 +1,12 @@
 /**
  * How far ts-overlay's API tail is from the floor of its stack. Two phases of the control-plane
  * benchmark, 2,000 endpoints each: all at once (32 calls in flight per host, young processes),
- * then at 500 a second offered, open loop (clients starting with no connections). Three
- * servers take them, turn about, each in a fresh lab, driven by the control-plane benchmark's
- * load generator:
+ * then at 500 a second offered, open loop (clients starting with no connections). These servers
+ * take them, turn about, each in a fresh lab, driven by the control-plane benchmark's load
+ * generator:
  * - ts-overlay's plugins;
+ * - `ts-overlay+flags`: the same with other flags, environment or node flags (BENCH_FLAGS,
+ *   BENCH_FLAGS_ENV, BENCH_FLAGS_NODE_ARGS below), to take a feature's share apart;
  * - `floor`: bench/stack-floor-server.ts, node, fastify and the plugin's own etcd layer doing
  *   only what every plugin on this stack must do (the endpoint and its address in one etcd
  *   transaction, the other host's records from a watch): no request checks, no kernel work,
@@ -14,11 +16,16 @@
  *   engine moves it into the container right after Join), and an FDB and a neighbour entry per
  *   other host's endpoint through `bridge`/`ip` batch processes, not waited for (no call waits
  *   for them in ts-overlay either). No spare interfaces made ahead, as ts-overlay makes.
+ * - `floor+spares`: the floor+kernel with its macvlans made ahead, as ts-overlay makes spares
+ *   under load: 32 kept ready, one taken per endpoint and made again at once, so an endpoint
+ *   waits for `ip` only when none is ready.
  *
  *   TSO_LAB=cpf npx tsx bench/stack-floor.ts     # BENCH_ROUNDS (3), BENCH_CONCURRENCY (32),
  *                                                # BENCH_RATE (500), BENCH_ENDPOINTS (2000),
- *                                                # BENCH_SIDES (all three), BENCH_REPORT=FILE,
- *                                                # BENCH_PROFILE_DIR=DIR, BENCH_TIMELINE=DIR
+ *                                                # BENCH_SIDES (all but ts-overlay+flags),
+ *                                                # BENCH_REPORT=FILE,
+ *                                                # BENCH_PROFILE_DIR=DIR, BENCH_TIMELINE=DIR,
+ *                                                # BENCH_FLAGS, BENCH_FLAGS_ENV, BENCH_FLAGS_NODE_ARGS (below)
  *
  * Where the plain floor misses a target too, no plugin on this stack meets it on this machine
  * (as far as one run tells); the floor+kernel says what the data path's kernel work adds to it.
@@ -34,17 +41,26 @@ import { median, percentile, rotated } from './stats.js';
 import { writeTimeline } from './timeline-windows.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-/** BENCH_SIDES: some of the servers only, e.g. "ts-overlay floor+kernel". */
+/** BENCH_SIDES: some of the servers only, e.g. "ts-overlay floor+spares". */
 const CHOSEN = (process.env.BENCH_SIDES ?? '').split(/[\s,]+/).filter(Boolean);
 const IN_FLIGHT = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 2000);
 const RATE = Number(process.env.BENCH_RATE ?? 500);
+/**
+ * The side `ts-overlay+flags`: ts-overlay's plugins with more `serve` flags (BENCH_FLAGS, e.g.
+ * "--dns false"), environment (BENCH_FLAGS_ENV, "VAR=value ...") or other node flags
+ * (BENCH_FLAGS_NODE_ARGS, instead of the plugins' own), measured turn about with the plain
+ * plugins to take a feature's or a setting's share apart.
+ */
+const FLAGS = (process.env.BENCH_FLAGS ?? '').split(' ').filter(Boolean);
+const FLAGS_NODE_ARGS = pluginNodeArgs(process.env.BENCH_FLAGS_NODE_ARGS);
+const FLAGS_ENV = Object.fromEntries((process.env.BENCH_FLAGS_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.split('=')[0]!, kv.slice(kv.indexOf('=') + 1)]));
 const SETTLE_MS = 3000; // as the control-plane benchmark waits between a network and its phase
 const lab = new ApiLab(process.env.TSO_LAB ?? 'cpf');
 
-const SIDES = ['ts-overlay', 'floor', 'floor+kernel'] as const;
+const SIDES = ['ts-overlay', 'ts-overlay+flags', 'floor', 'floor+kernel', 'floor+spares'] as const;
 type Side = (typeof SIDES)[number];
-const sides = SIDES.filter((s) => CHOSEN.length === 0 || CHOSEN.includes(s));
+const sides = SIDES.filter((s) => (CHOSEN.length === 0 ? s !== 'ts-overlay+flags' : CHOSEN.includes(s)));
 if (sides.length === 0) throw new Error(`BENCH_SIDES: none of ${SIDES.join(', ')}`);
 interface Server {
   pid: number;
@@ -52,9 +68,13 @@ interface Server {
   cpuMs(): { own: number; tools: number };
 }
 
-function startFloor(h: number, kernel: boolean): { pid: number; ready: Promise<void> } {
+/** The floor's mode argument by side (stack-floor-server.ts). */
+type FloorSide = Exclude<Side, 'ts-overlay' | 'ts-overlay+flags'>;
+const FLOOR_MODES: Record<FloorSide, string[]> = { floor: [], 'floor+kernel': ['kernel'], 'floor+spares': ['spares'] };
+
+function startFloor(h: number, side: FloorSide): { pid: number; ready: Promise<void> } {
   const socket = lab.socket(h);
-  const child = spawn('ip', ['netns', 'exec', `${lab.name}-h${h}`, 'node', ...pluginNodeArgs(), '--import', 'tsx', resolve(REPO, 'bench/stack-floor-server.ts'), socket, ETCD, String(h - 1), '2', ...(kernel ? ['kernel'] : [])], {
+  const child = spawn('ip', ['netns', 'exec', `${lab.name}-h${h}`, 'node', ...pluginNodeArgs(), '--import', 'tsx', resolve(REPO, 'bench/stack-floor-server.ts'), socket, ETCD, String(h - 1), '2', ...FLOOR_MODES[side]], {
     stdio: ['ignore', process.env.BENCH_LOG_LEVEL ? 'inherit' : 'ignore', 'inherit'], // as the plugins' (api-lab.ts)
     detached: true,
     cwd: REPO,
@@ -78,7 +98,9 @@ function startFloor(h: number, kernel: boolean): { pid: number; ready: Promise<v
 }
 
 async function start(side: Side): Promise<Server[]> {
-  const started = [1, 2].map((h) => (side === 'ts-overlay' ? lab.startPlugin(h) : startFloor(h, side === 'floor+kernel')));
+  const started = [1, 2].map((h) =>
+    side === 'ts-overlay' ? lab.startPlugin(h) : side === 'ts-overlay+flags' ? lab.startPlugin(h, FLAGS, FLAGS_ENV, FLAGS_NODE_ARGS) : startFloor(h, side),
+  );
   try {
     await Promise.all(started.map((s) => s.ready));
   } catch (err) {
@@ -165,7 +187,7 @@ async function figures(side: Side, name: string, round: number, servers: Server[
  * each, half on each host), within 5 s of the last phase's end. (Entries made after a phase
  * ended are not in its CPU figures; ts-overlay's peers are programmed after the calls too.)
  */
-async function checkKernelWork(): Promise<void> {
+async function checkKernelWork(side: Side): Promise<void> {
   const count = (h: number, pattern: RegExp, ...cmd: string[]) => lab.sh('ip', ['netns', 'exec', `${lab.name}-h${h}`, ...cmd]).split('\n').filter((l) => pattern.test(l)).length;
   const want = ENDPOINTS; // 2 phases x ENDPOINTS / 2 hosts
   for (let tries = 0; ; tries++) {
@@ -175,7 +197,7 @@ async function checkKernelWork(): Promise<void> {
       count(h, / lladdr 02:42:.*PERMANENT/, 'ip', 'neigh', 'show', 'dev', 'tsf-vx', 'nud', 'permanent'),
     ]);
     if (seen.every((n) => n >= want)) return;
-    if (tries === 50) throw new Error(`floor+kernel: macvlans, FDB and neighbour entries per host ${seen.join(', ')}, wanted ${want} each`);
+    if (tries === 50) throw new Error(`${side}: macvlans, FDB and neighbour entries per host ${seen.join(', ')}, wanted ${want} each`);
     await sleep(100);
   }
 }
@@ -200,7 +222,7 @@ async function measure(side: Side, round: number): Promise<Measurement[]> {
     const once = await phase(side, 'all at once', round, servers, IN_FLIGHT, (apis) => allAtOnce(apis, first));
     await sleep(SETTLE_MS);
     const rate = await phase(side, `${RATE}/s`, round, servers, 256, (apis) => atRate(apis, second));
-    if (side === 'floor+kernel') await checkKernelWork();
+    if (side === 'floor+kernel' || side === 'floor+spares') await checkKernelWork(side);
     return [once, rate];
   } finally {
     await lab.tearDown(servers); // SIGTERM first under BENCH_PROFILE_DIR, for the profiles
