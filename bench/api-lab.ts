@@ -25,6 +25,10 @@ export function pluginNodeArgs(nodeFlags = process.env.BENCH_NODE_ARGS ?? '--max
   return [...nodeFlags.split(' ').filter(Boolean), ...profile];
 }
 
+/** "VAR=value VAR2=value2" as an environment (values without spaces). */
+export const envList = (list = ''): Record<string, string> =>
+  Object.fromEntries(list.split(' ').filter(Boolean).map((kv) => [kv.split('=')[0]!, kv.slice(kv.indexOf('=') + 1)]));
+
 export class ApiLab {
   readonly state: string;
 
@@ -68,7 +72,7 @@ export class ApiLab {
     const started = performance.now();
     // BENCH_PLUGIN_ENV: "VAR=value ..." for the plugins only (e.g. glibc's MALLOC_ARENA_MAX), so
     // the load generator itself runs alike on both sides of a comparison.
-    const pluginEnv = Object.fromEntries((process.env.BENCH_PLUGIN_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.split('=')[0]!, kv.slice(kv.indexOf('=') + 1)]));
+    const pluginEnv = envList(process.env.BENCH_PLUGIN_ENV);
     const socket = this.socket(h);
     const child = spawn('ip', ['netns', 'exec', `${this.name}-h${h}`, 'node', ...nodeArgs, this.plugin, 'serve',
       '--socket', socket, '--etcd', ETCD, '--advertise-addr', `198.18.0.1${h}`, '--node-name', `h${h}`,

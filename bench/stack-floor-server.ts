@@ -14,13 +14,18 @@
  * written to `bridge -batch`/`ip -batch` processes a turn at a time and not waited for (no
  * call waits for them in ts-overlay either). It makes no spare interfaces ahead of Joins.
  *
- * With `spares`, the same kernel work, but its macvlans are made ahead, as ts-overlay's
- * spare-ports.ts makes them under load: it keeps SPARES of them ready, an endpoint takes one
- * when there is one (and waits for a new one only when there is none), and each taken one is
- * made again at once. So Join waits for `ip` only when endpoints come faster than spares are
- * made; the kernel's work per endpoint is the same.
+ * With `spares`, the same kernel work, but its macvlans are made ahead: it keeps SPARES of them
+ * ready from its start, an endpoint takes one when there is one (and waits for a new one only
+ * when there is none), and each taken one is made again at once. So an endpoint waits for `ip`
+ * only when endpoints come faster than spares are made; the kernel's work per endpoint is the
+ * same. That is kinder than ts-overlay: its spares are ready before any burst, on every
+ * network (they are made on the one VXLAN device all networks share here).
  *
- *   ip netns exec NS node --import tsx bench/stack-floor-server.ts SOCKET ETCD HOST_INDEX HOSTS [kernel|spares]
+ * With `lazy-spares`, spares follow ts-overlay's policy (spare-ports.ts) instead: none at the
+ * start, then one for every 8 endpoints of the last second, at most SPARES, all deleted after
+ * 2 s without an endpoint. So a burst's first endpoints wait for `ip`, as ts-overlay's do.
+ *
+ *   ip netns exec NS node --import tsx bench/stack-floor-server.ts SOCKET ETCD HOST_INDEX HOSTS [kernel|spares|lazy-spares]
  *
  * Not a plugin: it trusts its caller and keeps everything in memory.
  */
@@ -28,12 +33,13 @@ import { execFileSync, spawn } from 'node:child_process';
 import { unlinkSync } from 'node:fs';
 import Fastify from 'fastify';
 import { BatchSession } from '../src/dataplane/batch-session.js';
+import { SPARE_PORT_DEFAULTS } from '../src/dataplane/spare-ports.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { EtcdKv } from '../src/store/etcd-kv.js';
 import { keys } from '../src/store/keys.js';
 
 const [socket, etcd, hostArg, hostsArg, mode] = process.argv.slice(2);
-if (!socket || !etcd || !hostArg || !hostsArg) throw new Error('usage: stack-floor-server.ts SOCKET ETCD HOST_INDEX HOSTS [kernel]');
+if (!socket || !etcd || !hostArg || !hostsArg) throw new Error('usage: stack-floor-server.ts SOCKET ETCD HOST_INDEX HOSTS [kernel|spares|lazy-spares]');
 const host = Number(hostArg);
 const hosts = Number(hostsArg);
 
@@ -61,12 +67,14 @@ function batchTool(cmd: string, args: string[]): (line: string) => void {
   };
 }
 
-/** Spares kept ready with `spares`: ts-overlay's most per network (SPARE_PORT_DEFAULTS.max). */
-const SPARES = 32;
+/** Spares kept ready with `spares`, the most with `lazy-spares`: ts-overlay's (SPARE_PORT_DEFAULTS). */
+const SPARES = SPARE_PORT_DEFAULTS.max;
+/** The device group spares go in to be deleted together (any number no other device has). */
+const REAPER_GROUP = 4242;
 
 /** The kernel's part, when asked for: the devices and entries ts-overlay's data path needs. */
 const kernel = (() => {
-  if (mode !== 'kernel' && mode !== 'spares') return undefined;
+  if (mode !== 'kernel' && mode !== 'spares' && mode !== 'lazy-spares') return undefined;
   const vx = 'tsf-vx';
   execFileSync('ip', ['link', 'add', vx, 'type', 'vxlan', 'id', '4242', 'dstport', '4789', 'local', `198.18.0.1${host + 1}`, 'dev', 'eth0', 'nolearning']);
   execFileSync('ip', ['link', 'set', vx, 'up']);
@@ -90,8 +98,18 @@ const kernel = (() => {
     });
   const spares: string[] = [];
   let makingSpares = 0;
+  const reaper = mode === 'lazy-spares' ? batchTool('ip', ['-force', '-batch', '-']) : undefined;
+  /** When the last second's endpoints asked for their interfaces (`lazy-spares`). */
+  const asked: number[] = [];
+  let idle: NodeJS.Timeout | undefined;
+  const wanted = () => {
+    if (mode === 'spares') return SPARES;
+    if (mode !== 'lazy-spares') return 0;
+    while (asked.length > 0 && asked[0]! <= performance.now() - 1000) asked.shift();
+    return Math.min(SPARES, Math.floor(asked.length / SPARE_PORT_DEFAULTS.joinsPerSpare));
+  };
   const refill = () => {
-    for (; mode === 'spares' && spares.length + makingSpares < SPARES; makingSpares++) {
+    for (; spares.length + makingSpares < wanted(); makingSpares++) {
       make().then(
         (name) => spares.push(name),
         () => undefined, // the next refill tries again
@@ -101,6 +119,16 @@ const kernel = (() => {
   refill();
   /** An interface for an endpoint: a spare when one is ready, else a new one. */
   const port = () => {
+    if (mode === 'lazy-spares') {
+      asked.push(performance.now());
+      clearTimeout(idle);
+      // Deleted as ts-overlay deletes them (link-reaper.ts): together, as one device group, in
+      // an `ip` of their own, not in the session that makes interfaces.
+      idle = setTimeout(() => {
+        const doomed = spares.splice(0);
+        if (doomed.length > 0) reaper!(`${doomed.map((n) => `link set ${n} group ${REAPER_GROUP}`).join('\n')}\nlink del group ${REAPER_GROUP}`);
+      }, SPARE_PORT_DEFAULTS.idleMs);
+    }
     const spare = spares.shift();
     refill();
     return spare === undefined ? make() : Promise.resolve(spare);
