@@ -33,6 +33,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { unlinkSync } from 'node:fs';
 import Fastify from 'fastify';
 import { BatchSession } from '../src/dataplane/batch-session.js';
+import { LinkReaper } from '../src/dataplane/link-reaper.js';
 import { SPARE_PORT_DEFAULTS } from '../src/dataplane/spare-ports.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { EtcdKv } from '../src/store/etcd-kv.js';
@@ -69,8 +70,6 @@ function batchTool(cmd: string, args: string[]): (line: string) => void {
 
 /** Spares kept ready with `spares`, the most with `lazy-spares`: ts-overlay's (SPARE_PORT_DEFAULTS). */
 const SPARES = SPARE_PORT_DEFAULTS.max;
-/** The device group spares go in to be deleted together (any number no other device has). */
-const REAPER_GROUP = 4242;
 
 /** The kernel's part, when asked for: the devices and entries ts-overlay's data path needs. */
 const kernel = (() => {
@@ -98,7 +97,7 @@ const kernel = (() => {
     });
   const spares: string[] = [];
   let makingSpares = 0;
-  const reaper = mode === 'lazy-spares' ? batchTool('ip', ['-force', '-batch', '-']) : undefined;
+  const reaper = mode === 'lazy-spares' ? new LinkReaper(undefined) : undefined;
   /** When the last second's endpoints asked for their interfaces (`lazy-spares`). */
   const asked: number[] = [];
   let idle: NodeJS.Timeout | undefined;
@@ -122,12 +121,9 @@ const kernel = (() => {
     if (mode === 'lazy-spares') {
       asked.push(performance.now());
       clearTimeout(idle);
-      // Deleted as ts-overlay deletes them (link-reaper.ts): together, as one device group, in
-      // an `ip` of their own, not in the session that makes interfaces.
-      idle = setTimeout(() => {
-        const doomed = spares.splice(0);
-        if (doomed.length > 0) reaper!(`${doomed.map((n) => `link set ${n} group ${REAPER_GROUP}`).join('\n')}\nlink del group ${REAPER_GROUP}`);
-      }, SPARE_PORT_DEFAULTS.idleMs);
+      // Deleted by ts-overlay's own reaper: together, as one device group, in an `ip` of its
+      // own, not in the session that makes interfaces.
+      idle = setTimeout(() => void reaper!.delete(spares.splice(0)), SPARE_PORT_DEFAULTS.idleMs);
     }
     const spare = spares.shift();
     refill();

@@ -41,6 +41,7 @@ import { type BenchNetwork, createEndpoints, createEndpointsAtRate } from './end
 import { PluginApi } from './plugin-api.js';
 import { median, percentile, rotated } from './stats.js';
 import { writeTimeline } from './timeline-windows.js';
+import { SPARE_PORT_DEFAULTS } from '../src/dataplane/spare-ports.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** BENCH_SIDES: some of the servers only, e.g. "ts-overlay floor+spares". */
@@ -194,7 +195,7 @@ async function checkKernelWork(side: Side): Promise<void> {
   const want = ENDPOINTS; // 2 phases x ENDPOINTS / 2 hosts
   // Exactly: a spare left over must not stand in for an endpoint's interface. floor+spares
   // keeps its 32; floor+lazy-spares deletes its own 2 s after the last endpoint.
-  const macvlans = want + (side === 'floor+spares' ? 32 : 0);
+  const macvlans = want + (side === 'floor+spares' ? SPARE_PORT_DEFAULTS.max : 0);
   for (let tries = 0; ; tries++) {
     const seen = [1, 2].map((h) => [
       count(h, /^\d+: tsf\d+@/, 'ip', '-o', 'link', 'show', 'type', 'macvlan'),
