@@ -82,7 +82,7 @@ export async function startApp(config: Config, log: Logger, socket: PluginSocket
   let guard: VxlanGuardKeeper | undefined;
   let encryption: EncryptionKeeper | undefined;
   // Each live node allocates from its own stripe of a pool first: see AddressBook.startClaim.
-  const stripes = new StripeTracker(config.nodeName, () => membership.nodes().map((n) => n.name));
+  const stripes = new StripeTracker(config.nodeName, () => membership.liveNames());
   const membership = new Membership(
     { name: config.nodeName, vtep, underlayMtu: ownUnderlayMtu, version: VERSION, startedAt: new Date().toISOString() },
     config.nodeTtl,

@@ -56,6 +56,11 @@ export class Membership {
     return [...this.alive.values()];
   }
 
+  /** The live nodes' names, without copying them (each RequestAddress looks: StripeTracker). */
+  liveNames(): IterableIterator<string> {
+    return this.alive.keys();
+  }
+
   /**
    * Milliseconds since `node` was last seen alive by this process (since our start if we
    * never saw it), or 0 when it is alive.

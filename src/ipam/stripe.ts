@@ -17,23 +17,40 @@ export interface HostStripe extends Stripe {
  * the offsets equal to its place modulo their number (see AddressBook.startClaim).
  */
 export class StripeTracker {
-  private lastNames = '';
+  /** The nodes the stripe was last computed from (this host among them), and that stripe. */
+  private names = new Set<string>();
+  private stripe: HostStripe | undefined;
   private changedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly node: string,
+    /** The live nodes' names, each once (this host may be among them or not). */
     private readonly liveNodes: () => Iterable<string>,
     private readonly now: () => number = Date.now,
   ) {}
 
+  /**
+   * Called by every RequestAddress: while the live nodes stay the same it only compares them
+   * with the last ones, and once settled returns the same object, allocating nothing.
+   */
   current(): HostStripe {
-    const names = [...new Set([this.node, ...this.liveNodes()])].sort();
-    const key = names.join(' ');
-    if (key !== this.lastNames) {
+    if (!this.stripe || !this.sameNodes()) {
       // The first look counts as a change too: this process cannot know how long it has held.
-      this.lastNames = key;
+      this.names = new Set([this.node, ...this.liveNodes()]);
+      const sorted = [...this.names].sort();
+      this.stripe = { index: sorted.indexOf(this.node), count: sorted.length, settled: false };
       this.changedAt = this.now();
     }
-    return { index: names.indexOf(this.node), count: names.length, settled: this.now() - this.changedAt >= STRIPE_SETTLE_MS };
+    if (!this.stripe.settled && this.now() - this.changedAt >= STRIPE_SETTLE_MS) this.stripe = { ...this.stripe, settled: true };
+    return this.stripe;
+  }
+
+  private sameNodes(): boolean {
+    let count = this.names.has(this.node) ? 1 : 0;
+    for (const name of this.liveNodes()) {
+      if (!this.names.has(name)) return false;
+      if (name !== this.node) count++;
+    }
+    return count === this.names.size;
   }
 }

@@ -1,3 +1,4 @@
+import { Address4 } from 'ip-address';
 import { describe, expect, it } from 'vitest';
 import { containsCidr, formatCidr, formatIPv4, macFromIPv4, overlaps, parseAddressWithPrefix, parseCidr, parseIPv4, usableRange } from '../../src/ipam/cidr.js';
 
@@ -10,6 +11,33 @@ describe('IPv4 parsing', () => {
     }
   });
 
+  it('accepts exactly what ip-address accepts as an IPv4 address (its parser was ours until it cost too much)', () => {
+    const oracle = (text: string) => {
+      if (text.includes('/')) return undefined;
+      try {
+        return Number(new Address4(text).bigInt());
+      } catch {
+        return undefined;
+      }
+    };
+    const tricky = ['0.0.0.0', '1.2.3.4', '01.2.3.4', '1.2.3.04', '00.1.1.1', '0.1.1.1', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1.2.3.4 ', '+1.2.3.4', '1.2.3.-4', '1..2.3', '1.2.3.', '.1.2.3', '0x1.2.3.4', '1e1.2.3.4', '١.2.3.4', '1.2.3.4\n', '1000.1.1.1', '255.255.255.255', '1.2.3.4/8'];
+    // And random quads (octets up to 299, some with a leading zero), half of them with one
+    // character changed, inserted or dropped: valid addresses and their near-misses.
+    let seed = 7;
+    const random = (n: number) => Math.floor(((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * n);
+    const alphabet = '0123456789./ x';
+    const generated = Array.from({ length: 20_000 }, () => {
+      const quad = Array.from({ length: 4 }, () => (random(8) === 0 ? '0' : '') + String(random(300))).join('.');
+      const at = random(quad.length + 1);
+      const char = alphabet[random(alphabet.length)]!;
+      return [quad, quad.slice(0, at) + char + quad.slice(at + 1), quad.slice(0, at) + char + quad.slice(at), quad.slice(0, at) + quad.slice(at + 1)][random(2) * (1 + random(3))]!;
+    });
+    const accepted = generated.filter((t) => oracle(t) !== undefined).length;
+    expect(accepted).toBeGreaterThan(3000); // many valid addresses, not only refusals
+    expect(accepted).toBeLessThan(generated.length - 3000); // and many refusals
+    for (const text of [...tricky, ...generated]) expect(parseIPv4(text), JSON.stringify(text)).toBe(oracle(text));
+  });
+
   it('parses CIDRs only with zero host bits', () => {
     expect(parseCidr('10.0.0.0/24')).toEqual({ base: 0x0a000000, prefix: 24 });
     expect(parseCidr('0.0.0.0/0')).toEqual({ base: 0, prefix: 0 });
@@ -20,6 +48,11 @@ describe('IPv4 parsing', () => {
 
   it('keeps the host part of an interface address', () => {
     expect(parseAddressWithPrefix('10.0.0.5/24')).toEqual({ ip: 0x0a000005, prefix: 24 });
+    expect(parseAddressWithPrefix('10.0.0.5/0')).toEqual({ ip: 0x0a000005, prefix: 0 });
+    expect(parseAddressWithPrefix('10.0.0.5/32')).toEqual({ ip: 0x0a000005, prefix: 32 });
+    for (const bad of ['10.0.0.5', '10.0.0.5/', '10.0.0.5/33', '10.0.0.5/024', '10.0.0.5/2x', '10.0.0.5/ 2', '010.0.0.5/24', '10.0.0/24', '/24', '10.0.0.5/24/24']) {
+      expect(parseAddressWithPrefix(bad), bad).toBeUndefined();
+    }
   });
 
   it('formats what it parses', () => {

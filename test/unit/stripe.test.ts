@@ -23,5 +23,10 @@ describe('StripeTracker', () => {
     expect(t.current()).toEqual({ index: 1, count: 3, settled: true });
     nodes = ['h2', 'h1', 'h0']; // the same nodes in another order: no change
     expect(t.current().settled).toBe(true);
+    expect(t.current()).toBe(t.current()); // settled and unchanged: the same object, nothing made per call
+    nodes = ['h1', 'h0']; // a node went: h1 moves to place 1 of 2
+    expect(t.current()).toEqual({ index: 1, count: 2, settled: false });
+    nodes = ['h1', 'h3']; // as many nodes, another one among them
+    expect(t.current()).toEqual({ index: 0, count: 2, settled: false });
   });
 });
