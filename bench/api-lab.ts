@@ -66,15 +66,16 @@ export class ApiLab {
   /**
    * A plugin process of our own in host h's namespace, with no engine behind it; `ready`
    * resolves with the ms from its start until it answers a call that touches state (which
-   * waits for its start-up reconcile). `extraArgs`: more `serve` flags.
+   * waits for its start-up reconcile). `extraArgs`: more `serve` flags; `plugin`: another
+   * build's dist/main.js (one inside this checkout, so that it finds node_modules).
    */
-  startPlugin(h: number, extraArgs: readonly string[] = [], extraEnv: Readonly<Record<string, string>> = {}, nodeArgs = pluginNodeArgs()): { pid: number; ready: Promise<number> } {
+  startPlugin(h: number, extraArgs: readonly string[] = [], extraEnv: Readonly<Record<string, string>> = {}, nodeArgs = pluginNodeArgs(), plugin = this.plugin): { pid: number; ready: Promise<number> } {
     const started = performance.now();
     // BENCH_PLUGIN_ENV: "VAR=value ..." for the plugins only (e.g. glibc's MALLOC_ARENA_MAX), so
     // the load generator itself runs alike on both sides of a comparison.
     const pluginEnv = envList(process.env.BENCH_PLUGIN_ENV);
     const socket = this.socket(h);
-    const child = spawn('ip', ['netns', 'exec', `${this.name}-h${h}`, 'node', ...nodeArgs, this.plugin, 'serve',
+    const child = spawn('ip', ['netns', 'exec', `${this.name}-h${h}`, 'node', ...nodeArgs, plugin, 'serve',
       '--socket', socket, '--etcd', ETCD, '--advertise-addr', `198.18.0.1${h}`, '--node-name', `h${h}`,
       '--docker-host', `unix://${this.state}/h${h}/no-engine.sock`, '--metrics-addr', `127.0.0.1:${PLUGIN_METRICS_PORT}`, '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn', ...extraArgs],
     { stdio: ['ignore', process.env.BENCH_LOG_LEVEL ? 'inherit' : 'ignore', 'inherit'], detached: true, env: { ...process.env, ...pluginEnv, ...extraEnv } });

@@ -5,8 +5,9 @@
  * take them, turn about, each in a fresh lab, driven by the control-plane benchmark's load
  * generator:
  * - ts-overlay's plugins;
- * - `ts-overlay+flags`: the same with other flags, environment or node flags (BENCH_FLAGS,
- *   BENCH_FLAGS_ENV, BENCH_FLAGS_NODE_ARGS below), to take a feature's share apart;
+ * - `ts-overlay+flags`: the same with other flags, environment, node flags or another build
+ *   (BENCH_FLAGS, BENCH_FLAGS_ENV, BENCH_FLAGS_NODE_ARGS, BENCH_FLAGS_PLUGIN below), to take a
+ *   feature's or a change's share apart;
  * - `floor`: bench/stack-floor-server.ts, node, fastify and the plugin's own etcd layer doing
  *   only what every plugin on this stack must do (the endpoint and its address in one etcd
  *   transaction, the other host's records from a watch): no request checks, no kernel work,
@@ -27,7 +28,8 @@
  *                                                # BENCH_SIDES (all but ts-overlay+flags),
  *                                                # BENCH_REPORT=FILE,
  *                                                # BENCH_PROFILE_DIR=DIR, BENCH_TIMELINE=DIR,
- *                                                # BENCH_FLAGS, BENCH_FLAGS_ENV, BENCH_FLAGS_NODE_ARGS (below)
+ *                                                # BENCH_FLAGS, BENCH_FLAGS_ENV, BENCH_FLAGS_NODE_ARGS,
+ *                                                # BENCH_FLAGS_PLUGIN (below)
  *
  * Where the plain floor misses a target too, no plugin on this stack meets it on this machine
  * (as far as one run tells); the floor+kernel says what the data path's kernel work adds to it.
@@ -35,7 +37,7 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ApiLab, cpuMs, cpuWithToolsMs, envList, ETCD, machineBusyMs, pluginNodeArgs } from './api-lab.js';
+import { ApiLab, cpuMs, cpuWithToolsMs, envList, ETCD, machineBusyMs, mainThreadCpuMs, pluginNodeArgs } from './api-lab.js';
 import { REPO, sleep } from './bench-lab.js';
 import { type BenchNetwork, createEndpoints, createEndpointsAtRate } from './endpoint-phases.js';
 import { PluginApi } from './plugin-api.js';
@@ -51,13 +53,16 @@ const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 2000);
 const RATE = Number(process.env.BENCH_RATE ?? 500);
 /**
  * The side `ts-overlay+flags`: ts-overlay's plugins with more `serve` flags (BENCH_FLAGS, e.g.
- * "--dns false"), environment (BENCH_FLAGS_ENV, "VAR=value ...") or other node flags
- * (BENCH_FLAGS_NODE_ARGS, instead of the plugins' own), measured turn about with the plain
- * plugins to take a feature's or a setting's share apart.
+ * "--dns false"), environment (BENCH_FLAGS_ENV, "VAR=value ..."), other node flags
+ * (BENCH_FLAGS_NODE_ARGS, instead of the plugins' own) or another build (BENCH_FLAGS_PLUGIN, its
+ * dist/main.js: a copy of an earlier build's dist/ and package.json in a folder of this
+ * checkout, e.g. .base/, so that it finds node_modules), measured turn about with the plain
+ * plugins to take a feature's, a setting's or a change's share apart.
  */
 const FLAGS = (process.env.BENCH_FLAGS ?? '').split(' ').filter(Boolean);
 const FLAGS_NODE_ARGS = pluginNodeArgs(process.env.BENCH_FLAGS_NODE_ARGS);
 const FLAGS_ENV = envList(process.env.BENCH_FLAGS_ENV);
+const FLAGS_PLUGIN = process.env.BENCH_FLAGS_PLUGIN ? resolve(process.env.BENCH_FLAGS_PLUGIN) : undefined;
 const SETTLE_MS = 3000; // as the control-plane benchmark waits between a network and its phase
 const lab = new ApiLab(process.env.TSO_LAB ?? 'cpf');
 
@@ -65,10 +70,18 @@ const SIDES = ['ts-overlay', 'ts-overlay+flags', 'floor', 'floor+kernel', 'floor
 type Side = (typeof SIDES)[number];
 const sides = SIDES.filter((s) => (CHOSEN.length === 0 ? s !== 'ts-overlay+flags' : CHOSEN.includes(s)));
 if (sides.length === 0) throw new Error(`BENCH_SIDES: none of ${SIDES.join(', ')}`);
+interface Cpu {
+  own: number;
+  main: number;
+  tools: number;
+}
 interface Server {
   pid: number;
-  /** CPU time so far: the process's own, and its `ip`/`bridge` processes' (none for the plain floor). */
-  cpuMs(): { own: number; tools: number };
+  /**
+   * CPU time so far: the process's own, its main thread's (the rest of `own` is V8's compiler
+   * and GC helpers and libuv's pool), and its `ip`/`bridge` processes' (none for the plain floor).
+   */
+  cpuMs(): Cpu;
 }
 
 /** The floor's mode argument by side (stack-floor-server.ts). */
@@ -102,7 +115,7 @@ function startFloor(h: number, side: FloorSide): { pid: number; ready: Promise<v
 
 async function start(side: Side): Promise<Server[]> {
   const started = [1, 2].map((h) =>
-    side === 'ts-overlay' ? lab.startPlugin(h) : side === 'ts-overlay+flags' ? lab.startPlugin(h, FLAGS, FLAGS_ENV, FLAGS_NODE_ARGS) : startFloor(h, side),
+    side === 'ts-overlay' ? lab.startPlugin(h) : side === 'ts-overlay+flags' ? lab.startPlugin(h, FLAGS, FLAGS_ENV, FLAGS_NODE_ARGS, FLAGS_PLUGIN) : startFloor(h, side),
   );
   try {
     await Promise.all(started.map((s) => s.ready));
@@ -116,7 +129,7 @@ async function start(side: Side): Promise<Server[]> {
     pid,
     cpuMs: () => {
       const own = cpuMs(pid);
-      return { own, tools: cpuWithToolsMs(pid) - own };
+      return { own, main: mainThreadCpuMs(pid), tools: cpuWithToolsMs(pid) - own };
     },
   }));
 }
@@ -140,6 +153,8 @@ interface Measurement {
   newConnections: { calls: number; p99Ms: number };
   /** Of serverCpuMsPerEndpoint, the `ip`/`bridge` processes'. */
   toolsCpuMsPerEndpoint: number;
+  /** CPU of the server process's threads other than its main one: V8's compiler and GC helpers, libuv's pool. */
+  helpersCpuMsPerEndpoint: number;
   machineCpuMsPerEndpoint: number;
 }
 
@@ -161,7 +176,7 @@ async function figures(side: Side, name: string, round: number, servers: Server[
   const machineBefore = machineBusyMs();
   const endpointsPerSecond = await run(apis);
   const cpuAfter = servers.map((s) => s.cpuMs());
-  const sum = (pick: (c: { own: number; tools: number }) => number) => cpuAfter.reduce((total, c, i) => total + pick(c) - pick(cpuBefore[i]!), 0);
+  const sum = (pick: (c: Cpu) => number) => cpuAfter.reduce((total, c, i) => total + pick(c) - pick(cpuBefore[i]!), 0);
   const machineCpu = machineBusyMs() - machineBefore;
   const calls = apis.flatMap((a) => a.timeline);
   const opened = calls.filter((c) => c.newConnection).map((c) => c.ms);
@@ -179,6 +194,7 @@ async function figures(side: Side, name: string, round: number, servers: Server[
     newConnections: { calls: opened.length, p99Ms: opened.length > 0 ? percentile(opened, 99) : 0 },
     serverCpuMsPerEndpoint: (sum((c) => c.own) + sum((c) => c.tools)) / ENDPOINTS / servers.length,
     toolsCpuMsPerEndpoint: sum((c) => c.tools) / ENDPOINTS / servers.length,
+    helpersCpuMsPerEndpoint: (sum((c) => c.own) - sum((c) => c.main)) / ENDPOINTS / servers.length,
     machineCpuMsPerEndpoint: machineCpu / ENDPOINTS,
   };
 }
@@ -236,7 +252,7 @@ async function measure(side: Side, round: number): Promise<Measurement[]> {
 }
 
 const row = (m: Measurement) =>
-  `| ${m.phase} | ${m.side} | ${m.round} | ${m.endpointsPerSecond.toFixed(0)} | ${m.p50Ms.toFixed(0)} | ${Object.values(m.p99Ms).map((v) => v.toFixed(0)).join(' / ')} | ${m.newConnections.calls}, ${m.newConnections.p99Ms.toFixed(0)} | ${m.serverCpuMsPerEndpoint.toFixed(2)} (${m.toolsCpuMsPerEndpoint.toFixed(2)}) | ${m.machineCpuMsPerEndpoint.toFixed(2)} |`;
+  `| ${m.phase} | ${m.side} | ${m.round} | ${m.endpointsPerSecond.toFixed(0)} | ${m.p50Ms.toFixed(0)} | ${Object.values(m.p99Ms).map((v) => v.toFixed(0)).join(' / ')} | ${m.newConnections.calls}, ${m.newConnections.p99Ms.toFixed(0)} | ${m.serverCpuMsPerEndpoint.toFixed(2)} (${m.toolsCpuMsPerEndpoint.toFixed(2)}; ${m.helpersCpuMsPerEndpoint.toFixed(2)}) | ${m.machineCpuMsPerEndpoint.toFixed(2)} |`;
 
 async function main() {
   const results: Measurement[] = [];
@@ -253,18 +269,18 @@ async function main() {
     const of = results.filter((m) => m.phase === phaseName && m.side === side);
     const med = (pick: (m: Measurement) => number) => median(of.map(pick));
     const met = of.filter((m) => m.slowestP99Ms <= 50).length;
-    return `| ${phaseName} | ${side} | ${med((m) => m.endpointsPerSecond).toFixed(0)} | ${med((m) => m.slowestP99Ms).toFixed(0)} | ${met} of ${of.length} | ${med((m) => m.serverCpuMsPerEndpoint).toFixed(2)} (${med((m) => m.toolsCpuMsPerEndpoint).toFixed(2)}) | ${med((m) => m.machineCpuMsPerEndpoint).toFixed(2)} |`;
+    return `| ${phaseName} | ${side} | ${med((m) => m.endpointsPerSecond).toFixed(0)} | ${med((m) => m.slowestP99Ms).toFixed(0)} | ${met} of ${of.length} | ${med((m) => m.serverCpuMsPerEndpoint).toFixed(2)} (${med((m) => m.toolsCpuMsPerEndpoint).toFixed(2)}; ${med((m) => m.helpersCpuMsPerEndpoint).toFixed(2)}) | ${med((m) => m.machineCpuMsPerEndpoint).toFixed(2)} |`;
   };
   const phases = ['all at once', `${RATE}/s`];
   const lines = [
     `${ENDPOINTS} endpoints a phase; all at once: ${IN_FLIGHT} calls in flight per host; then ${RATE} a second offered; ${ROUNDS} rounds turn about, a fresh lab each (${new Date().toISOString()})`,
-    ...(sides.includes('ts-overlay+flags') ? ['', `ts-overlay+flags: BENCH_FLAGS="${FLAGS.join(' ')}" BENCH_FLAGS_ENV="${process.env.BENCH_FLAGS_ENV ?? ''}" node ${FLAGS_NODE_ARGS.join(' ')}`] : []),
+    ...(sides.includes('ts-overlay+flags') ? ['', `ts-overlay+flags: BENCH_FLAGS="${FLAGS.join(' ')}" BENCH_FLAGS_ENV="${process.env.BENCH_FLAGS_ENV ?? ''}" node ${FLAGS_NODE_ARGS.join(' ')}${FLAGS_PLUGIN ? ` BENCH_FLAGS_PLUGIN=${FLAGS_PLUGIN}` : ''}`] : []),
     '',
-    '| phase | server | round | allocations/s all at once, endpoints/s achieved at a rate | p50, all calls (ms) | p99 RequestAddress / CreateEndpoint / Join (ms) | calls that opened a connection: how many, their p99 (ms) | CPU per endpoint, per server process, the two hosts\' mean (ms; in brackets its `ip`/`bridge` processes\') | CPU per endpoint, whole machine (ms) |',
+    '| phase | server | round | allocations/s all at once, endpoints/s achieved at a rate | p50, all calls (ms) | p99 RequestAddress / CreateEndpoint / Join (ms) | calls that opened a connection: how many, their p99 (ms) | CPU per endpoint, per server process, the two hosts\' mean (ms; in brackets its `ip`/`bridge` processes\', then its threads\' but the main one) | CPU per endpoint, whole machine (ms) |',
     '|---|---|---|---|---|---|---|---|---|',
     ...results.map(row),
     '',
-    "| phase, medians | server | allocations/s all at once, endpoints/s achieved at a rate | slowest call's p99 (ms) | rounds with it <= 50 ms | CPU per endpoint, per server process (ms; in brackets its tools) | whole machine (ms) |",
+    "| phase, medians | server | allocations/s all at once, endpoints/s achieved at a rate | slowest call's p99 (ms) | rounds with it <= 50 ms | CPU per endpoint, per server process (ms; in brackets its tools; its helper threads) | whole machine (ms) |",
     '|---|---|---|---|---|---|---|',
     ...phases.flatMap((p) => sides.map((side) => medians(p, side))),
   ];

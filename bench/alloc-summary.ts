@@ -1,0 +1,73 @@
+/**
+ * What a process allocated during a phase, by package and by function, from the sampling heap
+ * profiles bench/alloc-profile.mjs wrote (one per second, garbage included) and a phase's
+ * timeline (BENCH_TIMELINE=DIR):
+ *   npx tsx bench/alloc-summary.ts ALLOC_PROFILE_DIR PID TIMELINE_DIR/PHASE [TOP=15]
+ * Profiles whose second ended inside the phase count (so the phase's first partial second is
+ * left out, and the one after its end is taken in). Bytes are V8's estimate from its samples.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseTimeline } from './timeline-windows.js';
+
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/** The package a frame's code is in, as bench/profile-summary.ts names them; undefined: node's own. */
+export function ownerOf(url: string): string | undefined {
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (pkg) return pkg[1];
+  const ours = /\/(?:dist|src)\/([^/]+)\//.exec(url) ?? /\/(?:dist|src)\/([^/]+)$/.exec(url);
+  if (ours) return `ts-overlay:${ours[1]!.replace(/\.[jt]s$/, '')}`;
+  return /\/bench\//.test(url) ? 'bench' : undefined;
+}
+
+/** Bytes allocated in each function itself, with the nearest caller in a package; and by package (node's own code to its caller's). */
+export function allocations(roots: readonly HeapNode[]): { byFunction: Map<string, number>; byPackage: Map<string, number> } {
+  const byFunction = new Map<string, number>();
+  const byPackage = new Map<string, number>();
+  const walk = (node: HeapNode, nearest: string | undefined, nearestPackage: string | undefined) => {
+    const own = ownerOf(node.callFrame.url);
+    const name = node.callFrame.functionName || '(anonymous)';
+    const here = own ? `${name} in ${own}` : nearest;
+    const pkg = own ?? nearestPackage;
+    if (node.selfSize > 0) {
+      const fn = own ? `${name} (${own}:${node.callFrame.lineNumber + 1})` : `${name} (node, called from ${nearest ?? 'nothing of a package'})`;
+      byFunction.set(fn, (byFunction.get(fn) ?? 0) + node.selfSize);
+      byPackage.set(pkg ?? 'node itself', (byPackage.get(pkg ?? 'node itself') ?? 0) + node.selfSize);
+    }
+    for (const c of node.children) walk(c, here, pkg);
+  };
+  for (const r of roots) walk(r, undefined, undefined);
+  return { byFunction, byPackage };
+}
+
+function main(): void {
+  const [dir, pid, phase, topArg = '15'] = process.argv.slice(2);
+  if (!dir || !pid || !phase) throw new Error('usage: npx tsx bench/alloc-summary.ts ALLOC_PROFILE_DIR PID TIMELINE_DIR/PHASE [TOP]');
+  const { monotonicUs } = JSON.parse(readFileSync(`${phase}.origin.json`, 'utf8')) as { monotonicUs: number };
+  const calls = parseTimeline(readFileSync(`${phase}.tsv`, 'utf8'));
+  const to = monotonicUs + 1000 * Math.max(...calls.map((c) => c.startMs + c.ms));
+  const files = readdirSync(dir).filter((f) => f.startsWith(`${pid}.`) && f.endsWith('.heapprofile')).filter((f) => {
+    const t = Number(f.split('.')[1]);
+    return t > monotonicUs && t <= to + 1_000_000;
+  });
+  if (files.length === 0) throw new Error(`no profile of process ${pid} in ${dir} ends in the phase`);
+  const roots = files.map((f) => (JSON.parse(readFileSync(resolve(dir, f), 'utf8')) as { head: HeapNode }).head);
+  const { byFunction, byPackage } = allocations(roots);
+  const total = [...byPackage.values()].reduce((a, b) => a + b, 0);
+  const endpoints = new Set(calls.map((c) => `${c.host}`)).size > 0 ? calls.filter((c) => c.method.endsWith('.Join')).length : 0;
+  const mb = (b: number) => (b / 1e6).toFixed(1);
+  console.log(`process ${pid}: ${files.length} profiles of 1 s, ${mb(total)} MB allocated; ${endpoints} Joins in the phase, all hosts: ${(total / Math.max(endpoints, 1) / 1024).toFixed(0)} KiB a Join`);
+  const table = (title: string, m: Map<string, number>, top: number) => {
+    console.log(`\n| ${title} | MB | share |\n|---|---|---|`);
+    for (const [k, v] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`| ${k} | ${mb(v)} | ${((100 * v) / total).toFixed(1)} % |`);
+  };
+  table('package (node\'s own code: its caller\'s)', byPackage, 20);
+  table('function (its own allocations)', byFunction, Number(topArg));
+}
+
+if (process.argv[1]?.endsWith('alloc-summary.ts')) main();
