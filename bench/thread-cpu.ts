@@ -136,10 +136,19 @@ function summary(file: string, phase: string, windowMs: number, windows: number)
     return g.endsWith(' main') ? `${v.runMs.toFixed(0)} (${v.waitMs.toFixed(0)})` : v.runMs.toFixed(0);
   };
   console.log(`ms on a CPU per ${windowMs} ms window from the phase's start (two CPUs: ${2 * windowMs} ms at most); a server's main thread also with, in brackets, the ms it waited for a CPU`);
-  console.log(`\n| group | ${totals.map((_, i) => `${i * windowMs}`).join(' | ')} |`);
-  console.log(`|---|${totals.map(() => '---').join('|')}|`);
-  for (const g of groups) console.log(`| ${g} | ${totals.map((w) => cell(w, g)).join(' | ')} |`);
-  console.log(`| all | ${totals.map((w) => [...w.values()].reduce((a, v) => a + v.runMs, 0).toFixed(0)).join(' | ')} |`);
+  // The mean window: what the phase did on average, beside what each window did.
+  const mean = new Map<string, { runMs: number; waitMs: number }>();
+  for (const w of totals) {
+    for (const [g, v] of w) {
+      const m = mean.get(g) ?? { runMs: 0, waitMs: 0 };
+      mean.set(g, { runMs: m.runMs + v.runMs / totals.length, waitMs: m.waitMs + v.waitMs / totals.length });
+    }
+  }
+  const all = (w: Map<string, { runMs: number; waitMs: number }>) => [...w.values()].reduce((a, v) => a + v.runMs, 0).toFixed(0);
+  console.log(`\n| group | mean | ${totals.map((_, i) => `${i * windowMs}`).join(' | ')} |`);
+  console.log(`|---|---|${totals.map(() => '---').join('|')}|`);
+  for (const g of groups) console.log(`| ${g} | ${cell(mean, g)} | ${totals.map((w) => cell(w, g)).join(' | ')} |`);
+  console.log(`| all | ${all(mean)} | ${totals.map(all).join(' | ')} |`);
 }
 
 if (process.argv[1]?.endsWith('thread-cpu.ts')) {
