@@ -10,8 +10,7 @@ export interface Cidr {
  * holds the two to the same answers). Read character by character: every RequestAddress,
  * CreateEndpoint and address watch event parses addresses, and Address4 with regular
  * expressions made most of the IPAM's garbage, which young-generation collections then cost
- * (the IPAM's share of a plugin's allocations at 500 endpoints a second went from 14.0 to 4.3
- * of about 117 MB with this and StripeTracker's change: bench/alloc-summary.ts).
+ * (docs/performance-notes.md, "Who holds the CPUs at 500 a second").
  */
 function dottedQuad(text: string, from: number, to: number): number {
   let ip = 0;

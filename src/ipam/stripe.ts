@@ -46,7 +46,7 @@ export class StripeTracker {
   }
 
   private sameNodes(): boolean {
-    let count = this.names.has(this.node) ? 1 : 0;
+    let count = 1; // this host, always among them
     for (const name of this.liveNodes()) {
       if (!this.names.has(name)) return false;
       if (name !== this.node) count++;
