@@ -5,8 +5,10 @@
  * collectors freed counted too (node's own --heap-prof leaves them out, so it shows what stays,
  * not the churn that makes the young-generation collections). Every ALLOC_PROFILE_MS (1000) it
  * writes what was allocated since to ALLOC_PROFILE_DIR (/tmp/alloc-profile)/PID.MONOTONIC_US.heapprofile,
- * the time being the interval's end on the benchmarks' clock; bench/alloc-summary.ts sums them
- * per phase. Plain JavaScript: the plugin runs from tsc's output, without tsx.
+ * the time being the interval's end on the benchmarks' clock, and once more when the process
+ * exits; bench/alloc-summary.ts sums them per phase. The profiler's own garbage (its profiles'
+ * JSON) is in them too, under this file. Plain JavaScript: the plugin runs from tsc's output,
+ * without tsx.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
@@ -19,21 +21,27 @@ const SAMPLING_BYTES = 4096;
 mkdirSync(DIR, { recursive: true });
 const session = new Session();
 session.connect();
-// The in-process session answers synchronously.
+/** The in-process session answers synchronously; undefined when V8 refused (never a throw into the server). */
 const post = (method, params) => {
   let answer;
   session.post(method, params, (err, result) => {
-    if (err) throw err;
-    answer = result;
+    if (!err) answer = result;
   });
   return answer;
 };
 const start = () => post('HeapProfiler.startSampling', { samplingInterval: SAMPLING_BYTES, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+/** What was allocated since the last write, to a file named by the time it ends. */
+const write = () => {
+  const answer = post('HeapProfiler.stopSampling');
+  if (answer?.profile) writeFileSync(`${DIR}/${process.pid}.${monotonicUs()}.heapprofile`, JSON.stringify(answer.profile));
+};
 
 start();
 setInterval(() => {
-  const { profile } = post('HeapProfiler.stopSampling');
+  write();
   start();
-  writeFileSync(`${DIR}/${process.pid}.${monotonicUs()}.heapprofile`, JSON.stringify(profile));
 }, EVERY_MS).unref();
+// The last part second too, when the process ends on its own or by SIGTERM (bench/api-lab.ts
+// stops the plugins with SIGTERM first when ALLOC_PROFILE_DIR is set).
+process.on('exit', write);

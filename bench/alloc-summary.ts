@@ -3,8 +3,10 @@
  * profiles bench/alloc-profile.mjs wrote (one per second, garbage included) and a phase's
  * timeline (BENCH_TIMELINE=DIR):
  *   npx tsx bench/alloc-summary.ts ALLOC_PROFILE_DIR PID TIMELINE_DIR/PHASE [TOP=15]
- * Profiles whose second ended inside the phase count (so the phase's first partial second is
- * left out, and the one after its end is taken in). Bytes are V8's estimate from its samples.
+ * Each profile covers the time since the one before; those that overlap the phase count, and
+ * the first line says how far they reach before its start and after its end (a process killed
+ * at once after a phase leaves its last part unprofiled). Bytes are V8's estimate from its
+ * samples; the profiler's own allocations (under alloc-profile.mjs) are left out.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -20,7 +22,8 @@ interface HeapNode {
 export function ownerOf(url: string): string | undefined {
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1];
-  const ours = /\/(?:dist|src)\/([^/]+)\//.exec(url) ?? /\/(?:dist|src)\/([^/]+)$/.exec(url);
+  // The last dist/ or src/ of the path: the checkout itself may sit under a folder of that name.
+  const ours = /.*\/(?:dist|src)\/([^/]+)\//.exec(url) ?? /.*\/(?:dist|src)\/([^/]+)$/.exec(url);
   if (ours) return `ts-overlay:${ours[1]!.replace(/\.[jt]s$/, '')}`;
   return /\/bench\//.test(url) ? 'bench' : undefined;
 }
@@ -30,6 +33,7 @@ export function allocations(roots: readonly HeapNode[]): { byFunction: Map<strin
   const byFunction = new Map<string, number>();
   const byPackage = new Map<string, number>();
   const walk = (node: HeapNode, nearest: string | undefined, nearestPackage: string | undefined) => {
+    if (node.callFrame.url.endsWith('/alloc-profile.mjs')) return; // the profiler's own
     const own = ownerOf(node.callFrame.url);
     const name = node.callFrame.functionName || '(anonymous)';
     const here = own ? `${name} in ${own}` : nearest;
@@ -50,18 +54,24 @@ function main(): void {
   if (!dir || !pid || !phase) throw new Error('usage: npx tsx bench/alloc-summary.ts ALLOC_PROFILE_DIR PID TIMELINE_DIR/PHASE [TOP]');
   const { monotonicUs } = JSON.parse(readFileSync(`${phase}.origin.json`, 'utf8')) as { monotonicUs: number };
   const calls = parseTimeline(readFileSync(`${phase}.tsv`, 'utf8'));
+  const from = monotonicUs;
   const to = monotonicUs + 1000 * Math.max(...calls.map((c) => c.startMs + c.ms));
-  const files = readdirSync(dir).filter((f) => f.startsWith(`${pid}.`) && f.endsWith('.heapprofile')).filter((f) => {
-    const t = Number(f.split('.')[1]);
-    return t > monotonicUs && t <= to + 1_000_000;
-  });
-  if (files.length === 0) throw new Error(`no profile of process ${pid} in ${dir} ends in the phase`);
-  const roots = files.map((f) => (JSON.parse(readFileSync(resolve(dir, f), 'utf8')) as { head: HeapNode }).head);
+  const ends = readdirSync(dir)
+    .filter((f) => f.startsWith(`${pid}.`) && f.endsWith('.heapprofile'))
+    .map((f) => Number(f.split('.')[1]))
+    .sort((a, b) => a - b);
+  // Profile i covers (ends[i-1], ends[i]]; the first, a second before its end.
+  const spans = ends.map((end, i) => ({ start: i === 0 ? end - 1_000_000 : ends[i - 1]!, end })).filter((p) => p.end > from && p.start < to);
+  if (spans.length === 0) throw new Error(`no profile of process ${pid} in ${dir} overlaps the phase`);
+  const roots = spans.map((p) => (JSON.parse(readFileSync(resolve(dir, `${pid}.${p.end}.heapprofile`), 'utf8')) as { head: HeapNode }).head);
   const { byFunction, byPackage } = allocations(roots);
   const total = [...byPackage.values()].reduce((a, b) => a + b, 0);
-  const endpoints = new Set(calls.map((c) => `${c.host}`)).size > 0 ? calls.filter((c) => c.method.endsWith('.Join')).length : 0;
   const mb = (b: number) => (b / 1e6).toFixed(1);
-  console.log(`process ${pid}: ${files.length} profiles of 1 s, ${mb(total)} MB allocated; ${endpoints} Joins in the phase, all hosts: ${(total / Math.max(endpoints, 1) / 1024).toFixed(0)} KiB a Join`);
+  const s = (us: number) => (us / 1e6).toFixed(2);
+  const after = spans.at(-1)!.end - to;
+  console.log(
+    `process ${pid}: ${mb(total)} MB allocated in ${spans.length} profiles, from ${s(from - spans[0]!.start)} s before the phase's start to ${after >= 0 ? `${s(after)} s after its end` : `${s(-after)} s BEFORE its end (the rest not profiled)`} (the phase: ${s(to - from)} s)`,
+  );
   const table = (title: string, m: Map<string, number>, top: number) => {
     console.log(`\n| ${title} | MB | share |\n|---|---|---|`);
     for (const [k, v] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`| ${k} | ${mb(v)} | ${((100 * v) / total).toFixed(1)} % |`);

@@ -121,7 +121,8 @@ export class ApiLab {
         }
       }
     };
-    if (process.env.BENCH_PROFILE_DIR) {
+    // Profilers write what they hold when the process ends (CPU: node's; allocations: bench/alloc-profile.mjs).
+    if (process.env.BENCH_PROFILE_DIR || process.env.ALLOC_PROFILE_DIR) {
       signal('SIGTERM');
       await sleep(3000);
     }

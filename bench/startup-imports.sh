@@ -25,6 +25,6 @@ printf '| what | median of %s (ms) |\n|---|---|\n' "$runs"
 printf '| node -e 0 | %s |\n' "$(median_ms node -e 0)"
 printf '| node dist/main.js --version | %s |\n' "$(median_ms node dist/main.js --version)"
 printf '| import dist/app.js | %s |\n' "$(median_ms node --input-type=module -e "await import('./dist/app.js')")"
-for m in etcd3 fastify execa pino @sinclair/typebox/compiler ip-address; do
+for m in etcd3 fastify execa pino @sinclair/typebox/compiler; do
     printf '| import %s | %s |\n' "$m" "$(median_ms node --input-type=module -e "await import('$m')")"
 done

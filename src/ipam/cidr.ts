@@ -37,8 +37,12 @@ function dottedQuad(text: string, from: number, to: number): number {
   return i === to ? ip : -1;
 }
 
-/** Parses a dotted quad; undefined when it is not one (no leading zeros, no mask). */
+/**
+ * Parses a dotted quad; undefined when it is not one (no leading zeros, no mask), or not a
+ * string at all: some callers pass what etcd's JSON holds, which nothing has checked.
+ */
 export function parseIPv4(text: string): number | undefined {
+  if (typeof text !== 'string') return undefined;
   const ip = dottedQuad(text, 0, text.length);
   return ip < 0 ? undefined : ip;
 }
@@ -52,6 +56,7 @@ export function parseCidr(text: string): Cidr | undefined {
 
 /** Parses "a.b.c.d/n" where host bits may be set (an interface address); n is 0-32, one or two digits. */
 export function parseAddressWithPrefix(text: string): { ip: number; prefix: number } | undefined {
+  if (typeof text !== 'string') return undefined; // as parseIPv4
   const slash = text.indexOf('/');
   const digits = text.length - slash - 1;
   if (slash < 0 || digits < 1 || digits > 2) return undefined;

@@ -13,10 +13,10 @@ describe('bench/thread-cpu.ts', () => {
   });
 
   it('puts each thread\'s time between two samples in the window of the later one, a server\'s main thread apart from its others', () => {
-    const { samples, kinds } = parseSamples(
+    const samples = parseSamples(
       [
-        'P\t10\tserver h1 (ts-overlay)',
-        'P\t20\tetcd',
+        'P\t900000\t10\tserver h1 (ts-overlay)',
+        'P\t900000\t20\tetcd',
         // µs, pid, tid, ns on a CPU, ns waiting for one
         'T\t1000000\t10\t10\t0\t0',
         'T\t1000000\t10\t11\t0\t0',
@@ -24,12 +24,16 @@ describe('bench/thread-cpu.ts', () => {
         'T\t1100000\t10\t10\t40000000\t30000000', // main: 40 ms ran, 30 ms waited, in window 0
         'T\t1100000\t10\t11\t10000000\t0', // a helper: 10 ms
         'T\t1300000\t20\t20\t25000000\t0', // etcd: 20 ms, in window 1 (250-500 ms)
+        // pid 20 ended, and its number went to an `ip` process: a new process, its time so far in no window
+        'P\t1350000\t20\tip processes',
+        'T\t1400000\t20\t20\t3000000\t0',
+        'T\t1450000\t20\t20\t7000000\t0', // ip: 4 ms, in window 1
         'T\t2000000\t10\t10\t90000000\t30000000', // past the last window: left out
       ].join('\n'),
     );
-    const totals = windowTotals(samples, kinds, 1_000_000, 250, 2);
+    const totals = windowTotals(samples, 1_000_000, 250, 2);
     expect(Object.fromEntries(totals[0]!)).toEqual({ 'server h1 (ts-overlay) main': { runMs: 40, waitMs: 30 }, 'server h1 (ts-overlay) helpers': { runMs: 10, waitMs: 0 } });
-    expect(Object.fromEntries(totals[1]!)).toEqual({ etcd: { runMs: 20, waitMs: 0 } });
+    expect(Object.fromEntries(totals[1]!)).toEqual({ etcd: { runMs: 20, waitMs: 0 }, 'ip processes': { runMs: 4, waitMs: 0 } });
   });
 });
 

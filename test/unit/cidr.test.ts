@@ -36,6 +36,16 @@ describe('IPv4 parsing', () => {
     expect(accepted).toBeGreaterThan(3000); // many valid addresses, not only refusals
     expect(accepted).toBeLessThan(generated.length - 3000); // and many refusals
     for (const text of [...tricky, ...generated]) expect(parseIPv4(text), JSON.stringify(text)).toBe(oracle(text));
+    // And with a prefix, against what the parser before this one did: a regular expression, then Address4.
+    const oracleWithPrefix = (text: string) => {
+      const match = /^([0-9.]+)\/(\d{1,2})$/.exec(text);
+      const ip = match ? oracle(match[1]!) : undefined;
+      return ip === undefined || Number(match![2]) > 32 ? undefined : { ip, prefix: Number(match![2]) };
+    };
+    const suffixes = ['/0', '/8', '/08', '/24', '/32', '/33', '/99', '/', '/100', '/2x', '//4', ''];
+    for (const text of [...tricky, ...generated.slice(0, 5000)].flatMap((t) => suffixes.map((x) => t + x))) {
+      expect(parseAddressWithPrefix(text), JSON.stringify(text)).toEqual(oracleWithPrefix(text));
+    }
   });
 
   it('parses CIDRs only with zero host bits', () => {
@@ -52,6 +62,12 @@ describe('IPv4 parsing', () => {
     expect(parseAddressWithPrefix('10.0.0.5/32')).toEqual({ ip: 0x0a000005, prefix: 32 });
     for (const bad of ['10.0.0.5', '10.0.0.5/', '10.0.0.5/33', '10.0.0.5/024', '10.0.0.5/2x', '10.0.0.5/ 2', '010.0.0.5/24', '10.0.0/24', '/24', '10.0.0.5/24/24']) {
       expect(parseAddressWithPrefix(bad), bad).toBeUndefined();
+    }
+    // What etcd's JSON may hold where a string belongs: refused, never a throw.
+    for (const notText of [undefined, null, 5, ['10.0.0.5/24'], {}] as unknown as string[]) {
+      expect(parseAddressWithPrefix(notText)).toBeUndefined();
+      expect(parseCidr(notText)).toBeUndefined();
+      expect(parseIPv4(notText)).toBeUndefined();
     }
   });
 
