@@ -235,6 +235,8 @@ async function measure(side: Side, round: number): Promise<Measurement[]> {
     lab.script('down');
     throw err;
   });
+  // Which process was which side's, for what was written per process (profiles, allocations).
+  console.log(`# ${side}, round ${round}: server processes ${servers.map((s) => s.pid).join(' ')} (hosts 1 and 2)`);
   try {
     const setup = lab.hostApis(1);
     const first = await lab.createNetwork(setup, '10.128.0.0/20');
