@@ -5,7 +5,10 @@
  * longer than a bound, by method. Slow calls
  * of every method at once in one window say the plugin's event loop stood still (RequestAddress
  * answers from memory); slow Joins alone, that they waited for something of their own (their
- * endpoint's etcd transaction, or `ip`).
+ * endpoint's etcd transaction, or `ip`). Then the whole phase by method: how many calls opened
+ * a connection of their own (the client found all of its connections busy), how many were over
+ * the bound and how many of those had opened one, and in the first window the calls, the
+ * connections they opened and their mean latency.
  *   npx tsx bench/timeline-windows.ts DIR/all-at-once.tsv [WINDOW_MS=250] [OVER_MS=60]
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,6 +20,8 @@ export interface TimelineCall {
   readonly method: string;
   readonly startMs: number;
   readonly ms: number;
+  /** The call found every connection of its client busy and opened one of its own. */
+  readonly newConnection: boolean;
 }
 
 export interface TimelineWindow {
@@ -32,9 +37,9 @@ export function parseTimeline(text: string): TimelineCall[] {
   const [header, ...lines] = text.trim().split('\n');
   if (header !== 'host\tmethod\tstartMs\tms\tnewConnection') throw new Error(`not a control-plane timeline (its header: "${header}")`);
   return lines.map((line) => {
-    const [host, method, startMs, ms] = line.split('\t');
-    const call = { host: Number(host), method: method!, startMs: Number(startMs), ms: Number(ms) };
-    if (!Number.isInteger(call.host) || !call.method || !Number.isFinite(call.startMs) || !Number.isFinite(call.ms)) throw new Error(`not a timeline line: "${line}"`);
+    const [host, method, startMs, ms, opened] = line.split('\t');
+    const call = { host: Number(host), method: method!, startMs: Number(startMs), ms: Number(ms), newConnection: opened === '1' };
+    if (!Number.isInteger(call.host) || !call.method || !Number.isFinite(call.startMs) || !Number.isFinite(call.ms) || (opened !== '0' && opened !== '1')) throw new Error(`not a timeline line: "${line}"`);
     return call;
   });
 }
@@ -53,6 +58,41 @@ export function timelineWindows(calls: readonly TimelineCall[], windowMs: number
     if (c.ms > overMs) w.slow[method] = (w.slow[method] ?? 0) + 1;
   }
   return [...windows.values()].sort((a, b) => a.host - b.host || a.fromMs - b.fromMs);
+}
+
+export interface MethodSplit {
+  readonly calls: number;
+  /** Calls that opened a connection of their own. */
+  readonly opened: number;
+  readonly over: number;
+  /** Of the calls over the bound, those that had opened a connection. */
+  readonly overOpened: number;
+  /** Calls started in the first window, how many of them opened a connection, and their mean latency. */
+  readonly first: number;
+  readonly firstOpened: number;
+  readonly firstMeanMs: number;
+}
+
+/** The whole phase by method (short names), all hosts together: see the file's comment. */
+export function methodSplit(calls: readonly TimelineCall[], windowMs: number, overMs: number): Record<string, MethodSplit> {
+  const out: Record<string, { calls: number; opened: number; over: number; overOpened: number; first: number; firstOpened: number; firstMs: number }> = {};
+  for (const c of calls) {
+    const m = (out[c.method.split('.').at(-1)!] ??= { calls: 0, opened: 0, over: 0, overOpened: 0, first: 0, firstOpened: 0, firstMs: 0 });
+    m.calls++;
+    if (c.newConnection) m.opened++;
+    if (c.ms > overMs) {
+      m.over++;
+      if (c.newConnection) m.overOpened++;
+    }
+    if (c.startMs < windowMs) {
+      m.first++;
+      if (c.newConnection) m.firstOpened++;
+      m.firstMs += c.ms;
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(out).map(([k, { firstMs, ...m }]) => [k, { ...m, firstMeanMs: m.first > 0 ? firstMs / m.first : 0 }]),
+  );
 }
 
 /**
@@ -80,9 +120,15 @@ function main(): void {
   if (!(windowMs > 0) || !(overMs >= 0)) throw new Error('WINDOW_MS must be a positive number of ms, OVER_MS a number of ms');
   console.log(`| host | from (ms) | calls started | of them over ${overMs} ms, by method | slowest |`);
   console.log('|---|---|---|---|---|');
-  for (const w of timelineWindows(parseTimeline(readFileSync(file, 'utf8')), windowMs, overMs)) {
+  const calls = parseTimeline(readFileSync(file, 'utf8'));
+  for (const w of timelineWindows(calls, windowMs, overMs)) {
     const slow = Object.entries(w.slow).map(([m, n]) => `${m} ${n}`).join(', ') || 'none';
     console.log(`| ${w.host} | ${w.fromMs} | ${w.calls} | ${slow} | ${w.slowestMs.toFixed(0)} ms |`);
+  }
+  console.log(`\n| method | calls | opened a connection | over ${overMs} ms | of those, opened a connection | started in the first ${windowMs} ms: calls, of them opened a connection, mean ms |`);
+  console.log('|---|---|---|---|---|---|');
+  for (const [m, v] of Object.entries(methodSplit(calls, windowMs, overMs)).sort()) {
+    console.log(`| ${m} | ${v.calls} | ${v.opened} | ${v.over} | ${v.overOpened} | ${v.first}, ${v.firstOpened}, ${v.firstMeanMs.toFixed(1)} |`);
   }
 }
 

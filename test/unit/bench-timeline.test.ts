@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { profileWindows } from '../../bench/profile-windows.js';
-import { parseTimeline, timelineWindows, writeTimeline } from '../../bench/timeline-windows.js';
+import { methodSplit, parseTimeline, timelineWindows, writeTimeline } from '../../bench/timeline-windows.js';
 
 const HEADER = 'host\tmethod\tstartMs\tms\tnewConnection';
 
@@ -26,6 +26,14 @@ describe("a control-plane phase's timeline in windows", () => {
     ]);
   });
 
+  it('splits the phase by method: calls that opened a connection, calls over the bound and which of those had, the first window\'s mean', () => {
+    expect(methodSplit(parseTimeline(text), 250, 60)).toEqual({
+      RequestAddress: { calls: 2, opened: 0, over: 1, overOpened: 0, first: 1, firstOpened: 0, firstMeanMs: 2.1 },
+      Join: { calls: 2, opened: 1, over: 2, overOpened: 1, first: 2, firstOpened: 1, firstMeanMs: 68 },
+      CreateEndpoint: { calls: 1, opened: 0, over: 0, overOpened: 0, first: 0, firstOpened: 0, firstMeanMs: 0 },
+    });
+  });
+
   it('reads back what a benchmark wrote: hosts in client order, calls in start order, from the first call on', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tso-timeline-'));
     try {
@@ -37,9 +45,9 @@ describe("a control-plane phase's timeline in windows", () => {
       const text = readFileSync(join(dir, 'phase.tsv'), 'utf8');
       expect(text.split('\n')[3]).toBe('1\tNetworkDriver.Join\t10.00\t4.00\t0');
       expect(parseTimeline(text)).toEqual([
-        { host: 1, method: 'IpamDriver.RequestAddress', startMs: 0, ms: 2.5 },
-        { host: 2, method: 'IpamDriver.RequestAddress', startMs: 5.25, ms: 70 },
-        { host: 1, method: 'NetworkDriver.Join', startMs: 10, ms: 4 },
+        { host: 1, method: 'IpamDriver.RequestAddress', startMs: 0, ms: 2.5, newConnection: false },
+        { host: 2, method: 'IpamDriver.RequestAddress', startMs: 5.25, ms: 70, newConnection: true },
+        { host: 1, method: 'NetworkDriver.Join', startMs: 10, ms: 4, newConnection: false },
       ]);
       expect(JSON.parse(readFileSync(join(dir, 'phase.origin.json'), 'utf8'))).toEqual({ monotonicUs: expect.any(Number) });
     } finally {
@@ -50,6 +58,7 @@ describe("a control-plane phase's timeline in windows", () => {
   it('refuses what is not a timeline, and a line it cannot read', () => {
     expect(() => parseTimeline('a\tb\n1\t2')).toThrow(/not a control-plane timeline/);
     expect(() => parseTimeline(`${HEADER}\n1\tNetworkDriver.Join\tsoon\t3\t0`)).toThrow(/not a timeline line/);
+    expect(() => parseTimeline(`${HEADER}\n1\tNetworkDriver.Join\t1\t3`)).toThrow(/not a timeline line/);
   });
 });
 
