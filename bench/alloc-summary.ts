@@ -10,7 +10,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseTimeline } from './timeline-windows.js';
+import { readPhase } from './timeline-windows.js';
 
 interface HeapNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -52,10 +52,8 @@ export function allocations(roots: readonly HeapNode[]): { byFunction: Map<strin
 function main(): void {
   const [dir, pid, phase, topArg = '15'] = process.argv.slice(2);
   if (!dir || !pid || !phase) throw new Error('usage: npx tsx bench/alloc-summary.ts ALLOC_PROFILE_DIR PID TIMELINE_DIR/PHASE [TOP]');
-  const { monotonicUs } = JSON.parse(readFileSync(`${phase}.origin.json`, 'utf8')) as { monotonicUs: number };
-  const calls = parseTimeline(readFileSync(`${phase}.tsv`, 'utf8'));
-  const from = monotonicUs;
-  const to = monotonicUs + 1000 * Math.max(...calls.map((c) => c.startMs + c.ms));
+  const { originUs: from, lengthMs } = readPhase(phase);
+  const to = from + 1000 * lengthMs;
   const ends = readdirSync(dir)
     .filter((f) => f.startsWith(`${pid}.`) && f.endsWith('.heapprofile'))
     .map((f) => Number(f.split('.')[1]))

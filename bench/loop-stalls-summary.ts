@@ -11,7 +11,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { parseTimeline } from './timeline-windows.js';
+import { readPhase } from './timeline-windows.js';
 
 export interface Stall {
   readonly atUs: number; // CLOCK_MONOTONIC, when the late timer fired
@@ -55,9 +55,8 @@ function main(stallsDir: string, timelineDir: string): void {
   console.log('| phase | process | stalls over 3 ms | over 20 ms | over 50 ms | longest (ms) |\n|---|---|---|---|---|---|');
   for (const file of readdirSync(timelineDir).filter((f) => f.endsWith('.tsv')).sort()) {
     const phase = basename(file, '.tsv');
-    const fromUs = (JSON.parse(readFileSync(resolve(timelineDir, `${phase}.origin.json`), 'utf8')) as { monotonicUs: number }).monotonicUs;
-    const calls = parseTimeline(readFileSync(resolve(timelineDir, file), 'utf8'));
-    const toUs = fromUs + Math.max(...calls.map((c) => c.startMs + c.ms)) * 1000;
+    const { originUs: fromUs, lengthMs } = readPhase(resolve(timelineDir, phase));
+    const toUs = fromUs + lengthMs * 1000;
     for (const p of processes) {
       const s = summarize(p.stalls, fromUs, toUs);
       if (s) console.log(`| ${phase} | ${p.pid} | ${s.stalls} | ${s.over20} | ${s.over50} | ${s.longestMs.toFixed(0)} |`);

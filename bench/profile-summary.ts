@@ -15,7 +15,7 @@
  * is time in which the process was not run at all (the machine's CPUs were busy with others).
  */
 import { readFileSync } from 'node:fs';
-import { parseTimeline } from './timeline-windows.js';
+import { readPhase } from './timeline-windows.js';
 
 interface ProfileNode {
   id: number;
@@ -68,9 +68,8 @@ const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 /** The span to count, on the monotonic clock of V8's profiles, in µs: all of it without a phase. */
 const span = ((): { from: number; to: number } => {
   if (!phase) return { from: -Infinity, to: Infinity };
-  const { monotonicUs } = JSON.parse(readFileSync(`${phase}.origin.json`, 'utf8')) as { monotonicUs: number };
-  const calls = parseTimeline(readFileSync(`${phase}.tsv`, 'utf8'));
-  return { from: monotonicUs, to: monotonicUs + 1000 * Math.max(...calls.map((c) => c.startMs + c.ms)) };
+  const { originUs, lengthMs } = readPhase(phase);
+  return { from: originUs, to: originUs + 1000 * lengthMs };
 })();
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();

@@ -11,7 +11,7 @@
  * much JavaScript or GC was held up by work of its own.
  */
 import { readFileSync } from 'node:fs';
-import { parseTimeline, timelineWindows } from './timeline-windows.js';
+import { readPhase, timelineWindows } from './timeline-windows.js';
 
 export interface ProfileSamples {
   readonly startTime: number; // µs, monotonic
@@ -61,8 +61,8 @@ function main(): void {
   if (!profileFile || !phase || !hostArg) throw new Error('usage: npx tsx bench/profile-windows.ts FILE.cpuprofile TIMELINE_DIR/PHASE HOST [WINDOW_MS] [OVER_MS]');
   const [host, windowMs, overMs] = [Number(hostArg), Number(windowArg), Number(overArg)];
   const profile = JSON.parse(readFileSync(profileFile, 'utf8')) as ProfileSamples;
-  const { monotonicUs } = JSON.parse(readFileSync(`${phase}.origin.json`, 'utf8')) as { monotonicUs: number };
-  const calls = parseTimeline(readFileSync(`${phase}.tsv`, 'utf8')).filter((c) => c.host === host);
+  const { originUs: monotonicUs, calls: all } = readPhase(phase);
+  const calls = all.filter((c) => c.host === host);
   if (calls.length === 0) throw new Error(`the timeline has no calls of host ${host}`);
   const phaseMs = Math.max(...calls.map((c) => c.startMs + c.ms));
   const windows = Math.ceil(phaseMs / windowMs);

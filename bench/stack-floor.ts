@@ -87,6 +87,8 @@ interface Server {
 /** The floor's mode argument by side (stack-floor-server.ts). */
 type FloorSide = Exclude<Side, 'ts-overlay' | 'ts-overlay+flags'>;
 const FLOOR_MODES: Record<FloorSide, string[]> = { floor: [], 'floor+kernel': ['kernel'], 'floor+spares': ['spares'], 'floor+lazy-spares': ['lazy-spares'] };
+/** The floors given a mode do ts-overlay's kernel work (stack-floor-server.ts); the plain one does none. */
+const doesKernelWork = (side: Side) => (FLOOR_MODES[side as FloorSide]?.length ?? 0) > 0;
 
 function startFloor(h: number, side: FloorSide): { pid: number; ready: Promise<void> } {
   const socket = lab.socket(h);
@@ -246,7 +248,7 @@ async function measure(side: Side, round: number): Promise<Measurement[]> {
     const once = await phase(side, 'all at once', round, servers, IN_FLIGHT, (apis) => allAtOnce(apis, first));
     await sleep(SETTLE_MS);
     const rate = await phase(side, `${RATE}/s`, round, servers, 256, (apis) => atRate(apis, second));
-    if (side !== 'floor' && side.startsWith('floor')) await checkKernelWork(side);
+    if (doesKernelWork(side)) await checkKernelWork(side);
     return [once, rate];
   } finally {
     await lab.tearDown(servers); // SIGTERM first under BENCH_PROFILE_DIR, for the profiles

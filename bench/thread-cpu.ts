@@ -16,7 +16,7 @@
  * the rest (V8's compiler and GC helpers, libuv's pool).
  */
 import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { parseTimeline } from './timeline-windows.js';
+import { readPhase } from './timeline-windows.js';
 
 /** CLOCK_MONOTONIC now, in µs: the clock of the timelines' origin.json. */
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -159,10 +159,9 @@ export function parseSamples(text: string): ThreadSample[] {
 }
 
 function summary(file: string, phase: string, windowMs: number, maxWindows: number): void {
-  const { monotonicUs: fromUs } = JSON.parse(readFileSync(`${phase}.origin.json`, 'utf8')) as { monotonicUs: number };
-  const calls = parseTimeline(readFileSync(`${phase}.tsv`, 'utf8'));
+  const { originUs: fromUs, lengthMs } = readPhase(phase);
   // The phase's whole windows, up to its last call's answer, at most maxWindows.
-  const windows = Math.max(1, Math.min(maxWindows, Math.floor(Math.max(...calls.map((c) => c.startMs + c.ms)) / windowMs)));
+  const windows = Math.max(1, Math.min(maxWindows, Math.floor(lengthMs / windowMs)));
   const totals = windowTotals(parseSamples(readFileSync(file, 'utf8')), fromUs, windowMs, windows);
   const groups = [...new Set(totals.flatMap((w) => [...w.keys()]))].sort();
   const cell = (w: Map<string, { runMs: number; waitMs: number }>, g: string) => {

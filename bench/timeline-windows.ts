@@ -44,6 +44,17 @@ export function parseTimeline(text: string): TimelineCall[] {
   });
 }
 
+/**
+ * A phase that writeTimeline wrote, DIR/PHASE without the extension: its calls, where its
+ * startMs 0 is on the machine's monotonic clock (µs), and how long it ran, to its last call's
+ * answer (ms).
+ */
+export function readPhase(phase: string): { calls: TimelineCall[]; originUs: number; lengthMs: number } {
+  const { monotonicUs } = JSON.parse(readFileSync(`${phase}.origin.json`, 'utf8')) as { monotonicUs: number };
+  const calls = parseTimeline(readFileSync(`${phase}.tsv`, 'utf8'));
+  return { calls, originUs: monotonicUs, lengthMs: Math.max(...calls.map((c) => c.startMs + c.ms)) };
+}
+
 /** The calls in windows of `windowMs` by their start, per host (hosts, then time, in order). */
 export function timelineWindows(calls: readonly TimelineCall[], windowMs: number, overMs: number): TimelineWindow[] {
   const windows = new Map<string, { host: number; fromMs: number; calls: number; slow: Record<string, number>; slowestMs: number }>();
