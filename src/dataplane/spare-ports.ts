@@ -85,8 +85,9 @@ export class SparePorts {
       this.metrics.sparePortHandedOut();
     }
     this.refill(vni, pool);
-    clearTimeout(pool.idleTimer);
-    pool.idleTimer = setTimeout(() => this.drop(vni, true), this.options.idleMs).unref();
+    // One timer per pool, pushed back by each Join (not a new timer per Join).
+    if (pool.idleTimer) pool.idleTimer.refresh();
+    else pool.idleTimer = setTimeout(() => this.drop(vni, true), this.options.idleMs).unref();
     return name;
   }
 

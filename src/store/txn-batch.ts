@@ -52,6 +52,8 @@ export function disjointBatch<T>(pending: T[], max: number, footprint: (item: T)
 
 interface Waiting<T> {
   readonly item: T;
+  /** Worked out once: a member waiting behind many batches is looked at by each. */
+  readonly footprint: TxnFootprint;
   /** performance.now() when it was asked for. */
   readonly askedAt: number;
   resolve(outcome: number | undefined): void;
@@ -89,14 +91,14 @@ export class TxnBatcher<T> {
 
   submit(item: T): Promise<number | undefined> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ item, askedAt: performance.now(), resolve, reject });
+      this.pending.push({ item, footprint: this.footprint(item), askedAt: performance.now(), resolve, reject });
       this.pump();
     });
   }
 
   private pump(): void {
     while (this.inFlight < this.maxInFlight && this.pending.length > 0) {
-      const batch = disjointBatch(this.pending, this.maxBatch, (w) => this.footprint(w.item));
+      const batch = disjointBatch(this.pending, this.maxBatch, (w) => w.footprint);
       this.inFlight++;
       void this.run(batch).finally(() => {
         this.inFlight--;

@@ -73,6 +73,23 @@ describe('TxnBatcher', () => {
     expect(await Promise.all(rest)).toEqual([7, 7]);
   });
 
+  it('works out a member\'s footprint once, however many batches it waits behind', async () => {
+    const etcd = fakeSend(() => 3);
+    const lookedAt = new Map<string, number>();
+    const footprint = (o: Op) => {
+      lookedAt.set(o.name, (lookedAt.get(o.name) ?? 0) + 1);
+      return o;
+    };
+    const batcher = new TxnBatcher<Op>(etcd.send, footprint, () => false, {}, 2);
+    etcd.hold();
+    const all = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => batcher.submit(op(n, ['p'], [n])));
+    etcd.release();
+    expect(await Promise.all(all)).toEqual([3, 3, 3, 3, 3, 3]);
+    // f waited behind three batches before its own.
+    expect(etcd.batches).toEqual([['a'], ['b', 'c'], ['d', 'e'], ['f']]);
+    expect([...lookedAt.values()]).toEqual([1, 1, 1, 1, 1, 1]);
+  });
+
   it('times each commit and each transaction from when it was asked for, the wait for the commit ahead included', async () => {
     const etcd = fakeSend(() => 5);
     const commits: Array<[number, number]> = [];
