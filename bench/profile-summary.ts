@@ -1,7 +1,7 @@
 /**
  * Where a plugin's CPU went, from a V8 CPU profile (`BENCH_PROFILE_DIR=DIR npx tsx
  * bench/control-plane.ts` writes one per plugin process):
- *   npx tsx bench/profile-summary.ts DIR/CPU.*.cpuprofile [TOP] [TIMELINE_DIR/PHASE]
+ *   npx tsx bench/profile-summary.ts DIR/CPU.*.cpuprofile [TOP] [TIMELINE_DIR/PHASE[@FROM_MS-TO_MS]]
  * Each sample's time goes to the package whose code it was in (ts-overlay's own by folder of
  * dist/); time in node's internals or native code goes to the nearest caller that belongs to a
  * package, and stays "node itself" when there is none (its event loop, sockets, timers). The
@@ -9,7 +9,8 @@
  *
  * Then the TOP functions (12 unless given) with the most time of their own, each with the
  * nearest caller in a package. With a phase of a timeline (`BENCH_TIMELINE=TIMELINE_DIR`), only
- * the samples taken from the phase's start to its last call's answer count.
+ * the samples taken from the phase's start to its last call's answer count; PHASE@FROM-TO counts
+ * only the samples from FROM to TO ms after the phase's start (its first calls apart from the rest).
  * It also says how often the process went without the CPU: node samples every millisecond
  * (--cpu-prof-interval 1000 us), idle or not, so a gap of more than STALL_MS between two samples
  * is time in which the process was not run at all (the machine's CPUs were busy with others).
@@ -61,15 +62,17 @@ const file = process.argv[2];
 const top = Number(process.argv[3] ?? 12);
 const phase = process.argv[4];
 if (!file || !Number.isInteger(top) || top < 1) {
-  console.error('usage: npx tsx bench/profile-summary.ts FILE.cpuprofile [TOP] [TIMELINE_DIR/PHASE]');
+  console.error('usage: npx tsx bench/profile-summary.ts FILE.cpuprofile [TOP] [TIMELINE_DIR/PHASE[@FROM_MS-TO_MS]]');
   process.exit(2);
 }
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 /** The span to count, on the monotonic clock of V8's profiles, in µs: all of it without a phase. */
 const span = ((): { from: number; to: number } => {
   if (!phase) return { from: -Infinity, to: Infinity };
-  const { originUs, lengthMs } = readPhase(phase);
-  return { from: originUs, to: originUs + 1000 * lengthMs };
+  const [, path, slice] = /^(.*?)(?:@(\d+(?:\.\d+)?-\d+(?:\.\d+)?))?$/.exec(phase)!;
+  const { originUs, lengthMs } = readPhase(path!);
+  const [fromMs, toMs] = slice ? slice.split('-').map(Number) : [0, lengthMs];
+  return { from: originUs + 1000 * fromMs!, to: originUs + 1000 * Math.min(toMs!, lengthMs) };
 })();
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
