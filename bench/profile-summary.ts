@@ -69,10 +69,17 @@ const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 /** The span to count, on the monotonic clock of V8's profiles, in µs: all of it without a phase. */
 const span = ((): { from: number; to: number } => {
   if (!phase) return { from: -Infinity, to: Infinity };
-  const [, path, slice] = /^(.*?)(?:@(\d+(?:\.\d+)?-\d+(?:\.\d+)?))?$/.exec(phase)!;
-  const { originUs, lengthMs } = readPhase(path!);
-  const [fromMs, toMs] = slice ? slice.split('-').map(Number) : [0, lengthMs];
-  return { from: originUs + 1000 * fromMs!, to: originUs + 1000 * Math.min(toMs!, lengthMs) };
+  const at = phase.lastIndexOf('@');
+  const { originUs, lengthMs } = readPhase(at < 0 ? phase : phase.slice(0, at));
+  if (at < 0) return { from: originUs, to: originUs + 1000 * lengthMs };
+  // Both ends count (a sample exactly on the boundary of two slices is in both).
+  const slice = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/.exec(phase.slice(at + 1));
+  const [fromMs, toMs] = slice ? [Number(slice[1]), Math.min(Number(slice[2]), lengthMs)] : [NaN, NaN];
+  if (!(fromMs < toMs)) {
+    console.error(`profile-summary: "${phase.slice(at)}" is not a slice FROM-TO (ms) within the phase's ${lengthMs.toFixed(0)} ms`);
+    process.exit(2);
+  }
+  return { from: originUs + 1000 * fromMs, to: originUs + 1000 * toMs };
 })();
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
