@@ -142,6 +142,26 @@ describe('spare endpoint interfaces, made ahead of Joins under load', () => {
     expect(spares(off)).toEqual([]);
   });
 
+  it('keeps a network\'s spares while Joins keep coming: each Join pushes its quiet spell back', async () => {
+    await using host = makeNetns('h');
+    const dp = await hostWithSpares(host, { idleMs: 1500 });
+    // Interfaces handed to endpoints keep their spare names here (no engine moves them away).
+    const handedOut = new Set<string>();
+    const ready = () => spares(host).filter((n) => !handedOut.has(n));
+    const join = async (n: number) => handedOut.add(await dp.ensurePort(port(n)));
+    await join(1);
+    await waitFor('a spare', async () => ready().length === 1);
+    // A Join every 0.9 s, each within the 1.5 s quiet spell of the one before, for 2.7 s.
+    for (let n = 2; n <= 4; n++) {
+      await new Promise((r) => setTimeout(r, 900));
+      await join(n);
+    }
+    await new Promise((r) => setTimeout(r, 700)); // past 1.5 s after the first Joins, not the last
+    expect(ready().length).toBeGreaterThan(0);
+    await waitFor('the spares to go once the Joins stop', async () => ready().length === 0, 5000);
+    await dp.closeSpares();
+  });
+
   it('never hands out a spare deleted by hand (seen by the kernel monitor), nor one that went with its VXLAN device (made again)', async () => {
     await using host = makeNetns('h');
     const dp = await hostWithSpares(host);
