@@ -31,6 +31,8 @@ export const envList = (list = ''): Record<string, string> =>
 
 export class ApiLab {
   readonly state: string;
+  /** How each host's plugin was last started (startPlugin's arguments), for restartPlugin. */
+  private readonly started = new Map<number, { extraArgs: readonly string[]; extraEnv: Readonly<Record<string, string>>; nodeArgs: string[]; plugin: string }>();
 
   /** `plugin`: the build under test, this checkout's or another's (bench/compare-revisions.sh). */
   constructor(readonly name: string, readonly plugin = resolve(REPO, 'dist/main.js')) {
@@ -70,6 +72,7 @@ export class ApiLab {
    * build's dist/main.js (one inside this checkout, so that it finds node_modules).
    */
   startPlugin(h: number, extraArgs: readonly string[] = [], extraEnv: Readonly<Record<string, string>> = {}, nodeArgs = pluginNodeArgs(), plugin = this.plugin): { pid: number; ready: Promise<number> } {
+    this.started.set(h, { extraArgs, extraEnv, nodeArgs, plugin });
     const started = performance.now();
     // BENCH_PLUGIN_ENV: "VAR=value ..." for the plugins only (e.g. glibc's MALLOC_ARENA_MAX), so
     // the load generator itself runs alike on both sides of a comparison.
@@ -100,11 +103,17 @@ export class ApiLab {
     return { pid: child.pid!, ready };
   }
 
-  /** Kills host h's plugin `pid` (SIGKILL: nothing of a clean stop) and starts it again, as startPlugin. */
-  async restartPlugin(h: number, pid: number, extraArgs: readonly string[] = []): Promise<{ pid: number; ready: Promise<number> }> {
+  /**
+   * Kills host h's plugin `pid` (SIGKILL: nothing of a clean stop) and starts it again as it
+   * was last started (its flags, environment, node flags and build), so that a restarted plugin
+   * is the same plugin as before.
+   */
+  async restartPlugin(h: number, pid: number): Promise<{ pid: number; ready: Promise<number> }> {
+    const how = this.started.get(h);
+    if (!how) throw new Error(`restartPlugin: no plugin of host ${h} was started by this lab`);
     process.kill(pid, 'SIGKILL');
     await sleep(200);
-    return this.startPlugin(h, extraArgs);
+    return this.startPlugin(h, how.extraArgs, how.extraEnv, how.nodeArgs, how.plugin);
   }
 
   /**

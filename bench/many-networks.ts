@@ -85,7 +85,7 @@ async function oneRun(build: { label: string; plugin: string }): Promise<Sample>
     const pluginCpuMsPerPass = passes > 0 ? pluginCpuMs / passes : NaN;
     const machineCpuMsPerPass = passes > 0 ? machineCpuMs / passes : NaN;
 
-    plugins[0] = await lab.restartPlugin(1, pid, args);
+    plugins[0] = await lab.restartPlugin(1, pid);
     const restartMs = await plugins[0].ready;
     return { createMs: median(createMs), pluginCpuMsPerPass, machineCpuMsPerPass, passes, restartMs };
   } finally {
