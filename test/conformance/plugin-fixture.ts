@@ -1,13 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PluginClient } from '../../src/conformance/client.js';
 import { type EtcdServer, startEtcd } from '../helpers/etcd-server.js';
-import { makeNetns, type Netns, sh, TEST_NS_PREFIX, tryRun } from '../helpers/netns.js';
+import { makeNetns, type Netns, removeNamespaceAndItsProcesses, sh, TEST_NS_PREFIX } from '../helpers/netns.js';
 
 /**
  * The conformance run's own processes and namespace. Everything it makes carries the pid of
@@ -26,36 +25,6 @@ function alive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Processes whose network namespace is `ns` (etcd and the plugin, for our namespaces). */
-export function pidsIn(ns: string): number[] {
-  return tryRun('ip', ['netns', 'pids', ns]).out.split('\n').filter(Boolean).map(Number);
-}
-
-/** Kills what runs in `ns` (and removes the data directory of an etcd among it), then deletes `ns`. */
-export function removeNamespaceAndItsProcesses(ns: string): void {
-  for (const pid of pidsIn(ns)) {
-    const dataDir = etcdDataDirOf(pid);
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  }
-  tryRun('ip', ['netns', 'del', ns]);
-}
-
-/** The --data-dir of a test etcd (test/helpers/etcd-server.ts makes them as <tmp>/tso-etcd-*). */
-function etcdDataDirOf(pid: number): string | undefined {
-  try {
-    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    const dir = args[args.indexOf('--data-dir') + 1];
-    return args.includes('--data-dir') && dir?.startsWith(join(tmpdir(), 'tso-etcd-')) ? dir : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -1,5 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { owned } from './instance.js';
 
 /** Every namespace a data-plane test makes starts with this, so leftovers can be found. */
@@ -18,12 +21,47 @@ export function tryRun(cmd: string, args: string[]): { ok: boolean; out: string 
   }
 }
 
-/** Removes namespaces an earlier, killed run left behind. */
+/**
+ * Removes namespaces an earlier, killed run left behind, with what still runs in them (a
+ * conformance or hardening run's plugins and etcd): deleting only the name would leave those
+ * processes running, out of reach of the next run's clean-up.
+ */
 export function removeLeftoverNamespaces(): void {
   for (const ns of sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]!)) {
-    if (ns.startsWith(TEST_NS_PREFIX)) tryRun('ip', ['netns', 'del', ns]);
+    if (ns.startsWith(TEST_NS_PREFIX)) removeNamespaceAndItsProcesses(ns);
   }
 }
+
+/** Processes whose network namespace is `ns` (etcd and the plugin, for our namespaces). */
+export function pidsIn(ns: string): number[] {
+  return tryRun('ip', ['netns', 'pids', ns]).out.split('\n').filter(Boolean).map(Number);
+}
+
+/** Kills what runs in `ns` (and removes the data directory of an etcd among it), then deletes `ns`. */
+export function removeNamespaceAndItsProcesses(ns: string): void {
+  for (const pid of pidsIn(ns)) {
+    const dataDir = etcdDataDirOf(pid);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  }
+  tryRun('ip', ['netns', 'del', ns]);
+}
+
+/** The --data-dir of a test etcd (test/helpers/etcd-server.ts makes them as <tmp>/tso-etcd-*). */
+function etcdDataDirOf(pid: number): string | undefined {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const dir = args[args.indexOf('--data-dir') + 1];
+    return args.includes('--data-dir') && dir?.startsWith(join(tmpdir(), 'tso-etcd-')) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 
 export interface Netns extends AsyncDisposable {
   readonly name: string;

@@ -5,13 +5,12 @@ import {
   NS_LABEL,
   type PluginProcess,
   removeLeftoversOfDeadRuns,
-  removeNamespaceAndItsProcesses,
   startPlugin,
   waitForSocket,
 } from '../conformance/plugin-fixture.js';
 import { type EtcdServer, startEtcd } from './etcd-server.js';
 import { FakeEngine } from './fake-engine.js';
-import { makeNetns, type Netns, sh } from './netns.js';
+import { makeNetns, type Netns, removeNamespaceAndItsProcesses, sh } from './netns.js';
 
 /**
  * N real plugin processes (dist/main.js), each in a network namespace of its own (a "host"),
