@@ -1,4 +1,4 @@
-import { circuitBreaker, ConsecutiveBreaker, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, isBrokenCircuitError, noop } from 'cockatiel';
 import { CompareResult, CompareTarget, Etcd3, type ICompare, type IKeyValue, type IRequestOp, type ITxnRequest, isRecoverableError, type Namespace, Range, type Watcher } from 'etcd3';
 import { errorMessage, PluginError, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -77,8 +77,10 @@ export class EtcdKv {
         // A failing member is skipped for a second, then tried again: long enough not to
         // hammer it, short enough that the plugin resumes as soon as etcd is back.
         host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
-        // One more try, on another member when there are several (failover).
-        global: retry(handleWhen(isRecoverableError), { maxAttempts: 1 }),
+        // No retry inside the client: it would send a write again after a try that may have
+        // been applied (a timeout, a dropped connection), and the second try, failing the
+        // compares the first one changed, would read as lost. withFailover retries instead.
+        global: noop,
       },
     });
     this.ns = this.root.namespace(options.prefix);
@@ -89,14 +91,14 @@ export class EtcdKv {
   }
 
   async get<T>(key: string): Promise<Entry<T> | undefined> {
-    const res = await this.guard('read', () => this.ns.get(key).exec());
+    const { result: res } = await this.guard('read', () => withFailover(() => this.ns.get(key).exec()));
     const kv = res.kvs[0];
     return kv ? toEntry<T>(kv) : undefined;
   }
 
   /** Every entry under `prefix`, with the store revision the read was made at. */
   async list<T>(prefix: string): Promise<{ entries: Entry<T>[]; revision: number }> {
-    const res = await this.guard('read', () => this.ns.getAll().prefix(prefix).exec());
+    const { result: res } = await this.guard('read', () => withFailover(() => this.ns.getAll().prefix(prefix).exec()));
     return { entries: res.kvs.map((kv) => toEntry<T>(kv)), revision: Number(res.header.revision) };
   }
 
@@ -117,14 +119,17 @@ export class EtcdKv {
    * One transaction to etcd for the batch: a lone member as itself, several as nested
    * transactions of one (each applied or not by its own compares, all at one revision).
    */
-  private async commit(batch: readonly TxnOps[]): Promise<Array<number | undefined>> {
+  private async commit(batch: readonly TxnOps[]): Promise<Array<number | undefined | Error>> {
     const members = await Promise.all(batch.map((ops) => this.request(ops)));
-    const res = await this.guard('write', () =>
-      this.ns.kv.txn(members.length === 1 ? members[0]! : { compare: [], success: members.map((m) => ({ request_txn: m })), failure: [] }),
-    );
+    const request = members.length === 1 ? members[0]! : { compare: [], success: members.map((m) => ({ request_txn: m })), failure: [] };
+    const { result: res, firstMayHaveApplied } = await this.guard('write', () => withFailover(() => this.ns.kv.txn(request)));
     const revision = Number(res.header.revision);
-    if (members.length === 1) return [res.succeeded ? revision : undefined];
-    return res.responses.map((r) => (r.response_txn.succeeded ? revision : undefined));
+    // After a first try that may have been applied, failed compares may be that try's own
+    // writes: neither applied nor lost, so the caller treats it as etcd failing it.
+    const outcome = (succeeded: boolean): number | undefined | Error =>
+      succeeded ? revision : firstMayHaveApplied ? unavailable(`etcd write's outcome unknown (${this.options.endpoints.join(',')}): its first try failed after it may have reached etcd, and its second found its conditions changed, perhaps by the first`) : undefined;
+    if (members.length === 1) return [outcome(res.succeeded)];
+    return res.responses.map((r) => outcome(r.response_txn.succeeded));
   }
 
   private async request(ops: TxnOps): Promise<ITxnRequest> {
@@ -195,6 +200,21 @@ export class EtcdKv {
       const reason = isBrokenCircuitError(err) ? 'unreachable (failed moments ago; retrying every second)' : errorMessage(err);
       throw unavailable(`etcd ${what} failed (${this.options.endpoints.join(',')}): ${reason}`, err);
     }
+  }
+}
+
+/**
+ * Runs an etcd call, and once more when etcd could not be reached or did not answer in time:
+ * the host breaker sends the second try to another member when there are several.
+ * `firstMayHaveApplied`: the first try failed after it may have reached etcd (anything but a
+ * member skipped by its breaker), so a write may have been applied by it.
+ */
+async function withFailover<T>(call: () => Promise<T>): Promise<{ result: T; firstMayHaveApplied: boolean }> {
+  try {
+    return { result: await call(), firstMayHaveApplied: false };
+  } catch (err) {
+    if (!(err instanceof Error) || !(isRecoverableError(err) || isBrokenCircuitError(err))) throw err;
+    return { result: await call(), firstMayHaveApplied: !isBrokenCircuitError(err) };
   }
 }
 

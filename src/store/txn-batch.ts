@@ -70,7 +70,8 @@ export interface TxnTimings {
 
 /**
  * The queue in front of etcd. `send` runs a batch (one member: a plain transaction) and
- * returns, per member, the revision its writes got or undefined when its compares failed.
+ * returns, per member, the revision its writes got, undefined when its compares failed, or an
+ * error that member fails with (its outcome is not known).
  * A batch that etcd refuses as a whole for a reason other than being unreachable is split:
  * each member then goes alone, so that one bad member cannot fail the others. When etcd is
  * unreachable, the batch and every transaction waiting fail at once.
@@ -80,7 +81,7 @@ export class TxnBatcher<T> {
   private inFlight = 0;
 
   constructor(
-    private readonly send: (batch: readonly T[]) => Promise<ReadonlyArray<number | undefined>>,
+    private readonly send: (batch: readonly T[]) => Promise<ReadonlyArray<number | undefined | Error>>,
     private readonly footprint: (item: T) => TxnFootprint,
     private readonly isUnreachable: (err: unknown) => boolean,
     private readonly timings: TxnTimings = {},
@@ -115,7 +116,9 @@ export class TxnBatcher<T> {
       this.timings.committed?.((now - sentAt) / 1000, batch.length);
       batch.forEach((w, i) => {
         this.timings.answered?.((now - w.askedAt) / 1000);
-        w.resolve(outcomes[i]);
+        const outcome = outcomes[i];
+        if (outcome instanceof Error) w.reject(outcome);
+        else w.resolve(outcome);
       });
     } catch (err) {
       if (this.isUnreachable(err)) {

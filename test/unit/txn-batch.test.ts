@@ -121,6 +121,20 @@ describe('TxnBatcher', () => {
     expect([await held, await won, await lost]).toEqual([9, 9, undefined]);
   });
 
+  it('fails only the member whose outcome etcd could not tell, and sends nothing again', async () => {
+    const sent: string[][] = [];
+    const unknown = new Error('outcome unknown');
+    const send = async (batch: readonly Op[]) => {
+      sent.push(names([...batch]));
+      return batch.map((o) => (o.name === 'unknown' ? unknown : 5));
+    };
+    const batcher = new TxnBatcher<Op>(send, (o) => o, () => false);
+    const [known, notKnown] = [batcher.submit(op('known', ['p'], ['k'])), batcher.submit(op('unknown', ['p'], ['u']))];
+    await expect(known).resolves.toBe(5);
+    await expect(notKnown).rejects.toBe(unknown);
+    expect(sent.flat().sort()).toEqual(['known', 'unknown']);
+  });
+
   it('splits a batch etcd refuses, so that only the bad member fails', async () => {
     const etcd = fakeSend((o) => (o.name === 'bad' ? new Error('etcdserver: too many operations in txn request') : 3));
     const batcher = new TxnBatcher<Op>(etcd.send, (o) => o, () => false);
