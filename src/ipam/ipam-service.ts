@@ -304,10 +304,14 @@ export class IpamService {
       let claimed: number | undefined;
       try {
         claimed = await this.store.claimAddress(pool.subnet, record);
-      } finally {
-        // Lost: another host holds it (or the pool went away, which the next read tells).
-        this.book.done(pool.subnet, ip, true);
+      } catch (err) {
+        // etcd failed us: the address is free as far as this host knows (a write that landed
+        // all the same reaches the book through the watch, as another host's claim would).
+        this.book.done(pool.subnet, ip, false);
+        throw err;
       }
+      // Won, or lost: another host holds it (or the pool went away, which the next read tells).
+      this.book.done(pool.subnet, ip, true);
       if (claimed !== undefined) {
         this.claims.remember(pool.subnet, record.ip, { revision: claimed, record });
         crashPoint('ipam.address-claimed');

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, inject, it, vi } from 'vitest';
 import { IpamService } from '../../src/ipam/ipam-service.js';
 import { parseCidr } from '../../src/ipam/cidr.js';
+import { unavailable } from '../../src/lib/errors.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import type { ClusterStore } from '../../src/store/cluster-store.js';
 import type { EndpointRecord } from '../../src/store/records.js';
@@ -155,6 +156,22 @@ describe('addresses (real etcd)', () => {
     await h1.releaseAddress(poolId, '10.0.0.1/24');
     expect(await h1.requestAddress({ poolId, kind: 'endpoint' })).toBe(a);
     await expect(h1.requestAddress({ poolId, kind: 'endpoint', address: '10.0.0.1' })).rejects.toThrow(/in use \(gateway/);
+  });
+
+  it('offers an address again after etcd failed its claim, instead of counting it taken', async () => {
+    const { store, h1 } = cluster();
+    const { poolId } = await h1.requestPool({ pool: '10.7.0.0/29' });
+    await h1.requestAddress({ poolId, kind: 'gateway' });
+    const real = store.claimAddress.bind(store);
+    store.claimAddress = async () => {
+      throw unavailable('etcd write failed: the test cut it off');
+    };
+    await expect(h1.requestAddress({ poolId, kind: 'endpoint' })).rejects.toThrow(/the test cut it off/);
+    store.claimAddress = real;
+    expect(await h1.requestAddress({ poolId, kind: 'endpoint' })).toBe('10.7.0.2/29');
+    // Every usable address can still be had: none was lost to the failed claim.
+    for (const ip of ['10.7.0.3', '10.7.0.4', '10.7.0.5', '10.7.0.6']) expect(await h1.requestAddress({ poolId, kind: 'endpoint' })).toBe(`${ip}/29`);
+    await expect(h1.requestAddress({ poolId, kind: 'endpoint' })).rejects.toThrow(/no free address/);
   });
 
   it('refuses to allocate in a released pool', async () => {
