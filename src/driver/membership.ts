@@ -98,6 +98,12 @@ export class Membership {
 
   private async follow(): Promise<void> {
     const { nodes, revision } = await this.store.listNodesAt();
+    // A node that was alive and is no longer listed (a resync after the watch lost its place)
+    // is missing from now on, as if its delete had been seen: its TTL runs from here, not from
+    // this process's start.
+    const listed = new Set(nodes.map((n) => n.name));
+    const now = Date.now();
+    for (const name of this.alive.keys()) if (!listed.has(name)) this.missingSince.set(name, now);
     this.alive.clear();
     for (const n of nodes) this.markAlive(n);
     this.watch = this.store.watchNodes(revision, {
