@@ -28,6 +28,7 @@ import { Propagation } from './driver/propagation.js';
 import { AddressBook } from './ipam/address-book.js';
 import { StripeTracker } from './ipam/stripe.js';
 import { IpamService } from './ipam/ipam-service.js';
+import { formatPoolId } from './ipam/pool-id.js';
 import { feedAddressBook } from './driver/address-feed.js';
 import { errorMessage } from './lib/errors.js';
 import type { Logger } from './lib/logger.js';
@@ -141,7 +142,7 @@ export async function startApp(config: Config, log: Logger, socket: PluginSocket
     log.child({ component: 'encryption' }),
   );
   local.onNetworksChanged(() => encryption?.schedule());
-  reconciler = new Reconciler(config.nodeName, vtep, store, dataplane, local, engine, peers, membership, log.child({ component: 'reconcile' }), metrics, config.reconcileGrace * 1000, (subnet) => ipam.releasePool(subnet));
+  reconciler = new Reconciler(config.nodeName, vtep, store, dataplane, local, engine, peers, membership, log.child({ component: 'reconcile' }), metrics, config.reconcileGrace * 1000, (pool) => ipam.releasePool(formatPoolId(pool)));
 
   // The API answers on the socket from now on; every call that touches state waits for
   // `ready`: what this host had, from etcd, brought in line with the kernel and the engine.

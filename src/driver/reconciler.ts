@@ -7,7 +7,7 @@ import type { Logger } from '../lib/logger.js';
 import { type DriftKind, noMetrics, type ReconcileObserver } from '../metrics/ports.js';
 import type { ClusterStore, Entry } from '../store/cluster-store.js';
 import { parseAddressKey } from '../store/keys.js';
-import type { AddressRecord, CopyRecord, EndpointRecord, NetworkRecord } from '../store/records.js';
+import type { AddressRecord, CopyRecord, EndpointRecord, NetworkRecord, PoolRecord } from '../store/records.js';
 import type { LocalState } from './local-state.js';
 import type { Membership } from './membership.js';
 import { networkMtu } from './network-options.js';
@@ -60,8 +60,11 @@ export class Reconciler {
     private readonly log: Logger,
     private readonly metrics: ReconcileObserver = noMetrics,
     private readonly graceMs = 10_000,
-    /** Gives this host's share of a pool back (IpamService.releasePool). */
-    private readonly releasePool: (subnet: string) => Promise<void> = async () => undefined,
+    /**
+     * Gives this host's share of the pool back (IpamService.releasePool), that very pool: a
+     * retry of a failed release must not touch a newer pool of the subnet.
+     */
+    private readonly releasePool: (pool: PoolRecord) => Promise<void> = async () => undefined,
   ) {}
 
   /** From now on, requests may be in flight while a reconcile runs. */
@@ -275,7 +278,7 @@ export class Reconciler {
     const { pools } = await this.store.listPools();
     for (const pool of pools) {
       if (!pool.users.includes(this.node) || usedHere.has(pool.subnet) || engineSubnets.has(pool.subnet)) continue;
-      await this.releasePool(pool.subnet);
+      await this.releasePool(pool);
       report.leftoversRemoved.push(`pool ${pool.subnet}`);
       this.log.info({ subnet: pool.subnet }, 'released a pool that nothing here uses');
     }
