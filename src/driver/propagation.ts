@@ -82,7 +82,12 @@ export class Propagation {
   }
 
   private async sync(): Promise<void> {
-    const [engineNetworks, { networks }] = await Promise.all([this.engine.listNetworks(this.driverName), this.store.listNetworks()]);
+    // The engine first, etcd after: a network this host's engine lists had its record written
+    // before the engine got it (CreateNetwork writes, then answers), so a later listing of etcd
+    // has it. Read the other way round (or at once), a network made in between is in the
+    // engine's listing and not etcd's, and would be removed as one the cluster dropped.
+    const engineNetworks = await this.engine.listNetworks(this.driverName);
+    const { networks } = await this.store.listNetworks();
     const cluster = new Map(networks.map((n) => [n.id, n]));
     const present = new Set<string>();
 
