@@ -67,14 +67,16 @@ export class NameTable {
   }
 
   put(record: NameRecord): void {
-    if (parseIPv4(record.ip) === undefined || !Array.isArray(record.names)) return; // a hand-written value must not poison lookups
+    // A hand-written value must not poison lookups (nor throw: a watch delivers it).
+    if (typeof record !== 'object' || record === null || typeof record.network !== 'string' || typeof record.endpoint !== 'string') return;
+    if (typeof record.ip !== 'string' || parseIPv4(record.ip) === undefined || !Array.isArray(record.names)) return;
     const net = this.networks.get(record.network);
     if (!net) {
       this.orphans.set(`${record.network}/${record.endpoint}`, record);
       return;
     }
     this.remove(record.network, record.endpoint);
-    const names = record.names.map(normalize).filter(isUsableName);
+    const names = record.names.filter((n): n is string => typeof n === 'string').map(normalize).filter(isUsableName);
     const clean: NameRecord = { ...record, names };
     net.byEndpoint.set(record.endpoint, clean);
     for (const name of names) {

@@ -99,7 +99,15 @@ export class EtcdKv {
   /** Every entry under `prefix`, with the store revision the read was made at. */
   async list<T>(prefix: string): Promise<{ entries: Entry<T>[]; revision: number }> {
     const { result: res } = await this.guard('read', () => withFailover(() => this.ns.getAll().prefix(prefix).exec()));
-    return { entries: res.kvs.map((kv) => toEntry<T>(kv)), revision: Number(res.header.revision) };
+    const entries: Entry<T>[] = [];
+    for (const kv of res.kvs) {
+      const entry = safeEntry(kv);
+      // A value that is not JSON (written by hand) is left out, not allowed to fail every
+      // listing of its prefix: a start-up waiting for one would wait for ever, on every host.
+      if (entry) entries.push(entry as Entry<T>);
+      else this.log.warn({ key: kv.key.toString() }, 'ignored a value in etcd that is not JSON');
+    }
+    return { entries, revision: Number(res.header.revision) };
   }
 
   /** Applies all writes if every compare holds; returns whether it did. */
@@ -161,11 +169,21 @@ export class EtcdKv {
     let closed = false;
     const start = async (revision: number) => {
       watcher = await this.ns.watch().prefix(prefix).startRevision(String(revision + 1)).create();
+      // A handler that throws (on a value of the wrong shape, written by hand) must not throw
+      // into etcd3's stream: nothing would catch it there, and the plugin would end.
+      const taking = (key: string, take: () => void) => {
+        try {
+          take();
+        } catch (err) {
+          this.log.warn({ key, err: errorMessage(err) }, 'ignored a change in etcd that could not be taken in');
+        }
+      };
       watcher.on('put', (kv) => {
         const entry = safeEntry(kv);
-        if (entry) handlers.onPut(entry.key, entry.value, entry.modRevision);
+        if (entry) taking(entry.key, () => handlers.onPut(entry.key, entry.value, entry.modRevision));
+        else this.log.warn({ key: kv.key.toString() }, 'ignored a value in etcd that is not JSON');
       });
-      watcher.on('delete', (kv) => handlers.onDelete(kv.key.toString(), Number(kv.mod_revision)));
+      watcher.on('delete', (kv) => taking(kv.key.toString(), () => handlers.onDelete(kv.key.toString(), Number(kv.mod_revision))));
       watcher.on('error', (err) => {
         (this.options.metrics ?? noMetrics).etcdError('watch');
         this.log.warn({ err, prefix }, 'etcd watch failed; resyncing');

@@ -111,6 +111,19 @@ describe('NameTable: who gets which answer', () => {
     expect(t.decide('10.1.0.5', 'with space', 'A')).toEqual({ kind: 'forward' });
     expect(t.decide('10.1.0.5', 'ok', 'A')).toEqual({ kind: 'a', ips: ['10.1.0.9'] });
   });
+
+  it('takes in values of the wrong shape without throwing: null, names that are not strings, fields missing', () => {
+    const t = table();
+    const odd = (v: unknown) => v as NameRecord;
+    expect(() => t.put(odd(null))).not.toThrow();
+    expect(() => t.put(odd(7))).not.toThrow();
+    expect(() => t.put(odd({ endpoint: 'w', network: 'red', ip: 42, names: ['w'] }))).not.toThrow();
+    expect(() => t.put(odd({ endpoint: 'v', network: 'red', ip: '10.1.0.7', names: [null, 3, { a: 1 }, 'fine'] }))).not.toThrow();
+    expect(() => t.load([{ id: 'red', subnet: '10.1.0.0/24' }], [odd(null), odd({ ip: '10.1.0.6' })])).not.toThrow();
+    // What makes sense in them still counts; the rest is ignored.
+    t.put(odd({ endpoint: 'v', network: 'red', container: 'c', node: 'h1', ip: '10.1.0.7', names: [null, 3, 'fine'] }));
+    expect(t.decide('10.1.0.5', 'fine', 'A')).toEqual({ kind: 'a', ips: ['10.1.0.7'] });
+  });
 });
 
 /** A forwarder whose upstream is a UDP server on loopback answering every query with one A record. */
