@@ -8,6 +8,8 @@ import type { DnsAnswerer } from './answerer.js';
 const MAX_TCP_CONNECTIONS = 256;
 const TCP_IDLE_MS = 10_000;
 const MAX_UDP_IN_FLIGHT = 4096;
+/** Queries of one TCP connection waiting for their answer before it is read no further (backpressure). */
+const MAX_TCP_PENDING = 16;
 
 /**
  * The DNS responder's sockets: UDP and TCP port 53 on one address only (never 0.0.0.0: a host
@@ -83,13 +85,18 @@ export class DnsResponder {
     const source = socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
     let buffered = Buffer.alloc(0);
     let chain = Promise.resolve();
+    let pending = 0;
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
       while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
         const message = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
         buffered = buffered.subarray(2 + message.length);
+        // A client that sends faster than it is answered (names forwarded to a slow upstream)
+        // is read no further until its queue drains: its queries would otherwise pile up here.
+        if (++pending >= MAX_TCP_PENDING) socket.pause();
         // Answers in the order asked, one at a time per connection.
         chain = chain.then(async () => {
+          if (socket.destroyed) return;
           try {
             const reply = await this.answerer.answer(Buffer.from(message), source, 'tcp');
             if (!reply) {
@@ -102,6 +109,8 @@ export class DnsResponder {
           } catch (err) {
             this.log.debug({ err: errorMessage(err), from: source }, 'DNS query over TCP dropped');
             socket.destroy();
+          } finally {
+            if (--pending < MAX_TCP_PENDING && socket.isPaused() && !socket.destroyed) socket.resume();
           }
         });
       }
