@@ -34,7 +34,7 @@ export function topology(argv: string[]): Promise<number> {
 }
 
 /** --format is this command's own flag; everything else goes to the serve-flag parser. */
-function takeFormat(argv: readonly string[]): { format: keyof typeof RENDERERS; rest: string[] } {
+export function takeFormat(argv: readonly string[]): { format: keyof typeof RENDERERS; rest: string[] } {
   const rest: string[] = [];
   let format = 'text';
   for (let i = 0; i < argv.length; i++) {
@@ -43,6 +43,6 @@ function takeFormat(argv: readonly string[]): { format: keyof typeof RENDERERS; 
     else if (arg.startsWith('--format=')) format = arg.slice('--format='.length);
     else rest.push(arg);
   }
-  if (!(format in RENDERERS)) throw new ConfigError(`--format: "${format}" is not one of text, dot, svg`);
+  if (!Object.hasOwn(RENDERERS, format)) throw new ConfigError(`--format: "${format}" is not one of text, dot, svg`);
   return { format: format as keyof typeof RENDERERS, rest };
 }

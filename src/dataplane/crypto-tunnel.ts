@@ -69,15 +69,21 @@ export class CryptoTunnel {
       if (m.type === 'error') w?.reject(internal(`tunnel: ${m.message}`));
       else w?.resolve(m);
     });
-    child.once('exit', (code, signal) => {
-      const why = `tunnel process exited (${signal ?? `code ${code}`})`;
+    let ended = false;
+    const end = (why: string) => {
+      if (ended) return;
+      ended = true;
       for (const w of this.waiting.values()) w.reject(internal(why));
       this.waiting.clear();
       if (this.child === child) {
         this.child = undefined;
         this.onExit(why);
       }
-    });
+    };
+    child.once('exit', (code, signal) => end(`tunnel process exited (${signal ?? `code ${code}`})`));
+    // A process that could not be started (EAGAIN, ENOMEM) reports 'error', not 'exit'; with
+    // no listener that error would end the plugin.
+    child.on('error', (err) => end(`tunnel process failed: ${err.message}`));
     return child;
   }
 

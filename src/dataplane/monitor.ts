@@ -47,7 +47,7 @@ export class KernelMonitor {
   private follow([cmd, args]: [string, string[]], onLine: (line: string) => void): void {
     if (this.stopped) return;
     const argv = this.netns ? ['-n', this.netns, ...args] : args;
-    const child = execa(cmd, argv, { reject: false, buffer: false, stdin: 'ignore' });
+    const child = execa(cmd, argv, { reject: false, buffer: false, stdin: 'ignore', stderr: 'ignore' });
     this.children.push(child);
     let pending = '';
     child.stdout?.setEncoding('utf8');
@@ -59,11 +59,13 @@ export class KernelMonitor {
     });
     // A monitor that dies (it should not) is restarted: drift repair must not stop silently.
     void child.then(() => {
+      this.children.splice(this.children.indexOf(child), 1);
       if (!this.stopped) setTimeout(() => this.follow([cmd, args], onLine), 1000).unref();
     });
   }
 
   private report(what: string): void {
+    if (this.stopped) return; // output still on its way after stop() must not start a pass
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.onDrift(what), this.debounceMs);
   }

@@ -3,11 +3,6 @@ import { internal } from '../lib/errors.js';
 import { BatchSession, type BatchTool, IDLE_CLOSE_MS, type LineOutcome, SessionEnded } from './batch-session.js';
 import { type DeleteFailures, LinkReaper } from './link-reaper.js';
 
-/**
- * Runs iproute2 and iptables, in a named network namespace or in our own. Node cannot switch
- * namespaces itself, so every command carries the namespace: this also lets the data plane be
- * tested in throwaway namespaces. Argument arrays only, never a shell.
- */
 /** What iproute2 says (exiting 0) when the kernel interrupted a dump because entries changed. */
 const INTERRUPTED_DUMP = /Dump was interrupted/;
 /** `ip -j`/`bridge -j` output: an empty reply (no such objects) is an empty list. */
@@ -39,6 +34,11 @@ function sessionFor(tool: BatchTool, lines: readonly string[]): SessionName {
 /** How long the sessions that list the namespace at their start are kept idle. */
 const LISTING_SESSION_IDLE_MS = 10 * 60_000;
 
+/**
+ * Runs iproute2 and iptables, in a named network namespace or in our own. Node cannot switch
+ * namespaces itself, so every command carries the namespace: this also lets the data plane be
+ * tested in throwaway namespaces. Argument arrays only, never a shell.
+ */
 export class Runner {
   private readonly sessions = new Map<SessionName, BatchSession>();
   private reaper: LinkReaper | undefined;
@@ -73,7 +73,9 @@ export class Runner {
 
   /**
    * Many changes, applied in order through a long-lived batch session (see BatchSession);
-   * every line is tried even when one fails, and the failures are reported together.
+   * the failures are reported together. Every line is tried even when one fails, except
+   * neighbour lines: `ip neigh` in batch mode exits at the first netlink error, and the lines
+   * after it are not tried (batchOutcomes says what that request's lines then count as).
    */
   async batch(tool: BatchTool, lines: readonly string[]): Promise<void> {
     const outcomes = await this.batchOutcomes(tool, lines);

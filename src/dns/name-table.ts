@@ -125,7 +125,7 @@ export class NameTable {
     return { kind: 'forward' };
   }
 
-  /** Number of names per network, for logs and tests. */
+  /** Number of endpoint records held, over every network (for logs and tests). */
   size(): number {
     let n = 0;
     for (const net of this.networks.values()) n += net.byEndpoint.size;

@@ -146,3 +146,15 @@ describe('the XML check itself', () => {
     expect(() => parseXml('<svg x=1/>')).toThrow();
   });
 });
+
+describe('topology --format', () => {
+  it('takes text, dot and svg, and refuses any other name, those of an object\'s own methods too', async () => {
+    const { takeFormat } = await import('../../src/cli/topology.js');
+    expect(takeFormat(['--format', 'svg', '--etcd', 'x']).format).toBe('svg');
+    expect(takeFormat(['--format=dot']).format).toBe('dot');
+    expect(takeFormat([]).format).toBe('text');
+    for (const bad of ['toString', 'hasOwnProperty', 'constructor', 'png', '']) {
+      expect(() => takeFormat(['--format', bad])).toThrow(/is not one of text, dot, svg/);
+    }
+  });
+});
