@@ -204,18 +204,24 @@ class BatchProcess {
       const n = Number(failed[1]);
       const message = this.messages.join('; ') || 'failed';
       this.messages = [];
+      // A report past a request's sentinel means its sentinel went through (someone made a
+      // device of that name, which the line then deleted): the request is over all the same,
+      // and would otherwise wait for ever, and every request behind it.
+      while (this.inFlight[0] && n > this.inFlight[0].sentinelLine) this.settleFirst();
       const req = this.inFlight[0];
       if (!req) continue;
-      if (n === req.sentinelLine) {
-        this.inFlight.shift();
-        req.resolve(req.outcomes);
-        if (this.inFlight.length === 0) {
-          this.holdNodeOpen(false);
-          this.events.idle();
-        }
-      } else if (n >= req.firstLine && n < req.sentinelLine) {
-        req.outcomes[n - req.firstLine] = message;
-      }
+      if (n === req.sentinelLine) this.settleFirst();
+      else if (n >= req.firstLine) req.outcomes[n - req.firstLine] = message;
+    }
+  }
+
+  /** The first request in flight is over: its outcomes are what the reports said. */
+  private settleFirst(): void {
+    const req = this.inFlight.shift()!;
+    req.resolve(req.outcomes);
+    if (this.inFlight.length === 0) {
+      this.holdNodeOpen(false);
+      this.events.idle();
     }
   }
 }

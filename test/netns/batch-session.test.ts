@@ -28,6 +28,22 @@ describe('a long-lived ip/bridge batch session on real devices', () => {
     }
   });
 
+  it('does not hang when a device has the name its end-of-request marker deletes', async () => {
+    await using ns = makeNetns('bs');
+    sh('ip', ['-n', ns.name, 'link', 'add', 'tso-nosuchdev', 'type', 'bridge']);
+    const session = new BatchSession('ip', ns.name);
+    try {
+      // The first request's marker line deletes that device instead of failing; the second's
+      // fails as usual, and its report ends both.
+      const both = Promise.all([session.run(['link add tsbr-5 type bridge']), session.run(['link add tsbr-5 type bridge', 'link add tsbr-6 type bridge'])]);
+      const outcome = await Promise.race([both, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 5000))]);
+      expect(outcome).toEqual([[undefined], [expect.stringMatching(/exists/i), undefined]]);
+      expect(linkNames(ns.name)).toEqual(new Set(['lo', 'tsbr-5', 'tsbr-6']));
+    } finally {
+      session.close();
+    }
+  });
+
   it('sees a device deleted and made again under the same name (no stale name cache)', async () => {
     await using ns = makeNetns('bs');
     const session = new BatchSession('ip', ns.name);
