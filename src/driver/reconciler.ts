@@ -365,6 +365,16 @@ export class Reconciler {
       if (attached.has(id) || this.young(entry.value.createdAt)) continue;
       if (await this.release(entry)) report.endpointsReleased.push(id);
     }
+    // An endpoint this host still holds that neither the engine nor etcd has: its
+    // DeleteEndpoint's delete reached etcd though its answer did not, so it stayed here, and
+    // ReleaseAddress of its address would be refused for as long as this process runs.
+    for (const e of this.local.endpoints()) {
+      if (attached.has(e.id) || inEtcd.has(e.id) || this.young(e.createdAt)) continue;
+      await this.dataplane.deletePort(e.id);
+      this.dataplane.endpointGone(e.id);
+      this.local.removeEndpoint(e.id);
+      report.endpointsReleased.push(e.id);
+    }
     for (const [id, a] of attached) {
       if (inEtcd.has(id)) continue;
       const net = this.local.networkByClusterId(a.network);

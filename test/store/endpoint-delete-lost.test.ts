@@ -1,0 +1,87 @@
+/**
+ * DeleteEndpoint whose delete reached etcd though its answer did not (real etcd, real devices in
+ * a network namespace, an engine of the test's on a socket): the endpoint stays in the host's
+ * local state, with nothing in etcd or the engine left to show it. The next reconcile pass
+ * forgets it, else the address would stay refused to ReleaseAddress while the process runs.
+ */
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Dataplane } from '../../src/dataplane/dataplane.js';
+import { Runner } from '../../src/dataplane/runner.js';
+import { EngineClient } from '../../src/docker/engine-client.js';
+import { LocalState } from '../../src/driver/local-state.js';
+import { Membership } from '../../src/driver/membership.js';
+import { ADDRESS_SPACE, NetworkDriver } from '../../src/driver/network-driver.js';
+import { PeerSync } from '../../src/driver/peer-sync.js';
+import { Reconciler } from '../../src/driver/reconciler.js';
+import { unavailable } from '../../src/lib/errors.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import { noMetrics } from '../../src/metrics/ports.js';
+import { FakeEngine } from '../helpers/fake-engine.js';
+import { makeNetns, removeLeftoverNamespaces } from '../helpers/netns.js';
+import { freshStore, ipamFor } from '../helpers/store.js';
+
+const endpoint = inject('etcdEndpoint');
+beforeAll(() => removeLeftoverNamespaces());
+const clients: Array<{ close(): void }> = [];
+afterAll(() => clients.forEach((c) => c.close()));
+
+const VTEP = '198.18.212.1';
+const GRACE_MS = 300;
+
+describe('DeleteEndpoint whose answer from etcd was lost (real etcd, real devices)', () => {
+  it('leaves the endpoint in local state until the next pass, which forgets it', async () => {
+    await using host = makeNetns('dl');
+    const { kv, store } = freshStore(endpoint);
+    clients.push(kv);
+    const run = new Runner(host.name);
+    const dataplane = new Dataplane(run, { vtep: VTEP, port: 4789 });
+    const local = new LocalState(1450);
+    const ipam = ipamFor(store, 'h1', '10.42.0.0/16');
+    const driver = new NetworkDriver(
+      { node: 'h1', vtep: VTEP, vniRange: { min: 5000, max: 5999 }, underlayMtu: 1500, liveNodes: () => [] },
+      store, ipam, dataplane, local, () => undefined, silentLogger,
+    );
+    const engine = new FakeEngine(join(tmpdir(), `tso-engine-${randomBytes(4).toString('hex')}.sock`));
+    await engine.start();
+    const peers = new PeerSync('h1', store, dataplane, local, () => true, silentLogger);
+    const membership = new Membership({ name: 'h1', vtep: VTEP, version: 'test', startedAt: new Date().toISOString() }, 10, store, { onChange: () => undefined, onReregistered: () => undefined }, silentLogger);
+    const reconciler = new Reconciler('h1', VTEP, store, dataplane, local, new EngineClient(`unix://${engine.socket}`), peers, membership, silentLogger, noMetrics, GRACE_MS);
+    reconciler.markServing();
+    try {
+      const { poolId, subnet } = await ipam.requestPool({});
+      const gateway = subnet.replace(/0\/24$/, '1/24');
+      await driver.createNetwork({ networkId: 'engine-a', genericOptions: {}, ipv4: [{ addressSpace: ADDRESS_SPACE, pool: subnet, gateway, auxAddresses: {} }], ipv6Count: 0 });
+      engine.addNetwork({
+        Id: 'engine-a', Name: 'demo', Driver: 'ts-overlay', Internal: false, Attachable: false, EnableIPv6: false, Options: {}, Labels: {},
+        IPAM: { Driver: 'ts-overlay', Options: {}, Config: [{ Subnet: subnet }] }, Containers: {},
+      });
+      const address = await ipam.requestAddress({ poolId, kind: 'endpoint' });
+      const id = 'd'.repeat(64);
+      await driver.createEndpoint({ networkId: 'engine-a', endpointId: id, address, addressIPv6: '', macAddress: '' });
+      await driver.settleWrites();
+      expect(await store.listEndpointEntries()).toHaveLength(1);
+
+      // The delete reaches etcd; its answer does not come back.
+      const real = store.deleteEndpoint.bind(store);
+      store.deleteEndpoint = async (network, endpointId) => {
+        await real(network, endpointId);
+        throw unavailable('etcd write failed: the test cut it off');
+      };
+      await expect(driver.deleteEndpoint('engine-a', id)).rejects.toThrow(/the test cut it off/);
+      expect(await store.listEndpointEntries()).toEqual([]);
+      expect(local.endpoint(id)).toBeDefined();
+
+      await new Promise((r) => setTimeout(r, GRACE_MS + 50)); // no longer a young endpoint
+      await reconciler.run();
+      expect(local.endpoint(id)).toBeUndefined();
+      expect(local.endpointOn(subnet, address.split('/')[0]!)).toBeUndefined();
+    } finally {
+      await peers.stop();
+      run.close();
+      await engine.stop();
+    }
+  }, 20_000);
+});
