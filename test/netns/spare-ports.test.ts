@@ -144,21 +144,22 @@ describe('spare endpoint interfaces, made ahead of Joins under load', () => {
 
   it('keeps a network\'s spares while Joins keep coming: each Join pushes its quiet spell back', async () => {
     await using host = makeNetns('h');
-    const dp = await hostWithSpares(host, { idleMs: 1500 });
+    // Times with room for a slow machine: 1.2 s between a Join's quiet spell and the next Join.
+    const dp = await hostWithSpares(host, { idleMs: 3000 });
     // Interfaces handed to endpoints keep their spare names here (no engine moves them away).
     const handedOut = new Set<string>();
     const ready = () => spares(host).filter((n) => !handedOut.has(n));
     const join = async (n: number) => handedOut.add(await dp.ensurePort(port(n)));
     await join(1);
     await waitFor('a spare', async () => ready().length === 1);
-    // A Join every 0.9 s, each within the 1.5 s quiet spell of the one before, for 2.7 s.
+    // A Join every 1.8 s, each within the 3 s quiet spell of the one before, for 5.4 s.
     for (let n = 2; n <= 4; n++) {
-      await new Promise((r) => setTimeout(r, 900));
+      await new Promise((r) => setTimeout(r, 1800));
       await join(n);
     }
-    await new Promise((r) => setTimeout(r, 700)); // past 1.5 s after the first Joins, not the last
+    await new Promise((r) => setTimeout(r, 1400)); // past 3 s after the first Joins, not the last
     expect(ready().length).toBeGreaterThan(0);
-    await waitFor('the spares to go once the Joins stop', async () => ready().length === 0, 5000);
+    await waitFor('the spares to go once the Joins stop', async () => ready().length === 0, 8000);
     await dp.closeSpares();
   });
 
