@@ -55,8 +55,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await resetLab();
-  rmSync(captures, { recursive: true, force: true });
+  try {
+    await resetLab();
+  } finally {
+    rmSync(captures, { recursive: true, force: true });
+  }
 });
 
 describe('encrypted networks', () => {

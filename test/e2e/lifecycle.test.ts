@@ -36,16 +36,20 @@ beforeAll(async () => {
 
 describe('lifecycle', () => {
   it('loses no packet while both plugins are killed with SIGKILL and started again', async () => {
-    const ping = pingInBackground(1, 'l1', ip2, 60); // 6 s at 10 packets a second
+    let pingEnded = Number.POSITIVE_INFINITY;
+    const ping = pingInBackground(1, 'l1', ip2, 100).finally(() => (pingEnded = Date.now())); // 10 s at 10 packets a second
     await new Promise((r) => setTimeout(r, 1000));
     for (const h of [1, 2]) {
       expect((await lab('plugin-kill', String(h))).ok).toBe(true);
       await new Promise((r) => setTimeout(r, 500));
       expect((await lab('plugin-start', String(h))).ok).toBe(true);
     }
+    const restartsDone = Date.now();
     const { sent, received } = await ping;
-    expect(sent).toBe(60);
-    expect(received).toBe(60);
+    // Both kills and restarts happened while the ping ran, or it would prove nothing.
+    expect(restartsDone).toBeLessThan(pingEnded);
+    expect(sent).toBe(100);
+    expect(received).toBe(100);
     // After the restarts the state is what it was: both endpoints in etcd, both devices there.
     expect(await endpointKeys()).toHaveLength(2);
     for (const h of [1, 2]) expect((await inHost(h, 'ip', '-br', 'link', 'show', `tsvx-${vni}`)).ok).toBe(true);
@@ -104,7 +108,6 @@ describe('lifecycle', () => {
     const cut = Date.now();
     try {
       await waitFor("host 2's entries gone from host 1", async () => !(await fdbOf(1, vni)).some((l) => l.includes('198.18.0.12')), (E2E_NODE_TTL + 2) * 1000, 100);
-      expect(Date.now() - cut).toBeLessThanOrEqual((E2E_NODE_TTL + 2) * 1000);
       // A full TTL later its endpoint and address are released by host 1.
       await waitFor("host 2's endpoint released", async () => (await endpointKeys()).length === 1, (E2E_NODE_TTL * 2 + 10) * 1000, 250);
     } finally {

