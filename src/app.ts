@@ -279,7 +279,8 @@ export async function startApp(config: Config, log: Logger, socket: PluginSocket
       monitor.stop();
       if (metricsListener) await metricsListener.close();
       await http.close();
-      await socket.close();
+      await socket.close(); // the calls in progress finish first
+      await reconciler?.stop(); // and a pass in progress: both use what closes below
       await dataplane.closeSpares(); // no Join can take one now
       await propagation.stop();
       await publisher?.stop();

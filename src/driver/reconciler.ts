@@ -45,6 +45,7 @@ export class Reconciler {
   private readonly detached = new Map<string, number>();
   /** Until the plugin serves requests, no request of this process can be half-way through anything. */
   private serving = false;
+  private stopped = false;
   /** Whether a pass has found and removed what an earlier build left (clearEarlierBuild). */
   private earlierBuildCleared = false;
 
@@ -72,8 +73,19 @@ export class Reconciler {
     this.serving = true;
   }
 
+  /**
+   * No pass starts from now on (a schedule is ignored), and the one in progress, if any, is
+   * waited for: the plugin is stopping, and what a pass works with closes after this.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.again = false;
+    await this.running?.catch(() => undefined);
+  }
+
   /** Runs now, or once more right after the run in progress. */
   schedule(reason: string): void {
+    if (this.stopped) return;
     this.log.debug({ reason }, 'reconcile scheduled');
     if (this.running) {
       this.again = true;

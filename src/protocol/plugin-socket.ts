@@ -65,11 +65,23 @@ export class PluginSocket {
     for (const [req, res] of this.waiting.splice(0)) handler(req, res);
   }
 
-  /** Stops listening and drops every connection (the engine keeps them open between calls). */
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+  /**
+   * Stops listening, lets the calls in progress finish (for `drainMs` at most), and drops every
+   * connection: the engine keeps them open between calls, so waiting for it to close them would
+   * never end. A call cut off mid-way would leave the engine with no answer while the plugin
+   * went on with it, beneath a plugin that is stopping.
+   */
+  async close(drainMs = 5000): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const deadline = Date.now() + drainMs;
+    let done = false;
+    void closed.then(() => (done = true));
+    // A connection whose call is answered is idle again: closed at the next look.
+    while (!done && Date.now() < deadline) {
+      this.server.closeIdleConnections();
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 20))]);
+    }
+    this.server.closeAllConnections();
+    await closed;
   }
 }

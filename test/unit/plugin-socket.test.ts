@@ -64,8 +64,35 @@ describe('PluginSocket', () => {
       req.end();
     });
     expect(kept.destroyed).toBe(false);
-    await socket.close(); // would wait for the kept connection if it were not dropped
+    const closing = socket.close(); // would wait for the kept connection if it were not dropped
     await new Promise((r) => kept.once('close', r));
+    await closing;
     expect(socket.server.listening).toBe(false);
+  });
+
+  it('lets a call in progress finish before it closes, and cuts off one that outlasts the drain', async () => {
+    const path = join(dir, 'drain.sock');
+    const socket = await PluginSocket.open(path);
+    let arrived: () => void = () => undefined;
+    const callArrived = new Promise<void>((r) => (arrived = r));
+    socket.serve((req, res) => {
+      arrived();
+      if (req.url === '/slow') setTimeout(() => res.end('done'), 300);
+      // '/never' is never answered.
+    });
+    const slow = post(path, '/slow', '{}');
+    await callArrived;
+    await socket.close();
+    expect(await slow).toBe('done');
+
+    const path2 = join(dir, 'drain2.sock');
+    const stuck = await PluginSocket.open(path2);
+    let stuckArrived: () => void = () => undefined;
+    const stuckCall = new Promise<void>((r) => (stuckArrived = r));
+    stuck.serve(() => stuckArrived());
+    const never = post(path2, '/never', '{}').then(() => 'answered', (err: Error) => err.message);
+    await stuckCall;
+    await stuck.close(200);
+    expect(await never).toMatch(/socket hang up|ECONNRESET/);
   });
 });
