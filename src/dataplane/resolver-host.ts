@@ -121,7 +121,7 @@ export class ResolverHost {
   }
 
   /**
-   * The chain's rules exactly as wanted (else rebuilt: flushed and refilled; it is ours alone),
+   * The chain's rules exactly as wanted (else rebuilt; it is ours alone),
    * then one jump from INPUT, inserted first so that an earlier broad ACCEPT cannot open the host.
    */
   private async ensureChain(addr: string): Promise<number> {
@@ -133,8 +133,11 @@ export class ResolverHost {
       changes++;
     }
     if (rules === undefined || rules.join('\n') !== wanted.join('\n')) {
-      if (rules?.length) await this.run.iptablesStrict(['-F', HOST_CHAIN]);
-      for (const r of wanted) await this.run.iptablesStrict(['-A', HOST_CHAIN, ...r.split(' ')]);
+      // Rebuilt with no moment open: the wanted rules (ending in DROP) go in ahead of the old
+      // ones, which then go from the end. A flush first would let containers reach the whole
+      // host until the new DROP was in.
+      for (const [i, r] of wanted.entries()) await this.run.iptablesStrict(['-I', HOST_CHAIN, String(i + 1), ...r.split(' ')]);
+      for (let k = rules?.length ?? 0; k > 0; k--) await this.run.iptablesStrict(['-D', HOST_CHAIN, String(wanted.length + k)]);
       changes++;
     }
     const toChain = ((await this.run.iptablesRules('INPUT')) ?? []).filter(jumpsToHostChain);

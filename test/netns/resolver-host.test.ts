@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { hostPortMac } from '../../src/dataplane/names.js';
-import { HOST_CHAIN, RESOLVER_DEVICE, RESOLVER_TABLE, ResolverHost } from '../../src/dataplane/resolver-host.js';
+import { HOST_CHAIN, hostChainRules, RESOLVER_DEVICE, RESOLVER_TABLE, ResolverHost } from '../../src/dataplane/resolver-host.js';
 import { Runner } from '../../src/dataplane/runner.js';
 import { makeNetns, plugIntoContainer, removeLeftoverNamespaces, type Netns } from '../helpers/netns.js';
 
@@ -68,6 +68,13 @@ describe('the DNS responder\'s address on a real host namespace', () => {
     const addrs = host.exec('ip', '-br', 'addr', 'show', 'dev', RESOLVER_DEVICE);
     expect(addrs).toContain('169.254.0.53/32');
     expect(addrs).not.toContain(ADDR);
+    // The chain was rebuilt for it (new rules in ahead of the old, then the old out): exactly the wanted rules.
+    const chain = () => host.exec('iptables', '-w', '-S', HOST_CHAIN).trim().split('\n').slice(1);
+    expect(chain()).toEqual(hostChainRules('169.254.0.53').map((r) => `-A ${HOST_CHAIN} ${r}`));
+    // A rule someone added goes too.
+    host.exec('iptables', '-w', '-A', HOST_CHAIN, '-p', 'tcp', '--dport', '22', '-j', 'ACCEPT');
+    expect(await resolver.ensure('169.254.0.53')).toBeGreaterThan(0);
+    expect(chain()).toEqual(hostChainRules('169.254.0.53').map((r) => `-A ${HOST_CHAIN} ${r}`));
 
     expect(host.exec('ip', 'rule', 'show')).toContain(`from 169.254.0.53 lookup ${RESOLVER_TABLE}`);
     expect(host.exec('ip', 'rule', 'show')).not.toContain(`from ${ADDR} `);
