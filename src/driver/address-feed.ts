@@ -52,6 +52,8 @@ async function follow(what: string, log: Logger, open: (resync: () => void) => P
     while (!closed) {
       try {
         watch = await open(() => void resync());
+        // Closed while it opened: nobody else will close this one.
+        if (closed) await watch.close().catch(() => undefined);
         return;
       } catch (err) {
         log.warn({ err: errorMessage(err) }, `${what} watch resync failed; retrying`);

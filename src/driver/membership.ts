@@ -129,7 +129,9 @@ export class Membership {
           for (;;) {
             try {
               await this.follow();
-              this.events.onChange();
+              // Stopped while it read: the watch it opened is nobody else's to close.
+              if (this.stopped) await this.watch?.close().catch(() => undefined);
+              else this.events.onChange();
               return;
             } catch {
               if (this.stopped) return;

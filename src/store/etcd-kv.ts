@@ -191,14 +191,16 @@ export class EtcdKv {
         if (!closed) handlers.onResync();
       });
     };
+    let resyncLater: NodeJS.Timeout | undefined;
     const ready = start(fromRevision).catch((err) => {
       (this.options.metrics ?? noMetrics).etcdError('watch');
       this.log.warn({ err, prefix }, 'could not open etcd watch; resyncing');
-      if (!closed) setTimeout(() => handlers.onResync(), 1000);
+      if (!closed) resyncLater = setTimeout(() => !closed && handlers.onResync(), 1000);
     });
     return {
       close: async () => {
         closed = true;
+        clearTimeout(resyncLater);
         await ready;
         await watcher?.cancel().catch(() => undefined);
       },
