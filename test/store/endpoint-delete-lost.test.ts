@@ -8,20 +8,16 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Dataplane } from '../../src/dataplane/dataplane.js';
-import { Runner } from '../../src/dataplane/runner.js';
 import { EngineClient } from '../../src/docker/engine-client.js';
-import { LocalState } from '../../src/driver/local-state.js';
 import { Membership } from '../../src/driver/membership.js';
-import { ADDRESS_SPACE, NetworkDriver } from '../../src/driver/network-driver.js';
 import { PeerSync } from '../../src/driver/peer-sync.js';
 import { Reconciler } from '../../src/driver/reconciler.js';
 import { unavailable } from '../../src/lib/errors.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { noMetrics } from '../../src/metrics/ports.js';
+import { driverHostIn } from '../helpers/driver-host.js';
 import { FakeEngine } from '../helpers/fake-engine.js';
 import { makeNetns, removeLeftoverNamespaces } from '../helpers/netns.js';
-import { freshStore, ipamFor } from '../helpers/store.js';
 
 const endpoint = inject('etcdEndpoint');
 beforeAll(() => removeLeftoverNamespaces());
@@ -34,16 +30,8 @@ const GRACE_MS = 300;
 describe('DeleteEndpoint whose answer from etcd was lost (real etcd, real devices)', () => {
   it('leaves the endpoint in local state until the next pass, which forgets it', async () => {
     await using host = makeNetns('dl');
-    const { kv, store } = freshStore(endpoint);
+    const { kv, store, run, dataplane, local, ipam, driver, createNetwork } = driverHostIn(host, endpoint, { vtep: VTEP, defaultPool: '10.42.0.0/16' });
     clients.push(kv);
-    const run = new Runner(host.name);
-    const dataplane = new Dataplane(run, { vtep: VTEP, port: 4789 });
-    const local = new LocalState(1450);
-    const ipam = ipamFor(store, 'h1', '10.42.0.0/16');
-    const driver = new NetworkDriver(
-      { node: 'h1', vtep: VTEP, vniRange: { min: 5000, max: 5999 }, underlayMtu: 1500, liveNodes: () => [] },
-      store, ipam, dataplane, local, () => undefined, silentLogger,
-    );
     const engine = new FakeEngine(join(tmpdir(), `tso-engine-${randomBytes(4).toString('hex')}.sock`));
     await engine.start();
     const peers = new PeerSync('h1', store, dataplane, local, () => true, silentLogger);
@@ -51,9 +39,7 @@ describe('DeleteEndpoint whose answer from etcd was lost (real etcd, real device
     const reconciler = new Reconciler('h1', VTEP, store, dataplane, local, new EngineClient(`unix://${engine.socket}`), peers, membership, silentLogger, noMetrics, GRACE_MS);
     reconciler.markServing();
     try {
-      const { poolId, subnet } = await ipam.requestPool({});
-      const gateway = subnet.replace(/0\/24$/, '1/24');
-      await driver.createNetwork({ networkId: 'engine-a', genericOptions: {}, ipv4: [{ addressSpace: ADDRESS_SPACE, pool: subnet, gateway, auxAddresses: {} }], ipv6Count: 0 });
+      const { poolId, subnet } = await createNetwork('engine-a');
       engine.addNetwork({
         Id: 'engine-a', Name: 'demo', Driver: 'ts-overlay', Internal: false, Attachable: false, EnableIPv6: false, Options: {}, Labels: {},
         IPAM: { Driver: 'ts-overlay', Options: {}, Config: [{ Subnet: subnet }] }, Containers: {},

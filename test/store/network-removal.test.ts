@@ -6,20 +6,15 @@
  * and the cluster network by a retry, and no reconcile pass builds the network back meanwhile.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Dataplane } from '../../src/dataplane/dataplane.js';
-import { hostPortName, vxlanName } from '../../src/dataplane/names.js';
-import { Runner } from '../../src/dataplane/runner.js';
 import { EngineClient } from '../../src/docker/engine-client.js';
-import { LocalState } from '../../src/driver/local-state.js';
 import { Membership } from '../../src/driver/membership.js';
-import { ADDRESS_SPACE, NetworkDriver } from '../../src/driver/network-driver.js';
 import { PeerSync } from '../../src/driver/peer-sync.js';
 import { Reconciler } from '../../src/driver/reconciler.js';
 import { unavailable } from '../../src/lib/errors.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import type { ClusterStore } from '../../src/store/cluster-store.js';
-import { makeNetns, type Netns, removeLeftoverNamespaces, sh } from '../helpers/netns.js';
-import { freshStore, ipamFor } from '../helpers/store.js';
+import { driverHostIn } from '../helpers/driver-host.js';
+import { makeNetns, type Netns, removeLeftoverNamespaces } from '../helpers/netns.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const endpoint = inject('etcdEndpoint');
@@ -32,27 +27,9 @@ const VNI = 5401;
 
 /** One host's driver ("h1") on its own key prefix, its devices in `host`. */
 function hostIn(host: Netns) {
-  const { kv, store } = freshStore(endpoint);
-  clients.push(kv);
-  const run = new Runner(host.name);
-  const dataplane = new Dataplane(run, { vtep: VTEP, port: 4789 });
-  const local = new LocalState(1450);
-  const ipam = ipamFor(store, 'h1', '10.41.0.0/16');
-  const driver = new NetworkDriver(
-    { node: 'h1', vtep: VTEP, vniRange: { min: 5000, max: 5999 }, underlayMtu: 1500, liveNodes: () => [] },
-    store, ipam, dataplane, local, () => undefined, silentLogger,
-  );
-  /** A network as the engine makes one: a pool from our IPAM, then CreateNetwork on it, with a fixed VNI. */
-  const createNetwork = async (engineId: string) => {
-    const { subnet } = await ipam.requestPool({});
-    const gateway = subnet.replace(/0\/24$/, '1/24');
-    await driver.createNetwork({ networkId: engineId, genericOptions: { vni: String(VNI) }, ipv4: [{ addressSpace: ADDRESS_SPACE, pool: subnet, gateway, auxAddresses: {} }], ipv6Count: 0 });
-  };
-  const devices = () => {
-    const names = (JSON.parse(sh('ip', ['-n', host.name, '-j', 'link', 'show'])) as Array<{ ifname: string }>).map((l) => l.ifname);
-    return names.filter((n) => n === vxlanName(VNI) || n === hostPortName(VNI));
-  };
-  return { store, run, dataplane, local, driver, createNetwork, devices };
+  const h = driverHostIn(host, endpoint, { vtep: VTEP, defaultPool: '10.41.0.0/16', vni: VNI });
+  clients.push(h.kv);
+  return h;
 }
 
 /** Makes the store's deleteCopy fail its next `times` calls, after (`applied`) or instead of writing. */
