@@ -142,7 +142,7 @@ export async function startApp(config: Config, log: Logger, socket: PluginSocket
     log.child({ component: 'encryption' }),
   );
   local.onNetworksChanged(() => encryption?.schedule());
-  reconciler = new Reconciler(config.nodeName, vtep, store, dataplane, local, engine, peers, membership, log.child({ component: 'reconcile' }), metrics, config.reconcileGrace * 1000, (pool) => ipam.releasePool(formatPoolId(pool)));
+  reconciler = new Reconciler(config.nodeName, vtep, store, dataplane, local, engine, peers, membership, log.child({ component: 'reconcile' }), metrics, config.reconcileGrace * 1000, (pool) => ipam.releasePool(formatPoolId(pool)), (id) => driver.endpointWritePending(id));
 
   // The API answers on the socket from now on; every call that touches state waits for
   // `ready`: what this host had, from etcd, brought in line with the kernel and the engine.

@@ -362,6 +362,11 @@ export class NetworkDriver {
     });
   }
 
+  /** CreateEndpoint's write of the endpoint's record is under way (or failed, for DeleteEndpoint to take). */
+  endpointWritePending(endpointId: string): boolean {
+    return this.publishes.has(endpointId);
+  }
+
   /** Waits for the endpoint writes CreateEndpoint started (when the plugin stops). */
   settleWrites(): Promise<void> {
     return this.publishes.drain();

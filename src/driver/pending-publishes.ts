@@ -46,6 +46,11 @@ export class PendingPublishes {
     return result?.failed;
   }
 
+  /** A write of the endpoint is under way, or failed and not yet taken by finish. */
+  has(endpointId: string): boolean {
+    return this.pending.has(endpointId);
+  }
+
   /** Waits for every write under way (before the etcd client closes). */
   async drain(): Promise<void> {
     await Promise.all(this.pending.values());

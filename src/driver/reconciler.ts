@@ -66,6 +66,8 @@ export class Reconciler {
      * retry of a failed release must not touch a newer pool of the subnet.
      */
     private readonly releasePool: (pool: PoolRecord) => Promise<void> = async () => undefined,
+    /** CreateEndpoint's write of the endpoint is under way, or failed for DeleteEndpoint to take (NetworkDriver). */
+    private readonly endpointWritePending: (endpointId: string) => boolean = () => false,
   ) {}
 
   /** From now on, requests may be in flight while a reconcile runs. */
@@ -75,12 +77,15 @@ export class Reconciler {
 
   /**
    * No pass starts from now on (a schedule is ignored), and the one in progress, if any, is
-   * waited for: the plugin is stopping, and what a pass works with closes after this.
+   * waited for, `waitMs` at most: the plugin is stopping, and what a pass works with closes
+   * after this (a pass stuck on a slow etcd must not hold the stop past the engine's patience).
    */
-  async stop(): Promise<void> {
+  async stop(waitMs = 3000): Promise<void> {
     this.stopped = true;
     this.again = false;
-    await this.running?.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.running?.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
   }
 
   /** Runs now, or once more right after the run in progress. */
@@ -380,8 +385,11 @@ export class Reconciler {
     // An endpoint this host still holds that neither the engine nor etcd has: its
     // DeleteEndpoint's delete reached etcd though its answer did not, so it stayed here, and
     // ReleaseAddress of its address would be refused for as long as this process runs.
+    // Not one whose record is on its way (etcd can take a while), and etcd is asked again
+    // right before: the listings above may be older than the record.
     for (const e of this.local.endpoints()) {
-      if (attached.has(e.id) || inEtcd.has(e.id) || this.young(e.createdAt)) continue;
+      if (attached.has(e.id) || inEtcd.has(e.id) || this.young(e.createdAt) || this.endpointWritePending(e.id)) continue;
+      if ((await this.store.getEndpoint(e.network, e.id)) !== undefined) continue;
       await this.dataplane.deletePort(e.id);
       this.dataplane.endpointGone(e.id);
       this.local.removeEndpoint(e.id);

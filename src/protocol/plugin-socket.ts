@@ -73,11 +73,11 @@ export class PluginSocket {
    */
   async close(drainMs = 5000): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    const deadline = Date.now() + drainMs;
+    const deadline = performance.now() + drainMs;
     let done = false;
     void closed.then(() => (done = true));
     // A connection whose call is answered is idle again: closed at the next look.
-    while (!done && Date.now() < deadline) {
+    while (!done && performance.now() < deadline) {
       this.server.closeIdleConnections();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 20))]);
     }

@@ -223,15 +223,11 @@ export class ClusterStore {
   // ---- engine copies of networks -----------------------------------------------------
 
   async putCopy(copy: CopyRecord): Promise<void> {
-    await this.kv.client.put(keys.copy(copy.node, copy.engineNetworkId)).value(JSON.stringify(copy)).catch((err: unknown) => {
-      throw unavailable(`etcd write failed: ${errorMessage(err)}`, err);
-    });
+    await this.kv.idempotent((c) => c.put(keys.copy(copy.node, copy.engineNetworkId)).value(JSON.stringify(copy)).exec());
   }
 
   async deleteCopy(node: string, engineNetworkId: string): Promise<void> {
-    await this.kv.client.delete().key(keys.copy(node, engineNetworkId)).catch((err: unknown) => {
-      throw unavailable(`etcd write failed: ${errorMessage(err)}`, err);
-    });
+    await this.kv.idempotent((c) => c.delete().key(keys.copy(node, engineNetworkId)).exec());
   }
 
   /** Whether this host's copy is still recorded: one key, not the host's whole listing. */
@@ -345,9 +341,7 @@ export class ClusterStore {
     const both = [keys.endpoint(network, id), keys.name(network, id)];
     if (await this.kv.txn({ compare: [{ key: both[0]!, exists: true }], delete: both })) return;
     // The endpoint was gone already: its names may not be (written by an older version).
-    await this.kv.client.delete().key(both[1]!).catch((err: unknown) => {
-      throw unavailable(`etcd write failed: ${errorMessage(err)}`, err);
-    });
+    await this.kv.idempotent((c) => c.delete().key(both[1]!).exec());
   }
 
   async listEndpoints(network?: string): Promise<{ endpoints: EndpointRecord[]; revision: number }> {
@@ -370,9 +364,7 @@ export class ClusterStore {
   }
 
   async deleteName(network: string, endpoint: string): Promise<void> {
-    await this.kv.client.delete().key(keys.name(network, endpoint)).catch((err: unknown) => {
-      throw unavailable(`etcd write failed: ${errorMessage(err)}`, err);
-    });
+    await this.kv.idempotent((c) => c.delete().key(keys.name(network, endpoint)).exec());
   }
 
   async listNames(): Promise<{ entries: Entry<NameRecord>[]; revision: number }> {

@@ -110,6 +110,14 @@ export class EtcdKv {
     return { entries, revision: Number(res.header.revision) };
   }
 
+  /**
+   * An unconditional put or delete through the raw client: sending it twice leaves etcd as once,
+   * so it is tried once more when etcd could not be reached (failover, as withFailover).
+   */
+  async idempotent<T>(write: (client: Namespace) => Promise<T>): Promise<T> {
+    return this.guard('write', async () => (await withFailover(() => write(this.ns))).result);
+  }
+
   /** Applies all writes if every compare holds; returns whether it did. */
   async txn(ops: TxnOps): Promise<boolean> {
     return (await this.txnRevision(ops)) !== undefined;
@@ -132,12 +140,29 @@ export class EtcdKv {
     const request = members.length === 1 ? members[0]! : { compare: [], success: members.map((m) => ({ request_txn: m })), failure: [] };
     const { result: res, firstMayHaveApplied } = await this.guard('write', () => withFailover(() => this.ns.kv.txn(request)));
     const revision = Number(res.header.revision);
+    const succeeded = members.length === 1 ? [res.succeeded] : res.responses.map((r) => r.response_txn.succeeded);
+    if (!firstMayHaveApplied) return succeeded.map((ok) => (ok ? revision : undefined));
     // After a first try that may have been applied, failed compares may be that try's own
-    // writes: neither applied nor lost, so the caller treats it as etcd failing it.
-    const outcome = (succeeded: boolean): number | undefined | Error =>
-      succeeded ? revision : firstMayHaveApplied ? unavailable(`etcd write's outcome unknown (${this.options.endpoints.join(',')}): its first try failed after it may have reached etcd, and its second found its conditions changed, perhaps by the first`) : undefined;
-    if (members.length === 1) return [outcome(res.succeeded)];
-    return res.responses.map((r) => outcome(r.response_txn.succeeded));
+    // writes: neither applied nor lost, so the caller treats it as etcd failing it. A member
+    // that only deletes keys is done all the same when they are gone, by whichever try.
+    return Promise.all(
+      succeeded.map(async (ok, i) => {
+        if (ok) return revision;
+        if (await this.onlyDeletedKeysGone(batch[i]!)) return revision;
+        return unavailable(`etcd write's outcome unknown (${this.options.endpoints.join(',')}): its first try failed after it may have reached etcd, and its second found its conditions changed, perhaps by the first`);
+      }),
+    );
+  }
+
+  /** The transaction only deletes keys one by one, and none of them exists now. */
+  private async onlyDeletedKeysGone(ops: TxnOps): Promise<boolean> {
+    if ((ops.put ?? []).length > 0 || (ops.deletePrefix ?? []).length > 0 || (ops.delete ?? []).length === 0) return false;
+    try {
+      for (const key of ops.delete!) if ((await this.ns.get(key).exec()).kvs.length > 0) return false;
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private async request(ops: TxnOps): Promise<ITxnRequest> {

@@ -28,7 +28,7 @@ const VTEP = '198.18.212.1';
 const GRACE_MS = 300;
 
 describe('DeleteEndpoint whose answer from etcd was lost (real etcd, real devices)', () => {
-  it('leaves the endpoint in local state until the next pass, which forgets it', async () => {
+  it('leaves the endpoint in local state until the next pass, which forgets it, but not one whose record is on its way', async () => {
     await using host = makeNetns('dl');
     const { kv, store, run, dataplane, local, ipam, driver, createNetwork } = driverHostIn(host, endpoint, { vtep: VTEP, defaultPool: '10.42.0.0/16' });
     clients.push(kv);
@@ -36,7 +36,7 @@ describe('DeleteEndpoint whose answer from etcd was lost (real etcd, real device
     await engine.start();
     const peers = new PeerSync('h1', store, dataplane, local, () => true, silentLogger);
     const membership = new Membership({ name: 'h1', vtep: VTEP, version: 'test', startedAt: new Date().toISOString() }, 10, store, { onChange: () => undefined, onReregistered: () => undefined }, silentLogger);
-    const reconciler = new Reconciler('h1', VTEP, store, dataplane, local, new EngineClient(`unix://${engine.socket}`), peers, membership, silentLogger, noMetrics, GRACE_MS);
+    const reconciler = new Reconciler('h1', VTEP, store, dataplane, local, new EngineClient(`unix://${engine.socket}`), peers, membership, silentLogger, noMetrics, GRACE_MS, async () => undefined, (id) => driver.endpointWritePending(id));
     reconciler.markServing();
     try {
       const { poolId, subnet } = await createNetwork('engine-a');
@@ -64,6 +64,22 @@ describe('DeleteEndpoint whose answer from etcd was lost (real etcd, real device
       await reconciler.run();
       expect(local.endpoint(id)).toBeUndefined();
       expect(local.endpointOn(subnet, address.split('/')[0]!)).toBeUndefined();
+
+      // An endpoint whose record is still on its way to etcd (etcd slow) stays, however old.
+      store.deleteEndpoint = real;
+      let letWrite: () => void = () => undefined;
+      const realPut = store.putEndpointRevision.bind(store);
+      store.putEndpointRevision = async (...args) => {
+        await new Promise<void>((r) => (letWrite = r));
+        return realPut(...args);
+      };
+      const id2 = 'e'.repeat(64);
+      await driver.createEndpoint({ networkId: 'engine-a', endpointId: id2, address: await ipam.requestAddress({ poolId, kind: 'endpoint' }), addressIPv6: '', macAddress: '' });
+      await new Promise((r) => setTimeout(r, GRACE_MS + 50));
+      await reconciler.run();
+      expect(local.endpoint(id2)).toBeDefined();
+      letWrite();
+      await driver.settleWrites();
     } finally {
       await peers.stop();
       run.close();

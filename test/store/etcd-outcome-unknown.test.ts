@@ -91,6 +91,19 @@ describe('an etcd write whose first try timed out (real etcd behind a proxy)', (
     expect(stored?.value).toEqual({ by: 'h1' });
   });
 
+  it('answers a delete whose first try timed out as done when its keys are gone, whichever try took them', async () => {
+    await direct.txn({ compare: [{ key: 'doomed', modRevision: 0 }], put: [['doomed', 1]] });
+    proxy.hold(CALL_TIMEOUT_MS + 150);
+    expect(await kv.txnRevision({ compare: [{ key: 'doomed', exists: true }], delete: ['doomed'] })).toBeGreaterThan(0);
+    expect(await direct.get('doomed')).toBeUndefined();
+  });
+
+  it('sends an unconditional write once more when its first try timed out, and answers it', async () => {
+    proxy.hold(CALL_TIMEOUT_MS + 150);
+    await kv.idempotent((c) => c.put('plain').value('"v"').exec());
+    expect((await direct.get<string>('plain'))?.value).toBe('v');
+  });
+
   it('still tells a write that lost to another writer as lost, when no try failed', async () => {
     await direct.txn({ compare: [{ key: 'taken', modRevision: 0 }], put: [['taken', { by: 'h2' }]] });
     expect(await kv.txnRevision({ compare: [{ key: 'taken', modRevision: 0 }], put: [['taken', { by: 'h1' }]] })).toBeUndefined();
