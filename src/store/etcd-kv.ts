@@ -1,5 +1,5 @@
-import { circuitBreaker, ConsecutiveBreaker, handleWhen, isBrokenCircuitError, noop } from 'cockatiel';
-import { CompareResult, CompareTarget, Etcd3, type ICompare, type IKeyValue, type IRequestOp, type ITxnRequest, isRecoverableError, type Namespace, Range, type Watcher } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
+import { CompareResult, CompareTarget, Etcd3, GRPCUnavailableError, type ICompare, type IKeyValue, type IRequestOp, type ITxnRequest, isRecoverableError, type Namespace, Range, type Watcher } from 'etcd3';
 import { errorMessage, PluginError, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { type EtcdObserver, noMetrics } from '../metrics/ports.js';
@@ -77,10 +77,11 @@ export class EtcdKv {
         // A failing member is skipped for a second, then tried again: long enough not to
         // hammer it, short enough that the plugin resumes as soon as etcd is back.
         host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
-        // No retry inside the client: it would send a write again after a try that may have
-        // been applied (a timeout, a dropped connection), and the second try, failing the
-        // compares the first one changed, would read as lost. withFailover retries instead.
-        global: noop,
+        // One more try inside the client, on the next member, only for a call that found no
+        // connection: it never reached etcd, so no write goes twice. A write retried after a
+        // try that may have been applied (a timeout, a dropped connection) would fail the
+        // compares the first one changed and read as lost: those are withFailover's.
+        global: retry(handleWhen(neverSent), { maxAttempts: 1 }),
       },
     });
     this.ns = this.root.namespace(options.prefix);
@@ -259,8 +260,16 @@ async function withFailover<T>(call: () => Promise<T>): Promise<{ result: T; fir
     return { result: await call(), firstMayHaveApplied: false };
   } catch (err) {
     if (!(err instanceof Error) || !(isRecoverableError(err) || isBrokenCircuitError(err))) throw err;
-    return { result: await call(), firstMayHaveApplied: !isBrokenCircuitError(err) };
+    return { result: await call(), firstMayHaveApplied: !isBrokenCircuitError(err) && !neverSent(err) };
   }
+}
+
+/**
+ * grpc-js's words for a call that found no connection to its member (refused, unreachable):
+ * nothing was sent. Any other failure may have reached etcd.
+ */
+function neverSent(err: Error): boolean {
+  return err instanceof GRPCUnavailableError && err.message.includes('No connection established');
 }
 
 /** What a transaction compares and writes, for forming batches whose members cannot see each other. */
