@@ -390,9 +390,7 @@ export class Reconciler {
     for (const e of this.local.endpoints()) {
       if (attached.has(e.id) || inEtcd.has(e.id) || this.young(e.createdAt) || this.endpointWritePending(e.id)) continue;
       if ((await this.store.getEndpoint(e.network, e.id)) !== undefined) continue;
-      await this.dataplane.deletePort(e.id);
-      this.dataplane.endpointGone(e.id);
-      this.local.removeEndpoint(e.id);
+      await this.forgetHere(e.id);
       report.endpointsReleased.push(e.id);
     }
     for (const [id, a] of attached) {
@@ -483,13 +481,18 @@ export class Reconciler {
    * address at once could hand it to a new container before this one's ReleaseAddress arrives.
    */
   private async release(entry: Entry<EndpointRecord>): Promise<boolean> {
-    await this.dataplane.deletePort(entry.value.id);
-    this.dataplane.endpointGone(entry.value.id);
-    this.local.removeEndpoint(entry.value.id);
+    await this.forgetHere(entry.value.id);
     const now = Date.now();
     for (const [k, t] of this.detached) if (now - t >= this.graceMs) this.detached.delete(k);
     this.detached.set(`${entry.value.subnet} ${entry.value.ip}`, now);
     return this.store.removeEndpointEntry(entry);
+  }
+
+  /** The endpoint's interface and its entry in this host's state go (not its record or address). */
+  private async forgetHere(endpointId: string): Promise<void> {
+    await this.dataplane.deletePort(endpointId);
+    this.dataplane.endpointGone(endpointId);
+    this.local.removeEndpoint(endpointId);
   }
 
   private young(iso: string | undefined): boolean {

@@ -102,11 +102,10 @@ export class EtcdKv {
     const { result: res } = await this.guard('read', () => withFailover(() => this.ns.getAll().prefix(prefix).exec()));
     const entries: Entry<T>[] = [];
     for (const kv of res.kvs) {
-      const entry = safeEntry(kv);
       // A value that is not JSON (written by hand) is left out, not allowed to fail every
       // listing of its prefix: a start-up waiting for one would wait for ever, on every host.
+      const entry = this.jsonEntry(kv);
       if (entry) entries.push(entry as Entry<T>);
-      else this.log.warn({ key: kv.key.toString() }, 'ignored a value in etcd that is not JSON');
     }
     return { entries, revision: Number(res.header.revision) };
   }
@@ -197,19 +196,22 @@ export class EtcdKv {
       watcher = await this.ns.watch().prefix(prefix).startRevision(String(revision + 1)).create();
       // A handler that throws (on a value of the wrong shape, written by hand) must not throw
       // into etcd3's stream: nothing would catch it there, and the plugin would end.
-      const taking = (key: string, take: () => void) => {
-        try {
-          take();
-        } catch (err) {
-          this.log.warn({ key, err: errorMessage(err) }, 'ignored a change in etcd that could not be taken in');
-        }
-      };
       watcher.on('put', (kv) => {
-        const entry = safeEntry(kv);
-        if (entry) taking(entry.key, () => handlers.onPut(entry.key, entry.value, entry.modRevision));
-        else this.log.warn({ key: kv.key.toString() }, 'ignored a value in etcd that is not JSON');
+        const entry = this.jsonEntry(kv);
+        if (!entry) return;
+        try {
+          handlers.onPut(entry.key, entry.value, entry.modRevision);
+        } catch (err) {
+          this.notTakenIn(entry.key, err);
+        }
       });
-      watcher.on('delete', (kv) => taking(kv.key.toString(), () => handlers.onDelete(kv.key.toString(), Number(kv.mod_revision))));
+      watcher.on('delete', (kv) => {
+        try {
+          handlers.onDelete(kv.key.toString(), Number(kv.mod_revision));
+        } catch (err) {
+          this.notTakenIn(kv.key.toString(), err);
+        }
+      });
       watcher.on('error', (err) => {
         (this.options.metrics ?? noMetrics).etcdError('watch');
         this.log.warn({ err, prefix }, 'etcd watch failed; resyncing');
@@ -237,6 +239,17 @@ export class EtcdKv {
     this.root.close();
   }
 
+  /** The entry of a value that is JSON; one that is not (written by hand) is logged and left out. */
+  private jsonEntry(kv: IKeyValue): Entry<unknown> | undefined {
+    const entry = safeEntry(kv);
+    if (!entry) this.log.warn({ key: kv.key.toString() }, 'ignored a value in etcd that is not JSON');
+    return entry;
+  }
+
+  private notTakenIn(key: string, err: unknown): void {
+    this.log.warn({ key, err: errorMessage(err) }, 'ignored a change in etcd that could not be taken in');
+  }
+
   private async guard<T>(what: 'read' | 'write', call: () => Promise<T>): Promise<T> {
     try {
       return await call();
@@ -250,10 +263,11 @@ export class EtcdKv {
 }
 
 /**
- * Runs an etcd call, and once more when etcd could not be reached or did not answer in time:
- * the host breaker sends the second try to another member when there are several.
- * `firstMayHaveApplied`: the first try failed after it may have reached etcd (anything but a
- * member skipped by its breaker), so a write may have been applied by it.
+ * Runs an etcd call, and once more when etcd could not be reached or did not answer in time
+ * (the second try picks its member anew; the host breaker skips one that failed three times
+ * running). `firstMayHaveApplied`: the first try failed after it may have reached etcd
+ * (anything but a member skipped by its breaker or a call that found no connection), so a
+ * write may have been applied by it.
  */
 async function withFailover<T>(call: () => Promise<T>): Promise<{ result: T; firstMayHaveApplied: boolean }> {
   try {
