@@ -152,6 +152,11 @@ export class PeerTable {
     return true;
   }
 
+  /** Holds no endpoint. */
+  isEmpty(): boolean {
+    return this.remotes.size === 0;
+  }
+
   /** Everything the device must hold; the changes noted so far are then no longer pending. */
   takeState(): PeerState {
     this.touched = noneTouched();

@@ -76,7 +76,7 @@ export class PeerSync {
       },
       onDelete: (key) => {
         const [network, id] = key.split('/').slice(-2) as [string, string];
-        this.endpoints.get(network)?.delete(id);
+        this.forgetEndpoint(network, id);
         if (this.tables.get(network)?.set(id, undefined)) this.markDirty(network);
       },
       onResync: () => void this.resync(),
@@ -154,6 +154,21 @@ export class PeerSync {
     byId.set(e.id, e);
   }
 
+  /**
+   * A network whose last endpoint went leaves no entry behind: over months of networks made and
+   * removed, their ids would otherwise pile up here (its table goes at the next rebuild, or at
+   * once when it is not on this host: see program).
+   */
+  private forgetEndpoint(network: string, id: string): void {
+    const byId = this.endpoints.get(network);
+    if (byId?.delete(id) && byId.size === 0) this.endpoints.delete(network);
+  }
+
+  /** The networks this host keeps endpoints or a peer table of (for the tests: what it has not let go). */
+  heldNetworks(): string[] {
+    return [...new Set([...this.endpoints.keys(), ...this.tables.keys()])].sort();
+  }
+
   private async resync(): Promise<void> {
     if (this.stopped) return;
     await this.watch?.close().catch(() => undefined);
@@ -203,7 +218,10 @@ export class PeerSync {
   private async program(network: string, kernel?: { entries: ReadonlyMap<number, PeerState>; takenAfter: number }): Promise<void> {
     const vni = this.local.networkByClusterId(network)?.record.vni;
     if (vni === undefined) {
-      this.verifyMarkedAt.delete(network); // not on this host (any more): nothing to program
+      // Not on this host (any more): nothing to program. Its table, once empty, goes too; if
+      // the network comes here later, its devices are verified against a table made anew.
+      this.verifyMarkedAt.delete(network);
+      if (this.tables.get(network)?.isEmpty()) this.tables.delete(network);
       return;
     }
     // Under the VNI's lock, and looked up again there: a DeleteNetwork removing the devices at

@@ -67,11 +67,7 @@ export class AddressBook {
     if (n === undefined) return;
     this.taken.get(subnet)?.delete(n);
     this.freed(subnet, n);
-  }
-
-  forget(subnet: string): void {
-    this.taken.delete(subnet);
-    this.floors.delete(subnet);
+    this.letGoIfIdle(subnet);
   }
 
   /**
@@ -111,6 +107,24 @@ export class AddressBook {
     this.claiming.get(subnet)?.delete(ip);
     if (taken) this.markTaken(subnet, ip);
     else if (!this.taken.get(subnet)?.has(ip)) this.freed(subnet, ip);
+    this.letGoIfIdle(subnet);
+  }
+
+  /** The subnets this book keeps addresses, claims or search floors of (for the tests: what it has not let go). */
+  heldSubnets(): string[] {
+    return [...new Set([...this.taken.keys(), ...this.claiming.keys(), ...this.floors.keys()])].sort();
+  }
+
+  /**
+   * A subnet with nothing taken and nothing being claimed leaves no entry behind: over months of
+   * pools made and removed they would otherwise pile up. Its floors go too, which only means
+   * its next search starts at its first address, as it would anyway.
+   */
+  private letGoIfIdle(subnet: string): void {
+    if ((this.taken.get(subnet)?.size ?? 0) > 0 || (this.claiming.get(subnet)?.size ?? 0) > 0) return;
+    this.taken.delete(subnet);
+    this.claiming.delete(subnet);
+    this.floors.delete(subnet);
   }
 
   private markTaken(subnet: string, ip: number): void {

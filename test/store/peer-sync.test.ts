@@ -84,12 +84,13 @@ const remote = (network: (typeof NETWORKS)[number], n: number, node = 'h2'): End
 const entries = (s: PeerState) => JSON.stringify({ unicast: [...s.unicast].sort(), flood: [...s.flood].sort(), neighbours: [...s.neighbours].sort() });
 
 /** A network as the cluster has it (in etcd) and as this host has it (its devices, its local state). */
-async function addNetwork(kv: ReturnType<typeof freshStore>['kv'], dp: Dataplane, local: LocalState, net: (typeof NETWORKS)[number]): Promise<void> {
+async function addNetwork(kv: ReturnType<typeof freshStore>['kv'], dp: Dataplane, local: LocalState, net: (typeof NETWORKS)[number], onThisHost = true): Promise<void> {
   const record: NetworkRecord = {
     id: net.id, vni: net.vni, subnet: net.subnet, gateway: net.subnet.replace('0/24', '1/24'), auxAddresses: {}, options: {},
     internal: false, attachable: false, labels: {}, createdBy: 'h2', createdAt: new Date().toISOString(),
   };
   expect(await kv.txn({ compare: [{ key: keys.network(net.id), modRevision: 0 }], put: [[keys.network(net.id), record]] })).toBe(true);
+  if (!onThisHost) return;
   await dp.ensureNetwork({ vni: net.vni, mtu: 1450 });
   local.addNetwork({ engineId: `engine-${net.id}`, record, mtu: 1450 });
 }
@@ -213,5 +214,35 @@ describe('peer programming (real etcd, real devices)', () => {
       run.close();
     }
   });
-});
 
+  it('lets go of a network once its last endpoint went, whether it was on this host or not', async () => {
+    await using host: Netns = makeNetns('pf');
+    const { kv, store, run, dp, local } = hostParts(host);
+    const [here, elsewhere] = NETWORKS as [(typeof NETWORKS)[number], (typeof NETWORKS)[number]];
+    await addNetwork(kv, dp, local, here);
+    await addNetwork(kv, dp, local, elsewhere, false);
+    const made = [remote(here, 2), remote(here, 3, 'h3'), remote(here, 4, 'h1'), remote(elsewhere, 2), remote(elsewhere, 5, 'h1')];
+    for (const e of made) expect(await store.putEndpoint(e)).toBe(true);
+    const peers = new PeerSync('h1', store, dp, local, () => true, silentLogger);
+    try {
+      await peers.start();
+      await peers.settled();
+      expect(peers.heldNetworks()).toEqual([here.id, elsewhere.id]);
+
+      for (const e of made) await store.deleteEndpoint(e.network, e.id);
+      // The network on no device here goes as its last endpoint goes...
+      await waitFor('the other host\'s network let go', async () => {
+        await peers.settled();
+        return !peers.heldNetworks().includes(elsewhere.id);
+      }, 10_000, 20);
+      // ...and this host's own, after it was removed here, at the next pass.
+      local.removeNetwork(`engine-${here.id}`);
+      peers.markAllDirty(); // as a reconcile pass does
+      await peers.settled();
+      expect(peers.heldNetworks()).toEqual([]);
+    } finally {
+      await peers.stop();
+      run.close();
+    }
+  });
+});

@@ -100,4 +100,20 @@ describe('AddressBook', () => {
     book.dropPool('10.0.0.0/24');
     expect(book.pool('10.0.0.0/24')).toBeUndefined();
   });
+
+  it('lets go of a subnet once nothing in it is taken or being claimed', () => {
+    const book = new AddressBook();
+    book.load([{ subnet: '10.0.0.0/24', ip: '10.0.0.2' }, { subnet: '10.0.1.0/24', ip: '10.0.1.2' }]);
+    const won = book.startClaim('10.0.0.0/24', undefined)!;
+    const lost = book.startClaim('10.0.0.0/24', undefined)!;
+    book.done('10.0.0.0/24', won, true);
+    book.remove('10.0.0.0/24', '10.0.0.2');
+    book.remove('10.0.0.0/24', formatIPv4(won));
+    // A claim still under way holds the subnet; its end lets go.
+    expect(book.heldSubnets()).toEqual(['10.0.0.0/24', '10.0.1.0/24']);
+    book.done('10.0.0.0/24', lost, false);
+    expect(book.heldSubnets()).toEqual(['10.0.1.0/24']);
+    // Taken up again afterwards, it searches from its first free address.
+    expect(formatIPv4(book.startClaim('10.0.0.0/24', undefined)!)).toBe('10.0.0.1');
+  });
 });
