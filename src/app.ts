@@ -281,6 +281,8 @@ export async function startApp(config: Config, log: Logger, socket: PluginSocket
       await http.close();
       await socket.close(); // the calls in progress finish first
       await reconciler?.stop(); // and a pass in progress: both use what closes below
+      driver.stopRetries(); // what a failed DeleteNetwork or ReleasePool left: the next start's pass
+      ipam.stopRetries();
       await dataplane.closeSpares(); // no Join can take one now
       await propagation.stop();
       await publisher?.stop();

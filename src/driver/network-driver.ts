@@ -367,7 +367,16 @@ export class NetworkDriver {
     return this.publishes.has(endpointId);
   }
 
+  /**
+   * No removal is retried after this (the plugin is stopping; its next start's reconcile pass
+   * removes what a failed DeleteNetwork left, from the copy records).
+   */
+  stopRetries(): void {
+    this.removalRetry.close();
+  }
+
   /** Waits for the endpoint writes CreateEndpoint started (when the plugin stops). */
+
   settleWrites(): Promise<void> {
     return this.publishes.drain();
   }

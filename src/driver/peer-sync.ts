@@ -86,7 +86,7 @@ export class PeerSync {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.retry.cancel();
+    this.retry.close();
     await this.watch?.close();
     await this.flushing;
   }

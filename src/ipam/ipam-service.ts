@@ -198,6 +198,14 @@ export class IpamService {
   private readonly poolTurns = new KeyedQueue();
   private readonly releaseRetry = new PendingRetry(2000, () => void this.retryReleases());
 
+  /**
+   * No release is retried after this (the plugin is stopping; its next start's reconcile pass
+   * frees the pools no network here uses).
+   */
+  stopRetries(): void {
+    this.releaseRetry.close();
+  }
+
   private async retryReleases(): Promise<void> {
     for (const poolId of [...this.releasesLeft]) {
       const handle = parsePoolId(poolId);

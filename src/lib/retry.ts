@@ -37,10 +37,12 @@ export async function untilDone<T>(step: () => Promise<T>, onRetry: (err: unknow
  */
 export class PendingRetry {
   private timer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(private readonly delayMs: number, private readonly retry: () => void) {}
 
   arm(): void {
+    if (this.closed) return;
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       this.retry();
@@ -50,5 +52,11 @@ export class PendingRetry {
   cancel(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  /** Cancels, and arms no more: a retry under way when its owner stops cannot set up another. */
+  close(): void {
+    this.closed = true;
+    this.cancel();
   }
 }

@@ -55,4 +55,13 @@ describe('ReleasePool refused by etcd (real etcd)', () => {
     await new Promise((r) => setTimeout(r, 3000)); // past the retry's 2 s
     expect(await users()).toEqual(['h1', 'h2']);
   });
+
+  it('is not retried once the plugin stops: its next start frees the pool', async () => {
+    const { store, h1, poolId, users } = await sharedPool();
+    failNextPoolUpdate(store);
+    await expect(h1.releasePool(poolId)).rejects.toThrow(/etcd write failed/);
+    h1.stopRetries();
+    await new Promise((r) => setTimeout(r, 3000)); // past the retry's 2 s
+    expect(await users()).toEqual(['h1', 'h2']);
+  });
 });

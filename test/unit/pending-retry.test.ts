@@ -31,4 +31,14 @@ describe('PendingRetry', () => {
     vi.advanceTimersByTime(1000);
     expect(runs).toBe(1);
   });
+
+  it('once closed, runs nothing and is armed no more, as when a retry under way fails after its owner stopped', () => {
+    let runs = 0;
+    const retry = new PendingRetry(1000, () => runs++);
+    retry.arm();
+    retry.close();
+    retry.arm();
+    vi.advanceTimersByTime(5000);
+    expect(runs).toBe(0);
+  });
 });
