@@ -376,7 +376,6 @@ export class NetworkDriver {
   }
 
   /** Waits for the endpoint writes CreateEndpoint started (when the plugin stops). */
-
   settleWrites(): Promise<void> {
     return this.publishes.drain();
   }

@@ -117,10 +117,20 @@ export class PeerSync {
    */
   markAllDirty(): void {
     this.rebuildTables();
+    const ids = new Set<string>();
+    const vnis = new Set<number>();
     for (const n of this.local.networks()) {
       this.dirty.add(n.record.id);
       this.markVerify(n.record.id);
+      ids.add(n.record.id);
+      vnis.add(n.record.vni);
     }
+    // What is kept of networks no longer here goes: a network made here later is marked to
+    // verify when its devices are made, and verified against the kernel, never diffed against
+    // what was programmed on its VNI before.
+    for (const vni of this.programmed.keys()) if (!vnis.has(vni)) this.programmed.delete(vni);
+    for (const id of this.verifyMarkedAt.keys()) if (!ids.has(id)) this.verifyMarkedAt.delete(id);
+    for (const id of this.verify) if (!ids.has(id)) this.verify.delete(id);
     this.scheduleFlush();
   }
 
@@ -164,9 +174,14 @@ export class PeerSync {
     if (byId?.delete(id) && byId.size === 0) this.endpoints.delete(network);
   }
 
-  /** The networks this host keeps endpoints or a peer table of (for the tests: what it has not let go). */
+  /** The networks this host keeps endpoints, a peer table or a mark of (for the tests: what it has not let go). */
   heldNetworks(): string[] {
-    return [...new Set([...this.endpoints.keys(), ...this.tables.keys()])].sort();
+    return [...new Set([...this.endpoints.keys(), ...this.tables.keys(), ...this.verify, ...this.verifyMarkedAt.keys()])].sort();
+  }
+
+  /** The VNIs whose last programmed entries this host keeps (for the tests, as heldNetworks). */
+  heldVnis(): number[] {
+    return [...this.programmed.keys()].sort((a, b) => a - b);
   }
 
   private async resync(): Promise<void> {
@@ -221,6 +236,7 @@ export class PeerSync {
       // Not on this host (any more): nothing to program. Its table, once empty, goes too; if
       // the network comes here later, its devices are verified against a table made anew.
       this.verifyMarkedAt.delete(network);
+      this.verify.delete(network);
       if (this.tables.get(network)?.isEmpty()) this.tables.delete(network);
       return;
     }

@@ -56,7 +56,7 @@ describe('ReleasePool refused by etcd (real etcd)', () => {
     expect(await users()).toEqual(['h1', 'h2']);
   });
 
-  it('is not retried once the plugin stops: its next start frees the pool', async () => {
+  it('is not retried after stopRetries, as when the plugin stops (a retry already under way arms no other: pending-retry.test.ts)', async () => {
     const { store, h1, poolId, users } = await sharedPool();
     failNextPoolUpdate(store);
     await expect(h1.releasePool(poolId)).rejects.toThrow(/etcd write failed/);

@@ -217,7 +217,7 @@ describe('peer programming (real etcd, real devices)', () => {
 
   it('lets go of a network once its last endpoint went, whether it was on this host or not', async () => {
     await using host: Netns = makeNetns('pf');
-    const { kv, store, run, dp, local } = hostParts(host);
+    const { kv, store, run, dp, reader, local } = hostParts(host);
     const [here, elsewhere] = NETWORKS as [(typeof NETWORKS)[number], (typeof NETWORKS)[number]];
     await addNetwork(kv, dp, local, here);
     await addNetwork(kv, dp, local, elsewhere, false);
@@ -228,6 +228,7 @@ describe('peer programming (real etcd, real devices)', () => {
       await peers.start();
       await peers.settled();
       expect(peers.heldNetworks()).toEqual([here.id, elsewhere.id]);
+      expect(peers.heldVnis()).toEqual([here.vni]);
 
       for (const e of made) await store.deleteEndpoint(e.network, e.id);
       // The network on no device here goes as its last endpoint goes...
@@ -235,11 +236,14 @@ describe('peer programming (real etcd, real devices)', () => {
         await peers.settled();
         return !peers.heldNetworks().includes(elsewhere.id);
       }, 10_000, 20);
-      // ...and this host's own, after it was removed here, at the next pass.
+      // This host's own lost its peer entries with its endpoints...
+      await waitFor('its peer entries gone', async () => entries(await reader.readPeers(here.vni)) === entries(desiredPeers([])), 10_000, 20);
+      // ...and goes, with what was programmed on its VNI, at the first pass after it was removed here.
       local.removeNetwork(`engine-${here.id}`);
       peers.markAllDirty(); // as a reconcile pass does
       await peers.settled();
       expect(peers.heldNetworks()).toEqual([]);
+      expect(peers.heldVnis()).toEqual([]);
     } finally {
       await peers.stop();
       run.close();
