@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Control-plane figures of two builds side by side, from one run on one machine: the build of
-# git revision BASE and this checkout's build, benchmarked turn about RUNS times each (the
-# machine's noise hits both alike), then the medians and their ratio.
+# git revision BASE and this checkout's build, benchmarked turn about RUNS times each, each side
+# first in every other pair (the machine's noise and drift hit both alike), then the medians
+# and their ratio.
 #   bash bench/compare-revisions.sh BASE [RUNS]      e.g. bash bench/compare-revisions.sh main 3
 # Both builds run under this checkout's harness (bench/control-plane.ts) and lab script.
 # BASE_NODE_ARGS / HEAD_NODE_ARGS: node's own flags for each side's plugins (BENCH_NODE_ARGS);
@@ -33,8 +34,13 @@ side_env() { # side -> VAR=value words for env
   if [[ -n ${!flags+set} ]]; then echo "BENCH_NODE_ARGS=${!flags}"; elif [[ -n ${BENCH_NODE_ARGS+set} ]]; then echo "BENCH_NODE_ARGS=$BENCH_NODE_ARGS"; fi
   if [[ -n ${!penv+set} ]]; then echo "BENCH_PLUGIN_ENV=${!penv}"; elif [[ -n ${BENCH_PLUGIN_ENV+set} ]]; then echo "BENCH_PLUGIN_ENV=$BENCH_PLUGIN_ENV"; fi
 }
+# Which side goes first alternates (base head, head base, ...): with base always first, the
+# same build against itself came out 1.14x in CPU per endpoint as an engine sends them on the
+# second side (2026-11-29 21:11-21:19, docs/performance-notes.md).
 for i in $(seq 1 "$runs"); do
-  for side in base head; do
+  order="base head"
+  ((i % 2)) || order="head base"
+  for side in $order; do
     plugin="$PWD/dist/main.js"
     [ "$side" = base ] && plugin="$tree/dist/main.js"
     mapfile -t settings < <(side_env "$side")
