@@ -3,7 +3,8 @@
 # git revision BASE and this checkout's build, benchmarked turn about RUNS times each, each side
 # first in every other pair (the machine's noise and drift hit both alike), then the medians
 # and their ratio.
-#   bash bench/compare-revisions.sh BASE [RUNS]      e.g. bash bench/compare-revisions.sh main 3
+#   bash bench/compare-revisions.sh BASE [RUNS]      e.g. bash bench/compare-revisions.sh main 4
+# (an even RUNS: each side goes first equally often)
 # Both builds run under this checkout's harness (bench/control-plane.ts) and lab script.
 # BASE_NODE_ARGS / HEAD_NODE_ARGS: node's own flags for each side's plugins (BENCH_NODE_ARGS);
 # with BASE = HEAD that compares node flags on one build. BASE_PLUGIN_ENV / HEAD_PLUGIN_ENV:
@@ -11,11 +12,12 @@
 # Any other BENCH_* setting reaches both sides alike: BENCH_IN_FLIGHT_CURVE="32 16" adds the curve
 # of calls in flight to every run, and two rows per number to the summary.
 # BENCH=many-networks: bench/many-networks.ts instead (a reconcile pass and a restart with many
-# networks), which takes the two builds turn about itself and prints their ratio.
+# networks), which takes the two builds turn about itself (the base first each time) and prints
+# their ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${1:?usage: compare-revisions.sh BASE_REVISION [RUNS]}
-runs=${2:-3}
+runs=${2:-4}
 bash scripts/install-deps
 out=$(mktemp -d /tmp/tso-compare.XXXXXX)
 tree="$out/base"

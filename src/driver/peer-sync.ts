@@ -125,9 +125,10 @@ export class PeerSync {
       ids.add(n.record.id);
       vnis.add(n.record.vni);
     }
-    // What is kept of networks no longer here goes: a network made here later is marked to
-    // verify when its devices are made, and verified against the kernel, never diffed against
-    // what was programmed on its VNI before.
+    // What is kept of networks no longer here goes. A network made here later is marked to
+    // verify when its devices are made (by the driver, or by this call at the end of the
+    // reconcile pass that made them), so it is not diffed against what was programmed on its
+    // VNI before; a dropped entry at most turns a diff into a reading of the kernel.
     for (const vni of this.programmed.keys()) if (!vnis.has(vni)) this.programmed.delete(vni);
     for (const id of this.verifyMarkedAt.keys()) if (!ids.has(id)) this.verifyMarkedAt.delete(id);
     for (const id of this.verify) if (!ids.has(id)) this.verify.delete(id);
